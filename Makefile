@@ -1,0 +1,50 @@
+# Entry points for building, testing and demoing nixpush.
+# `make` alone lists the targets.
+
+# cargo from rustup usually lives in ~/.cargo/bin.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+REGISTRY_PORT ?= 5000
+
+# Nix runs single-user against the local store, offline, with the
+# repository's own nix.conf.
+NIX_ENV = NIX_REMOTE=local NIX_CONF_DIR=$(CURDIR)/fixtures
+
+.DEFAULT_GOAL := help
+.PHONY: help setup build test lint demo registry-start registry-stop clean
+
+help:
+	@echo "Targets:"
+	@echo "  setup           install the system packages (apt) and check for cargo"
+	@echo "  build           cargo build --release"
+	@echo "  test            setup, then cargo test --release with the offline Nix config"
+	@echo "  lint            cargo fmt --check and cargo clippy (warnings are errors)"
+	@echo "  demo            build, start a local registry on :5000 and push the demo flake"
+	@echo "  registry-start  start the local registry on 127.0.0.1:$(REGISTRY_PORT)"
+	@echo "  registry-stop   stop the local registry started by registry-start or demo"
+	@echo "  clean           cargo clean"
+
+setup:
+	bash scripts/setup.sh
+
+build:
+	cargo build --release
+
+test: setup
+	$(NIX_ENV) CONTAINERS_CONF=$(CURDIR)/fixtures/containers.conf cargo test --release
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+
+demo:
+	bash scripts/demo.sh
+
+registry-start:
+	bash scripts/registry.sh start $(REGISTRY_PORT)
+
+registry-stop:
+	bash scripts/registry.sh stop $(REGISTRY_PORT)
+
+clean:
+	cargo clean

@@ -1,0 +1,115 @@
+//! The local layer cache: layer key -> {digest, diff_id, size, media type}, one small JSON file
+//! per key under `$XDG_CACHE_HOME/nixpush/layers/v1/` (or `$NIXPUSH_CACHE_DIR`).
+//!
+//! One file per key, written to a temporary file and renamed into place, makes the cache safe when
+//! several runs share it: a reader sees a whole entry or none, and two writers of the same key
+//! write the same content. An unreadable or malformed entry is a miss, never an error: the worst a
+//! bad cache can do is cost a rebuild, because every hit is confirmed by a HEAD before use.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::layer::LayerKey;
+
+/// What the cache knows of a layer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedLayer {
+    pub digest: Digest,
+    pub diff_id: Digest,
+    pub size: u64,
+    pub media_type: String,
+}
+
+/// A cache directory, or none (`--no-cache`, or no home directory to put it in).
+#[derive(Clone, Debug)]
+pub struct LayerCache {
+    dir: Option<PathBuf>,
+}
+
+impl LayerCache {
+    /// The cache in its usual place.
+    pub fn open_default() -> Self {
+        let root = std::env::var_os("NIXPUSH_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("nixpush"))
+            })
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nixpush")));
+        LayerCache {
+            dir: root.map(|r| r.join("layers/v1")),
+        }
+    }
+
+    pub fn at(dir: PathBuf) -> Self {
+        LayerCache { dir: Some(dir) }
+    }
+
+    pub fn disabled() -> Self {
+        LayerCache { dir: None }
+    }
+
+    fn entry_path(&self, key: &LayerKey) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.join(format!("{key}.json")))
+    }
+
+    pub fn get(&self, key: &LayerKey) -> Option<CachedLayer> {
+        let text = std::fs::read(self.entry_path(key)?).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    /// Records `layer` under `key`.
+    pub fn put(&self, key: &LayerKey, layer: &CachedLayer) -> std::io::Result<()> {
+        let (Some(dir), Some(path)) = (&self.dir, self.entry_path(key)) else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        tmp.write_all(&serde_json::to_vec(layer).expect("cache entries serialise"))?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_treats_damage_as_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::at(dir.path().join("layers"));
+        let key = LayerKey::parse(&"a".repeat(64)).unwrap();
+        assert_eq!(cache.get(&key), None);
+        let entry = CachedLayer {
+            digest: Digest::of(b"blob"),
+            diff_id: Digest::of(b"tar"),
+            size: 4,
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+        };
+        cache.put(&key, &entry).unwrap();
+        assert_eq!(cache.get(&key), Some(entry.clone()));
+        // Two writers of the same key: still one whole entry.
+        cache.put(&key, &entry).unwrap();
+        assert_eq!(cache.get(&key), Some(entry));
+        std::fs::write(
+            dir.path().join("layers").join(format!("{key}.json")),
+            b"{trunc",
+        )
+        .unwrap();
+        assert_eq!(cache.get(&key), None);
+        assert!(LayerCache::disabled()
+            .put(
+                &key,
+                &CachedLayer {
+                    digest: Digest::of(b""),
+                    diff_id: Digest::of(b""),
+                    size: 0,
+                    media_type: String::new(),
+                }
+            )
+            .is_ok());
+    }
+}

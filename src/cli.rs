@@ -1,0 +1,272 @@
+//! The command line: clap definitions, and the step that turns raw arguments into a checked
+//! `PushRequest` before any I/O (a bad reference or flag is exit code 2, and nothing has run).
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cache::LayerCache;
+use crate::layer::Compression;
+use crate::plan::{ConfigError, ConfigFlags, DEFAULT_CREATED, DEFAULT_MAX_LAYERS};
+use crate::push::PushRequest;
+use crate::reference::{Reference, ReferenceError};
+
+/// Layers built and uploaded at once unless `--jobs` says otherwise: each job is one compressing
+/// thread plus one upload, so the core count keeps the CPU busy while uploads wait on the network.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 8)
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nixpush",
+    version,
+    about = "Build a Nix installable and push its closure to an OCI registry as an image: streamed, no daemon, no tarball.",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "An installable named like a subcommand (push, login, logout, inspect, completions) is written ./NAME."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub push: PushArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build INSTALLABLE and push it to DESTINATION (the same as the bare form).
+    Push(PushArgs),
+    /// Reserved for storing registry credentials (not available yet).
+    #[command(hide = true)]
+    Login(ReservedArgs),
+    /// Reserved for removing stored credentials (not available yet).
+    #[command(hide = true)]
+    Logout(ReservedArgs),
+    /// Reserved for describing a pushed image (not available yet).
+    #[command(hide = true)]
+    Inspect(ReservedArgs),
+    /// Reserved for shell completions (not available yet).
+    #[command(hide = true)]
+    Completions(ReservedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReservedArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// What to build: a flake installable (./flake#attr, .#docker) or a store path.
+    #[arg(value_name = "INSTALLABLE", required = true)]
+    pub installable: Option<String>,
+    /// Where to push: HOST[:PORT]/REPO[:TAG][@sha256:DIGEST]; short names mean Docker Hub.
+    #[arg(value_name = "DESTINATION", required = true)]
+    pub destination: Option<String>,
+    /// Extra arguments for `nix build`, after `--` (e.g. -- --impure -L).
+    #[arg(last = true, value_name = "NIX_ARGS")]
+    pub nix_args: Vec<String>,
+
+    /// Program to run: a path (relative paths are inside the top store path) or a JSON array.
+    #[arg(long, value_name = "CMD", help_heading = "Image config")]
+    pub entrypoint: Option<String>,
+    /// Default arguments: one word or a JSON array.
+    #[arg(long, value_name = "CMD", help_heading = "Image config")]
+    pub cmd: Option<String>,
+    /// Environment variable KEY=VALUE (repeatable).
+    #[arg(long, value_name = "KEY=VALUE", help_heading = "Image config")]
+    pub env: Vec<String>,
+    /// Working directory of the container.
+    #[arg(long, value_name = "DIR", help_heading = "Image config")]
+    pub workdir: Option<String>,
+    /// User (and group) the container runs as: NAME, UID, or UID:GID.
+    #[arg(long, value_name = "USER", help_heading = "Image config")]
+    pub user: Option<String>,
+    /// Port the container listens on, PORT[/tcp|udp|sctp] (repeatable).
+    #[arg(long, value_name = "PORT", help_heading = "Image config")]
+    pub expose: Vec<String>,
+    /// Image label KEY=VALUE (repeatable).
+    #[arg(long, value_name = "KEY=VALUE", help_heading = "Image config")]
+    pub label: Vec<String>,
+    /// Image creation time: `now` or an RFC 3339 time [default: 1970-01-01T00:00:01Z].
+    #[arg(long, value_name = "TIME", help_heading = "Image config")]
+    pub created: Option<String>,
+
+    /// Most layers the image gets; past it, the remaining store paths share the last layer.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LAYERS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=127), help_heading = "Layers")]
+    pub max_layers: usize,
+    /// gzip level for layers, 0 (store) to 9.
+    #[arg(long, value_name = "LEVEL", default_value_t = crate::layer::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9), help_heading = "Layers")]
+    pub gzip_level: u32,
+    /// Layers built and uploaded at once [default: cores, 2 to 8].
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64), help_heading = "Layers")]
+    pub jobs: Option<usize>,
+    /// Neither read nor write the local layer cache.
+    #[arg(long, help_heading = "Layers")]
+    pub no_cache: bool,
+
+    /// Allow plain HTTP and unverified TLS for a non-loopback registry.
+    #[arg(long, help_heading = "Registry")]
+    pub insecure: bool,
+
+    /// Print only the pushed reference, no progress.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// Arguments that are wrong before anything runs (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("--created {0:?}: expected `now` or an RFC 3339 time such as 2024-05-01T12:00:00Z")]
+    Created(String),
+    #[error("the installable is empty")]
+    EmptyInstallable,
+    #[error(
+        "`nixpush {0}` is not available yet; to build an installable named {0:?}, write ./{0}"
+    )]
+    Reserved(&'static str),
+}
+
+impl PushArgs {
+    /// Checks every argument and builds the request. No I/O.
+    pub fn into_request(self) -> Result<PushRequest, UsageError> {
+        let installable = self.installable.unwrap_or_default();
+        if installable.trim().is_empty() {
+            return Err(UsageError::EmptyInstallable);
+        }
+        let destination = Reference::parse(&self.destination.unwrap_or_default())?;
+        let mut config = ConfigFlags {
+            workdir: self.workdir,
+            user: self.user,
+            ..ConfigFlags::default()
+        };
+        if let Some(e) = &self.entrypoint {
+            config.entrypoint = ConfigFlags::parse_command("--entrypoint", e)?;
+        }
+        if let Some(c) = &self.cmd {
+            config.cmd = ConfigFlags::parse_command("--cmd", c)?;
+        }
+        for e in &self.env {
+            config.env.push(ConfigFlags::parse_key_value("--env", e)?);
+        }
+        for l in &self.label {
+            config
+                .labels
+                .push(ConfigFlags::parse_key_value("--label", l)?);
+        }
+        for p in &self.expose {
+            config.expose.push(ConfigFlags::parse_port(p)?);
+        }
+        let created = match self.created.as_deref() {
+            None => DEFAULT_CREATED.to_owned(),
+            Some("now") => crate::plan::rfc3339_now(),
+            Some(t) if crate::plan::is_rfc3339(t) => t.to_owned(),
+            Some(t) => return Err(UsageError::Created(t.to_owned())),
+        };
+        let compression = Compression::Gzip {
+            level: self.gzip_level,
+        };
+        Ok(PushRequest {
+            installable,
+            nix_args: self.nix_args,
+            destination,
+            config,
+            created,
+            max_layers: self.max_layers,
+            compression,
+            jobs: self.jobs.unwrap_or_else(default_jobs),
+            insecure: self.insecure,
+            cache: if self.no_cache {
+                LayerCache::disabled()
+            } else {
+                LayerCache::open_default()
+            },
+        })
+    }
+}
+
+impl Command {
+    /// The name of a reserved subcommand, for its "not yet" message.
+    pub fn reserved_name(&self) -> Option<&'static str> {
+        match self {
+            Command::Push(_) => None,
+            Command::Login(_) => Some("login"),
+            Command::Logout(_) => Some("logout"),
+            Command::Inspect(_) => Some("inspect"),
+            Command::Completions(_) => Some("completions"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("nixpush").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn bare_form_and_push_subcommand_are_the_same() {
+        let bare = parse(&[".#app", "r.io/a:v1", "--env", "A=1", "--", "--impure"]).unwrap();
+        assert!(bare.command.is_none());
+        assert_eq!(bare.push.installable.as_deref(), Some(".#app"));
+        assert_eq!(bare.push.nix_args, ["--impure"]);
+        let sub = parse(&["push", ".#app", "r.io/a:v1"]).unwrap();
+        let Some(Command::Push(args)) = sub.command else {
+            panic!("push subcommand not recognised")
+        };
+        assert_eq!(args.destination.as_deref(), Some("r.io/a:v1"));
+    }
+
+    #[test]
+    fn reserved_names_are_subcommands_and_dot_slash_escapes_them() {
+        let c = parse(&["inspect", "r.io/a"]).unwrap();
+        assert_eq!(c.command.unwrap().reserved_name(), Some("inspect"));
+        let c = parse(&["./inspect", "r.io/a"]).unwrap();
+        assert_eq!(c.push.installable.as_deref(), Some("./inspect"));
+    }
+
+    #[test]
+    fn missing_arguments_are_usage_errors() {
+        assert!(parse(&[]).is_err());
+        assert!(parse(&[".#app"]).is_err());
+        assert!(parse(&[".#app", "r.io/a", "--max-layers", "0"]).is_err());
+    }
+
+    #[test]
+    fn request_checks_reference_and_flags_before_io() {
+        let req = |args: &[&str]| parse(args).unwrap().push.into_request();
+        assert!(matches!(
+            req(&[".#a", "R.io/Bad"]),
+            Err(UsageError::Reference(_))
+        ));
+        assert!(matches!(
+            req(&[".#a", "r.io/a", "--env", "x"]),
+            Err(UsageError::Config(_))
+        ));
+        assert!(matches!(
+            req(&[".#a", "r.io/a", "--created", "yesterday"]),
+            Err(UsageError::Created(_))
+        ));
+        let ok = req(&[
+            ".#a",
+            "r.io/a",
+            "--expose",
+            "80",
+            "--created",
+            "2024-05-01T12:00:00Z",
+        ])
+        .unwrap();
+        assert_eq!(ok.config.expose, ["80/tcp"]);
+        assert_eq!(ok.created, "2024-05-01T12:00:00Z");
+        assert_eq!(ok.destination.tag(), None);
+    }
+}

@@ -1,0 +1,137 @@
+//! Layer compression: which algorithm, and the writer that applies it deterministically.
+//!
+//! Determinism needs the same compressor fed the same chunks: the implementation is pinned in
+//! Cargo.lock (flate2 on zlib-rs), and input reaches it in fixed-size chunks whatever sizes the tar
+//! writer produces, so buffering elsewhere can never change the output.
+
+use std::io::{self, Write};
+
+use flate2::write::GzEncoder;
+
+/// gzip level used unless asked otherwise: level 1 compresses store contents at several times
+/// the speed of level 6 for a few percent more bytes, and the upload, not the ratio, is what a
+/// push waits on over a fast link.
+pub const DEFAULT_GZIP_LEVEL: u32 = 1;
+/// Size of the chunks the compressor is fed.
+const COMPRESS_CHUNK: usize = 64 * 1024;
+
+/// How layer blobs are compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Compression {
+    Gzip { level: u32 },
+    None,
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression::Gzip {
+            level: DEFAULT_GZIP_LEVEL,
+        }
+    }
+}
+
+impl Compression {
+    /// The OCI media type of a layer blob compressed this way.
+    pub fn media_type(&self) -> &'static str {
+        match self {
+            Compression::Gzip { .. } => "application/vnd.oci.image.layer.v1.tar+gzip",
+            Compression::None => "application/vnd.oci.image.layer.v1.tar",
+        }
+    }
+
+    /// A stable name for layer keys and the cache.
+    pub fn key_name(&self) -> String {
+        match self {
+            Compression::Gzip { level } => format!("gzip-{level}"),
+            Compression::None => "none".to_owned(),
+        }
+    }
+
+    pub(crate) fn encoder<W: Write>(&self, inner: W) -> Encoder<W> {
+        let encoder = match self {
+            Compression::Gzip { level } => {
+                Codec::Gzip(GzEncoder::new(inner, flate2::Compression::new(*level)))
+            }
+            Compression::None => Codec::Identity(inner),
+        };
+        Encoder {
+            codec: encoder,
+            chunk: Vec::with_capacity(COMPRESS_CHUNK),
+        }
+    }
+}
+
+enum Codec<W: Write> {
+    Gzip(GzEncoder<W>),
+    Identity(W),
+}
+
+/// A compressing writer fed in fixed-size chunks.
+pub(crate) struct Encoder<W: Write> {
+    codec: Codec<W>,
+    chunk: Vec<u8>,
+}
+
+impl<W: Write> Encoder<W> {
+    fn feed(&mut self) -> io::Result<()> {
+        match &mut self.codec {
+            Codec::Gzip(e) => e.write_all(&self.chunk)?,
+            Codec::Identity(w) => w.write_all(&self.chunk)?,
+        }
+        self.chunk.clear();
+        Ok(())
+    }
+
+    /// Compresses what is left and returns the inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.feed()?;
+        match self.codec {
+            Codec::Gzip(e) => e.finish(),
+            Codec::Identity(w) => Ok(w),
+        }
+    }
+}
+
+impl<W: Write> Write for Encoder<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = COMPRESS_CHUNK - self.chunk.len();
+        let n = room.min(buf.len());
+        self.chunk.extend_from_slice(&buf[..n]);
+        if self.chunk.len() == COMPRESS_CHUNK {
+            self.feed()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Flushing would change the compressed bytes; chunks are only fed when full.
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn compress(data: &[u8], write_size: usize) -> Vec<u8> {
+        let mut e = Compression::default().encoder(Vec::new());
+        for piece in data.chunks(write_size) {
+            e.write_all(piece).unwrap();
+        }
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn output_does_not_depend_on_write_sizes() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let a = compress(&data, 1);
+        assert_eq!(a, compress(&data, 512));
+        assert_eq!(a, compress(&data, 100_000));
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&a[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, data);
+    }
+}

@@ -1,0 +1,100 @@
+//! Layer keys: a name for a layer's content computed from metadata alone.
+//!
+//! Store paths are immutable and Nix records each one's `narHash`, so the store paths of a layer
+//! with their NAR hashes, the tar rules version and the ownership settings decide the layer's
+//! uncompressed bytes completely. The key also names the compression algorithm and level, since a
+//! blob is one particular compression of those bytes. (A new compressor *implementation* gives
+//! other compressed bytes for the same key; that is harmless: a digest recorded under the key still
+//! names a blob whose uncompressed content is exactly this layer.)
+
+use std::fmt;
+
+use sha2::{Digest as _, Sha256};
+
+use super::{Compression, Owner, TAR_RULES_VERSION};
+use crate::nix::StorePath;
+
+/// Hex sha256 over the layer's defining metadata.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LayerKey(String);
+
+impl LayerKey {
+    /// The key of a layer holding `paths`, in that order.
+    pub fn compute<'a>(
+        paths: impl IntoIterator<Item = &'a StorePath>,
+        owner: &Owner,
+        compression: Compression,
+    ) -> Self {
+        let mut text = format!(
+            "nixpush layer key\ntar-rules {TAR_RULES_VERSION}\nmtime {}\nuid {}\ngid {}\nuname {:?}\ngname {:?}\ncompression {}\n",
+            owner.mtime, owner.uid, owner.gid, owner.uname, owner.gname, compression.key_name()
+        );
+        for p in paths {
+            text.push_str(&format!("path {} {}\n", p.path.display(), p.nar_hash));
+        }
+        LayerKey(hex::encode(Sha256::digest(text.as_bytes())))
+    }
+
+    /// Parses a key as written by [`LayerKey::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| LayerKey(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LayerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for LayerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LayerKey({})", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sp(name: &str, hash: &str) -> StorePath {
+        StorePath {
+            path: format!("/nix/store/{}-{name}", "a".repeat(32)).into(),
+            nar_hash: hash.to_owned(),
+            nar_size: 1,
+            references: vec![],
+        }
+    }
+
+    #[test]
+    fn key_changes_with_every_input_that_changes_bytes() {
+        let (a, b) = (sp("a", "sha256-1"), sp("b", "sha256-2"));
+        let owner = Owner::default();
+        let gz = Compression::default();
+        let base = LayerKey::compute([&a, &b], &owner, gz);
+        assert_eq!(base, LayerKey::compute([&a, &b], &owner, gz));
+        assert_ne!(base, LayerKey::compute([&b, &a], &owner, gz), "order");
+        assert_ne!(
+            base,
+            LayerKey::compute([&a, &sp("b", "sha256-3")], &owner, gz),
+            "narHash"
+        );
+        let later = Owner {
+            mtime: 2,
+            ..Owner::default()
+        };
+        assert_ne!(base, LayerKey::compute([&a, &b], &later, gz), "mtime");
+        assert_ne!(
+            base,
+            LayerKey::compute([&a, &b], &owner, Compression::None),
+            "compression"
+        );
+        assert_eq!(LayerKey::parse(base.as_str()), Some(base));
+        assert_eq!(LayerKey::parse("xyz"), None);
+    }
+}

@@ -1,0 +1,125 @@
+//! A layer as a stream: tar -> sha256 (diff_id) -> compressor -> sha256 (digest) -> channel, in
+//! one pass on a blocking thread, with the compressed bytes handed to the async side in bounded
+//! chunks. Memory is the channel's few chunks, whatever the layer's size. A layer can be opened as
+//! often as needed (to upload, to retry, to hash only): every open reads the store again.
+
+use std::io::{self, Write};
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use tokio::sync::mpsc;
+
+use super::{write_layer_tar, Compression, LayerError, LayerSpec};
+use crate::digest::{Digest, HashingWriter};
+
+/// Size of the chunks sent to the uploader.
+const STREAM_CHUNK: usize = 256 * 1024;
+/// Chunks that may wait in the channel: bounds a layer's memory to about 2 MiB.
+const STREAM_DEPTH: usize = 8;
+
+/// What is known of a layer once its bytes have all been produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerDigests {
+    /// sha256 of the uncompressed tar (goes in the image config).
+    pub diff_id: Digest,
+    /// sha256 of the compressed blob (its name in the registry).
+    pub digest: Digest,
+    /// Size of the compressed blob.
+    pub size: u64,
+}
+
+/// Writes the compressed layer into `sink` and returns its digests. Blocking.
+pub fn build_layer<W: Write>(
+    spec: &LayerSpec,
+    compression: Compression,
+    sink: W,
+) -> Result<(W, LayerDigests), LayerError> {
+    let blob = HashingWriter::new(sink);
+    let encoder = compression.encoder(blob);
+    let tar = HashingWriter::new(encoder);
+    let tar = write_layer_tar(&spec.paths, &spec.owner, tar)?;
+    let (encoder, diff_id, _) = tar.finish();
+    let blob = encoder.finish().map_err(LayerError::Sink)?;
+    let (mut sink, digest, size) = blob.finish();
+    sink.flush().map_err(LayerError::Sink)?;
+    Ok((
+        sink,
+        LayerDigests {
+            diff_id,
+            digest,
+            size,
+        },
+    ))
+}
+
+/// The compressed bytes of a layer as they are produced, and the digests at the end.
+pub struct LayerStream {
+    pub body: Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'static>>,
+    pub digests: tokio::task::JoinHandle<Result<LayerDigests, LayerError>>,
+}
+
+impl LayerStream {
+    /// Waits for the producer: the digests, or why the layer could not be made.
+    pub async fn finish(self) -> Result<LayerDigests, LayerError> {
+        self.digests.await.map_err(|_| LayerError::Panicked)?
+    }
+}
+
+/// Starts producing `spec`'s compressed bytes on a blocking thread.
+pub fn open_layer(spec: &LayerSpec, compression: Compression) -> LayerStream {
+    let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(STREAM_DEPTH);
+    let spec = spec.clone();
+    let digests = tokio::task::spawn_blocking(move || {
+        let sink = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(STREAM_CHUNK),
+        };
+        match build_layer(&spec, compression, sink) {
+            Ok((_, digests)) => Ok(digests),
+            Err(e) => {
+                // Make the consumer's body fail too, so a half layer is never committed.
+                let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
+                Err(e)
+            }
+        }
+    });
+    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    LayerStream {
+        body: Box::pin(body),
+        digests,
+    }
+}
+
+/// Sends what is written to it over the channel in `STREAM_CHUNK` pieces.
+struct ChannelWriter {
+    tx: mpsc::Sender<io::Result<Bytes>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(STREAM_CHUNK));
+        self.tx
+            .blocking_send(Ok(Bytes::from(chunk)))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "layer upload stopped"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = (STREAM_CHUNK - self.buf.len()).min(data.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == STREAM_CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}

@@ -1,0 +1,17 @@
+//! nixpush: publish Nix-built container images straight to OCI registries.
+//!
+//! The flow is `nix` (build, closure) -> `plan` (layers, config) -> `layer` (tar -> compress ->
+//! hash, streamed) -> `registry` (distribution API), run by `push`. The binary in `main.rs` only
+//! parses arguments, draws progress and maps errors to exit codes.
+
+pub mod cache;
+pub mod cli;
+pub mod digest;
+pub mod image;
+pub mod layer;
+pub mod nix;
+pub mod plan;
+pub mod progress;
+pub mod push;
+pub mod reference;
+pub mod registry;

@@ -1,0 +1,70 @@
+//! The `nixpush` binary: parse arguments, run the library, print the pushed reference on stdout
+//! and everything for humans on stderr, and map failures to exit codes (2: usage, found before
+//! any I/O; 1: everything else; 130: interrupted, with nothing tagged).
+
+mod report;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use nixpush::cli::{Cli, Command, UsageError};
+use nixpush::progress::{Reporter, Silent};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        None => cli.push,
+        Some(Command::Push(args)) => args,
+        Some(other) => {
+            let name = other.reserved_name().unwrap_or("?");
+            return usage_error(&UsageError::Reserved(name));
+        }
+    };
+    let quiet = args.quiet;
+    let request = match args.into_request() {
+        Ok(r) => r,
+        Err(e) => return usage_error(&e),
+    };
+    let reporter: Arc<dyn Reporter> = if quiet {
+        Arc::new(Silent)
+    } else {
+        Arc::new(report::StderrReporter::new())
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return failure(&anyhow::Error::new(e).context("cannot start the async runtime")),
+    };
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            r = nixpush::push::push(&request, reporter) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    match outcome {
+        Some(Ok(outcome)) => {
+            // A closed stdout (`| head`) is not a failure of the push.
+            let _ = writeln!(std::io::stdout(), "{}", outcome.pinned);
+            ExitCode::SUCCESS
+        }
+        Some(Err(e)) => failure(&anyhow::Error::new(e)),
+        None => {
+            eprintln!("nixpush: interrupted; no tag was written");
+            ExitCode::from(130)
+        }
+    }
+}
+
+fn usage_error(e: &UsageError) -> ExitCode {
+    eprintln!("nixpush: error: {e}");
+    ExitCode::from(2)
+}
+
+fn failure(e: &anyhow::Error) -> ExitCode {
+    eprintln!("nixpush: error: {e:#}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,231 @@
+//! Store paths and closures as Nix reports them (`nix path-info --json --recursive`).
+//!
+//! Nix <= 2.18 prints an array of objects with a `path` field; newer Nix prints an object keyed by
+//! path. Both are read into the same `Closure`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::NixError;
+
+/// The only store directory whose paths nixpush lays out: image layers put store paths under
+/// `/nix/store/`, as dockerTools does.
+pub const STORE_DIR: &str = "/nix/store";
+
+/// One valid store path with the metadata a layer key needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorePath {
+    /// Absolute path, `/nix/store/<hash>-<name>`.
+    pub path: PathBuf,
+    /// Nix's `narHash` (e.g. `sha256-...` or `sha256:...`): identifies the contents exactly.
+    pub nar_hash: String,
+    pub nar_size: u64,
+    /// Store paths this one refers to, itself excluded.
+    pub references: Vec<PathBuf>,
+}
+
+impl StorePath {
+    /// `<hash>-<name>`, the path's file name.
+    pub fn base_name(&self) -> &str {
+        self.path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+    }
+}
+
+impl fmt::Display for StorePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.path.display(), f)
+    }
+}
+
+/// A set of store paths closed under references, keyed by path.
+#[derive(Clone, Debug, Default)]
+pub struct Closure {
+    pub paths: BTreeMap<PathBuf, StorePath>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PathInfo {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    valid: Option<bool>,
+    nar_hash: Option<String>,
+    nar_size: Option<u64>,
+    #[serde(default)]
+    references: Vec<String>,
+}
+
+/// Checks that `path` is directly inside the store: `/nix/store/<hash>-<name>`.
+pub fn check_store_path(path: &str) -> Result<PathBuf, NixError> {
+    let bad = || NixError::Unexpected(format!("{path:?} is not a path in {STORE_DIR}"));
+    let name = path
+        .strip_prefix(STORE_DIR)
+        .and_then(|r| r.strip_prefix('/'))
+        .ok_or_else(bad)?;
+    if name.is_empty() || name.contains('/') || name.starts_with('.') || name.len() < 34 {
+        return Err(bad());
+    }
+    Ok(PathBuf::from(path))
+}
+
+impl Closure {
+    /// Parses the JSON of `nix path-info --json --recursive`, in either shape.
+    pub fn from_path_info_json(json: &[u8]) -> Result<Self, NixError> {
+        let value: serde_json::Value = serde_json::from_slice(json).map_err(|e| {
+            NixError::Unexpected(format!("nix path-info printed invalid JSON: {e}"))
+        })?;
+        let entries: Vec<(Option<String>, serde_json::Value)> = match value {
+            serde_json::Value::Array(items) => items.into_iter().map(|v| (None, v)).collect(),
+            serde_json::Value::Object(map) => map.into_iter().map(|(k, v)| (Some(k), v)).collect(),
+            _ => {
+                return Err(NixError::Unexpected(
+                    "nix path-info printed neither an array nor an object".into(),
+                ))
+            }
+        };
+        let mut closure = Closure::default();
+        for (key, value) in entries {
+            if value.is_null() {
+                let key = key.unwrap_or_default();
+                return Err(NixError::NotValid(key));
+            }
+            let info: PathInfo = serde_json::from_value(value).map_err(|e| {
+                NixError::Unexpected(format!(
+                    "nix path-info printed an entry of an unknown shape: {e}"
+                ))
+            })?;
+            let path_str = key.or(info.path).ok_or_else(|| {
+                NixError::Unexpected("nix path-info printed an entry without a path".into())
+            })?;
+            if info.valid == Some(false) {
+                return Err(NixError::NotValid(path_str));
+            }
+            let path = check_store_path(&path_str)?;
+            let missing = |field: &str| {
+                NixError::Unexpected(format!("nix path-info gave no {field} for {path_str}"))
+            };
+            let nar_hash = info.nar_hash.ok_or_else(|| missing("narHash"))?;
+            let nar_size = info.nar_size.ok_or_else(|| missing("narSize"))?;
+            let mut references = Vec::with_capacity(info.references.len());
+            for r in &info.references {
+                // Newer Nix may print bare base names; accept both.
+                let full = if r.starts_with('/') {
+                    r.clone()
+                } else {
+                    format!("{STORE_DIR}/{r}")
+                };
+                let r = check_store_path(&full)?;
+                if r != path {
+                    references.push(r);
+                }
+            }
+            references.sort();
+            closure.paths.insert(
+                path.clone(),
+                StorePath {
+                    path,
+                    nar_hash,
+                    nar_size,
+                    references,
+                },
+            );
+        }
+        closure.check_closed()?;
+        Ok(closure)
+    }
+
+    fn check_closed(&self) -> Result<(), NixError> {
+        for sp in self.paths.values() {
+            if let Some(r) = sp.references.iter().find(|r| !self.paths.contains_key(*r)) {
+                return Err(NixError::Unexpected(format!(
+                    "nix path-info listed {} referring to {}, which it did not list",
+                    sp.path.display(),
+                    r.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, path: &Path) -> Option<&StorePath> {
+        self.paths.get(path)
+    }
+
+    /// Total NAR size: a good estimate of the uncompressed image size.
+    pub fn nar_size(&self) -> u64 {
+        self.paths.values().map(|p| p.nar_size).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-a";
+    const B: &str = "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-b";
+
+    #[test]
+    fn reads_the_array_shape_of_older_nix() {
+        let json = format!(
+            r#"[{{"path":"{B}","narHash":"sha256-x","narSize":10,"references":["{A}","{B}"]}},
+                {{"path":"{A}","narHash":"sha256-y","narSize":5,"references":[]}}]"#
+        );
+        let c = Closure::from_path_info_json(json.as_bytes()).unwrap();
+        assert_eq!(c.paths.len(), 2);
+        let b = c.get(Path::new(B)).unwrap();
+        assert_eq!(
+            b.references,
+            vec![PathBuf::from(A)],
+            "self-reference dropped"
+        );
+        assert_eq!((b.nar_hash.as_str(), b.nar_size), ("sha256-x", 10));
+        assert_eq!(c.nar_size(), 15);
+    }
+
+    #[test]
+    fn reads_the_object_shape_of_newer_nix() {
+        let json = format!(
+            r#"{{"{B}":{{"narHash":"sha256:x","narSize":10,"references":["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-a"]}},
+                "{A}":{{"narHash":"sha256:y","narSize":5,"references":[]}}}}"#
+        );
+        let c = Closure::from_path_info_json(json.as_bytes()).unwrap();
+        assert_eq!(
+            c.get(Path::new(B)).unwrap().references,
+            vec![PathBuf::from(A)]
+        );
+    }
+
+    #[test]
+    fn rejects_invalid_or_open_closures() {
+        let open = format!(r#"[{{"path":"{B}","narHash":"h","narSize":1,"references":["{A}"]}}]"#);
+        assert!(Closure::from_path_info_json(open.as_bytes()).is_err());
+        let invalid = format!(r#"{{"{A}":null}}"#);
+        assert!(matches!(
+            Closure::from_path_info_json(invalid.as_bytes()),
+            Err(NixError::NotValid(_))
+        ));
+        let outside = r#"[{"path":"/tmp/x","narHash":"h","narSize":1,"references":[]}]"#;
+        assert!(Closure::from_path_info_json(outside.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn store_path_shape_is_checked() {
+        assert!(check_store_path(A).is_ok());
+        for bad in [
+            "/nix/store",
+            "/nix/store/",
+            "/nix/store/short",
+            "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-a/bin",
+            "/other/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-a",
+        ] {
+            assert!(check_store_path(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! From a built closure to an `ImagePlan`: which store paths go in which layer, and the image
+//! config around them. Pure: nothing here touches the network or reads a store file.
+
+mod layering;
+mod run_config;
+mod time;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub use layering::order_closure;
+pub use run_config::{ConfigError, ConfigFlags};
+pub use time::{format_unix, is_rfc3339, rfc3339_now};
+
+use crate::image::{HistoryEntry, ImageConfig, RunConfig};
+use crate::layer::{Compression, LayerKey, LayerSpec, Owner};
+use crate::nix::{Closure, Platform, StorePath};
+
+/// Default for `--max-layers`: well under the 127 layers overlayfs-based runtimes stack reliably,
+/// leaving room for a base image.
+pub const DEFAULT_MAX_LAYERS: usize = 100;
+/// `created` unless asked otherwise: dockerTools' default, so the image does not depend on when
+/// it was pushed.
+pub const DEFAULT_CREATED: &str = "1970-01-01T00:00:01Z";
+
+/// Everything needed to push an image, decided before the first request.
+#[derive(Clone, Debug)]
+pub struct ImagePlan {
+    pub layers: Vec<LayerSpec>,
+    pub platform: Platform,
+    pub created: String,
+    pub config: RunConfig,
+    pub compression: Compression,
+}
+
+impl ImagePlan {
+    /// The image config once every layer's diff_id is known (in layer order).
+    pub fn image_config(&self, diff_ids: Vec<crate::digest::Digest>) -> ImageConfig {
+        let history = self
+            .layers
+            .iter()
+            .map(|l| HistoryEntry {
+                created: self.created.clone(),
+                created_by: "nixpush".to_owned(),
+                comment: Some(store_paths_comment(&l.paths)),
+            })
+            .collect();
+        ImageConfig {
+            created: self.created.clone(),
+            architecture: self.platform.architecture.clone(),
+            os: self.platform.os.clone(),
+            variant: self.platform.variant.clone(),
+            config: self.config.clone(),
+            diff_ids,
+            history,
+        }
+    }
+}
+
+/// The history comment nixpkgs writes: `store paths: ['/nix/store/…', …]`.
+fn store_paths_comment(paths: &[PathBuf]) -> String {
+    let quoted: Vec<String> = paths.iter().map(|p| format!("'{}'", p.display())).collect();
+    format!("store paths: [{}]", quoted.join(", "))
+}
+
+/// One layer per store path, dependencies first; past `max_layers` the rest share the last one.
+pub fn plain_layers(
+    closure: &Closure,
+    max_layers: usize,
+    owner: &Owner,
+    compression: Compression,
+) -> Vec<LayerSpec> {
+    let ordered = order_closure(closure);
+    let max_layers = max_layers.max(1);
+    let mut groups: Vec<Vec<&StorePath>> = Vec::new();
+    for (i, sp) in ordered.into_iter().enumerate() {
+        if i < max_layers {
+            groups.push(vec![sp]);
+        } else {
+            groups.last_mut().expect("max_layers >= 1").push(sp);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|group| LayerSpec {
+            key: LayerKey::compute(group.iter().copied(), owner, compression),
+            nar_size: group.iter().map(|p| p.nar_size).sum(),
+            paths: group.into_iter().map(|p| p.path.clone()).collect(),
+            owner: owner.clone(),
+        })
+        .collect()
+}
+
+/// Labels and other string maps from `K=V` flags, later ones winning.
+pub(crate) fn key_values(pairs: &[(String, String)]) -> BTreeMap<String, String> {
+    pairs.iter().cloned().collect()
+}

@@ -1,0 +1,149 @@
+//! The blob steps of the distribution API, one function each: check, start an upload, send the
+//! data, commit, cancel. Upload follows the sequence that works on every major registry: `POST`
+//! (empty body), one `PATCH` carrying the whole stream with no `Content-Range`, then
+//! `PUT ?digest=`. Registries answer PATCH with 202, 201 (ECR) or 204; all are accepted.
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::{Method, Response, StatusCode, Url};
+
+use super::client::{status_error, Client};
+use super::RegistryError;
+use crate::digest::Digest;
+
+/// An open upload: where the next request of the upload goes.
+#[derive(Clone, Debug)]
+pub struct UploadSession {
+    location: Url,
+}
+
+impl Client {
+    /// `HEAD /v2/<name>/blobs/<digest>`: the blob's size if the registry has it.
+    pub async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, RegistryError> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let r = self
+            .send(Method::HEAD, url.clone(), HeaderMap::new(), None)
+            .await?;
+        match r.status() {
+            StatusCode::OK => Ok(Some(
+                r.headers()
+                    .get(CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            )),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(status_error(&Method::HEAD, &url, r).await),
+        }
+    }
+
+    /// `POST /v2/<name>/blobs/uploads/` with an empty body.
+    pub async fn start_upload(&self) -> Result<UploadSession, RegistryError> {
+        let url = self.url("blobs/uploads/");
+        let r = self
+            .send(
+                Method::POST,
+                url.clone(),
+                HeaderMap::new(),
+                Some(Bytes::new()),
+            )
+            .await?;
+        if r.status() != StatusCode::ACCEPTED {
+            return Err(status_error(&Method::POST, &url, r).await);
+        }
+        Ok(UploadSession {
+            location: self.location_of(&r)?,
+        })
+    }
+
+    /// One `PATCH` carrying the whole stream.
+    pub async fn send_upload_data(
+        &self,
+        session: &UploadSession,
+        body: reqwest::Body,
+    ) -> Result<UploadSession, RegistryError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        let r = self
+            .send_stream(Method::PATCH, session.location.clone(), headers, body)
+            .await?;
+        match r.status() {
+            StatusCode::ACCEPTED | StatusCode::CREATED | StatusCode::NO_CONTENT => {
+                // The next step goes to the new Location when there is one.
+                let location = match r.headers().get(LOCATION) {
+                    Some(_) => self.location_of(&r)?,
+                    None => session.location.clone(),
+                };
+                Ok(UploadSession { location })
+            }
+            _ => Err(status_error(&Method::PATCH, &session.location, r).await),
+        }
+    }
+
+    /// `PUT <location>?digest=...` with an optional final body: ends the upload.
+    pub async fn commit_upload(
+        &self,
+        session: UploadSession,
+        digest: &Digest,
+        body: Bytes,
+    ) -> Result<(), RegistryError> {
+        let mut url = session.location;
+        url.query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        let r = self
+            .send(Method::PUT, url.clone(), headers, Some(body))
+            .await?;
+        if r.status() != StatusCode::CREATED {
+            return Err(status_error(&Method::PUT, &url, r).await);
+        }
+        self.check_content_digest(&r, digest)
+    }
+
+    /// `DELETE <location>`: best effort, so an abandoned upload does not linger.
+    pub async fn cancel_upload(&self, session: UploadSession) {
+        let _ = self
+            .send(Method::DELETE, session.location, HeaderMap::new(), None)
+            .await;
+    }
+
+    /// Uploads a small blob held in memory (the image config): POST, then PUT with the bytes.
+    pub async fn put_blob(&self, digest: &Digest, data: Bytes) -> Result<(), RegistryError> {
+        let session = self.start_upload().await?;
+        self.commit_upload(session, digest, data).await
+    }
+
+    fn location_of(&self, r: &Response) -> Result<Url, RegistryError> {
+        let location = r
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| self.protocol("an upload answer has no Location header"))?;
+        self.resolve(location)
+    }
+
+    /// A registry that names what it stored must name what was sent.
+    pub(crate) fn check_content_digest(
+        &self,
+        r: &Response,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
+        match r
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(got) if got != digest.to_string() => {
+                Err(self.protocol(&format!("it stored {got} where {digest} was sent")))
+            }
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,536 @@
+//! The connection to one repository of one registry: which scheme it speaks, how it wants to be
+//! authenticated, and `send`, the single place every request goes through: it attaches
+//! credentials (to the registry's own origin only), renews an expired token once on a 401, and
+//! retries what may succeed later.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::{Method, Response, StatusCode, Url};
+use tokio::sync::Mutex;
+
+use super::auth::{Challenge, Credentials, Token};
+use super::error::{display_url, explain_body, transport_reason, RegistryError};
+use super::retry::{backoff, MAX_ATTEMPTS};
+use crate::progress::Reporter;
+use crate::reference::Reference;
+
+/// How long to wait for a TCP connection before calling a registry unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a registry may stay silent in the middle of an answer.
+const READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// Most bytes of an error body read before giving up on the rest.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// How to reach a registry.
+#[derive(Clone)]
+pub struct ConnectOptions {
+    /// Allow plain HTTP and unverified TLS for any host (loopback hosts may use HTTP anyway).
+    pub insecure: bool,
+    /// Credentials to use when the registry asks for them.
+    pub credentials: Option<Credentials>,
+    /// Told about retries.
+    pub reporter: Arc<dyn Reporter>,
+}
+
+enum Auth {
+    Anonymous,
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        token: Option<Token>,
+    },
+}
+
+/// A ready connection to `registry/repository`.
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    registry: String,
+    repository: String,
+    credentials: Option<Credentials>,
+    auth: Mutex<Auth>,
+    reporter: Arc<dyn Reporter>,
+}
+
+impl Client {
+    /// Finds the scheme, pings `/v2/`, and authenticates if the registry asks.
+    ///
+    /// Loopback hosts try HTTPS and fall back to HTTP only when the server does not speak TLS
+    /// at all; a certificate error never falls back. Other hosts use HTTPS unless `insecure`.
+    pub async fn connect(
+        reference: &Reference,
+        options: ConnectOptions,
+    ) -> Result<Self, RegistryError> {
+        let host = reference.api_host();
+        let http = http_client(options.insecure, host)?;
+        let may_use_http = options.insecure || reference.is_loopback();
+        let mut client = Client {
+            http,
+            base: base_url("https", host)?,
+            registry: reference.registry().to_owned(),
+            repository: reference.repository().to_owned(),
+            credentials: options.credentials,
+            auth: Mutex::new(Auth::Anonymous),
+            reporter: options.reporter,
+        };
+        let ping = match client.ping().await {
+            Err(PingError::NotTls) if may_use_http => {
+                client.base = base_url("http", host)?;
+                client.ping().await
+            }
+            other => other,
+        };
+        let response = match ping {
+            Ok(r) => r,
+            Err(PingError::NotTls) => {
+                return Err(RegistryError::Tls {
+                    host: host.to_owned(),
+                    reason: "the server does not speak TLS (use --insecure to allow plain HTTP)"
+                        .into(),
+                })
+            }
+            Err(PingError::Other(e)) => return Err(e),
+        };
+        match response.status() {
+            s if s.is_success() => {}
+            StatusCode::UNAUTHORIZED => {
+                let challenge = challenge_of(&response).ok_or_else(|| {
+                    client.protocol(
+                        "GET /v2/ answered 401 without a usable WWW-Authenticate challenge",
+                    )
+                })?;
+                client.authenticate(challenge).await?;
+            }
+            s => {
+                return Err(client.protocol(&format!(
+                    "GET /v2/ answered {s}: this does not look like an OCI registry"
+                )))
+            }
+        }
+        Ok(client)
+    }
+
+    /// The registry as the user wrote it, for messages.
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+
+    /// `base/v2/<repository>/<rest>`.
+    pub fn url(&self, rest: &str) -> Url {
+        self.base
+            .join(&format!("v2/{}/{rest}", self.repository))
+            .expect("repository and path segments are URL-safe")
+    }
+
+    /// A `Location` header resolved against the registry (it may be relative or absolute).
+    pub fn resolve(&self, location: &str) -> Result<Url, RegistryError> {
+        self.base
+            .join(location)
+            .map_err(|_| self.protocol("a Location header is not a valid URL"))
+    }
+
+    pub(crate) fn protocol(&self, what: &str) -> RegistryError {
+        RegistryError::Protocol {
+            host: self.registry.clone(),
+            what: what.to_owned(),
+        }
+    }
+
+    /// A retry is worth telling: a push that is slow because of them should say why.
+    fn retrying(&self, reason: &str) {
+        self.reporter
+            .retrying(&format!("{}: {reason}", self.registry));
+    }
+
+    async fn ping(&self) -> Result<Response, PingError> {
+        let url = self.base.join("v2/").expect("static path");
+        let mut attempt = 1;
+        loop {
+            match self.http.get(url.clone()).send().await {
+                Ok(r)
+                    if super::error::is_temporary_status(r.status()) && attempt < MAX_ATTEMPTS =>
+                {
+                    tokio::time::sleep(backoff(attempt, Some(r.headers()))).await;
+                }
+                Ok(r) => return Ok(r),
+                Err(e) if is_not_tls(&e) => return Err(PingError::NotTls),
+                Err(e) if is_certificate_error(&e) => {
+                    return Err(PingError::Other(RegistryError::Tls {
+                        host: self.registry.clone(),
+                        reason: transport_reason(&e),
+                    }))
+                }
+                Err(e) if attempt < MAX_ATTEMPTS => {
+                    self.retrying(&transport_reason(&e));
+                    tokio::time::sleep(backoff(attempt, None)).await;
+                }
+                Err(e) => {
+                    return Err(PingError::Other(RegistryError::Connect {
+                        url: display_url(&url),
+                        reason: transport_reason(&e),
+                    }))
+                }
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Sets up authentication for `challenge`; for bearer tokens, fetches one now so bad
+    /// credentials are reported before any work.
+    async fn authenticate(&self, challenge: Challenge) -> Result<(), RegistryError> {
+        let mut auth = self.auth.lock().await;
+        match challenge {
+            Challenge::Basic => {
+                if self.credentials.is_none() {
+                    return Err(self.no_credentials());
+                }
+                *auth = Auth::Basic;
+            }
+            Challenge::Bearer { realm, service } => {
+                let token = self.fetch_token(&realm, service.as_deref()).await?;
+                *auth = Auth::Bearer {
+                    realm,
+                    service,
+                    token: Some(token),
+                };
+            }
+        }
+        Ok(())
+    }
+
+    fn no_credentials(&self) -> RegistryError {
+        RegistryError::Denied {
+            host: self.registry.clone(),
+            user: None,
+            reason: format!(
+                "the registry requires credentials and none were found for {} (add them with `docker login {}` or to ~/.docker/config.json)",
+                self.registry, self.registry
+            ),
+        }
+    }
+
+    fn denied(&self, reason: String) -> RegistryError {
+        RegistryError::Denied {
+            host: self.registry.clone(),
+            user: self.credentials.as_ref().map(|c| c.username.clone()),
+            reason,
+        }
+    }
+
+    /// The distribution token spec's exchange: GET realm?service=..&scope=repository:R:pull,push.
+    async fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+    ) -> Result<Token, RegistryError> {
+        let mut url =
+            Url::parse(realm).map_err(|_| self.protocol("the token realm is not a valid URL"))?;
+        if url.scheme() != "https" && url.scheme() != "http" {
+            return Err(self.protocol("the token realm is not an http(s) URL"));
+        }
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = service {
+                q.append_pair("service", s);
+            }
+            q.append_pair(
+                "scope",
+                &format!("repository:{}:pull,push", self.repository),
+            );
+        }
+        let mut req = self.http.get(url.clone());
+        if let Some(c) = &self.credentials {
+            let realm_host_is_local = url.host_str().is_some_and(|h| {
+                h == "localhost"
+                    || h.parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            });
+            if url.scheme() == "http" && !realm_host_is_local {
+                return Err(self.protocol(
+                    "the token realm is plain HTTP on another host: refusing to send credentials there",
+                ));
+            }
+            req = req.header(AUTHORIZATION, c.basic_header());
+        }
+        let response = req.send().await.map_err(|e| RegistryError::Connect {
+            url: display_url(&url),
+            reason: transport_reason(&e),
+        })?;
+        match response.status() {
+            s if s.is_success() => {}
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                let detail = read_bounded(response).await;
+                return Err(match &self.credentials {
+                    Some(_) => self.denied(format!(
+                        "the credentials were rejected ({})",
+                        explain_body(&detail)
+                    )),
+                    None => self.no_credentials(),
+                });
+            }
+            _ => return Err(status_error(&Method::GET, &url, response).await),
+        }
+        let body = read_bounded(response).await;
+        Token::from_response(&body, Instant::now())
+            .ok_or_else(|| self.protocol("the token server's answer has no token"))
+    }
+
+    /// The `Authorization` value for a request to `url`, if any. Only requests to the registry's
+    /// own origin get one: upload Locations and redirects may point at object storage.
+    async fn authorization(&self, url: &Url) -> Result<Option<HeaderValue>, RegistryError> {
+        if url.origin() != self.base.origin() {
+            return Ok(None);
+        }
+        let mut auth = self.auth.lock().await;
+        let value = match &mut *auth {
+            Auth::Anonymous => return Ok(None),
+            Auth::Basic => match &self.credentials {
+                Some(c) => c.basic_header(),
+                None => return Ok(None),
+            },
+            Auth::Bearer {
+                realm,
+                service,
+                token,
+            } => {
+                let fresh = token.as_ref().filter(|t| t.is_fresh(Instant::now()));
+                let value = match fresh {
+                    Some(t) => t.value.clone(),
+                    None => {
+                        let t = self.fetch_token(realm, service.as_deref()).await?;
+                        let v = t.value.clone();
+                        *token = Some(t);
+                        v
+                    }
+                };
+                format!("Bearer {}", value.expose())
+            }
+        };
+        let mut header = HeaderValue::from_str(&value).map_err(|_| {
+            self.protocol("the credentials contain characters not allowed in a header")
+        })?;
+        header.set_sensitive(true);
+        Ok(Some(header))
+    }
+
+    /// After a 401: take a new challenge, or drop an expired token, so the next try re-authenticates.
+    async fn reauthenticate(&self, response: &Response) -> Result<(), RegistryError> {
+        if let Some(challenge) = challenge_of(response) {
+            if matches!(challenge, Challenge::Bearer { .. }) || self.credentials.is_some() {
+                return self.authenticate(challenge).await;
+            }
+            return Err(self.no_credentials());
+        }
+        Err(self.denied("the registry answered 401".into()))
+    }
+
+    /// Sends a request whose body can be sent again, retrying what may succeed later and
+    /// renewing authentication once. Returns the response whatever its status, except 401/403.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<Response, RegistryError> {
+        let mut attempt = 1;
+        let mut reauthenticated = false;
+        loop {
+            let mut req = self
+                .http
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
+            if let Some(auth) = self.authorization(&url).await? {
+                req = req.header(AUTHORIZATION, auth);
+            }
+            if let Some(b) = &body {
+                req = req.body(b.clone());
+            }
+            match req.send().await {
+                Err(e) => {
+                    let err = transport_error(&method, &url, &e);
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(err);
+                    }
+                    self.retrying(&err.to_string());
+                    tokio::time::sleep(backoff(attempt, None)).await;
+                }
+                Ok(r) if r.status() == StatusCode::UNAUTHORIZED && !reauthenticated => {
+                    reauthenticated = true;
+                    self.reauthenticate(&r).await?;
+                    continue;
+                }
+                Ok(r) if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+                    let status = r.status();
+                    let detail = explain_body(&read_bounded(r).await);
+                    return Err(self.denied(format!(
+                        "{} {} answered {status} ({detail})",
+                        method,
+                        display_url(&url)
+                    )));
+                }
+                Ok(r)
+                    if super::error::is_temporary_status(r.status()) && attempt < MAX_ATTEMPTS =>
+                {
+                    self.retrying(&format!("{method} answered {}", r.status()));
+                    tokio::time::sleep(backoff(attempt, Some(r.headers()))).await;
+                }
+                Ok(r) => return Ok(r),
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Sends a request with a streamed body, once: a stream cannot be replayed, so retrying is
+    /// the caller's (it reopens the stream). Authentication is whatever is current.
+    pub async fn send_stream(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: reqwest::Body,
+    ) -> Result<Response, RegistryError> {
+        let mut req = self
+            .http
+            .request(method.clone(), url.clone())
+            .headers(headers)
+            .body(body);
+        if let Some(auth) = self.authorization(&url).await? {
+            req = req.header(AUTHORIZATION, auth);
+        }
+        let r = req
+            .send()
+            .await
+            .map_err(|e| transport_error(&method, &url, &e))?;
+        if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            let status = r.status();
+            let detail = explain_body(&read_bounded(r).await);
+            return Err(self.denied(format!(
+                "{method} {} answered {status} ({detail})",
+                display_url(&url)
+            )));
+        }
+        Ok(r)
+    }
+}
+
+enum PingError {
+    NotTls,
+    Other(RegistryError),
+}
+
+fn base_url(scheme: &str, host: &str) -> Result<Url, RegistryError> {
+    Url::parse(&format!("{scheme}://{host}/")).map_err(|_| RegistryError::Protocol {
+        host: host.to_owned(),
+        what: "the registry host does not form a valid URL".into(),
+    })
+}
+
+fn http_client(insecure: bool, host: &str) -> Result<reqwest::Client, RegistryError> {
+    reqwest::Client::builder()
+        .user_agent(concat!("nixpush/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .danger_accept_invalid_certs(insecure)
+        .build()
+        .map_err(|e| RegistryError::Tls {
+            host: host.to_owned(),
+            reason: transport_reason(&e),
+        })
+}
+
+fn challenge_of(response: &Response) -> Option<Challenge> {
+    response
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(Challenge::parse)
+        // Prefer a bearer challenge when a registry offers both.
+        .max_by_key(|c| matches!(c, Challenge::Bearer { .. }))
+}
+
+fn transport_error(method: &Method, url: &Url, e: &reqwest::Error) -> RegistryError {
+    if e.is_connect() {
+        RegistryError::Connect {
+            url: display_url(url),
+            reason: transport_reason(e),
+        }
+    } else {
+        RegistryError::Transport {
+            method: method.to_string(),
+            url: display_url(url),
+            reason: transport_reason(e),
+        }
+    }
+}
+
+/// Reads at most `MAX_ERROR_BODY` bytes of a response body; errors give what was read.
+pub(crate) async fn read_bounded(mut response: Response) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = MAX_ERROR_BODY - out.len();
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= MAX_ERROR_BODY {
+            break;
+        }
+    }
+    out
+}
+
+/// An unexpected status as an error carrying the registry's explanation.
+pub(crate) async fn status_error(method: &Method, url: &Url, response: Response) -> RegistryError {
+    let status = response.status();
+    let detail = explain_body(&read_bounded(response).await);
+    RegistryError::Status {
+        method: method.to_string(),
+        url: display_url(url),
+        status,
+        detail,
+    }
+}
+
+/// The rustls error somewhere in `e`'s source chain, if any.
+fn rustls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<rustls::Error>() {
+            return Some(r);
+        }
+        // hyper-util wraps the TLS error in io::Errors nested inside each other, and an
+        // io::Error's `source()` skips its own payload: unwrap the payloads by hand.
+        let mut io = s.downcast_ref::<std::io::Error>();
+        while let Some(inner) = io.and_then(|e| e.get_ref()) {
+            if let Some(r) = inner.downcast_ref::<rustls::Error>() {
+                return Some(r);
+            }
+            io = inner.downcast_ref::<std::io::Error>();
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// The server answered the TLS handshake with something that is not TLS (a plain HTTP server).
+fn is_not_tls(e: &reqwest::Error) -> bool {
+    matches!(rustls_error(e), Some(rustls::Error::InvalidMessage(_)))
+}
+
+fn is_certificate_error(e: &reqwest::Error) -> bool {
+    matches!(
+        rustls_error(e),
+        Some(
+            rustls::Error::InvalidCertificate(_)
+                | rustls::Error::AlertReceived(_)
+                | rustls::Error::NoCertificatesPresented
+        )
+    )
+}

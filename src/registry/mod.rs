@@ -1,0 +1,18 @@
+//! The OCI distribution API, as nixpush speaks it: one function per protocol step, one client
+//! that authenticates and retries every request in one place, and errors that say what failed
+//! without ever carrying a secret.
+
+mod auth;
+mod blob;
+mod client;
+mod docker_config;
+mod error;
+mod manifest;
+mod retry;
+
+pub use auth::{Credentials, Secret};
+pub use blob::UploadSession;
+pub use client::{Client, ConnectOptions};
+pub use docker_config::{default_config_path, lookup as docker_config_credentials};
+pub use error::RegistryError;
+pub use retry::{backoff, MAX_ATTEMPTS};

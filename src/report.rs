@@ -1,0 +1,90 @@
+//! Progress for humans on stderr: one plain line per event, fit for a terminal and for CI logs
+//! alike. (A multi-bar terminal view can replace this behind the same `Reporter` trait.)
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use nixpush::digest::Digest;
+use nixpush::progress::{LayerAction, Reporter};
+
+pub struct StderrReporter {
+    start: Instant,
+    sent: Mutex<Vec<u64>>,
+}
+
+impl StderrReporter {
+    pub fn new() -> Self {
+        StderrReporter {
+            start: Instant::now(),
+            sent: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn line(&self, text: &str) {
+        eprintln!("[{:>6.1}s] {text}", self.start.elapsed().as_secs_f64());
+    }
+}
+
+impl Reporter for StderrReporter {
+    fn phase(&self, message: &str) {
+        self.line(message);
+    }
+
+    fn layer_started(&self, index: usize, total: usize, description: &str) {
+        let mut sent = self.sent.lock().unwrap();
+        if sent.len() < total {
+            sent.resize(total, 0);
+        }
+        drop(sent);
+        self.line(&format!("layer {}/{total}: {description}", index + 1));
+    }
+
+    fn layer_bytes(&self, index: usize, bytes: u64) {
+        if let Some(n) = self.sent.lock().unwrap().get_mut(index) {
+            *n += bytes;
+        }
+    }
+
+    fn layer_retry(&self, index: usize, reason: &str) {
+        if let Some(n) = self.sent.lock().unwrap().get_mut(index) {
+            *n = 0;
+        }
+        self.line(&format!("layer {}: {reason}; retrying", index + 1));
+    }
+
+    fn layer_done(&self, index: usize, action: &LayerAction, digest: &Digest, size: u64) {
+        let what = match action {
+            LayerAction::Skipped => "already present",
+            LayerAction::Pushed => "pushed",
+        };
+        self.line(&format!(
+            "layer {}: {what} {} ({})",
+            index + 1,
+            short(digest),
+            human_size(size)
+        ));
+    }
+
+    fn retrying(&self, reason: &str) {
+        self.line(&format!("{reason}; retrying"));
+    }
+}
+
+fn short(d: &Digest) -> String {
+    format!("sha256:{}", &d.hex()[..12])
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
