@@ -79,8 +79,26 @@ pub async fn push(
     request: &PushRequest,
     reporter: Arc<dyn Reporter>,
 ) -> Result<PushOutcome, PushError> {
-    reporter.phase(&format!("building {}", request.installable));
-    let built = nix::build(&request.installable, &request.nix_args).await?;
+    // Build and connect at once: wrong credentials or an unreachable registry are reported
+    // without waiting for a long build, and a build error still comes first.
+    let destination = &request.destination;
+    reporter.phase(&format!(
+        "building {} and connecting to {}",
+        request.installable,
+        destination.registry()
+    ));
+    let connect = Client::connect(
+        destination,
+        ConnectOptions {
+            insecure: request.insecure,
+            credentials: credentials_for(destination, reporter.as_ref()),
+            reporter: reporter.clone(),
+        },
+    );
+    let (built, client) =
+        tokio::join!(nix::build(&request.installable, &request.nix_args), connect);
+    let built = built?;
+    let client = client?;
     let platform = match &built.system {
         Some(system) => Platform::from_nix_system(system)?,
         None => {
@@ -113,17 +131,6 @@ pub async fn push(
         plan.layers.len()
     ));
 
-    let destination = &request.destination;
-    reporter.phase(&format!("connecting to {}", destination.registry()));
-    let client = Client::connect(
-        destination,
-        ConnectOptions {
-            insecure: request.insecure,
-            credentials: credentials_for(destination, reporter.as_ref()),
-            reporter: reporter.clone(),
-        },
-    )
-    .await?;
     let outcome = push_plan(&client, &plan, request, reporter).await;
     drop(built); // the GC root lives until every blob is in the registry
     outcome

@@ -21,14 +21,20 @@ pub async fn nix_stdout(args: &[&str]) -> Result<Vec<u8>, NixError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
-        .output()
-        .await
+        // Not `output()`: tokio's `output()` pipes stderr whatever was set, hiding nix's log.
+        .spawn()
         .map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => NixError::NotInstalled,
             _ => NixError::Spawn {
                 command: command.clone(),
                 source,
             },
+        })?
+        .wait_with_output()
+        .await
+        .map_err(|source| NixError::Spawn {
+            command: command.clone(),
+            source,
         })?;
     if !output.status.success() {
         return Err(NixError::Failed {

@@ -104,6 +104,9 @@ impl Client {
                     )
                 })?;
                 client.authenticate(challenge).await?;
+                // Try the credentials now, so wrong ones are reported before any work.
+                let v2 = client.base.join("v2/").expect("static path");
+                client.send(Method::GET, v2, HeaderMap::new(), None).await?;
             }
             s => {
                 return Err(client.protocol(&format!(
@@ -321,6 +324,28 @@ impl Client {
         Ok(Some(header))
     }
 
+    /// A 401 or 403 that authentication cannot fix, said plainly.
+    async fn refusal(&self, method: &Method, url: &Url, r: Response) -> RegistryError {
+        let status = r.status();
+        let detail = explain_body(&read_bounded(r).await);
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {detail}")
+        };
+        let what = format!("{method} {} answered {status}{detail}", display_url(url));
+        match (status, &self.credentials) {
+            (StatusCode::UNAUTHORIZED, None) => self.no_credentials(),
+            (StatusCode::UNAUTHORIZED, Some(_)) => {
+                self.denied(format!("the credentials were rejected ({what})"))
+            }
+            _ => self.denied(format!(
+                "no permission to push to {} ({what})",
+                self.repository
+            )),
+        }
+    }
+
     /// After a 401: take a new challenge, or drop an expired token, so the next try re-authenticates.
     async fn reauthenticate(&self, response: &Response) -> Result<(), RegistryError> {
         if let Some(challenge) = challenge_of(response) {
@@ -369,13 +394,7 @@ impl Client {
                     continue;
                 }
                 Ok(r) if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
-                    let status = r.status();
-                    let detail = explain_body(&read_bounded(r).await);
-                    return Err(self.denied(format!(
-                        "{} {} answered {status} ({detail})",
-                        method,
-                        display_url(&url)
-                    )));
+                    return Err(self.refusal(&method, &url, r).await);
                 }
                 Ok(r)
                     if super::error::is_temporary_status(r.status()) && attempt < MAX_ATTEMPTS =>
@@ -411,12 +430,7 @@ impl Client {
             .await
             .map_err(|e| transport_error(&method, &url, &e))?;
         if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-            let status = r.status();
-            let detail = explain_body(&read_bounded(r).await);
-            return Err(self.denied(format!(
-                "{method} {} answered {status} ({detail})",
-                display_url(&url)
-            )));
+            return Err(self.refusal(&method, &url, r).await);
         }
         Ok(r)
     }

@@ -1,0 +1,376 @@
+//! The test bed shared by the end-to-end tests: real Nix (single-user, offline, the repository's
+//! own nix.conf), a real `docker-registry` on a free loopback port per test, and the real clients
+//! (skopeo, umoci, podman, the Python tarfile oracle) to check what nixpush produced.
+//!
+//! A missing tool fails the test with a message saying to run `make setup`: nothing is skipped.
+
+#![allow(dead_code)] // each test binary uses a different part of the bed
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a fresh registry may take to answer `/v2/`.
+const REGISTRY_START_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Fails the test, clearly, when a tool of the test bed is missing.
+pub fn require(tool: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "`{tool}` is not installed: run `make setup` (the tests never skip a missing tool)"
+    );
+}
+
+/// Points a command at the offline single-user Nix configuration of the repository.
+pub fn nix_env(cmd: &mut Command) -> &mut Command {
+    cmd.env("NIX_REMOTE", "local")
+        .env("NIX_CONF_DIR", repo_root().join("fixtures"))
+}
+
+/// `path:` flake reference of a fixture attribute (`path:` needs no `git add`).
+pub fn fixture(flake: &str, attr: &str) -> String {
+    format!("path:{}/fixtures/{flake}#{attr}", repo_root().display())
+}
+
+fn run_ok(cmd: &mut Command, what: &str) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Builds an installable with nix and returns its outputs.
+pub fn nix_build(installable: &str) -> Vec<PathBuf> {
+    require("nix");
+    let out = run_ok(
+        nix_env(Command::new("nix").args(["build", "--no-link", "--json", installable])),
+        "nix build",
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json.as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["outputs"].as_object().unwrap().values())
+        .map(|p| PathBuf::from(p.as_str().unwrap()))
+        .collect()
+}
+
+/// The closure of `paths` as nix reports it.
+pub fn nix_closure(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let out = run_ok(
+        nix_env(
+            Command::new("nix")
+                .args(["path-info", "--recursive"])
+                .args(paths),
+        ),
+        "nix path-info",
+    );
+    let mut v: Vec<PathBuf> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(PathBuf::from)
+        .collect();
+    v.sort();
+    v
+}
+
+/// The diff_id the Python tarfile oracle gives for a layer of `paths`.
+pub fn oracle_diff_id(paths: &[PathBuf]) -> String {
+    require("python3");
+    let out = run_ok(
+        Command::new("python3")
+            .arg(repo_root().join("tests/oracle/layer_tar.py"))
+            .args(paths),
+        "the tar oracle",
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Options of a test registry.
+#[derive(Default)]
+pub struct RegistryConfig {
+    /// Require basic auth with this user and password (htpasswd, bcrypt).
+    pub htpasswd: Option<(String, String)>,
+    /// Refuse every write (distribution's read-only maintenance mode).
+    pub read_only: bool,
+}
+
+/// A `docker-registry` of its own on a free loopback port, stopped when dropped.
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        Registry::start_with(RegistryConfig::default())
+    }
+
+    pub fn start_with(config: RegistryConfig) -> Registry {
+        require("docker-registry");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut yaml = format!(
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\n    readonly:\n      enabled: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display(),
+            config.read_only
+        );
+        if let Some((user, pass)) = &config.htpasswd {
+            require("htpasswd");
+            let out = run_ok(
+                Command::new("htpasswd").args(["-Bbn", user, pass]),
+                "htpasswd",
+            );
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, out.stdout).unwrap();
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: nixpush-test\n    path: {}\n",
+                file.display()
+            ));
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, yaml).unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start docker-registry");
+        let mut registry = Registry { child, port, dir };
+        registry.wait_ready();
+        registry
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + REGISTRY_START_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("docker-registry exited ({status}):\n{}", self.log());
+            }
+            if http_status(self.port, "GET", "/v2/", None).is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("docker-registry did not answer in time:\n{}", self.log());
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// Access-log lines of requests with `method` whose path contains `path_part`.
+    pub fn requests(&self, method: &str, path_part: &str) -> usize {
+        let needle = format!("\"{method} ");
+        self.log()
+            .lines()
+            .filter(|l| l.contains(&needle))
+            .filter(|l| {
+                l.split(&needle)
+                    .nth(1)
+                    .and_then(|rest| rest.split(' ').next())
+                    .is_some_and(|path| path.contains(path_part))
+            })
+            .count()
+    }
+
+    /// Blob uploads started so far (one POST to blobs/uploads/ per upload).
+    pub fn uploads_started(&self) -> usize {
+        self.requests("POST", "/blobs/uploads/")
+    }
+
+    /// Status of `HEAD /v2/<repo>/manifests/<reference>`, with basic auth if given.
+    pub fn manifest_status(&self, repo: &str, reference: &str, auth: Option<(&str, &str)>) -> u16 {
+        http_status(
+            self.port,
+            "HEAD",
+            &format!("/v2/{repo}/manifests/{reference}"),
+            auth,
+        )
+        .expect("the registry answers")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A minimal HTTP/1.0 request; the status code, or None if nothing answered.
+fn http_status(port: u16, method: &str, path: &str, auth: Option<(&str, &str)>) -> Option<u16> {
+    use base64::Engine as _;
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nAccept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json\r\n"
+    );
+    if let Some((u, p)) = auth {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+        req.push_str(&format!("Authorization: Basic {token}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).ok()?;
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// nixpush with an isolated layer cache and Docker config, run against the offline Nix.
+pub struct Nixpush {
+    pub cache: tempfile::TempDir,
+    pub docker_config: tempfile::TempDir,
+}
+
+/// What one run of nixpush did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The last line of stderr: nixpush's own one-line error.
+    pub fn error_line(&self) -> &str {
+        self.stderr.lines().last().unwrap_or_default()
+    }
+
+    pub fn assert_ok(&self) -> &str {
+        assert_eq!(self.code, 0, "nixpush failed:\n{}", self.stderr);
+        self.stdout.trim()
+    }
+}
+
+impl Nixpush {
+    pub fn new() -> Nixpush {
+        require("nix");
+        Nixpush {
+            cache: tempfile::tempdir().unwrap(),
+            docker_config: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Writes a Docker config.json with basic credentials for `registry`.
+    pub fn login(&self, registry: &str, user: &str, password: &str) {
+        use base64::Engine as _;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let json = format!(r#"{{"auths":{{"{registry}":{{"auth":"{auth}"}}}}}}"#);
+        std::fs::write(self.docker_config.path().join("config.json"), json).unwrap();
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nixpush"));
+        nix_env(&mut cmd)
+            .args(args)
+            .env("NIXPUSH_CACHE_DIR", self.cache.path())
+            .env("DOCKER_CONFIG", self.docker_config.path())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).output().expect("cannot run nixpush");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// `skopeo copy`s a pushed image into an OCI layout at `dir` under `tag`.
+pub fn skopeo_to_oci(image: &str, dir: &Path, tag: &str) {
+    require("skopeo");
+    run_ok(
+        Command::new("skopeo").args([
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            &format!("docker://{image}"),
+            &format!("oci:{}:{tag}", dir.display()),
+        ]),
+        "skopeo copy",
+    );
+}
+
+/// `skopeo inspect --raw` or `--config` of a pushed image, as JSON.
+pub fn skopeo_inspect(image: &str, what: &str) -> serde_json::Value {
+    require("skopeo");
+    let out = run_ok(
+        Command::new("skopeo").args([
+            "inspect",
+            what,
+            "--tls-verify=false",
+            &format!("docker://{image}"),
+        ]),
+        "skopeo inspect",
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `umoci unpack --rootless` of `dir:tag` into `bundle`; returns the root filesystem.
+pub fn umoci_unpack(dir: &Path, tag: &str, bundle: &Path) -> PathBuf {
+    require("umoci");
+    run_ok(
+        Command::new("umoci").args([
+            "unpack",
+            "--rootless",
+            "--image",
+            &format!("{}:{tag}", dir.display()),
+            &bundle.display().to_string(),
+        ]),
+        "umoci unpack",
+    );
+    bundle.join("rootfs")
+}
+
+/// A blob of an OCI layout by digest.
+pub fn oci_blob(dir: &Path, digest: &str) -> PathBuf {
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    dir.join("blobs/sha256").join(hex)
+}
+
+/// The JSON the layer checker prints for a gzip layer blob: diff_id, expected, paths.
+pub fn check_layer(blob: &Path) -> serde_json::Value {
+    let out = run_ok(
+        Command::new("python3")
+            .arg(repo_root().join("tests/oracle/check_layer.py"))
+            .arg(blob),
+        "the layer checker",
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}

@@ -1,0 +1,78 @@
+//! Pushing the same image again costs no blob upload, and the same inputs always give the same
+//! manifest digest, whatever the cache or registry holds.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn second_push_sends_no_blob_data_and_gives_the_same_digest() {
+    let registry = Registry::start();
+    let nixpush = Nixpush::new();
+    let image = format!("{}/demo/app:v1", registry.host());
+    let installable = fixture("demo", "app");
+    let args = [
+        installable.as_str(),
+        image.as_str(),
+        "--entrypoint",
+        "bin/app",
+    ];
+
+    let first = nixpush.run(&args).assert_ok().to_owned();
+    let layers = nix_closure(&nix_build(&installable)).len();
+    // One upload per layer, plus the config.
+    assert_eq!(registry.uploads_started(), layers + 1);
+    assert_eq!(registry.requests("PATCH", "/blobs/uploads/"), layers);
+    let manifests = registry.requests("PUT", "/manifests/");
+
+    let second = nixpush.run(&args).assert_ok().to_owned();
+    assert_eq!(second, first, "same inputs, same manifest digest");
+    assert_eq!(
+        registry.uploads_started(),
+        layers + 1,
+        "no upload the second time"
+    );
+    assert_eq!(registry.requests("PATCH", "/blobs/uploads/"), layers);
+    assert_eq!(registry.requests("PUT", "/blobs/uploads/"), layers + 1);
+    assert_eq!(
+        registry.requests("PUT", "/manifests/"),
+        manifests + 1,
+        "the tag is written again"
+    );
+}
+
+#[test]
+fn fresh_cache_and_fresh_registry_give_identical_digests() {
+    let installable = fixture("edge", "all");
+    let push = || {
+        let registry = Registry::start();
+        let nixpush = Nixpush::new();
+        let out = nixpush
+            .run(&[&installable, &format!("{}/edge/all:v1", registry.host())])
+            .assert_ok()
+            .to_owned();
+        let (_, digest) = out.split_once('@').unwrap();
+        digest.to_owned()
+    };
+    assert_eq!(push(), push());
+}
+
+#[test]
+fn a_cached_layer_whose_blob_is_gone_is_uploaded_again() {
+    let installable = fixture("demo", "app");
+    let nixpush = Nixpush::new();
+    let first = Registry::start();
+    nixpush
+        .run(&[&installable, &format!("{}/demo/app:v1", first.host())])
+        .assert_ok();
+    // Same cache, another registry that has none of the blobs.
+    let second = Registry::start();
+    let out = nixpush
+        .run(&[&installable, &format!("{}/demo/app:v1", second.host())])
+        .assert_ok()
+        .to_owned();
+    let layers = nix_closure(&nix_build(&installable)).len();
+    assert_eq!(second.uploads_started(), layers + 1);
+    let (_, digest) = out.split_once('@').unwrap();
+    assert_eq!(second.manifest_status("demo/app", digest, None), 200);
+}

@@ -1,0 +1,216 @@
+//! Push, then read back with real clients: skopeo copies the image into an OCI layout, umoci
+//! unpacks it, and the unpacked tree must equal the closure byte for byte. Each layer blob must
+//! decompress to the oracle's bytes and match the config's diff_ids.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+#[test]
+fn edge_closure_round_trips_through_skopeo_and_umoci() {
+    let registry = Registry::start();
+    let nixpush = Nixpush::new();
+    let image = format!("{}/edge/all:v1", registry.host());
+    let installable = fixture("edge", "all");
+    let pinned = nixpush.run(&[&installable, &image]).assert_ok().to_owned();
+    let prefix = format!("{}/edge/all@sha256:", registry.host());
+    assert!(pinned.starts_with(&prefix), "stdout was {pinned:?}");
+
+    let closure = nix_closure(&nix_build(&installable));
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    skopeo_to_oci(&image, &layout, "v1");
+
+    // The manifest skopeo copied is the one nixpush reported.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap();
+    assert_eq!(
+        format!("{}/edge/all@{manifest_digest}", registry.host()),
+        pinned
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(oci_blob(&layout, manifest_digest)).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    let config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(oci_blob(
+            &layout,
+            manifest["config"]["digest"].as_str().unwrap(),
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["architecture"], "amd64");
+    assert_eq!(config["os"], "linux");
+    assert_eq!(config["created"], "1970-01-01T00:00:01Z");
+
+    // Every layer is exactly the oracle's tar of the store paths it holds, and its diff_id is
+    // the config's; together the layers hold the closure, each store path once.
+    let layers = manifest["layers"].as_array().unwrap();
+    let diff_ids = config["rootfs"]["diff_ids"].as_array().unwrap();
+    assert_eq!(layers.len(), diff_ids.len());
+    assert_eq!(
+        layers.len(),
+        closure.len(),
+        "one layer per store path by default"
+    );
+    let mut seen: Vec<PathBuf> = Vec::new();
+    for (layer, diff_id) in layers.iter().zip(diff_ids) {
+        assert_eq!(
+            layer["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        );
+        let check = check_layer(&oci_blob(&layout, layer["digest"].as_str().unwrap()));
+        assert_eq!(
+            check["diff_id"], check["expected"],
+            "layer bytes differ from the oracle: {check}"
+        );
+        assert_eq!(&check["diff_id"], diff_id);
+        seen.extend(
+            check["paths"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| PathBuf::from(p.as_str().unwrap())),
+        );
+    }
+    let unique: BTreeSet<&PathBuf> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "a store path is in two layers");
+    assert_eq!(unique.into_iter().cloned().collect::<Vec<_>>(), closure);
+
+    // Dependencies first: no layer needs a store path from a layer above it.
+    assert_dependencies_first(&seen);
+
+    let rootfs = umoci_unpack(&layout, "v1", &work.path().join("bundle"));
+    let unpacked: BTreeSet<String> = std::fs::read_dir(rootfs.join("nix/store"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let expected: BTreeSet<String> = closure
+        .iter()
+        .map(|p| p.file_name().unwrap().to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(unpacked, expected);
+    for path in &closure {
+        assert_same_tree(path, &rootfs.join(path.strip_prefix("/").unwrap()));
+    }
+}
+
+/// Each store path comes after every store path it references.
+fn assert_dependencies_first(order: &[PathBuf]) {
+    for (i, path) in order.iter().enumerate() {
+        let out = std::process::Command::new("nix")
+            .args(["path-info", "--json"])
+            .arg(path)
+            .envs([("NIX_REMOTE", "local")])
+            .env("NIX_CONF_DIR", repo_root().join("fixtures"))
+            .output()
+            .unwrap();
+        let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for r in info[0]["references"].as_array().unwrap() {
+            let r = PathBuf::from(r.as_str().unwrap());
+            if r != *path {
+                let at = order.iter().position(|p| *p == r).unwrap();
+                assert!(
+                    at < i,
+                    "{} is layered above {}, which needs it",
+                    r.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+/// `unpacked` has the same entries as `original`: types, modes, symlink targets and contents
+/// (a hard-linked file comes back as a regular file with the same content).
+fn assert_same_tree(original: &Path, unpacked: &Path) {
+    let a = std::fs::symlink_metadata(original).unwrap();
+    let b = std::fs::symlink_metadata(unpacked)
+        .unwrap_or_else(|e| panic!("{} is missing from the image: {e}", original.display()));
+    assert_eq!(
+        a.file_type(),
+        b.file_type(),
+        "type of {}",
+        original.display()
+    );
+    if a.file_type().is_symlink() {
+        assert_eq!(
+            std::fs::read_link(original).unwrap(),
+            std::fs::read_link(unpacked).unwrap(),
+            "target of {}",
+            original.display()
+        );
+        return;
+    }
+    assert_eq!(
+        a.mode() & 0o7777,
+        b.mode() & 0o7777,
+        "mode of {}",
+        original.display()
+    );
+    if a.is_file() {
+        assert_eq!(
+            std::fs::read(original).unwrap(),
+            std::fs::read(unpacked).unwrap(),
+            "content of {}",
+            original.display()
+        );
+        return;
+    }
+    let names = |d: &Path| -> BTreeSet<std::ffi::OsString> {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect()
+    };
+    let (na, nb) = (names(original), names(unpacked));
+    assert_eq!(na, nb, "entries of {}", original.display());
+    for n in na {
+        assert_same_tree(&original.join(&n), &unpacked.join(&n));
+    }
+}
+
+#[test]
+fn max_layers_puts_the_remaining_paths_in_the_last_layer() {
+    let registry = Registry::start();
+    let nixpush = Nixpush::new();
+    let image = format!("{}/edge/capped:v1", registry.host());
+    let installable = fixture("edge", "all");
+    nixpush
+        .run(&[&installable, &image, "--max-layers", "3"])
+        .assert_ok();
+    let closure = nix_closure(&nix_build(&installable));
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    skopeo_to_oci(&image, &layout, "v1");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(oci_blob(
+            &layout,
+            index["manifests"][0]["digest"].as_str().unwrap(),
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3);
+    let counts: Vec<usize> = layers
+        .iter()
+        .map(|l| {
+            let check = check_layer(&oci_blob(&layout, l["digest"].as_str().unwrap()));
+            assert_eq!(check["diff_id"], check["expected"], "{check}");
+            check["paths"].as_array().unwrap().len()
+        })
+        .collect();
+    assert_eq!(counts, [1, 1, closure.len() - 2]);
+}

@@ -1,0 +1,58 @@
+//! The pushed image runs: podman (runc, the settings in fixtures/containers.conf) pulls it from the
+//! registry and runs the demo's entrypoint, which prints a known line using only the closure.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn podman_runs_the_pushed_demo_image() {
+    require("podman");
+    require("runc");
+    let registry = Registry::start();
+    let nixpush = Nixpush::new();
+    let image = format!("{}/demo/app:run", registry.host());
+    let pinned = nixpush
+        .run(&[
+            &fixture("demo", "app"),
+            &image,
+            "--entrypoint",
+            "bin/app",
+            "--env",
+            "GREETING=hi",
+        ])
+        .assert_ok()
+        .to_owned();
+
+    let config = skopeo_inspect(&image, "--config");
+    let entrypoint = config["config"]["Entrypoint"][0].as_str().unwrap();
+    assert!(
+        entrypoint.starts_with("/nix/store/") && entrypoint.ends_with("-app/bin/app"),
+        "relative entrypoint resolved inside the top store path: {entrypoint}"
+    );
+    assert_eq!(config["config"]["Env"][0], "GREETING=hi");
+
+    let out = Command::new("podman")
+        .env(
+            "CONTAINERS_CONF",
+            repo_root().join("fixtures/containers.conf"),
+        )
+        .args(["run", "--rm", "--tls-verify=false", &pinned])
+        .output()
+        .unwrap();
+    let _ = Command::new("podman")
+        .env(
+            "CONTAINERS_CONF",
+            repo_root().join("fixtures/containers.conf"),
+        )
+        .args(["rmi", "--force", &pinned])
+        .output();
+    assert!(
+        out.status.success(),
+        "podman run failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from nixpush\n");
+}
