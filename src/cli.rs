@@ -37,7 +37,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build INSTALLABLE and push it to DESTINATION (the same as the bare form).
-    Push(PushArgs),
+    Push(Box<PushArgs>),
     /// Reserved for storing registry credentials (not available yet).
     #[command(hide = true)]
     Login(ReservedArgs),
@@ -98,9 +98,9 @@ pub struct PushArgs {
     /// Most layers the image gets; past it, the remaining store paths share the last layer.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LAYERS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=127), help_heading = "Layers")]
     pub max_layers: usize,
-    /// gzip level for layers, 0 (store) to 9.
+    /// gzip level for layers, 0 (store only) to 9 (smallest).
     #[arg(long, value_name = "LEVEL", default_value_t = crate::layer::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9), help_heading = "Layers")]
-    pub gzip_level: u32,
+    pub compression_level: u32,
     /// Layers built and uploaded at once [default: cores, 2 to 8].
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64), help_heading = "Layers")]
     pub jobs: Option<usize>,
@@ -171,7 +171,7 @@ impl PushArgs {
             Some(t) => return Err(UsageError::Created(t.to_owned())),
         };
         let compression = Compression::Gzip {
-            level: self.gzip_level,
+            level: self.compression_level,
         };
         Ok(PushRequest {
             installable,

@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         None => cli.push,
-        Some(Command::Push(args)) => args,
+        Some(Command::Push(args)) => *args,
         Some(other) => {
             let name = other.reserved_name().unwrap_or("?");
             return usage_error(&UsageError::Reserved(name));

@@ -112,6 +112,11 @@ fn non_default_owners_and_long_or_non_ascii_names_follow_the_pax_rules() {
 #[test]
 fn an_unreadable_path_is_an_error_naming_it() {
     let missing = PathBuf::from("/nix/store/00000000000000000000000000000000-missing");
-    let err = write_layer_tar(&[missing.clone()], &Owner::default(), Vec::new()).unwrap_err();
+    let err = write_layer_tar(
+        std::slice::from_ref(&missing),
+        &Owner::default(),
+        Vec::new(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains(missing.to_str().unwrap()), "{err}");
 }

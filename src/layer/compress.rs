@@ -49,9 +49,10 @@ impl Compression {
 
     pub(crate) fn encoder<W: Write>(&self, inner: W) -> Encoder<W> {
         let encoder = match self {
-            Compression::Gzip { level } => {
-                Codec::Gzip(GzEncoder::new(inner, flate2::Compression::new(*level)))
-            }
+            Compression::Gzip { level } => Codec::Gzip(Box::new(GzEncoder::new(
+                inner,
+                flate2::Compression::new(*level),
+            ))),
             Compression::None => Codec::Identity(inner),
         };
         Encoder {
@@ -62,7 +63,7 @@ impl Compression {
 }
 
 enum Codec<W: Write> {
-    Gzip(GzEncoder<W>),
+    Gzip(Box<GzEncoder<W>>),
     Identity(W),
 }
 

@@ -91,7 +91,7 @@ pub async fn build(installable: &str, nix_args: &[String]) -> Result<Built, NixE
 
     let drv_path = match drv_path {
         Some(d) => Some(d),
-        None => deriver_of(&output_strs[0]).await,
+        None => deriver_of(output_strs[0]).await,
     };
     // A derivation that is not in this store (a path copied from elsewhere) cannot be shown.
     let system = match drv_path {

@@ -19,7 +19,10 @@ pub enum RegistryError {
         url: String,
         reason: String,
     },
-    #[error("{method} {url}: {status}{}", detail_suffix(detail))]
+    #[error(
+        "the registry answered {status} to {method} {url}{}",
+        detail_suffix(detail)
+    )]
     Status {
         method: String,
         url: String,
