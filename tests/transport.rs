@@ -1,0 +1,120 @@
+//! Getting bytes to the registry: TLS on loopback (a certificate error never falls back to plain
+//! HTTP), and connections that break in the middle of a push (retried, the layer stream reopened,
+//! and the result still a complete, correct image).
+
+mod common;
+
+use common::*;
+
+#[test]
+fn untrusted_certificate_on_loopback_is_an_error_not_a_fallback_to_http() {
+    let registry = Registry::start_with(RegistryConfig {
+        tls: true,
+        ..Default::default()
+    });
+    let run = Nixpush::new().run(&[
+        &fixture("demo", "app"),
+        &format!("{}/x/y:v1", registry.host()),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let line = run.error_line();
+    assert!(
+        line.contains("TLS") && line.contains("certificate"),
+        "{line}"
+    );
+    assert!(
+        line.contains("--insecure"),
+        "the error says how to proceed: {line}"
+    );
+    let log = registry.log();
+    assert!(
+        !log.contains("HTTP request to an HTTPS server"),
+        "nixpush fell back to plain HTTP:\n{log}"
+    );
+    assert_eq!(registry.uploads_started(), 0);
+}
+
+#[test]
+fn insecure_accepts_a_self_signed_loopback_registry_over_tls() {
+    let registry = Registry::start_with(RegistryConfig {
+        tls: true,
+        ..Default::default()
+    });
+    let image = format!("{}/x/y:v1", registry.host());
+    let pinned = Nixpush::new()
+        .run(&[&fixture("demo", "app"), &image, "--insecure"])
+        .assert_ok()
+        .to_owned();
+    let raw = skopeo_inspect(&image, "--raw");
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert!(pinned.starts_with(&format!("{}/x/y@sha256:", registry.host())));
+    assert!(!registry.log().contains("HTTP request to an HTTPS server"));
+}
+
+/// Pushes `installable` through `proxy` as `repo:v1` and checks the image is complete and exact.
+fn push_through(proxy: &FaultProxy, registry: &Registry, installable: &str, repo: &str) -> Run {
+    let nixpush = Nixpush::new();
+    // One layer at a time, so the first upload is the first layer's.
+    let run = nixpush.run(&[
+        installable,
+        &format!("{}/{repo}:v1", proxy.host()),
+        "--jobs",
+        "1",
+    ]);
+    assert!(proxy.tripped(), "the fault was never injected");
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("retrying"),
+        "the retry is reported:\n{}",
+        run.stderr
+    );
+    // Read back from the registry itself: every layer is whole and exact.
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    skopeo_to_oci(&format!("{}/{repo}:v1", registry.host()), &layout, "v1");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(oci_blob(
+            &layout,
+            index["manifests"][0]["digest"].as_str().unwrap(),
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    for layer in manifest["layers"].as_array().unwrap() {
+        let check = check_layer(&oci_blob(&layout, layer["digest"].as_str().unwrap()));
+        assert_eq!(check["diff_id"], check["expected"], "{check}");
+    }
+    run
+}
+
+#[test]
+fn connection_dropped_in_the_middle_of_a_layer_upload_is_retried_from_a_reopened_stream() {
+    let registry = Registry::start();
+    // The demo's first layer is busybox, over 1 MiB compressed: let its PATCH carry 64 KiB,
+    // then cut the connection.
+    let proxy = FaultProxy::start(registry.port, b"PATCH /v2/", 64 * 1024);
+    let installable = fixture("demo", "app");
+    push_through(&proxy, &registry, &installable, "demo/app");
+    let layers = nix_closure(&nix_build(&installable)).len();
+    // One upload per layer and the config, plus the one that was cut and started again.
+    assert_eq!(registry.uploads_started(), layers + 2, "{}", registry.log());
+    // The broken upload session was cancelled.
+    assert!(
+        registry.requests("DELETE", "/blobs/uploads/") >= 1,
+        "{}",
+        registry.log()
+    );
+}
+
+#[test]
+fn connection_dropped_when_writing_the_manifest_is_retried() {
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(registry.port, b"PUT /v2/edge/all/manifests/", 0);
+    push_through(&proxy, &registry, &fixture("edge", "all"), "edge/all");
+    assert_eq!(registry.manifest_status("edge/all", "v1", None), 200);
+}
