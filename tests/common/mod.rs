@@ -476,10 +476,8 @@ fn proxy_connection(
             if let Some(at) = window.windows(needle.len()).position(|w| w == needle) {
                 if !tripped.swap(true, Ordering::SeqCst) {
                     let start_in_chunk = at.saturating_sub(carry.len());
-                    remaining = Some(budget);
-                    forward = start_in_chunk;
                     let extra = budget.min(n - start_in_chunk);
-                    forward += extra;
+                    forward = start_in_chunk + extra;
                     remaining = Some(budget - extra);
                 }
             }
