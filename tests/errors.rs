@@ -291,3 +291,49 @@ fn unreadable_store_file_fails_the_push_and_leaves_no_tag() {
         registry.log()
     );
 }
+
+#[test]
+fn arguments_after_double_dash_go_to_nix() {
+    let run = Nixpush::new().run(&[
+        &fixture("demo", "app"),
+        "127.0.0.1:1/x/y",
+        "--",
+        "--no-such-nix-flag",
+    ]);
+    assert_error(&run, 1, &["could not build"]);
+    assert!(
+        run.stderr.contains("--no-such-nix-flag"),
+        "nix itself complained about the flag:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_destination_digest_must_match_the_image() {
+    let registry = Registry::start();
+    let nixpush = Nixpush::new();
+    let installable = fixture("demo", "app");
+    let wrong = format!("{}/x/y@sha256:{}", registry.host(), "0".repeat(64));
+    let run = nixpush.run(&[&installable, &wrong]);
+    assert_error(
+        &run,
+        1,
+        &["manifest digest is sha256:", "not the sha256:0000"],
+    );
+    assert_eq!(registry.requests("PUT", "/manifests/"), 0);
+
+    // The right digest pushes the image untagged, by digest only.
+    let tagged = nixpush
+        .run(&[&installable, &format!("{}/x/tagged:v1", registry.host())])
+        .assert_ok()
+        .to_owned();
+    let digest = tagged.split_once('@').unwrap().1;
+    let by_digest = format!("{}/x/untagged@{digest}", registry.host());
+    let pinned = nixpush
+        .run(&[&installable, &by_digest])
+        .assert_ok()
+        .to_owned();
+    assert_eq!(pinned, by_digest);
+    assert_eq!(registry.manifest_status("x/untagged", digest, None), 200);
+    assert_eq!(registry.manifest_status("x/untagged", "latest", None), 404);
+}
