@@ -121,11 +121,7 @@ fn missing_nix() {
         .env("PATH", "/nonexistent")
         .output()
         .unwrap();
-    let run = Run {
-        code: out.status.code().unwrap(),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    };
+    let run = Run::from_output(out);
     assert_error(&run, 1, &["`nix` was not found", "make setup"]);
 }
 
@@ -269,11 +265,7 @@ fn unreadable_store_file_fails_the_push_and_leaves_no_tag() {
         };
     }
     let out = cmd.output().unwrap();
-    let run = Run {
-        code: out.status.code().unwrap(),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    };
+    let run = Run::from_output(out);
     assert_error(
         &run,
         1,

@@ -72,23 +72,7 @@ fn push_through(proxy: &FaultProxy, registry: &Registry, installable: &str, repo
         run.stderr
     );
     // Read back from the registry itself: every layer is whole and exact.
-    let work = tempfile::tempdir().unwrap();
-    let layout = work.path().join("layout");
-    skopeo_to_oci(&format!("{}/{repo}:v1", registry.host()), &layout, "v1");
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(oci_blob(
-            &layout,
-            index["manifests"][0]["digest"].as_str().unwrap(),
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    for layer in manifest["layers"].as_array().unwrap() {
-        let check = check_layer(&oci_blob(&layout, layer["digest"].as_str().unwrap()));
-        assert_eq!(check["diff_id"], check["expected"], "{check}");
-    }
+    OciCopy::pull(&format!("{}/{repo}:v1", registry.host())).checked_layers();
     run
 }
 

@@ -332,12 +332,7 @@ impl Nixpush {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        let out = self.command(args).output().expect("cannot run nixpush");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from_output(self.command(args).output().expect("cannot run nixpush"))
     }
 }
 
@@ -497,4 +492,74 @@ fn proxy_connection(
         }
     }
     let _ = upstream.shutdown(Shutdown::Write);
+}
+
+/// A pushed image copied back by skopeo into an OCI layout, with its manifest read.
+pub struct OciCopy {
+    _dir: tempfile::TempDir,
+    pub layout: PathBuf,
+    pub manifest_digest: String,
+    pub manifest: serde_json::Value,
+}
+
+impl OciCopy {
+    /// `skopeo copy docker://image oci:DIR:copy` and read the manifest it wrote.
+    pub fn pull(image: &str) -> OciCopy {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = dir.path().join("layout");
+        skopeo_to_oci(image, &layout, "copy");
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+        let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+        let manifest = read_json(&oci_blob(&layout, &manifest_digest));
+        OciCopy {
+            _dir: dir,
+            layout,
+            manifest_digest,
+            manifest,
+        }
+    }
+
+    pub fn config(&self) -> serde_json::Value {
+        read_json(&oci_blob(
+            &self.layout,
+            self.manifest["config"]["digest"].as_str().unwrap(),
+        ))
+    }
+
+    /// Checks every layer blob against the oracle; returns the checker's findings in order.
+    pub fn checked_layers(&self) -> Vec<serde_json::Value> {
+        self.manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|layer| {
+                let check = check_layer(&oci_blob(&self.layout, layer["digest"].as_str().unwrap()));
+                assert_eq!(
+                    check["diff_id"], check["expected"],
+                    "layer bytes differ from the oracle: {check}"
+                );
+                check
+            })
+            .collect()
+    }
+
+    /// `umoci unpack` into a directory next to the layout; returns the root filesystem.
+    pub fn unpack(&self) -> PathBuf {
+        umoci_unpack(&self.layout, "copy", &self.layout.with_file_name("bundle"))
+    }
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+impl Run {
+    pub fn from_output(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
 }
