@@ -7,11 +7,14 @@
 pub mod cache;
 pub mod cli;
 pub mod digest;
+pub mod dockertools;
 pub mod image;
 pub mod layer;
 pub mod nix;
 pub mod plan;
+pub mod prepare;
 pub mod progress;
 pub mod push;
 pub mod reference;
 pub mod registry;
+pub mod upload;

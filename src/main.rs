@@ -51,6 +51,10 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stdout(), "{}", outcome.pinned);
             ExitCode::SUCCESS
         }
+        Some(Err(e)) if e.is_usage() => {
+            eprintln!("nixpush: error: {e}");
+            ExitCode::from(2)
+        }
         Some(Err(e)) => failure(&anyhow::Error::new(e)),
         None => {
             eprintln!("nixpush: interrupted; no tag was written");

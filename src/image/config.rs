@@ -53,7 +53,8 @@ pub struct ImageConfig {
     pub architecture: String,
     pub os: String,
     pub variant: Option<String>,
-    pub config: RunConfig,
+    /// The `config` object: a [`RunConfig`] from flags, or what dockerTools wrote.
+    pub config: serde_json::Value,
     pub diff_ids: Vec<Digest>,
     pub history: Vec<HistoryEntry>,
 }
@@ -68,7 +69,7 @@ impl ImageConfig {
             os: &'a str,
             #[serde(skip_serializing_if = "Option::is_none")]
             variant: Option<&'a str>,
-            config: &'a RunConfig,
+            config: &'a serde_json::Value,
             rootfs: RootFs<'a>,
             history: &'a [HistoryEntry],
         }
@@ -101,11 +102,12 @@ mod tests {
             architecture: "amd64".into(),
             os: "linux".into(),
             variant: None,
-            config: RunConfig {
+            config: serde_json::to_value(RunConfig {
                 entrypoint: vec!["/bin/app".into()],
                 labels,
                 ..RunConfig::default()
-            },
+            })
+            .unwrap(),
             diff_ids: vec![Digest::of(b"x")],
             history: vec![],
         };

@@ -35,6 +35,18 @@ impl LayerKey {
         LayerKey(hex::encode(Sha256::digest(text.as_bytes())))
     }
 
+    /// The key of a layer that is a tarball in the store, used as it is: its store path and NAR
+    /// hash decide its bytes.
+    pub fn of_tarball(store_path: &StorePath, compression: Compression) -> Self {
+        let text = format!(
+            "nixpush layer key\ntarball {} {}\ncompression {}\n",
+            store_path.path.display(),
+            store_path.nar_hash,
+            compression.key_name()
+        );
+        LayerKey(hex::encode(Sha256::digest(text.as_bytes())))
+    }
+
     /// Parses a key as written by [`LayerKey::as_str`].
     pub fn parse(s: &str) -> Option<Self> {
         (s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))

@@ -9,6 +9,8 @@ mod walk;
 
 use std::path::PathBuf;
 
+use crate::digest::Digest;
+
 pub use compress::{Compression, DEFAULT_GZIP_LEVEL};
 pub use key::LayerKey;
 pub use stream::{build_layer, open_layer, LayerDigests, LayerStream};
@@ -19,14 +21,36 @@ pub use walk::write_layer_tar;
 /// mistaken for a layer built under the old rules.
 pub const TAR_RULES_VERSION: u32 = 1;
 
-/// The store paths of one layer, in order, and the ownership every entry gets.
+/// What a layer's uncompressed tar is made of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayerContent {
+    /// Store paths, in order, written by nixpush's tar writer with this ownership.
+    StorePaths { paths: Vec<PathBuf>, owner: Owner },
+    /// A tar already in the store, used byte for byte: dockerTools' customisation layer, a
+    /// store path holding `layer.tar` and its sha256 (`checksum`), which is the diff_id.
+    Tarball {
+        store_path: PathBuf,
+        diff_id: Digest,
+    },
+}
+
+/// One layer of an image: its content and the key that names it.
 #[derive(Clone, Debug)]
 pub struct LayerSpec {
-    pub paths: Vec<PathBuf>,
-    pub owner: Owner,
+    pub content: LayerContent,
     pub key: LayerKey,
-    /// Sum of the paths' NAR sizes: roughly the uncompressed size.
+    /// Sum of the NAR sizes of its store paths: roughly the uncompressed size.
     pub nar_size: u64,
+}
+
+impl LayerSpec {
+    /// The store paths the layer is made from (for a tarball, the store path holding it).
+    pub fn store_paths(&self) -> &[PathBuf] {
+        match &self.content {
+            LayerContent::StorePaths { paths, .. } => paths,
+            LayerContent::Tarball { store_path, .. } => std::slice::from_ref(store_path),
+        }
+    }
 }
 
 /// What can go wrong while making a layer.
@@ -42,6 +66,12 @@ pub enum LayerError {
     Changed { path: PathBuf },
     #[error("{} is neither a file, a directory nor a symlink", path.display())]
     Unsupported { path: PathBuf },
+    #[error("{} does not match its checksum: the tar's sha256 is {actual}, the checksum says {expected}", path.display())]
+    ChecksumMismatch {
+        path: PathBuf,
+        expected: Digest,
+        actual: Digest,
+    },
     #[error("layer output failed")]
     Sink(#[source] std::io::Error),
     #[error("layer builder stopped unexpectedly")]

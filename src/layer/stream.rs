@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::sync::mpsc;
 
-use super::{write_layer_tar, Compression, LayerError, LayerSpec};
+use super::{write_layer_tar, Compression, LayerContent, LayerError, LayerSpec};
 use crate::digest::{Digest, HashingWriter};
 
 /// Size of the chunks sent to the uploader.
@@ -38,8 +38,26 @@ pub fn build_layer<W: Write>(
     let blob = HashingWriter::new(sink);
     let encoder = compression.encoder(blob);
     let tar = HashingWriter::new(encoder);
-    let tar = write_layer_tar(&spec.paths, &spec.owner, tar)?;
+    let tar = match &spec.content {
+        LayerContent::StorePaths { paths, owner } => write_layer_tar(paths, owner, tar)?,
+        LayerContent::Tarball { store_path, .. } => {
+            copy_tarball(&store_path.join("layer.tar"), tar)?
+        }
+    };
     let (encoder, diff_id, _) = tar.finish();
+    if let LayerContent::Tarball {
+        store_path,
+        diff_id: expected,
+    } = &spec.content
+    {
+        if *expected != diff_id {
+            return Err(LayerError::ChecksumMismatch {
+                path: store_path.join("layer.tar"),
+                expected: expected.clone(),
+                actual: diff_id,
+            });
+        }
+    }
     let blob = encoder.finish().map_err(LayerError::Sink)?;
     let (mut sink, digest, size) = blob.finish();
     sink.flush().map_err(LayerError::Sink)?;
@@ -51,6 +69,23 @@ pub fn build_layer<W: Write>(
             size,
         },
     ))
+}
+
+/// Copies a tar from the store as it is.
+fn copy_tarball<W: Write>(path: &std::path::Path, mut out: W) -> Result<W, LayerError> {
+    let read_err = |source| LayerError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(read_err)?;
+    let mut buf = vec![0u8; STREAM_CHUNK];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf).map_err(read_err)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.write_all(&buf[..n]).map_err(LayerError::Sink)?;
+    }
 }
 
 /// The compressed bytes of a layer as they are produced, and the digests at the end.

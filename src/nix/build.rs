@@ -1,16 +1,71 @@
-//! Building an installable and reading what it produced.
+//! Building an installable, realising derivations, and reading closures, with every result held
+//! by a temporary GC root.
 //!
-//! `nix build --json` works on every Nix from 2.8 on (`--print-out-paths` came later). The build
-//! writes an out-link into a private temporary directory: that out-link is a GC root, so a garbage
-//! collection running during a long push cannot delete store paths that are still being read. The
-//! root goes away with the `Built` value.
+//! `nix build --json` works on every Nix from 2.8 on (`--print-out-paths` came later); a
+//! derivation is realised with `nix-store --realise`, whose syntax has not changed across Nix
+//! versions (`nix build DRV^out` is newer than 2.8). Each result gets an out-link in a private
+//! temporary directory: a GC root, so a garbage collection running during a long push cannot
+//! delete store paths still being read. The roots go away with the `GcRoots` value.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::run::nix_stdout;
+use super::run::{nix_stdout, nix_store_stdout};
 use super::{check_store_path, Closure, NixError};
+
+/// Temporary GC roots: a private directory of out-links, removed when dropped.
+pub struct GcRoots {
+    dir: tempfile::TempDir,
+    count: usize,
+}
+
+impl GcRoots {
+    pub fn new() -> Result<Self, NixError> {
+        let dir = tempfile::Builder::new()
+            .prefix("nixpush-gcroot-")
+            .tempdir()
+            .map_err(NixError::GcRoot)?;
+        Ok(GcRoots { dir, count: 0 })
+    }
+
+    /// A fresh out-link path in the roots directory.
+    fn next_link(&mut self) -> Result<String, NixError> {
+        self.count += 1;
+        self.dir
+            .path()
+            .join(format!("root-{}", self.count))
+            .into_os_string()
+            .into_string()
+            .map_err(|_| {
+                NixError::GcRoot(std::io::Error::other(
+                    "temporary directory path is not UTF-8",
+                ))
+            })
+    }
+
+    /// Realises a derivation (or makes sure a store path is valid) and roots the result.
+    pub async fn realise(&mut self, drv_or_path: &str) -> Result<Vec<PathBuf>, NixError> {
+        let link = self.next_link()?;
+        let out = nix_store_stdout(&["--realise", drv_or_path, "--add-root", &link, "--indirect"])
+            .await
+            .map_err(|e| match e {
+                NixError::Failed { .. } => NixError::BuildFailed {
+                    installable: drv_or_path.to_owned(),
+                },
+                e => e,
+            })?;
+        String::from_utf8_lossy(&out)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                // With --add-root, nix-store prints the root's path; the store path is its target.
+                let target = std::fs::read_link(l).unwrap_or_else(|_| PathBuf::from(l));
+                check_store_path(&target.to_string_lossy())
+            })
+            .collect()
+    }
+}
 
 /// A built installable and its closure, alive (GC-rooted) for as long as this value lives.
 pub struct Built {
@@ -20,12 +75,12 @@ pub struct Built {
     pub closure: Closure,
     /// The Nix system (`x86_64-linux`) of the derivation, when Nix can tell.
     pub system: Option<String>,
-    _gc_root: tempfile::TempDir,
+    _roots: GcRoots,
 }
 
 impl Built {
     /// The store path an image is "of": relative entrypoints are resolved inside it.
-    pub fn top(&self) -> &std::path::Path {
+    pub fn top(&self) -> &Path {
         &self.outputs[0]
     }
 }
@@ -41,27 +96,16 @@ struct BuildResult {
 
 /// Builds `installable` with extra `nix_args` and reads its closure.
 pub async fn build(installable: &str, nix_args: &[String]) -> Result<Built, NixError> {
-    let gc_root = tempfile::Builder::new()
-        .prefix("nixpush-gcroot-")
-        .tempdir()
-        .map_err(NixError::GcRoot)?;
-    let out_link = gc_root.path().join("result");
-    let out_link = out_link.to_str().ok_or_else(|| {
-        NixError::GcRoot(std::io::Error::other(
-            "temporary directory path is not UTF-8",
-        ))
-    })?;
-    let mut args = vec!["build", "--json", "--out-link", out_link, installable];
+    let mut roots = GcRoots::new()?;
+    let out_link = roots.next_link()?;
+    let mut args = vec!["build", "--json", "--out-link", &out_link, installable];
     args.extend(nix_args.iter().map(String::as_str));
-    let stdout = match nix_stdout(&args).await {
-        Ok(out) => out,
-        Err(NixError::Failed { .. }) => {
-            return Err(NixError::BuildFailed {
-                installable: installable.to_owned(),
-            })
-        }
-        Err(e) => return Err(e),
-    };
+    let stdout = nix_stdout(&args).await.map_err(|e| match e {
+        NixError::Failed { .. } => NixError::BuildFailed {
+            installable: installable.to_owned(),
+        },
+        e => e,
+    })?;
     let results: Vec<BuildResult> = serde_json::from_slice(&stdout)
         .map_err(|e| NixError::Unexpected(format!("nix build printed invalid JSON: {e}")))?;
     let mut outputs = Vec::new();
@@ -83,19 +127,14 @@ pub async fn build(installable: &str, nix_args: &[String]) -> Result<Built, NixE
         .iter()
         .map(|p| check_store_path(p))
         .collect::<Result<Vec<_>, _>>()?;
-
-    let mut info_args = vec!["path-info", "--json", "--recursive"];
-    let output_strs: Vec<&str> = outputs.iter().filter_map(|p| p.to_str()).collect();
-    info_args.extend(&output_strs);
-    let closure = Closure::from_path_info_json(&nix_stdout(&info_args).await?)?;
-
+    let closure = closure_of(&outputs).await?;
     let drv_path = match drv_path {
         Some(d) => Some(d),
-        None => deriver_of(output_strs[0]).await,
+        None => deriver_of(&outputs[0]).await,
     };
     // A derivation that is not in this store (a path copied from elsewhere) cannot be shown.
     let system = match drv_path {
-        Some(drv) if std::path::Path::new(&drv).exists() => system_of(&drv).await,
+        Some(drv) if Path::new(&drv).exists() => system_of(&drv).await,
         _ => None,
     };
     Ok(Built {
@@ -103,24 +142,40 @@ pub async fn build(installable: &str, nix_args: &[String]) -> Result<Built, NixE
         outputs,
         closure,
         system,
-        _gc_root: gc_root,
+        _roots: roots,
     })
 }
 
-/// The derivation that produced `path`, if Nix recorded one.
-async fn deriver_of(path: &str) -> Option<String> {
-    let out = nix_stdout(&["path-info", "--json", path]).await.ok()?;
-    let value: serde_json::Value = serde_json::from_slice(&out).ok()?;
-    let entry = match &value {
-        serde_json::Value::Array(a) => a.first()?,
-        serde_json::Value::Object(o) => o.values().next()?,
-        _ => return None,
-    };
-    entry.get("deriver")?.as_str().map(str::to_owned)
+/// The closure of `paths`, with NAR hashes and references.
+pub async fn closure_of(paths: &[PathBuf]) -> Result<Closure, NixError> {
+    let mut args = vec!["path-info", "--json", "--recursive"];
+    let strs: Vec<&str> = paths.iter().filter_map(|p| p.to_str()).collect();
+    args.extend(&strs);
+    Closure::from_path_info_json(&nix_stdout(&args).await?)
 }
 
-/// The `system` attribute of a derivation: `nix derivation show` on newer Nix,
-/// `nix show-derivation` on older Nix (2.8 has only the latter).
+/// The direct references of a store path.
+pub async fn references(path: &Path) -> Result<Vec<PathBuf>, NixError> {
+    let path = path.to_string_lossy();
+    let out = nix_store_stdout(&["--query", "--references", &path]).await?;
+    String::from_utf8_lossy(&out)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(check_store_path)
+        .collect()
+}
+
+/// The derivation that produced `path`, if Nix recorded one.
+async fn deriver_of(path: &Path) -> Option<String> {
+    let out = nix_store_stdout(&["--query", "--deriver", path.to_str()?])
+        .await
+        .ok()?;
+    let drv = String::from_utf8_lossy(&out).trim().to_owned();
+    drv.ends_with(".drv").then_some(drv)
+}
+
+/// The `system` attribute of a derivation: `nix show-derivation` on Nix up to 2.18 (2.8 has
+/// only that), `nix derivation show` on newer Nix.
 async fn system_of(drv: &str) -> Option<String> {
     for command in [
         &["show-derivation", drv][..],

@@ -6,8 +6,9 @@ mod platform;
 mod run;
 mod store_path;
 
-pub use build::{build, Built};
+pub use build::{build, closure_of, references, Built, GcRoots};
 pub use platform::Platform;
+pub use run::{nix_stdout, nix_store_stdout};
 pub use store_path::{check_store_path, Closure, StorePath, STORE_DIR};
 
 /// What went wrong talking to Nix. Nix prints its own diagnostics to stderr before these.
@@ -21,13 +22,15 @@ pub enum NixError {
         #[source]
         source: std::io::Error,
     },
-    #[error("`nix {command}` failed ({status}); see nix's messages above")]
+    #[error("`{command}` failed ({status}); see nix's messages above")]
     Failed {
         command: String,
         status: std::process::ExitStatus,
     },
     #[error("could not build {installable:?}: see nix's messages above")]
     BuildFailed { installable: String },
+    #[error("could not evaluate {installable:?}: see nix's messages above")]
+    EvalFailed { installable: String },
     #[error("store path {0} is not valid in the local Nix store")]
     NotValid(String),
     #[error("could not create a temporary GC root")]

@@ -1,21 +1,40 @@
-//! Running one `nix` command: its stdout is captured (JSON for nixpush), its stderr goes straight
-//! to the user's terminal so build logs and nix's own errors appear as nix prints them.
+//! Running `nix` and `nix-store`: stdout is captured (JSON or paths for nixpush), stderr goes
+//! straight to the user's terminal so build logs and nix's own errors appear as nix prints them.
 
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::Stdio;
 
 use tokio::process::Command;
 
 use super::NixError;
 
-/// The program to run; `NIXPUSH_NIX` lets tests and wrappers point elsewhere.
-fn nix_program() -> std::ffi::OsString {
+/// The `nix` program; `NIXPUSH_NIX` lets tests and wrappers point elsewhere.
+fn nix_program() -> OsString {
     std::env::var_os("NIXPUSH_NIX").unwrap_or_else(|| "nix".into())
 }
 
-/// Runs `nix ARGS...` and returns its stdout, or the reason it failed.
+/// `nix-store`, next to `NIXPUSH_NIX` when that is set.
+fn nix_store_program() -> OsString {
+    match std::env::var_os("NIXPUSH_NIX").map(PathBuf::from) {
+        Some(nix) => nix.with_file_name("nix-store").into_os_string(),
+        None => "nix-store".into(),
+    }
+}
+
+/// Runs `nix ARGS...` and returns its stdout.
 pub async fn nix_stdout(args: &[&str]) -> Result<Vec<u8>, NixError> {
-    let command = args.first().copied().unwrap_or_default().to_owned();
-    let output = Command::new(nix_program())
+    stdout_of(nix_program(), "nix", args).await
+}
+
+/// Runs `nix-store ARGS...` (the stable CLI, for what `nix` spells differently across versions).
+pub async fn nix_store_stdout(args: &[&str]) -> Result<Vec<u8>, NixError> {
+    stdout_of(nix_store_program(), "nix-store", args).await
+}
+
+async fn stdout_of(program: OsString, name: &str, args: &[&str]) -> Result<Vec<u8>, NixError> {
+    let command = format!("{name} {}", args.first().copied().unwrap_or_default());
+    let output = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -10,10 +10,10 @@ use std::path::PathBuf;
 
 pub use layering::order_closure;
 pub use run_config::{ConfigError, ConfigFlags};
-pub use time::{format_unix, is_rfc3339, rfc3339_now};
+pub use time::{format_unix, is_rfc3339, parse_unix, rfc3339_now, unix_now};
 
-use crate::image::{HistoryEntry, ImageConfig, RunConfig};
-use crate::layer::{Compression, LayerKey, LayerSpec, Owner};
+use crate::image::{HistoryEntry, ImageConfig};
+use crate::layer::{Compression, LayerContent, LayerKey, LayerSpec, Owner};
 use crate::nix::{Closure, Platform, StorePath};
 
 /// Default for `--max-layers`: well under the 127 layers overlayfs-based runtimes stack reliably,
@@ -29,7 +29,8 @@ pub struct ImagePlan {
     pub layers: Vec<LayerSpec>,
     pub platform: Platform,
     pub created: String,
-    pub config: RunConfig,
+    /// The config's `config` object (Entrypoint, Env, ...).
+    pub config: serde_json::Value,
     pub compression: Compression,
 }
 
@@ -42,7 +43,7 @@ impl ImagePlan {
             .map(|l| HistoryEntry {
                 created: self.created.clone(),
                 created_by: "nixpush".to_owned(),
-                comment: Some(store_paths_comment(&l.paths)),
+                comment: Some(store_paths_comment(l.store_paths())),
             })
             .collect();
         ImageConfig {
@@ -82,13 +83,24 @@ pub fn plain_layers(
     }
     groups
         .into_iter()
-        .map(|group| LayerSpec {
-            key: LayerKey::compute(group.iter().copied(), owner, compression),
-            nar_size: group.iter().map(|p| p.nar_size).sum(),
-            paths: group.into_iter().map(|p| p.path.clone()).collect(),
-            owner: owner.clone(),
-        })
+        .map(|group| store_paths_layer(&group, owner, compression))
         .collect()
+}
+
+/// A layer of `paths`, in that order.
+pub fn store_paths_layer(
+    paths: &[&StorePath],
+    owner: &Owner,
+    compression: Compression,
+) -> LayerSpec {
+    LayerSpec {
+        key: LayerKey::compute(paths.iter().copied(), owner, compression),
+        nar_size: paths.iter().map(|p| p.nar_size).sum(),
+        content: LayerContent::StorePaths {
+            paths: paths.iter().map(|p| p.path.clone()).collect(),
+            owner: owner.clone(),
+        },
+    }
 }
 
 /// Labels and other string maps from `K=V` flags, later ones winning.

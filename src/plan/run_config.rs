@@ -86,6 +86,25 @@ impl ConfigFlags {
         Ok(format!("{port}/{proto}"))
     }
 
+    /// The names of the flags that were given, if any (they cannot apply to an image that
+    /// carries its own configuration).
+    pub fn set_flags(&self) -> Option<Vec<&'static str>> {
+        let mut set = Vec::new();
+        let mut note = |given: bool, name: &'static str| {
+            if given {
+                set.push(name);
+            }
+        };
+        note(!self.entrypoint.is_empty(), "--entrypoint");
+        note(!self.cmd.is_empty(), "--cmd");
+        note(!self.env.is_empty(), "--env");
+        note(self.workdir.is_some(), "--workdir");
+        note(self.user.is_some(), "--user");
+        note(!self.expose.is_empty(), "--expose");
+        note(!self.labels.is_empty(), "--label");
+        (!set.is_empty()).then_some(set)
+    }
+
     /// The run config for an image whose top store path is `top`.
     pub fn resolve(&self, top: &Path) -> Result<RunConfig, ConfigError> {
         let mut entrypoint = self.entrypoint.clone();

@@ -90,16 +90,24 @@ pub fn nix_closure(paths: &[PathBuf]) -> Vec<PathBuf> {
     v
 }
 
-/// The diff_id the Python tarfile oracle gives for a layer of `paths`.
-pub fn oracle_diff_id(paths: &[PathBuf]) -> String {
+/// The diff_id the Python tarfile oracle gives for a layer of `paths`; `owner` holds its
+/// ownership flags (`--mtime N --uid N --gid N --uname S --gname S`), empty for the defaults.
+pub fn oracle_diff_id(paths: &[PathBuf], owner: &[&str]) -> String {
     require("python3");
     let out = run_ok(
         Command::new("python3")
             .arg(repo_root().join("tests/oracle/layer_tar.py"))
+            .args(owner)
             .args(paths),
         "the tar oracle",
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The conf.json of a dockerTools-shaped fixture attribute, built and parsed.
+pub fn fixture_conf(attr: &str) -> serde_json::Value {
+    let outputs = nix_build(&format!("{}.conf", fixture("demo", attr)));
+    read_json(&outputs[0])
 }
 
 /// Options of a test registry.

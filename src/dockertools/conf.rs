@@ -1,0 +1,258 @@
+//! The `conf.json` nixpkgs' `dockerTools.streamLayeredImage` writes, read into what an image
+//! needs: the layers (lists of store paths), the customisation layer, the config, the dates and
+//! the file ownership.
+//!
+//! Two shapes exist. Current nixpkgs has `mtime`, `uid`, `gid`, `uname` and `gname` (uid and gid
+//! as JSON strings); older nixpkgs lacks them, and then files are owned by root (0) and their
+//! mtime is `created`. Either date may be `now`.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::layer::Owner;
+use crate::nix::{check_store_path, STORE_DIR};
+use crate::plan::{format_unix, parse_unix};
+
+/// A dockerTools image as its conf describes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DockerToolsConf {
+    pub architecture: String,
+    pub os: String,
+    /// The image's `config` object, kept as nixpkgs wrote it.
+    pub config: serde_json::Value,
+    pub store_layers: Vec<Vec<PathBuf>>,
+    /// Store path holding `layer.tar` and `checksum`.
+    pub customisation_layer: PathBuf,
+    /// The tag of `repo_tag` (`name:tag`), if any.
+    pub tag: Option<String>,
+    /// `created`, as `YYYY-MM-DDTHH:MM:SSZ`.
+    pub created: String,
+    /// mtime and owner of every file of the store layers.
+    pub owner: Owner,
+    /// A base image archive; nixpush does not support one yet.
+    pub from_image: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfError {
+    #[error("not a dockerTools conf.json: {0}")]
+    Shape(String),
+    #[error("dockerTools conf.json: {field} {value:?} is not {expected}")]
+    Field {
+        field: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+/// A number that nixpkgs may write as a JSON string (`"uid": "1000"`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Id {
+    Number(u64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    architecture: String,
+    #[serde(default)]
+    config: Option<serde_json::Value>,
+    #[serde(default)]
+    os: Option<String>,
+    #[serde(default)]
+    store_dir: Option<String>,
+    #[serde(default)]
+    from_image: Option<String>,
+    store_layers: Vec<Vec<String>>,
+    customisation_layer: String,
+    #[serde(default)]
+    repo_tag: Option<String>,
+    #[serde(default)]
+    created: Option<String>,
+    #[serde(default)]
+    mtime: Option<String>,
+    #[serde(default)]
+    uid: Option<Id>,
+    #[serde(default)]
+    gid: Option<Id>,
+    #[serde(default)]
+    uname: Option<String>,
+    #[serde(default)]
+    gname: Option<String>,
+}
+
+/// nixpkgs' default for `created` (and so for `mtime` in old confs).
+const DEFAULT_CREATED: &str = "1970-01-01T00:00:01Z";
+
+impl DockerToolsConf {
+    /// Parses a conf.json; `now` is the time `now` dates stand for.
+    pub fn parse(bytes: &[u8], now: i64) -> Result<Self, ConfError> {
+        let raw: Raw =
+            serde_json::from_slice(bytes).map_err(|e| ConfError::Shape(e.to_string()))?;
+        if let Some(dir) = raw.store_dir.as_deref() {
+            if dir != STORE_DIR {
+                return Err(ConfError::Field {
+                    field: "store_dir",
+                    value: dir.to_owned(),
+                    expected: "/nix/store",
+                });
+            }
+        }
+        let time = |field: &'static str, value: &str| -> Result<i64, ConfError> {
+            if value == "now" {
+                return Ok(now);
+            }
+            parse_unix(value).ok_or_else(|| ConfError::Field {
+                field,
+                value: value.to_owned(),
+                expected: "an ISO 8601 date-time or \"now\"",
+            })
+        };
+        let created_text = raw.created.as_deref().unwrap_or(DEFAULT_CREATED);
+        let created = time("created", created_text)?;
+        let mtime = match raw.mtime.as_deref() {
+            Some(m) => time("mtime", m)?,
+            None => created,
+        };
+        let mtime = u64::try_from(mtime).map_err(|_| ConfError::Field {
+            field: "mtime",
+            value: format_unix(mtime),
+            expected: "after 1970",
+        })?;
+        let id = |field: &'static str, v: Option<Id>| -> Result<u64, ConfError> {
+            match v {
+                None => Ok(0),
+                Some(Id::Number(n)) => Ok(n),
+                Some(Id::Text(t)) => t.trim().parse().map_err(|_| ConfError::Field {
+                    field,
+                    value: t,
+                    expected: "a number",
+                }),
+            }
+        };
+        let path = |field: &'static str, p: &str| {
+            check_store_path(p).map_err(|_| ConfError::Field {
+                field,
+                value: p.to_owned(),
+                expected: "a store path",
+            })
+        };
+        let store_layers = raw
+            .store_layers
+            .iter()
+            .map(|layer| layer.iter().map(|p| path("store_layers", p)).collect())
+            .collect::<Result<Vec<Vec<PathBuf>>, _>>()?;
+        let tag = raw
+            .repo_tag
+            .as_deref()
+            .and_then(|rt| rt.rsplit_once(':'))
+            .filter(|(name, tag)| !tag.contains('/') && !name.is_empty() && !tag.is_empty())
+            .map(|(_, tag)| tag.to_owned());
+        Ok(DockerToolsConf {
+            architecture: raw.architecture,
+            os: raw.os.unwrap_or_else(|| "linux".to_owned()),
+            config: raw.config.unwrap_or_else(|| serde_json::json!({})),
+            store_layers,
+            customisation_layer: path("customisation_layer", &raw.customisation_layer)?,
+            tag,
+            created: format_unix(created),
+            owner: Owner {
+                mtime,
+                uid: id("uid", raw.uid)?,
+                gid: id("gid", raw.gid)?,
+                uname: raw.uname.unwrap_or_else(|| "root".to_owned()),
+                gname: raw.gname.unwrap_or_else(|| "root".to_owned()),
+            },
+            from_image: match raw.from_image {
+                Some(p) => Some(path("from_image", &p)?),
+                None => None,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-a";
+    const C: &str = "/nix/store/cccccccccccccccccccccccccccccccc-custom";
+
+    fn conf(extra: &str) -> String {
+        format!(
+            r#"{{"architecture":"arm64","config":{{"Cmd":["x"]}},"os":"linux","store_dir":"/nix/store","from_image":null,
+                "store_layers":[["{A}"]],"customisation_layer":"{C}","repo_tag":"reg:5000/app:1.2"{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn reads_the_current_shape_with_string_ids() {
+        let text = conf(
+            r#","created":"1970-01-01T00:00:01+00:00","mtime":"2020-01-01T00:00:00+00:00","uid":"1000","gid":"100","uname":"app","gname":"users""#,
+        );
+        let c = DockerToolsConf::parse(text.as_bytes(), 0).unwrap();
+        assert_eq!(c.architecture, "arm64");
+        assert_eq!(c.store_layers, vec![vec![PathBuf::from(A)]]);
+        assert_eq!(c.customisation_layer, PathBuf::from(C));
+        assert_eq!(c.tag.as_deref(), Some("1.2"), "the tag, not the port");
+        assert_eq!(c.created, "1970-01-01T00:00:01Z");
+        assert_eq!(
+            c.owner,
+            Owner {
+                mtime: 1_577_836_800,
+                uid: 1000,
+                gid: 100,
+                uname: "app".into(),
+                gname: "users".into()
+            }
+        );
+        assert_eq!(c.config, serde_json::json!({"Cmd": ["x"]}));
+    }
+
+    #[test]
+    fn old_shape_takes_mtime_from_created_and_root_ownership() {
+        let text = conf(r#","created":"2001-02-03T04:05:06Z""#);
+        let c = DockerToolsConf::parse(text.as_bytes(), 0).unwrap();
+        assert_eq!(
+            c.owner,
+            Owner {
+                mtime: 981_173_106,
+                ..Owner::default()
+            }
+        );
+        assert_eq!(c.created, "2001-02-03T04:05:06Z");
+    }
+
+    #[test]
+    fn now_dates_are_the_given_now() {
+        let text = conf(r#","created":"now","mtime":"now""#);
+        let c = DockerToolsConf::parse(text.as_bytes(), 1_700_000_000).unwrap();
+        assert_eq!(c.owner.mtime, 1_700_000_000);
+        assert_eq!(c.created, format_unix(1_700_000_000));
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_reproduce() {
+        assert!(DockerToolsConf::parse(b"{}", 0).is_err());
+        let other_store = conf("").replace(
+            "\"/nix/store\",\"from_image\"",
+            "\"/gnu/store\",\"from_image\"",
+        );
+        assert!(matches!(
+            DockerToolsConf::parse(other_store.as_bytes(), 0),
+            Err(ConfError::Field {
+                field: "store_dir",
+                ..
+            })
+        ));
+        let bad_uid = conf(r#","uid":"root""#);
+        assert!(matches!(
+            DockerToolsConf::parse(bad_uid.as_bytes(), 0),
+            Err(ConfError::Field { field: "uid", .. })
+        ));
+        let bad_date = conf(r#","created":"yesterday""#);
+        assert!(DockerToolsConf::parse(bad_date.as_bytes(), 0).is_err());
+    }
+}

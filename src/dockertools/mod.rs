@@ -1,0 +1,8 @@
+//! Images described with nixpkgs' `dockerTools.streamLayeredImage` / `buildLayeredImage`,
+//! pushed from their conf.json and the store, without the image tarball ever being written.
+
+mod conf;
+mod source;
+
+pub use conf::{ConfError, DockerToolsConf};
+pub use source::{as_store_path, find_conf, ConfSource};

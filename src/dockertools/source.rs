@@ -1,0 +1,82 @@
+//! Finding out whether an installable is a dockerTools image, without building it.
+//!
+//! A `streamLayeredImage` result carries its conf as the attribute `conf`; a `buildLayeredImage`
+//! result carries the stream as `passthru.stream` (building it would write the very tarball
+//! nixpush exists to avoid). Both are found by evaluating, never building, the installable. A
+//! store path (a stream script built earlier, or `./result`) is one when one of its references is
+//! a `*-conf.json` of that shape.
+
+use std::path::{Path, PathBuf};
+
+use crate::nix::{self, NixError, STORE_DIR};
+
+/// Where an image's conf.json comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfSource {
+    /// A derivation to realise (found by evaluation).
+    Derivation(String),
+    /// A conf.json already in the store (a reference of a store path installable).
+    StorePath(PathBuf),
+}
+
+/// Applied to the installable's value by `nix eval`: the conf derivation's path, or null.
+const FIND_CONF: &str = r#"x:
+  let
+    isConf = c: builtins.isAttrs c && c ? drvPath;
+    pick = [
+      (if x ? conf then x.conf else null)
+      (if x ? passthru && x.passthru ? stream && x.passthru.stream ? conf then x.passthru.stream.conf else null)
+      (if x ? stream && builtins.isAttrs x.stream && x.stream ? conf then x.stream.conf else null)
+    ];
+    found = builtins.filter isConf pick;
+  in if builtins.isAttrs x && found != [ ] then (builtins.head found).drvPath else null"#;
+
+/// The store path an installable names directly, if it is one (`/nix/store/...`, `./result`).
+pub fn as_store_path(installable: &str) -> Option<PathBuf> {
+    if installable.contains('#') || !(installable.starts_with('/') || installable.starts_with('.'))
+    {
+        return None;
+    }
+    let real = std::fs::canonicalize(installable).ok()?;
+    let inside = real.strip_prefix(STORE_DIR).ok()?;
+    let top = inside.components().next()?;
+    Some(Path::new(STORE_DIR).join(top))
+}
+
+/// The conf of `installable` if it is a dockerTools image, else `None` (a plain package).
+pub async fn find_conf(
+    installable: &str,
+    nix_args: &[String],
+) -> Result<Option<ConfSource>, NixError> {
+    if let Some(path) = as_store_path(installable) {
+        let references = nix::references(&path).await?;
+        return Ok(references
+            .into_iter()
+            .find(|r| r.to_string_lossy().ends_with("-conf.json") && looks_like_conf(r))
+            .map(ConfSource::StorePath));
+    }
+    let mut args = vec!["eval", "--json", installable, "--apply", FIND_CONF];
+    args.extend(nix_args.iter().map(String::as_str));
+    let out = match nix::nix_stdout(&args).await {
+        Ok(out) => out,
+        Err(NixError::Failed { .. }) => {
+            return Err(NixError::EvalFailed {
+                installable: installable.to_owned(),
+            })
+        }
+        Err(e) => return Err(e),
+    };
+    match serde_json::from_slice::<Option<String>>(&out) {
+        Ok(drv) => Ok(drv.map(ConfSource::Derivation)),
+        Err(e) => Err(NixError::Unexpected(format!("nix eval printed {e}"))),
+    }
+}
+
+/// A quick look at a file: is it a JSON object with the keys a conf.json has?
+fn looks_like_conf(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .is_ok_and(|v| v.get("store_layers").is_some() && v.get("customisation_layer").is_some())
+}

@@ -1,0 +1,198 @@
+//! From an installable to an `ImagePlan`: ask Nix what the installable is (a dockerTools image,
+//! or a plain package), build or realise only what the image needs, keep it rooted, and plan.
+//! Everything here happens before the first request that changes the registry.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::digest::Digest;
+use crate::dockertools::{self, ConfSource, DockerToolsConf};
+use crate::layer::{LayerContent, LayerKey, LayerSpec, Owner};
+use crate::nix::{self, Built, Closure, GcRoots, Platform};
+use crate::plan::{plain_layers, store_paths_layer, unix_now, ImagePlan};
+use crate::progress::Reporter;
+use crate::push::{PushError, PushRequest};
+
+/// A plan, the store paths it reads kept alive, and the image's own tag if it has one.
+pub struct Prepared {
+    pub plan: ImagePlan,
+    /// The tag the image names for itself (dockerTools' `repo_tag`).
+    pub image_tag: Option<String>,
+    pub closure_size: (usize, u64),
+    /// GC roots of everything the plan reads; dropped after the push.
+    _alive: Alive,
+}
+
+/// Held only to be dropped at the end of the push.
+enum Alive {
+    Built { _built: Built },
+    Roots { _roots: GcRoots },
+}
+
+/// Builds what `request.installable` needs and plans its image.
+pub async fn prepare(
+    request: &PushRequest,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<Prepared, PushError> {
+    match dockertools::find_conf(&request.installable, &request.nix_args).await? {
+        Some(source) => {
+            if let Some(flags) = request.config.set_flags() {
+                return Err(PushError::ConfigWithImage { flags });
+            }
+            prepare_docker_tools(request, source, reporter).await
+        }
+        None => prepare_package(request, reporter).await,
+    }
+}
+
+async fn prepare_package(
+    request: &PushRequest,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<Prepared, PushError> {
+    let built = nix::build(&request.installable, &request.nix_args).await?;
+    let platform = match &built.system {
+        Some(system) => Platform::from_nix_system(system)?,
+        None => {
+            let host = host_system();
+            reporter.phase(&format!(
+                "cannot tell which system {} was built for; assuming this machine's ({host})",
+                built.top().display()
+            ));
+            Platform::from_nix_system(&host)?
+        }
+    };
+    let config = request.config.resolve(built.top())?;
+    let plan = ImagePlan {
+        layers: plain_layers(
+            &built.closure,
+            request.max_layers,
+            &Owner::default(),
+            request.compression,
+        ),
+        platform,
+        created: request.created.clone(),
+        config: serde_json::to_value(config).expect("a run config serialises"),
+        compression: request.compression,
+    };
+    Ok(Prepared {
+        plan,
+        image_tag: None,
+        closure_size: (built.closure.paths.len(), built.closure.nar_size()),
+        _alive: Alive::Built { _built: built },
+    })
+}
+
+async fn prepare_docker_tools(
+    request: &PushRequest,
+    source: ConfSource,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<Prepared, PushError> {
+    let mut roots = GcRoots::new()?;
+    let conf_path = match source {
+        ConfSource::Derivation(drv) => {
+            reporter.phase(&format!("building the dockerTools image description {drv}"));
+            roots
+                .realise(&drv)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    nix::NixError::Unexpected(format!("realising {drv} produced no output"))
+                })?
+        }
+        ConfSource::StorePath(path) => {
+            roots.realise(&path.to_string_lossy()).await?;
+            path
+        }
+    };
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| PushError::Read {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let conf = DockerToolsConf::parse(&read(&conf_path)?, unix_now()).map_err(|source| {
+        PushError::Conf {
+            path: conf_path.clone(),
+            source,
+        }
+    })?;
+    if let Some(base) = &conf.from_image {
+        return Err(PushError::Unsupported(format!(
+            "this image has a base image ({}): dockerTools fromImage is not supported yet (build the image without fromImage)",
+            base.display()
+        )));
+    }
+    // The conf refers to every store path it names, so its closure holds them all, NAR hashes
+    // included, and rooting the conf keeps them alive.
+    let closure = nix::closure_of(std::slice::from_ref(&conf_path)).await?;
+    let checksum_path = conf.customisation_layer.join("checksum");
+    let checksum = String::from_utf8_lossy(&read(&checksum_path)?)
+        .trim()
+        .to_owned();
+    let diff_id: Digest = format!("sha256:{checksum}").parse().map_err(|_| {
+        PushError::Unsupported(format!("{} is not a hex sha256", checksum_path.display()))
+    })?;
+    let plan = docker_tools_plan(&conf, &closure, diff_id, request)?;
+    Ok(Prepared {
+        plan,
+        image_tag: conf.tag.clone(),
+        closure_size: (closure.paths.len(), closure.nar_size()),
+        _alive: Alive::Roots { _roots: roots },
+    })
+}
+
+/// The layers nixpkgs would make: one per `store_layers` entry in that order (files owned and
+/// dated as the conf says), then the customisation layer's tar as it is.
+fn docker_tools_plan(
+    conf: &DockerToolsConf,
+    closure: &Closure,
+    customisation_diff_id: Digest,
+    request: &PushRequest,
+) -> Result<ImagePlan, PushError> {
+    let lookup = |p: &Path| {
+        closure.get(p).ok_or_else(|| {
+            PushError::Unsupported(format!(
+                "the image names {}, which is not in its conf's closure",
+                p.display()
+            ))
+        })
+    };
+    let mut layers = Vec::with_capacity(conf.store_layers.len() + 1);
+    for paths in &conf.store_layers {
+        let paths = paths
+            .iter()
+            .map(|p| lookup(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        layers.push(store_paths_layer(&paths, &conf.owner, request.compression));
+    }
+    let custom = lookup(&conf.customisation_layer)?;
+    layers.push(LayerSpec {
+        key: LayerKey::of_tarball(custom, request.compression),
+        nar_size: custom.nar_size,
+        content: LayerContent::Tarball {
+            store_path: custom.path.clone(),
+            diff_id: customisation_diff_id,
+        },
+    });
+    Ok(ImagePlan {
+        layers,
+        platform: Platform {
+            os: conf.os.clone(),
+            architecture: conf.architecture.clone(),
+            variant: None,
+        },
+        created: conf.created.clone(),
+        config: conf.config.clone(),
+        compression: request.compression,
+    })
+}
+
+/// This machine's Nix system name, for images whose derivation cannot be found.
+fn host_system() -> String {
+    let cpu = match std::env::consts::ARCH {
+        "x86" => "i686",
+        other => other,
+    };
+    format!("{cpu}-{}", std::env::consts::OS)
+}

@@ -1,0 +1,217 @@
+//! The registry side of a push: every layer blob (skipped when the registry has it, else built
+//! and uploaded in one streaming pass, concurrently), then the config blob. The manifest that
+//! names them is returned, not written: the caller writes it only once all of this succeeded.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+
+use crate::cache::{CachedLayer, LayerCache};
+use crate::digest::Digest;
+use crate::image::{Descriptor, Manifest, CONFIG_MEDIA_TYPE};
+use crate::layer::{open_layer, Compression, LayerDigests, LayerError, LayerSpec};
+use crate::plan::ImagePlan;
+use crate::progress::{LayerAction, Reporter};
+use crate::push::PushError;
+use crate::registry::{self, Client};
+
+/// How blobs are uploaded.
+#[derive(Clone, Debug)]
+pub struct UploadOptions {
+    pub compression: Compression,
+    pub jobs: usize,
+    pub cache: LayerCache,
+}
+
+/// What one layer's push did.
+#[derive(Clone, Debug)]
+pub struct LayerReport {
+    pub digest: Digest,
+    pub diff_id: Digest,
+    pub size: u64,
+    pub action: LayerAction,
+}
+
+/// Every blob is in the registry; this manifest names them.
+pub struct UploadedImage {
+    pub manifest_bytes: Bytes,
+    pub manifest_digest: Digest,
+    pub layers: Vec<LayerReport>,
+}
+
+/// Puts every blob of `plan` in the registry (layers, then the config) and returns the
+/// manifest that names them, ready to be written.
+pub async fn upload_blobs(
+    client: &Client,
+    plan: &ImagePlan,
+    options: &UploadOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<UploadedImage, PushError> {
+    let total = plan.layers.len();
+    let layers: Vec<LayerReport> = futures_util::stream::iter(plan.layers.iter().enumerate())
+        .map(|(index, spec)| {
+            let reporter = reporter.clone();
+            async move {
+                reporter.layer_started(index, total, &describe(spec));
+                let report = ensure_layer(client, spec, index, options, reporter.clone()).await?;
+                reporter.layer_done(index, &report.action, &report.digest, report.size);
+                Ok::<_, PushError>(report)
+            }
+        })
+        .buffered(options.jobs.max(1))
+        .try_collect()
+        .await?;
+
+    let config = plan.image_config(layers.iter().map(|l| l.diff_id.clone()).collect());
+    let config_bytes = Bytes::from(config.to_bytes());
+    let config_digest = Digest::of(&config_bytes);
+    if client.blob_size(&config_digest).await?.is_none() {
+        client
+            .put_blob(&config_digest, config_bytes.clone())
+            .await?;
+    }
+
+    let manifest = Manifest {
+        config: Descriptor {
+            media_type: CONFIG_MEDIA_TYPE.to_owned(),
+            digest: config_digest,
+            size: config_bytes.len() as u64,
+            annotations: Default::default(),
+        },
+        layers: layers
+            .iter()
+            .map(|l| Descriptor {
+                media_type: plan.compression.media_type().to_owned(),
+                digest: l.digest.clone(),
+                size: l.size,
+                annotations: Default::default(),
+            })
+            .collect(),
+        annotations: Default::default(),
+    };
+    let manifest_bytes = Bytes::from(manifest.to_bytes());
+    let manifest_digest = Digest::of(&manifest_bytes);
+    Ok(UploadedImage {
+        manifest_bytes,
+        manifest_digest,
+        layers,
+    })
+}
+
+/// Makes sure one layer's blob is in the registry: skipped when a known digest is already
+/// there, else built and uploaded in one pass, retried from scratch on a temporary failure.
+async fn ensure_layer(
+    client: &Client,
+    spec: &LayerSpec,
+    index: usize,
+    options: &UploadOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<LayerReport, PushError> {
+    let media_type = options.compression.media_type();
+    if let Some(known) = options
+        .cache
+        .get(&spec.key)
+        .filter(|c| c.media_type == media_type)
+    {
+        if client.blob_size(&known.digest).await?.is_some() {
+            return Ok(LayerReport {
+                digest: known.digest,
+                diff_id: known.diff_id,
+                size: known.size,
+                action: LayerAction::Skipped,
+            });
+        }
+    }
+    let mut attempt = 1;
+    let digests = loop {
+        match upload_layer(client, spec, index, options.compression, reporter.clone()).await {
+            Ok(d) => break d,
+            Err(PushError::Registry(e)) if e.is_temporary() && attempt < registry::MAX_ATTEMPTS => {
+                reporter.layer_retry(index, &e.to_string());
+                tokio::time::sleep(registry::backoff(attempt, None)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let entry = CachedLayer {
+        digest: digests.digest.clone(),
+        diff_id: digests.diff_id.clone(),
+        size: digests.size,
+        media_type: media_type.to_owned(),
+    };
+    if let Err(e) = options.cache.put(&spec.key, &entry) {
+        reporter.phase(&format!("could not write the layer cache: {e}"));
+    }
+    Ok(LayerReport {
+        digest: digests.digest,
+        diff_id: digests.diff_id,
+        size: digests.size,
+        action: LayerAction::Pushed,
+    })
+}
+
+/// One upload attempt: POST, one streaming PATCH fed by the layer pipeline, PUT ?digest=.
+/// A failed attempt cancels its upload session.
+async fn upload_layer(
+    client: &Client,
+    spec: &LayerSpec,
+    index: usize,
+    compression: Compression,
+    reporter: Arc<dyn Reporter>,
+) -> Result<LayerDigests, PushError> {
+    let session = client.start_upload().await?;
+    let stream = open_layer(spec, compression);
+    let body = stream.body.inspect(move |chunk| {
+        if let Ok(c) = chunk {
+            reporter.layer_bytes(index, c.len() as u64);
+        }
+    });
+    let sent = client
+        .send_upload_data(&session, reqwest::Body::wrap_stream(body))
+        .await;
+    let produced = stream
+        .digests
+        .await
+        .map_err(|_| LayerError::Panicked)
+        .and_then(|r| r);
+    let layer_error = |source| PushError::Layer {
+        index,
+        first: spec
+            .store_paths()
+            .first()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        extra: spec.store_paths().len().saturating_sub(1),
+        source,
+    };
+    let result = match (sent, produced) {
+        // A store path that cannot be read is the real cause, whatever the upload saw.
+        (_, Err(e)) if !matches!(e, LayerError::Sink(_)) => Err(layer_error(e)),
+        (Err(e), _) => Err(e.into()),
+        (Ok(_), Err(e)) => Err(layer_error(e)),
+        (Ok(next), Ok(d)) => {
+            return match client.commit_upload(next, &d.digest, Bytes::new()).await {
+                Ok(()) => Ok(d),
+                Err(e) => Err(e.into()),
+            }
+        }
+    };
+    client.cancel_upload(session).await;
+    result
+}
+
+/// A short description of a layer: its first store path, and how many more.
+fn describe(spec: &LayerSpec) -> String {
+    let first = spec
+        .store_paths()
+        .first()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match spec.store_paths().len() {
+        0 | 1 => first,
+        n => format!("{first} and {} more", n - 1),
+    }
+}
