@@ -112,6 +112,11 @@ pub struct PushArgs {
     #[arg(long, help_heading = "Registry")]
     pub insecure: bool,
 
+    /// Build and plan, then print the layers (number, NAR size, key, store paths) instead of
+    /// pushing; no registry is contacted.
+    #[arg(long)]
+    pub dry_run: bool,
+
     /// Print only the pushed reference, no progress.
     #[arg(long, short = 'q')]
     pub quiet: bool,

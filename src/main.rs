@@ -22,7 +22,7 @@ fn main() -> ExitCode {
             return usage_error(&UsageError::Reserved(name));
         }
     };
-    let quiet = args.quiet;
+    let (quiet, dry_run) = (args.quiet, args.dry_run);
     let request = match args.into_request() {
         Ok(r) => r,
         Err(e) => return usage_error(&e),
@@ -41,14 +41,14 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         tokio::select! {
-            r = nixpush::push::push(&request, reporter) => Some(r),
+            r = run(&request, reporter, dry_run) => Some(r),
             _ = tokio::signal::ctrl_c() => None,
         }
     });
     match outcome {
-        Some(Ok(outcome)) => {
+        Some(Ok(text)) => {
             // A closed stdout (`| head`) is not a failure of the push.
-            let _ = writeln!(std::io::stdout(), "{}", outcome.pinned);
+            let _ = writeln!(std::io::stdout(), "{}", text.trim_end());
             ExitCode::SUCCESS
         }
         Some(Err(e)) if e.is_usage() => {
@@ -60,6 +60,19 @@ fn main() -> ExitCode {
             eprintln!("nixpush: interrupted; no tag was written");
             ExitCode::from(130)
         }
+    }
+}
+
+/// The push (its pinned reference) or, with `--dry-run`, the plan: what goes to stdout.
+async fn run(
+    request: &nixpush::push::PushRequest,
+    reporter: Arc<dyn Reporter>,
+    dry_run: bool,
+) -> Result<String, nixpush::push::PushError> {
+    if dry_run {
+        nixpush::push::dry_run(request, reporter).await
+    } else {
+        Ok(nixpush::push::push(request, reporter).await?.pinned)
     }
 }
 

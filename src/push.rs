@@ -89,6 +89,24 @@ impl PushError {
     }
 }
 
+/// Builds what `request.installable` needs and describes the image it would push, touching no
+/// registry (`--dry-run`).
+pub async fn dry_run(request: &PushRequest, reporter: Arc<dyn Reporter>) -> Result<String, PushError> {
+    reporter.phase(&format!("building {}", request.installable));
+    let prepared = prepare(request, &reporter).await?;
+    let tag = match (request.destination.tag(), request.destination.digest()) {
+        (Some(t), _) => t.to_owned(),
+        (None, Some(d)) => d.to_string(),
+        (None, None) => prepared.image_tag.clone().unwrap_or_else(|| DEFAULT_TAG.to_owned()),
+    };
+    Ok(format!(
+        "{}/{}:{tag}\n{}",
+        request.destination.registry(),
+        request.destination.repository(),
+        prepared.plan.describe()
+    ))
+}
+
 /// Builds `request.installable` and pushes its image.
 pub async fn push(
     request: &PushRequest,

@@ -29,7 +29,7 @@ fn unknown_installable() {
         &fixture("demo", "no-such-attr"),
         &format!("{}/x/y:v1", registry.host()),
     ]);
-    assert_error(&run, 1, &["could not build", "no-such-attr"]);
+    assert_error(&run, 1, &["could not evaluate", "no-such-attr"]);
     // nix's own explanation came first, on stderr.
     assert!(
         run.stderr.contains("does not provide attribute"),
@@ -292,7 +292,7 @@ fn arguments_after_double_dash_go_to_nix() {
         "--",
         "--no-such-nix-flag",
     ]);
-    assert_error(&run, 1, &["could not build"]);
+    assert_error(&run, 1, &["could not evaluate"]);
     assert!(
         run.stderr.contains("--no-such-nix-flag"),
         "nix itself complained about the flag:\n{}",

@@ -1,14 +1,14 @@
 //! From a built closure to an `ImagePlan`: which store paths go in which layer, and the image
 //! config around them. Pure: nothing here touches the network or reads a store file.
 
-mod layering;
+mod popularity;
 mod run_config;
 mod time;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use layering::order_closure;
+pub use popularity::by_popularity;
 pub use run_config::{ConfigError, ConfigFlags};
 pub use time::{format_unix, is_rfc3339, parse_unix, rfc3339_now, unix_now};
 
@@ -58,20 +58,54 @@ impl ImagePlan {
     }
 }
 
+impl ImagePlan {
+    /// A human-readable listing of the plan: platform, then each layer with its number, NAR
+    /// size, key and store paths (what `--dry-run` prints).
+    pub fn describe(&self) -> String {
+        let p = &self.platform;
+        let mut out = format!(
+            "platform {}/{}{}, {} layers, created {}\n",
+            p.os,
+            p.architecture,
+            p.variant.as_deref().map(|v| format!("/{v}")).unwrap_or_default(),
+            self.layers.len(),
+            self.created
+        );
+        for (i, layer) in self.layers.iter().enumerate() {
+            let kind = match layer.content {
+                LayerContent::StorePaths { .. } => "",
+                LayerContent::Tarball { .. } => "  (tar from the store, as is)",
+            };
+            out.push_str(&format!(
+                "layer {}  {} bytes NAR  key {}{kind}\n",
+                i + 1,
+                layer.nar_size,
+                layer.key
+            ));
+            for path in layer.store_paths() {
+                out.push_str(&format!("  {}\n", path.display()));
+            }
+        }
+        out
+    }
+}
+
 /// The history comment nixpkgs writes: `store paths: ['/nix/store/…', …]`.
 fn store_paths_comment(paths: &[PathBuf]) -> String {
     let quoted: Vec<String> = paths.iter().map(|p| format!("'{}'", p.display())).collect();
     format!("store paths: [{}]", quoted.join(", "))
 }
 
-/// One layer per store path, dependencies first; past `max_layers` the rest share the last one.
+/// One layer per store path, most popular first (nixpkgs' rule, see `popularity`; a path is
+/// always more popular than any path referring to it, so dependencies come first); past
+/// `max_layers` the least popular paths share the last layer.
 pub fn plain_layers(
     closure: &Closure,
     max_layers: usize,
     owner: &Owner,
     compression: Compression,
 ) -> Vec<LayerSpec> {
-    let ordered = order_closure(closure);
+    let ordered = by_popularity(closure);
     let max_layers = max_layers.max(1);
     let mut groups: Vec<Vec<&StorePath>> = Vec::new();
     for (i, sp) in ordered.into_iter().enumerate() {
