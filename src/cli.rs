@@ -109,8 +109,11 @@ pub struct PushArgs {
     pub no_cache: bool,
 
     /// Allow plain HTTP and unverified TLS for a non-loopback registry.
-    #[arg(long, help_heading = "Registry")]
+    #[arg(long, help_heading = "Registry", conflicts_with = "ca_cert")]
     pub insecure: bool,
+    /// Trust the CA certificates in this PEM file too (a private registry's CA); HTTPS only.
+    #[arg(long, value_name = "FILE", help_heading = "Registry")]
+    pub ca_cert: Option<std::path::PathBuf>,
 
     /// Build and plan, then print the layers (number, NAR size, key, store paths) instead of
     /// pushing; no registry is contacted.
@@ -188,6 +191,7 @@ impl PushArgs {
             compression,
             jobs: self.jobs.unwrap_or_else(default_jobs),
             insecure: self.insecure,
+            ca_cert: self.ca_cert,
             cache: if self.no_cache {
                 LayerCache::disabled()
             } else {

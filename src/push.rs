@@ -33,6 +33,7 @@ pub struct PushRequest {
     pub compression: Compression,
     pub jobs: usize,
     pub insecure: bool,
+    pub ca_cert: Option<PathBuf>,
     pub cache: LayerCache,
 }
 
@@ -91,13 +92,19 @@ impl PushError {
 
 /// Builds what `request.installable` needs and describes the image it would push, touching no
 /// registry (`--dry-run`).
-pub async fn dry_run(request: &PushRequest, reporter: Arc<dyn Reporter>) -> Result<String, PushError> {
+pub async fn dry_run(
+    request: &PushRequest,
+    reporter: Arc<dyn Reporter>,
+) -> Result<String, PushError> {
     reporter.phase(&format!("building {}", request.installable));
     let prepared = prepare(request, &reporter).await?;
     let tag = match (request.destination.tag(), request.destination.digest()) {
         (Some(t), _) => t.to_owned(),
         (None, Some(d)) => d.to_string(),
-        (None, None) => prepared.image_tag.clone().unwrap_or_else(|| DEFAULT_TAG.to_owned()),
+        (None, None) => prepared
+            .image_tag
+            .clone()
+            .unwrap_or_else(|| DEFAULT_TAG.to_owned()),
     };
     Ok(format!(
         "{}/{}:{tag}\n{}",
@@ -124,6 +131,7 @@ pub async fn push(
         destination,
         ConnectOptions {
             insecure: request.insecure,
+            ca_cert: request.ca_cert.clone(),
             credentials: credentials_for(destination, reporter.as_ref()),
             reporter: reporter.clone(),
         },

@@ -67,9 +67,15 @@ pub async fn upload_blobs(
     let config_bytes = Bytes::from(config.to_bytes());
     let config_digest = Digest::of(&config_bytes);
     if client.blob_size(&config_digest).await?.is_none() {
-        client
-            .put_blob(&config_digest, config_bytes.clone())
-            .await?;
+        retrying(
+            || async {
+                Ok(client
+                    .put_blob(&config_digest, config_bytes.clone())
+                    .await?)
+            },
+            |reason| reporter.retrying(&format!("config blob: {reason}")),
+        )
+        .await?;
     }
 
     let manifest = Manifest {
@@ -99,6 +105,26 @@ pub async fn upload_blobs(
     })
 }
 
+/// Runs an upload sequence, starting it again from scratch when it fails in a way that may
+/// succeed later: the one retry point for uploads (their steps make one attempt each).
+async fn retrying<T, F, Fut>(mut attempt_once: F, on_retry: impl Fn(&str)) -> Result<T, PushError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, PushError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match attempt_once().await {
+            Err(PushError::Registry(e)) if e.is_temporary() && attempt < registry::MAX_ATTEMPTS => {
+                on_retry(&e.to_string());
+                tokio::time::sleep(registry::backoff(attempt, None)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Makes sure one layer's blob is in the registry: skipped when a known digest is already
 /// there, else built and uploaded in one pass, retried from scratch on a temporary failure.
 async fn ensure_layer(
@@ -114,7 +140,9 @@ async fn ensure_layer(
         .get(&spec.key)
         .filter(|c| c.media_type == media_type)
     {
-        if client.blob_size(&known.digest).await?.is_some() {
+        // A cached size that disagrees with the registry's is a damaged entry: build again.
+        let present = client.blob_size(&known.digest).await?;
+        if present.is_some_and(|size| size.is_none_or(|s| s == known.size)) {
             return Ok(LayerReport {
                 digest: known.digest,
                 diff_id: known.diff_id,
@@ -123,18 +151,11 @@ async fn ensure_layer(
             });
         }
     }
-    let mut attempt = 1;
-    let digests = loop {
-        match upload_layer(client, spec, index, options.compression, reporter.clone()).await {
-            Ok(d) => break d,
-            Err(PushError::Registry(e)) if e.is_temporary() && attempt < registry::MAX_ATTEMPTS => {
-                reporter.layer_retry(index, &e.to_string());
-                tokio::time::sleep(registry::backoff(attempt, None)).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    };
+    let digests = retrying(
+        || upload_layer(client, spec, index, options.compression, reporter.clone()),
+        |reason| reporter.layer_retry(index, reason),
+    )
+    .await?;
     let entry = CachedLayer {
         digest: digests.digest.clone(),
         diff_id: digests.diff_id.clone(),

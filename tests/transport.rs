@@ -35,7 +35,7 @@ fn untrusted_certificate_on_loopback_is_an_error_not_a_fallback_to_http() {
 }
 
 #[test]
-fn insecure_accepts_a_self_signed_loopback_registry_over_tls() {
+fn insecure_accepts_an_untrusted_certificate_on_loopback() {
     let registry = Registry::start_with(RegistryConfig {
         tls: true,
         ..Default::default()
@@ -52,6 +52,62 @@ fn insecure_accepts_a_self_signed_loopback_registry_over_tls() {
     );
     assert!(pinned.starts_with(&format!("{}/x/y@sha256:", registry.host())));
     assert!(!registry.log().contains("HTTP request to an HTTPS server"));
+}
+
+#[test]
+fn ca_cert_trusts_a_private_ca_over_verified_tls() {
+    let registry = Registry::start_with(RegistryConfig {
+        tls: true,
+        ..Default::default()
+    });
+    let cert = registry.certificate();
+    let image = format!("{}/x/ca:v1", registry.host());
+    Nixpush::new()
+        .run(&[
+            &fixture("demo", "app"),
+            &image,
+            "--ca-cert",
+            cert.to_str().unwrap(),
+        ])
+        .assert_ok();
+    assert_eq!(
+        skopeo_inspect(&image, "--raw")["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+}
+
+#[test]
+fn ca_cert_never_falls_back_to_plain_http() {
+    let registry = Registry::start();
+    let other = Registry::start_with(RegistryConfig {
+        tls: true,
+        ..Default::default()
+    });
+    let run = Nixpush::new().run(&[
+        &fixture("demo", "app"),
+        &format!("{}/x/y:v1", registry.host()),
+        "--ca-cert",
+        other.certificate().to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.error_line().contains("does not speak TLS"),
+        "{}",
+        run.error_line()
+    );
+    assert_eq!(registry.uploads_started(), 0);
+}
+
+#[test]
+fn insecure_and_ca_cert_together_are_a_usage_error() {
+    let run = Nixpush::new().run(&[
+        &fixture("demo", "app"),
+        "127.0.0.1:1/x/y",
+        "--insecure",
+        "--ca-cert",
+        "/dev/null",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
 }
 
 /// Pushes `installable` through `proxy` as `repo:v1` and checks the image is complete and exact.

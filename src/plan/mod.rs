@@ -67,7 +67,10 @@ impl ImagePlan {
             "platform {}/{}{}, {} layers, created {}\n",
             p.os,
             p.architecture,
-            p.variant.as_deref().map(|v| format!("/{v}")).unwrap_or_default(),
+            p.variant
+                .as_deref()
+                .map(|v| format!("/{v}"))
+                .unwrap_or_default(),
             self.layers.len(),
             self.created
         );

@@ -58,7 +58,10 @@ fn contest<'a>(
     memo: &mut HashMap<&'a Path, BTreeMap<&'a Path, u64>>,
 ) {
     let children = |p: &'a Path| -> &'a [PathBuf] {
-        closure.get(p).map(|sp| sp.references.as_slice()).unwrap_or(&[])
+        closure
+            .get(p)
+            .map(|sp| sp.references.as_slice())
+            .unwrap_or(&[])
     };
     let mut stack: Vec<(&'a Path, bool)> = vec![(path, false)];
     while let Some((p, expanded)) = stack.pop() {
@@ -141,11 +144,19 @@ mod tests {
             let path = PathBuf::from(format!("/nix/store/{}-{name}", hash.repeat(32)));
             c.paths.insert(
                 path.clone(),
-                StorePath { path, nar_hash: String::new(), nar_size: 1, references: vec![] },
+                StorePath {
+                    path,
+                    nar_hash: String::new(),
+                    nar_size: 1,
+                    references: vec![],
+                },
             );
         }
         let got: Vec<&str> = by_popularity(&c).iter().map(|s| s.base_name()).collect();
-        assert!(got[0].ends_with("-openssl") && got[1].ends_with("-zlib"), "{got:?}");
+        assert!(
+            got[0].ends_with("-openssl") && got[1].ends_with("-zlib"),
+            "{got:?}"
+        );
     }
 
     #[test]
@@ -154,12 +165,24 @@ mod tests {
         let edges: Vec<(&str, Vec<&str>)> = chain
             .iter()
             .enumerate()
-            .map(|(i, n)| (n.as_str(), chain.get(i + 1).map(|m| vec![m.as_str()]).unwrap_or_default()))
+            .map(|(i, n)| {
+                (
+                    n.as_str(),
+                    chain
+                        .get(i + 1)
+                        .map(|m| vec![m.as_str()])
+                        .unwrap_or_default(),
+                )
+            })
             .collect();
         let edges: Vec<(&str, &[&str])> = edges.iter().map(|(n, r)| (*n, r.as_slice())).collect();
         let c = closure(&edges);
         let order = names(&c);
-        assert_eq!(order.first().unwrap(), "p00999", "the deepest is the most popular");
+        assert_eq!(
+            order.first().unwrap(),
+            "p00999",
+            "the deepest is the most popular"
+        );
         assert_eq!(order.last().unwrap(), "p00000");
     }
 }

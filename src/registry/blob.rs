@@ -2,6 +2,11 @@
 //! data, commit, cancel. Upload follows the sequence that works on every major registry: `POST`
 //! (empty body), one `PATCH` carrying the whole stream with no `Content-Range`, then
 //! `PUT ?digest=`. Registries answer PATCH with 202, 201 (ECR) or 204; all are accepted.
+//!
+//! The upload steps make one attempt each: an upload is retried as a whole (a new session, the
+//! layer stream reopened) by the caller, so retries are never nested. A `Location` is resolved
+//! against the URL of the request that returned it, as HTTP says (it may be relative, and the
+//! upload may have moved to another host).
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
@@ -11,6 +16,14 @@ use super::client::{status_error, Client};
 use super::RegistryError;
 use crate::digest::Digest;
 
+/// `Content-Length: 0`, which hyper leaves out of a request with an empty body, and which
+/// some registries (Google Artifact Registry) require on POST and the final PUT.
+fn empty_body_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+    headers
+}
+
 /// An open upload: where the next request of the upload goes.
 #[derive(Clone, Debug)]
 pub struct UploadSession {
@@ -18,8 +31,9 @@ pub struct UploadSession {
 }
 
 impl Client {
-    /// `HEAD /v2/<name>/blobs/<digest>`: the blob's size if the registry has it.
-    pub async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, RegistryError> {
+    /// `HEAD /v2/<name>/blobs/<digest>`: whether the registry has the blob, and its size when
+    /// the registry says (`Some(None)`: present, size not given).
+    pub async fn blob_size(&self, digest: &Digest) -> Result<Option<Option<u64>>, RegistryError> {
         let url = self.url(&format!("blobs/{digest}"));
         let r = self
             .send(Method::HEAD, url.clone(), HeaderMap::new(), None)
@@ -29,8 +43,7 @@ impl Client {
                 r.headers()
                     .get(CONTENT_LENGTH)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
+                    .and_then(|v| v.parse().ok()),
             )),
             StatusCode::NOT_FOUND => Ok(None),
             _ => Err(status_error(&Method::HEAD, &url, r).await),
@@ -41,10 +54,10 @@ impl Client {
     pub async fn start_upload(&self) -> Result<UploadSession, RegistryError> {
         let url = self.url("blobs/uploads/");
         let r = self
-            .send(
+            .send_once(
                 Method::POST,
                 url.clone(),
-                HeaderMap::new(),
+                empty_body_headers(),
                 Some(Bytes::new()),
             )
             .await?;
@@ -52,7 +65,7 @@ impl Client {
             return Err(status_error(&Method::POST, &url, r).await);
         }
         Ok(UploadSession {
-            location: self.location_of(&r)?,
+            location: self.location_of(&r, &url)?,
         })
     }
 
@@ -74,7 +87,7 @@ impl Client {
             StatusCode::ACCEPTED | StatusCode::CREATED | StatusCode::NO_CONTENT => {
                 // The next step goes to the new Location when there is one.
                 let location = match r.headers().get(LOCATION) {
-                    Some(_) => self.location_of(&r)?,
+                    Some(_) => self.location_of(&r, &session.location)?,
                     None => session.location.clone(),
                 };
                 Ok(UploadSession { location })
@@ -93,13 +106,17 @@ impl Client {
         let mut url = session.location;
         url.query_pairs_mut()
             .append_pair("digest", &digest.to_string());
-        let mut headers = HeaderMap::new();
+        let mut headers = if body.is_empty() {
+            empty_body_headers()
+        } else {
+            HeaderMap::new()
+        };
         headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),
         );
         let r = self
-            .send(Method::PUT, url.clone(), headers, Some(body))
+            .send_once(Method::PUT, url.clone(), headers, Some(body))
             .await?;
         if r.status() != StatusCode::CREATED {
             return Err(status_error(&Method::PUT, &url, r).await);
@@ -110,7 +127,7 @@ impl Client {
     /// `DELETE <location>`: best effort, so an abandoned upload does not linger.
     pub async fn cancel_upload(&self, session: UploadSession) {
         let _ = self
-            .send(Method::DELETE, session.location, HeaderMap::new(), None)
+            .send_once(Method::DELETE, session.location, HeaderMap::new(), None)
             .await;
     }
 
@@ -120,13 +137,16 @@ impl Client {
         self.commit_upload(session, digest, data).await
     }
 
-    fn location_of(&self, r: &Response) -> Result<Url, RegistryError> {
+    /// The `Location` of an answer to a request for `request_url`.
+    fn location_of(&self, r: &Response, request_url: &Url) -> Result<Url, RegistryError> {
         let location = r
             .headers()
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| self.protocol("an upload answer has no Location header"))?;
-        self.resolve(location)
+        request_url
+            .join(location)
+            .map_err(|_| self.protocol("a Location header is not a valid URL"))
     }
 
     /// A registry that names what it stored must name what was sent.

@@ -29,6 +29,8 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 pub struct ConnectOptions {
     /// Allow plain HTTP and unverified TLS for any host (loopback hosts may use HTTP anyway).
     pub insecure: bool,
+    /// PEM file of extra CA certificates to trust (a private CA); implies HTTPS.
+    pub ca_cert: Option<std::path::PathBuf>,
     /// Credentials to use when the registry asks for them.
     pub credentials: Option<Credentials>,
     /// Told about retries.
@@ -66,8 +68,10 @@ impl Client {
         options: ConnectOptions,
     ) -> Result<Self, RegistryError> {
         let host = reference.api_host();
-        let http = http_client(options.insecure, host)?;
-        let may_use_http = options.insecure || reference.is_loopback();
+        let http = http_client(options.insecure, options.ca_cert.as_deref(), host)?;
+        // A CA given for the registry means it speaks TLS: never fall back to plain HTTP then.
+        let may_use_http =
+            (options.insecure || reference.is_loopback()) && options.ca_cert.is_none();
         let mut client = Client {
             http,
             base: base_url("https", host)?,
@@ -131,13 +135,6 @@ impl Client {
         self.base
             .join(&format!("v2/{}/{rest}", self.repository))
             .expect("repository and path segments are URL-safe")
-    }
-
-    /// A `Location` header resolved against the registry (it may be relative or absolute).
-    pub fn resolve(&self, location: &str) -> Result<Url, RegistryError> {
-        self.base
-            .join(location)
-            .map_err(|_| self.protocol("a Location header is not a valid URL"))
     }
 
     pub(crate) fn protocol(&self, what: &str) -> RegistryError {
@@ -366,6 +363,30 @@ impl Client {
         headers: HeaderMap,
         body: Option<Bytes>,
     ) -> Result<Response, RegistryError> {
+        self.send_with_attempts(method, url, headers, body, MAX_ATTEMPTS)
+            .await
+    }
+
+    /// Like [`Client::send`], in one attempt: for the steps of a sequence (an upload) that is
+    /// retried as a whole, so retries are never nested. Authentication is still renewed once.
+    pub async fn send_once(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<Response, RegistryError> {
+        self.send_with_attempts(method, url, headers, body, 1).await
+    }
+
+    async fn send_with_attempts(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+        max_attempts: u32,
+    ) -> Result<Response, RegistryError> {
         let mut attempt = 1;
         let mut reauthenticated = false;
         loop {
@@ -382,7 +403,7 @@ impl Client {
             match req.send().await {
                 Err(e) => {
                     let err = transport_error(&method, &url, &e);
-                    if attempt >= MAX_ATTEMPTS {
+                    if attempt >= max_attempts {
                         return Err(err);
                     }
                     self.retrying(&err.to_string());
@@ -397,7 +418,7 @@ impl Client {
                     return Err(self.refusal(&method, &url, r).await);
                 }
                 Ok(r)
-                    if super::error::is_temporary_status(r.status()) && attempt < MAX_ATTEMPTS =>
+                    if super::error::is_temporary_status(r.status()) && attempt < max_attempts =>
                 {
                     self.retrying(&format!("{method} answered {}", r.status()));
                     tokio::time::sleep(backoff(attempt, Some(r.headers()))).await;
@@ -448,8 +469,26 @@ fn base_url(scheme: &str, host: &str) -> Result<Url, RegistryError> {
     })
 }
 
-fn http_client(insecure: bool, host: &str) -> Result<reqwest::Client, RegistryError> {
-    reqwest::Client::builder()
+fn http_client(
+    insecure: bool,
+    ca_cert: Option<&std::path::Path>,
+    host: &str,
+) -> Result<reqwest::Client, RegistryError> {
+    let mut builder = reqwest::Client::builder();
+    if let Some(path) = ca_cert {
+        let ca_error = |reason: String| RegistryError::CaCert {
+            path: path.to_owned(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|_| ca_error("not a PEM certificate bundle".into()))?;
+        if certs.is_empty() {
+            return Err(ca_error("it holds no certificate".into()));
+        }
+        builder = builder.tls_certs_merge(certs);
+    }
+    builder
         .user_agent(concat!("nixpush/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)

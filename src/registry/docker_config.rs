@@ -17,13 +17,38 @@ pub fn default_config_path() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))
 }
 
+/// Why Docker's config could not be used. No variant holds any part of the file's content:
+/// serde_json quotes the offending value in its messages, and that value may be a password.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerConfigError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a Docker config at line {line}, column {column}", path.display())]
+    Malformed {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+    },
+    #[error("the \"auth\" of {key:?} in {} is not base64 of user:password", path.display())]
+    BadAuth { path: PathBuf, key: String },
+}
+
 /// Credentials for `registry` in the config file at `path`, if it has any. A missing file is
 /// no credentials; an unreadable or malformed one is an error worth telling.
-pub fn lookup(path: &Path, registry: &str) -> Result<Option<Credentials>, String> {
+pub fn lookup(path: &Path, registry: &str) -> Result<Option<Credentials>, DockerConfigError> {
     let text = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(source) => {
+            return Err(DockerConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        }
     };
     #[derive(serde::Deserialize)]
     struct Config {
@@ -36,8 +61,12 @@ pub fn lookup(path: &Path, registry: &str) -> Result<Option<Credentials>, String
         username: Option<String>,
         password: Option<String>,
     }
-    let config: Config = serde_json::from_slice(&text)
-        .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
+    let config: Config =
+        serde_json::from_slice(&text).map_err(|e| DockerConfigError::Malformed {
+            path: path.to_owned(),
+            line: e.line(),
+            column: e.column(),
+        })?;
     let mut keys = vec![
         registry.to_owned(),
         format!("https://{registry}"),
@@ -57,22 +86,16 @@ pub fn lookup(path: &Path, registry: &str) -> Result<Option<Credentials>, String
         return Ok(None);
     };
     if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
+        let bad = || DockerConfigError::BadAuth {
+            path: path.to_owned(),
+            key: key.clone(),
+        };
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(auth.trim())
             .ok()
             .and_then(|d| String::from_utf8(d).ok())
-            .ok_or_else(|| {
-                format!(
-                    "the \"auth\" of {key:?} in {} is not base64 of user:password",
-                    path.display()
-                )
-            })?;
-        let (user, pass) = decoded.split_once(':').ok_or_else(|| {
-            format!(
-                "the \"auth\" of {key:?} in {} is not user:password",
-                path.display()
-            )
-        })?;
+            .ok_or_else(bad)?;
+        let (user, pass) = decoded.split_once(':').ok_or_else(bad)?;
         return Ok(Some(Credentials {
             username: user.to_owned(),
             password: Secret::new(pass),
@@ -117,6 +140,21 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_config_never_quotes_its_content() {
+        // A string where an object belongs: serde_json would quote it; it is a secret here.
+        let f = config(r#"{"auths":{"r.io":"dXNlcjpodW50ZXIy"}}"#);
+        let e = lookup(f.path(), "r.io").unwrap_err().to_string();
+        assert!(
+            !e.contains("dXNlcjpodW50ZXIy") && !e.contains("hunter2"),
+            "{e}"
+        );
+        assert!(e.contains("line 1"), "{e}");
+        let f = config(r#"{"auths":{"r.io":{"username":"u","password":12345678}}}"#);
+        let e = lookup(f.path(), "r.io").unwrap_err().to_string();
+        assert!(!e.contains("12345678"), "{e}");
+    }
+
+    #[test]
     fn missing_file_is_none_and_malformed_is_an_error_without_secrets() {
         assert!(lookup(Path::new("/nonexistent/config.json"), "x")
             .unwrap()
@@ -124,7 +162,7 @@ mod tests {
         let f = config("{not json");
         assert!(lookup(f.path(), "x").is_err());
         let f = config(r#"{"auths":{"x":{"auth":"!!!secret!!!"}}}"#);
-        let e = lookup(f.path(), "x").unwrap_err();
+        let e = lookup(f.path(), "x").unwrap_err().to_string();
         assert!(!e.contains("secret"), "{e}");
     }
 }

@@ -13,6 +13,11 @@ pub enum RegistryError {
     Connect { url: String, reason: String },
     #[error("TLS with {host} failed: {reason} (use --ca-cert FILE for a private CA, or --insecure to skip verification)")]
     Tls { host: String, reason: String },
+    #[error("cannot use the CA certificates in {}: {reason}", path.display())]
+    CaCert {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("{method} {url} failed: {reason}")]
     Transport {
         method: String,

@@ -13,6 +13,8 @@ mod retry;
 pub use auth::{Credentials, Secret};
 pub use blob::UploadSession;
 pub use client::{Client, ConnectOptions};
-pub use docker_config::{default_config_path, lookup as docker_config_credentials};
+pub use docker_config::{
+    default_config_path, lookup as docker_config_credentials, DockerConfigError,
+};
 pub use error::RegistryError;
 pub use retry::{backoff, MAX_ATTEMPTS};

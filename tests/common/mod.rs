@@ -117,7 +117,7 @@ pub struct RegistryConfig {
     pub htpasswd: Option<(String, String)>,
     /// Refuse every write (distribution's read-only maintenance mode).
     pub read_only: bool,
-    /// Serve HTTPS with a fresh self-signed certificate for 127.0.0.1 (trusted by nobody).
+    /// Serve HTTPS with a certificate for 127.0.0.1 from a fresh private CA (trusted by nobody).
     pub tls: bool,
 }
 
@@ -143,30 +143,73 @@ impl Registry {
             config.read_only
         );
         if config.tls {
+            // A private CA and a server certificate for 127.0.0.1 signed by it (webpki refuses
+            // a CA certificate used as the server's own).
             require("openssl");
-            let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-            run_ok(
-                Command::new("openssl")
-                    .args([
-                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    ])
-                    .args([
-                        "-subj",
-                        "/CN=127.0.0.1",
-                        "-addext",
-                        "subjectAltName=IP:127.0.0.1",
-                    ])
-                    .arg("-keyout")
-                    .arg(&key)
-                    .arg("-out")
-                    .arg(&cert)
-                    .stderr(Stdio::null()),
-                "openssl req",
-            );
+            let d = dir.path();
+            let ext = d.join("server.ext");
+            std::fs::write(
+                &ext,
+                "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+            )
+            .unwrap();
+            let openssl = |args: &[&str]| {
+                run_ok(
+                    Command::new("openssl")
+                        .current_dir(d)
+                        .args(args)
+                        .stderr(Stdio::null()),
+                    "openssl",
+                );
+            };
+            openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=nixpush test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ]);
+            openssl(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "server.csr",
+            ]);
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+                "-out",
+                "cert.pem",
+            ]);
             yaml.push_str(&format!(
                 "  tls:\n    certificate: {}\n    key: {}\n",
-                cert.display(),
-                key.display()
+                d.join("cert.pem").display(),
+                d.join("key.pem").display()
             ));
         }
         if let Some((user, pass)) = &config.htpasswd {
@@ -203,12 +246,22 @@ impl Registry {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("docker-registry exited ({status}):\n{}", self.log());
             }
-            if http_status(self.port, "GET", "/v2/", None).is_some() {
+            // Our own registry must say it listens on this port: another test's registry could
+            // answer on a port that was free when it was picked.
+            let listening = format!("listening on 127.0.0.1:{}", self.port);
+            if self.log().contains(&listening)
+                && http_status(self.port, "GET", "/v2/", None).is_some()
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("docker-registry did not answer in time:\n{}", self.log());
+    }
+
+    /// The certificate of the private CA that signed a TLS registry's certificate (PEM).
+    pub fn certificate(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     /// `127.0.0.1:PORT`
