@@ -78,6 +78,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn concurrent_writers_and_readers_of_one_key_never_see_a_partial_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::at(dir.path().join("layers"));
+        let key = LayerKey::parse(&"b".repeat(64)).unwrap();
+        let entry = CachedLayer {
+            digest: Digest::of(b"blob"),
+            diff_id: Digest::of(b"tar"),
+            size: 123_456,
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+        };
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..200 {
+                        cache.put(&key, &entry).unwrap();
+                    }
+                });
+                s.spawn(|| {
+                    for _ in 0..200 {
+                        // A miss (not written yet) or the whole entry; never anything else.
+                        if let Some(got) = cache.get(&key) {
+                            assert_eq!(got, entry);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(cache.get(&key), Some(entry));
+        // Nothing but the entry is left behind (temporary files are renamed or removed).
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("layers"))
+                .unwrap()
+                .count(),
+            1
+        );
+    }
+
+    #[test]
     fn round_trips_and_treats_damage_as_a_miss() {
         let dir = tempfile::tempdir().unwrap();
         let cache = LayerCache::at(dir.path().join("layers"));
@@ -91,7 +129,6 @@ mod tests {
         };
         cache.put(&key, &entry).unwrap();
         assert_eq!(cache.get(&key), Some(entry.clone()));
-        // Two writers of the same key: still one whole entry.
         cache.put(&key, &entry).unwrap();
         assert_eq!(cache.get(&key), Some(entry));
         std::fs::write(

@@ -57,7 +57,9 @@ fn main() -> ExitCode {
         }
         Some(Err(e)) => failure(&anyhow::Error::new(e)),
         None => {
-            eprintln!("nixpush: interrupted; no tag was written");
+            // The tag is written last, in one request: it is either unchanged or names the
+            // complete image, never a partial one.
+            eprintln!("nixpush: interrupted; the tag was not moved to a partial image");
             ExitCode::from(130)
         }
     }

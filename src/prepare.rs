@@ -41,26 +41,21 @@ pub async fn prepare(
             }
             prepare_docker_tools(request, source, reporter).await
         }
-        None => prepare_package(request, reporter).await,
+        None => prepare_package(request).await,
     }
 }
 
-async fn prepare_package(
-    request: &PushRequest,
-    reporter: &Arc<dyn Reporter>,
-) -> Result<Prepared, PushError> {
+async fn prepare_package(request: &PushRequest) -> Result<Prepared, PushError> {
     let built = nix::build(&request.installable, &request.nix_args).await?;
-    let platform = match &built.system {
-        Some(system) => Platform::from_nix_system(system)?,
-        None => {
-            let host = host_system();
-            reporter.phase(&format!(
-                "cannot tell which system {} was built for; assuming this machine's ({host})",
-                built.top().display()
-            ));
-            Platform::from_nix_system(&host)?
-        }
-    };
+    // The platform is what the store paths were built for, never this machine's: without the
+    // derivation there is no honest answer, so say so rather than guess.
+    let system = built.system.as_deref().ok_or_else(|| {
+        PushError::Unsupported(format!(
+            "cannot tell which system {} was built for: its derivation is not in this store (build it here, or push a flake installable)",
+            built.top().display()
+        ))
+    })?;
+    let platform = Platform::from_nix_system(system)?;
     let config = request.config.resolve(built.top())?;
     let plan = ImagePlan {
         layers: plain_layers(
@@ -186,13 +181,4 @@ fn docker_tools_plan(
         config: conf.config.clone(),
         compression: request.compression,
     })
-}
-
-/// This machine's Nix system name, for images whose derivation cannot be found.
-fn host_system() -> String {
-    let cpu = match std::env::consts::ARCH {
-        "x86" => "i686",
-        other => other,
-    };
-    format!("{cpu}-{}", std::env::consts::OS)
 }

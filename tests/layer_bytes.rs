@@ -120,3 +120,22 @@ fn an_unreadable_path_is_an_error_naming_it() {
     .unwrap_err();
     assert!(err.to_string().contains(missing.to_str().unwrap()), "{err}");
 }
+
+#[test]
+fn the_oracle_still_writes_the_bytes_it_wrote_when_the_fixtures_were_made() {
+    // chain-a is two small text files; its store path depends only on the flake's text. This
+    // digest came from the Python oracle, not from nixpush: if it changes, the oracle (Python's
+    // tarfile) or the fixture changed, and every other comparison here needs a fresh look.
+    let closure = edge_closure();
+    let chain_a = closure
+        .iter()
+        .find(|p| p.to_str().unwrap().ends_with("-chain-a"))
+        .unwrap();
+    assert_eq!(
+        common::oracle_diff_id(std::slice::from_ref(chain_a), &[]),
+        PINNED_CHAIN_A_DIFF_ID
+    );
+}
+
+const PINNED_CHAIN_A_DIFF_ID: &str =
+    "sha256:6e36bcb056cce31598bbeda8a8d9fc046cc9f1fb1d0ed6ae43575669a0afd1a1";

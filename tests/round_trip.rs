@@ -179,3 +179,65 @@ fn max_layers_puts_the_remaining_paths_in_the_last_layer() {
         .collect();
     assert_eq!(counts, [1, 1, closure.len() - 2]);
 }
+
+#[test]
+fn the_platform_comes_from_the_derivation_not_the_machine() {
+    let registry = Registry::start();
+    let image = format!("{}/demo/arm:v1", registry.host());
+    Nixpush::new()
+        .run(&[
+            &format!(
+                "path:{}/fixtures/demo#packages.aarch64-linux.app",
+                repo_root().display()
+            ),
+            &image,
+        ])
+        .assert_ok();
+    let config = OciCopy::pull_platform(&image, "arm64").config();
+    assert_eq!(config["architecture"], "arm64");
+    assert_eq!(config["variant"], "v8");
+    assert_eq!(config["os"], "linux");
+}
+
+#[test]
+fn the_hard_link_fixture_really_has_hard_links() {
+    // The round trip covers hard links only if the store kept them (no auto-optimise, built here).
+    use std::os::unix::fs::MetadataExt;
+    let closure = nix_closure(&nix_build(&fixture("edge", "all")));
+    let dir = closure
+        .iter()
+        .find(|p| p.to_str().unwrap().ends_with("-hardlinks"))
+        .unwrap();
+    assert_eq!(std::fs::metadata(dir.join("original")).unwrap().nlink(), 3);
+}
+
+#[test]
+fn dry_run_plans_without_touching_a_registry() {
+    let registry = Registry::start();
+    let run = Nixpush::new().run(&[
+        &fixture("edge", "all"),
+        &format!("{}/edge/dry:v1", registry.host()),
+        "--dry-run",
+        "--max-layers",
+        "4",
+    ]);
+    let plan = run.assert_ok();
+    let closure = nix_closure(&nix_build(&fixture("edge", "all")));
+    assert!(
+        plan.starts_with(&format!(
+            "{}/edge/dry:v1\nplatform linux/amd64, 4 layers",
+            registry.host()
+        )),
+        "{plan}"
+    );
+    let listed: Vec<&str> = plan.lines().filter_map(|l| l.strip_prefix("  ")).collect();
+    let expected: Vec<String> = closure.iter().map(|p| p.display().to_string()).collect();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(sorted, expected, "every store path listed once:\n{plan}");
+    assert_eq!(plan.matches("\nlayer ").count(), 4);
+    assert!(
+        registry.log().lines().all(|l| !l.contains("nixpush/")),
+        "nixpush talked to the registry"
+    );
+}

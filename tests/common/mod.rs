@@ -398,10 +398,10 @@ impl Nixpush {
 }
 
 /// `skopeo copy`s a pushed image into an OCI layout at `dir` under `tag`.
-pub fn skopeo_to_oci(image: &str, dir: &Path, tag: &str) {
+pub fn skopeo_to_oci(image: &str, dir: &Path, tag: &str, extra: &[&str]) {
     require("skopeo");
     run_ok(
-        Command::new("skopeo").args([
+        Command::new("skopeo").args(extra).args([
             "copy",
             "--quiet",
             "--src-tls-verify=false",
@@ -566,9 +566,18 @@ pub struct OciCopy {
 impl OciCopy {
     /// `skopeo copy docker://image oci:DIR:copy` and read the manifest it wrote.
     pub fn pull(image: &str) -> OciCopy {
+        OciCopy::pull_with(image, &[])
+    }
+
+    /// The same, for an image of another architecture than this machine's.
+    pub fn pull_platform(image: &str, arch: &str) -> OciCopy {
+        OciCopy::pull_with(image, &["--override-arch", arch])
+    }
+
+    fn pull_with(image: &str, skopeo_args: &[&str]) -> OciCopy {
         let dir = tempfile::tempdir().unwrap();
         let layout = dir.path().join("layout");
-        skopeo_to_oci(image, &layout, "copy");
+        skopeo_to_oci(image, &layout, "copy", skopeo_args);
         let index: serde_json::Value =
             serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
         let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
