@@ -91,12 +91,17 @@ pub struct PushArgs {
     /// Image label KEY=VALUE (repeatable).
     #[arg(long, value_name = "KEY=VALUE", help_heading = "Image config")]
     pub label: Vec<String>,
+    /// Installable whose top-level directories are linked into / (e.g. /bin from busybox,
+    /// /etc/ssl from a CA bundle), as dockerTools `contents` does (repeatable).
+    #[arg(long, value_name = "INSTALLABLE", help_heading = "Image config")]
+    pub contents: Vec<String>,
     /// Image creation time: `now` or an RFC 3339 time [default: 1970-01-01T00:00:01Z].
     #[arg(long, value_name = "TIME", help_heading = "Image config")]
     pub created: Option<String>,
 
-    /// Most layers the image gets; past it, the remaining store paths share the last layer.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LAYERS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=127), help_heading = "Layers")]
+    /// Most layers the image gets (one is the generated root filesystem); past it, the least
+    /// popular store paths share one layer.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LAYERS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=127), help_heading = "Layers")]
     pub max_layers: usize,
     /// gzip level for layers, 0 (store only) to 9 (smallest).
     #[arg(long, value_name = "LEVEL", default_value_t = crate::layer::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9), help_heading = "Layers")]
@@ -186,6 +191,7 @@ impl PushArgs {
             nix_args: self.nix_args,
             destination,
             config,
+            contents: self.contents,
             created,
             max_layers: self.max_layers,
             compression,

@@ -17,4 +17,5 @@ pub mod progress;
 pub mod push;
 pub mod reference;
 pub mod registry;
+pub mod rootfs;
 pub mod upload;

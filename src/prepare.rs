@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use crate::digest::Digest;
 use crate::dockertools::{self, ConfSource, DockerToolsConf};
-use crate::layer::{LayerContent, LayerKey, LayerSpec, Owner};
+use crate::layer::{LayerContent, LayerKey, LayerSpec, Owner, RootEntry};
 use crate::nix::{self, Built, Closure, GcRoots, Platform};
 use crate::plan::{plain_layers, store_paths_layer, unix_now, ImagePlan};
 use crate::progress::Reporter;
 use crate::push::{PushError, PushRequest};
+use crate::rootfs::root_entries;
 
 /// A plan, the store paths it reads kept alive, and the image's own tag if it has one.
 pub struct Prepared {
@@ -25,7 +26,7 @@ pub struct Prepared {
 
 /// Held only to be dropped at the end of the push.
 enum Alive {
-    Built { _built: Built },
+    Built { _built: Vec<Built> },
     Roots { _roots: GcRoots },
 }
 
@@ -36,7 +37,11 @@ pub async fn prepare(
 ) -> Result<Prepared, PushError> {
     match dockertools::find_conf(&request.installable, &request.nix_args).await? {
         Some(source) => {
-            if let Some(flags) = request.config.set_flags() {
+            let mut flags = request.config.set_flags().unwrap_or_default();
+            if !request.contents.is_empty() {
+                flags.push("--contents");
+            }
+            if !flags.is_empty() {
                 return Err(PushError::ConfigWithImage { flags });
             }
             prepare_docker_tools(request, source, reporter).await
@@ -57,23 +62,48 @@ async fn prepare_package(request: &PushRequest) -> Result<Prepared, PushError> {
     })?;
     let platform = Platform::from_nix_system(system)?;
     let config = request.config.resolve(built.top())?;
+
+    // --contents: built like the installable, their closures join the image's.
+    let mut closure = built.closure.clone();
+    let mut contents = Vec::with_capacity(request.contents.len());
+    for installable in &request.contents {
+        let c = nix::build(installable, &request.nix_args).await?;
+        closure.paths.extend(c.closure.paths.clone());
+        contents.push(c);
+    }
+    let tops: Vec<_> = contents.iter().map(|c| c.top().to_owned()).collect();
+    let entries = root_entries(&tops, request.config.user.as_deref())?;
+    // One layer is the generated root filesystem; the store paths share the rest.
+    let mut layers = plain_layers(
+        &closure,
+        request.max_layers.saturating_sub(1).max(1),
+        &Owner::default(),
+        request.compression,
+    );
+    layers.push(LayerSpec {
+        key: LayerKey::of_entries(&entries, request.compression),
+        nar_size: entries
+            .iter()
+            .map(|e| match e {
+                RootEntry::File { content, .. } => content.len() as u64,
+                _ => 0,
+            })
+            .sum(),
+        content: LayerContent::Generated { entries },
+    });
     let plan = ImagePlan {
-        layers: plain_layers(
-            &built.closure,
-            request.max_layers,
-            &Owner::default(),
-            request.compression,
-        ),
+        layers,
         platform,
         created: request.created.clone(),
         config: serde_json::to_value(config).expect("a run config serialises"),
         compression: request.compression,
     };
+    contents.push(built);
     Ok(Prepared {
         plan,
         image_tag: None,
-        closure_size: (built.closure.paths.len(), built.closure.nar_size()),
-        _alive: Alive::Built { _built: built },
+        closure_size: (closure.paths.len(), closure.nar_size()),
+        _alive: Alive::Built { _built: contents },
     })
 }
 

@@ -28,6 +28,8 @@ pub struct PushRequest {
     pub nix_args: Vec<String>,
     pub destination: Reference,
     pub config: ConfigFlags,
+    /// Installables whose top-level directories are linked into `/` (plain packages only).
+    pub contents: Vec<String>,
     pub created: String,
     pub max_layers: usize,
     pub compression: Compression,
@@ -69,6 +71,8 @@ pub enum PushError {
     },
     #[error("{0}")]
     Unsupported(String),
+    #[error(transparent)]
+    RootFs(#[from] crate::rootfs::RootFsError),
     #[error("layer {index} ({first}{more})", index = index + 1, more = if *extra > 0 { format!(" and {extra} more") } else { String::new() })]
     Layer {
         index: usize,

@@ -19,7 +19,8 @@ fn second_push_sends_no_blob_data_and_gives_the_same_digest() {
     ];
 
     let first = nixpush.run(&args).assert_ok().to_owned();
-    let layers = nix_closure(&nix_build(&installable)).len();
+    // A layer per store path and the generated root filesystem.
+    let layers = nix_closure(&nix_build(&installable)).len() + 1;
     // One upload per layer, plus the config.
     assert_eq!(registry.uploads_started(), layers + 1);
     assert_eq!(registry.requests("PATCH", "/blobs/uploads/"), layers);
@@ -71,8 +72,53 @@ fn a_cached_layer_whose_blob_is_gone_is_uploaded_again() {
         .run(&[&installable, &format!("{}/demo/app:v1", second.host())])
         .assert_ok()
         .to_owned();
-    let layers = nix_closure(&nix_build(&installable)).len();
+    let layers = nix_closure(&nix_build(&installable)).len() + 1;
     assert_eq!(second.uploads_started(), layers + 1);
     let (_, digest) = out.split_once('@').unwrap();
     assert_eq!(second.manifest_status("demo/app", digest, None), 200);
+}
+
+/// Digests of an image's layers, in order.
+fn layer_digests(image: &str) -> Vec<String> {
+    OciCopy::pull(image).manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn an_update_of_one_store_path_changes_and_uploads_only_its_layer() {
+    let registry = Registry::start();
+    let nixpush = Nixpush::new();
+    let v1 = format!("{}/fleet/app:v1", registry.host());
+    let v2 = format!("{}/fleet/app:v2", registry.host());
+    nixpush.run(&[&fixture("demo", "app"), &v1]).assert_ok();
+    let uploads_before = registry.uploads_started();
+    let patches_before = registry.requests("PATCH", "/blobs/uploads/");
+    nixpush.run(&[&fixture("demo", "app-v2"), &v2]).assert_ok();
+
+    let (old, new) = (layer_digests(&v1), layer_digests(&v2));
+    assert_eq!(old.len(), new.len());
+    let changed: Vec<usize> = (0..old.len()).filter(|&i| old[i] != new[i]).collect();
+    assert_eq!(
+        changed.len(),
+        1,
+        "exactly one layer differs: {old:?} vs {new:?}"
+    );
+    // The changed layer holds the new store path, and only it.
+    let copy = OciCopy::pull(&v2);
+    let check = &copy.checked_layers()[changed[0]];
+    let app_v2 = nix_build(&fixture("demo", "app-v2"))[0].clone();
+    assert_eq!(
+        check["paths"],
+        serde_json::json!([app_v2.to_str().unwrap()])
+    );
+    // The update uploaded that layer and the new config, nothing else.
+    assert_eq!(registry.uploads_started() - uploads_before, 2);
+    assert_eq!(
+        registry.requests("PATCH", "/blobs/uploads/") - patches_before,
+        1
+    );
 }

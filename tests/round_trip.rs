@@ -42,8 +42,8 @@ fn edge_closure_round_trips_through_skopeo_and_umoci() {
     let diff_ids = config["rootfs"]["diff_ids"].as_array().unwrap();
     assert_eq!(
         layers.len(),
-        closure.len(),
-        "one layer per store path by default"
+        closure.len() + 1,
+        "one layer per store path by default, and the generated root filesystem"
     );
     let checks = copy.checked_layers();
     let mut seen: Vec<PathBuf> = Vec::new();
@@ -82,6 +82,23 @@ fn edge_closure_round_trips_through_skopeo_and_umoci() {
     for path in &closure {
         assert_same_tree(path, &rootfs.join(path.strip_prefix("/").unwrap()));
     }
+
+    // Around the store: the generated root filesystem, and nothing else.
+    let top: BTreeSet<String> = std::fs::read_dir(&rootfs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        top,
+        BTreeSet::from(["etc".into(), "nix".into(), "tmp".into()])
+    );
+    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
+    assert!(
+        passwd.starts_with("root:x:0:0:") && passwd.contains("\nnobody:x:65534:65534:"),
+        "{passwd}"
+    );
+    let tmp = std::fs::metadata(rootfs.join("tmp")).unwrap();
+    assert_eq!(tmp.mode() & 0o7777, 0o1777);
 }
 
 /// Each store path comes after every store path it references.
@@ -177,7 +194,9 @@ fn max_layers_puts_the_remaining_paths_in_the_last_layer() {
         .iter()
         .map(|check| check["paths"].as_array().unwrap().len())
         .collect();
-    assert_eq!(counts, [1, 1, closure.len() - 2]);
+    // Two layers of store paths (the most popular alone, the rest together), then the root
+    // filesystem, which holds none.
+    assert_eq!(counts, [1, closure.len() - 1, 0]);
 }
 
 #[test]
@@ -230,7 +249,11 @@ fn dry_run_plans_without_touching_a_registry() {
         )),
         "{plan}"
     );
-    let listed: Vec<&str> = plan.lines().filter_map(|l| l.strip_prefix("  ")).collect();
+    let listed: Vec<&str> = plan
+        .lines()
+        .filter_map(|l| l.strip_prefix("  "))
+        .filter(|l| l.starts_with("/nix/store/"))
+        .collect();
     let expected: Vec<String> = closure.iter().map(|p| p.display().to_string()).collect();
     let mut sorted = listed.clone();
     sorted.sort();

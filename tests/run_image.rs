@@ -56,3 +56,46 @@ fn podman_runs_the_pushed_demo_image() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from nixpush\n");
 }
+
+#[test]
+fn contents_and_user_give_a_shell_a_user_and_a_writable_tmp() {
+    require("podman");
+    let registry = Registry::start();
+    let image = format!("{}/demo/user:v1", registry.host());
+    let pinned = Nixpush::new()
+        .run(&[
+            &fixture("demo", "app"),
+            &image,
+            "--contents",
+            &fixture("demo", "busybox"),
+            "--user",
+            "app",
+            "--entrypoint",
+            "/bin/sh",
+            "--cmd",
+            r#"["-c","id -un; id -u; echo written > /tmp/probe && cat /tmp/probe"]"#,
+        ])
+        .assert_ok()
+        .to_owned();
+    let out = Command::new("podman")
+        .env(
+            "CONTAINERS_CONF",
+            repo_root().join("fixtures/containers.conf"),
+        )
+        .args(["run", "--rm", "--tls-verify=false", &pinned])
+        .output()
+        .unwrap();
+    let _ = Command::new("podman")
+        .env(
+            "CONTAINERS_CONF",
+            repo_root().join("fixtures/containers.conf"),
+        )
+        .args(["rmi", "--force", &pinned])
+        .output();
+    assert!(
+        out.status.success(),
+        "podman run failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "app\n1000\nwritten\n");
+}

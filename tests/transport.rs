@@ -140,8 +140,9 @@ fn connection_dropped_in_the_middle_of_a_layer_upload_is_retried_from_a_reopened
     let proxy = FaultProxy::start(registry.port, b"PATCH /v2/", 64 * 1024);
     let installable = fixture("demo", "app");
     push_through(&proxy, &registry, &installable, "demo/app");
-    let layers = nix_closure(&nix_build(&installable)).len();
-    // One upload per layer and the config, plus the one that was cut and started again.
+    let layers = nix_closure(&nix_build(&installable)).len() + 1;
+    // One upload per layer (store paths, root filesystem) and the config, plus the one that was
+    // cut and started again.
     assert_eq!(registry.uploads_started(), layers + 2, "{}", registry.log());
     // The broken upload session was cancelled.
     assert!(

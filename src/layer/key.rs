@@ -47,6 +47,19 @@ impl LayerKey {
         LayerKey(hex::encode(Sha256::digest(text.as_bytes())))
     }
 
+    /// The key of a generated layer: its entries decide its bytes.
+    pub fn of_entries(entries: &[super::RootEntry], compression: Compression) -> Self {
+        let mut text = format!(
+            "nixpush layer key\ntar-rules {TAR_RULES_VERSION}\ngenerated\ncompression {}\n",
+            compression.key_name()
+        );
+        for e in entries {
+            text.push_str(&e.key_line());
+            text.push('\n');
+        }
+        LayerKey(hex::encode(Sha256::digest(text.as_bytes())))
+    }
+
     /// Parses a key as written by [`LayerKey::as_str`].
     pub fn parse(s: &str) -> Option<Self> {
         (s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))

@@ -2,6 +2,7 @@
 //! compression, hashing, and the key that names a layer's content before it is built.
 
 mod compress;
+mod generated;
 mod key;
 mod stream;
 mod tar;
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 use crate::digest::Digest;
 
 pub use compress::{Compression, DEFAULT_GZIP_LEVEL};
+pub use generated::{write_generated_tar, RootEntry};
 pub use key::LayerKey;
 pub use stream::{build_layer, open_layer, LayerDigests, LayerStream};
 pub use tar::Owner;
@@ -32,6 +34,8 @@ pub enum LayerContent {
         store_path: PathBuf,
         diff_id: Digest,
     },
+    /// Entries nixpush makes up (the root filesystem of a plain package: /etc, /tmp, links).
+    Generated { entries: Vec<RootEntry> },
 }
 
 /// One layer of an image: its content and the key that names it.
@@ -49,6 +53,7 @@ impl LayerSpec {
         match &self.content {
             LayerContent::StorePaths { paths, .. } => paths,
             LayerContent::Tarball { store_path, .. } => std::slice::from_ref(store_path),
+            LayerContent::Generated { .. } => &[],
         }
     }
 }

@@ -10,7 +10,9 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::sync::mpsc;
 
-use super::{write_layer_tar, Compression, LayerContent, LayerError, LayerSpec};
+use super::{
+    write_generated_tar, write_layer_tar, Compression, LayerContent, LayerError, LayerSpec,
+};
 use crate::digest::{Digest, HashingWriter};
 
 /// Size of the chunks sent to the uploader.
@@ -43,6 +45,7 @@ pub fn build_layer<W: Write>(
         LayerContent::Tarball { store_path, .. } => {
             copy_tarball(&store_path.join("layer.tar"), tar)?
         }
+        LayerContent::Generated { entries } => write_generated_tar(entries, tar)?,
     };
     let (encoder, diff_id, _) = tar.finish();
     if let LayerContent::Tarball {

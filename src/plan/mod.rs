@@ -78,6 +78,7 @@ impl ImagePlan {
             let kind = match layer.content {
                 LayerContent::StorePaths { .. } => "",
                 LayerContent::Tarball { .. } => "  (tar from the store, as is)",
+                LayerContent::Generated { .. } => "  (generated)",
             };
             out.push_str(&format!(
                 "layer {}  {} bytes NAR  key {}{kind}\n",
@@ -87,6 +88,11 @@ impl ImagePlan {
             ));
             for path in layer.store_paths() {
                 out.push_str(&format!("  {}\n", path.display()));
+            }
+            if let LayerContent::Generated { entries } = &layer.content {
+                for e in entries {
+                    out.push_str(&format!("  /{}\n", e.path()));
+                }
             }
         }
         out

@@ -3,7 +3,8 @@
 
 Reads a gzip-compressed layer blob, finds which store paths it holds (in the
 order their entries appear), writes the reference tar for those paths with
-layer_tar.archive_paths_to, and prints one JSON object:
+layer_tar.archive_paths_to, and prints one JSON object ("expected" is null for
+a layer that holds no store path, such as the generated root filesystem):
 
   {"diff_id": "sha256:<hex of the blob's uncompressed bytes>",
    "expected": "sha256:<hex of the reference tar>",
@@ -51,10 +52,12 @@ def main():
                 if not paths or paths[-1] != top:
                     paths.append(top)
 
-    writer = layer_tar.HashingWriter()
-    layer_tar.archive_paths_to(writer, paths, args.mtime, args.uid, args.gid,
-                               args.uname, args.gname)
-    expected = "sha256:" + writer.digest.hexdigest()
+    expected = None
+    if paths:
+        writer = layer_tar.HashingWriter()
+        layer_tar.archive_paths_to(writer, paths, args.mtime, args.uid,
+                                   args.gid, args.uname, args.gname)
+        expected = "sha256:" + writer.digest.hexdigest()
     print(json.dumps({"diff_id": diff_id, "expected": expected, "paths": paths}))
     return 0
 
