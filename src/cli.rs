@@ -109,6 +109,10 @@ pub struct PushArgs {
     /// Layers built and uploaded at once [default: cores, 2 to 8].
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64), help_heading = "Layers")]
     pub jobs: Option<usize>,
+    /// An image on the destination's registry whose layers may be reused (repeatable): its
+    /// layers are linked (mounted) instead of built and uploaded when they match.
+    #[arg(long, value_name = "REF", help_heading = "Layers")]
+    pub cache_from: Vec<String>,
     /// Neither read nor write the local layer cache.
     #[arg(long, help_heading = "Layers")]
     pub no_cache: bool,
@@ -139,6 +143,8 @@ pub enum UsageError {
     Config(#[from] ConfigError),
     #[error("--created {0:?}: expected `now` or an RFC 3339 time such as 2024-05-01T12:00:00Z")]
     Created(String),
+    #[error("--cache-from {0}: must be on the destination's registry (layers are reused by linking them there)")]
+    CacheFromElsewhere(String),
     #[error("the installable is empty")]
     EmptyInstallable,
     #[error(
@@ -155,6 +161,14 @@ impl PushArgs {
             return Err(UsageError::EmptyInstallable);
         }
         let destination = Reference::parse(&self.destination.unwrap_or_default())?;
+        let mut cache_from = Vec::new();
+        for r in &self.cache_from {
+            let r = Reference::parse(r)?;
+            if r.registry() != destination.registry() {
+                return Err(UsageError::CacheFromElsewhere(r.to_string()));
+            }
+            cache_from.push(r);
+        }
         let mut config = ConfigFlags {
             workdir: self.workdir,
             user: self.user,
@@ -192,6 +206,7 @@ impl PushArgs {
             destination,
             config,
             contents: self.contents,
+            cache_from,
             created,
             max_layers: self.max_layers,
             compression,

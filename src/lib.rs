@@ -10,6 +10,7 @@ pub mod digest;
 pub mod dockertools;
 pub mod image;
 pub mod layer;
+pub mod layer_index;
 pub mod nix;
 pub mod plan;
 pub mod prepare;

@@ -10,6 +10,8 @@ pub enum LayerAction {
     Skipped,
     /// The blob was built and sent.
     Pushed,
+    /// The registry linked the blob from another repository (cross-repository mount).
+    Mounted,
 }
 
 /// Events of a push, in the order they happen for each layer.

@@ -10,6 +10,7 @@ use crate::digest::Digest;
 use crate::dockertools::ConfError;
 use crate::image::MANIFEST_MEDIA_TYPE;
 use crate::layer::{Compression, LayerError};
+use crate::layer_index::LayerIndex;
 use crate::nix::NixError;
 use crate::plan::{ConfigError, ConfigFlags};
 use crate::prepare::prepare;
@@ -30,6 +31,8 @@ pub struct PushRequest {
     pub config: ConfigFlags,
     /// Installables whose top-level directories are linked into `/` (plain packages only).
     pub contents: Vec<String>,
+    /// Images (on the destination's registry) whose layers may be reused.
+    pub cache_from: Vec<Reference>,
     pub created: String,
     pub max_layers: usize,
     pub compression: Compression,
@@ -102,14 +105,9 @@ pub async fn dry_run(
 ) -> Result<String, PushError> {
     reporter.phase(&format!("building {}", request.installable));
     let prepared = prepare(request, &reporter).await?;
-    let tag = match (request.destination.tag(), request.destination.digest()) {
-        (Some(t), _) => t.to_owned(),
-        (None, Some(d)) => d.to_string(),
-        (None, None) => prepared
-            .image_tag
-            .clone()
-            .unwrap_or_else(|| DEFAULT_TAG.to_owned()),
-    };
+    let tag = target_tag(&request.destination, prepared.image_tag.as_deref())
+        .or_else(|| request.destination.digest().map(ToString::to_string))
+        .unwrap_or_default();
     Ok(format!(
         "{}/{}:{tag}\n{}",
         request.destination.registry(),
@@ -151,10 +149,12 @@ pub async fn push(
         plan.layers.len()
     ));
 
+    let tag = target_tag(destination, prepared.image_tag.as_deref());
     let options = UploadOptions {
         compression: request.compression,
         jobs: request.jobs,
         cache: request.cache.clone(),
+        index: learn_layers(&client, request, tag.as_deref(), reporter.as_ref()).await,
     };
     let uploaded = upload_blobs(&client, plan, &options, reporter.clone()).await?;
     let digest = uploaded.manifest_digest.clone();
@@ -166,16 +166,6 @@ pub async fn push(
             });
         }
     }
-    let tag = match (destination.tag(), destination.digest()) {
-        (Some(t), _) => Some(t.to_owned()),
-        (None, Some(_)) => None,
-        (None, None) => Some(
-            prepared
-                .image_tag
-                .clone()
-                .unwrap_or_else(|| DEFAULT_TAG.to_owned()),
-        ),
-    };
     let target = tag.clone().unwrap_or_else(|| digest.to_string());
     reporter.phase(&format!("writing manifest {digest} as {target}"));
     client
@@ -194,6 +184,55 @@ pub async fn push(
         tag,
         layers: uploaded.layers,
     })
+}
+
+/// The tag to write: the destination's, else (unless it names a digest) the image's own, else
+/// `latest`. `None`: push by digest only.
+fn target_tag(destination: &Reference, image_tag: Option<&str>) -> Option<String> {
+    match (destination.tag(), destination.digest()) {
+        (Some(t), _) => Some(t.to_owned()),
+        (None, Some(_)) => None,
+        (None, None) => Some(image_tag.unwrap_or(DEFAULT_TAG).to_owned()),
+    }
+}
+
+/// Reads the manifests that may already name this image's layers: the tag about to be written
+/// (the previous version, on a fresh CI runner), then each `--cache-from`. A manifest that cannot
+/// be read teaches nothing; it never fails the push.
+async fn learn_layers(
+    client: &Client,
+    request: &PushRequest,
+    tag: Option<&str>,
+    reporter: &dyn Reporter,
+) -> LayerIndex {
+    let mut index = LayerIndex::default();
+    let mut sources: Vec<(String, String)> = Vec::new();
+    if let Some(tag) = tag {
+        sources.push((client.repository().to_owned(), tag.to_owned()));
+    }
+    for r in &request.cache_from {
+        let reference = match (r.digest(), r.tag()) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.to_owned(),
+            (None, None) => DEFAULT_TAG.to_owned(),
+        };
+        sources.push((r.repository().to_owned(), reference));
+    }
+    for (repository, reference) in sources {
+        match client.get_manifest(&repository, &reference).await {
+            Ok(Some(bytes)) => {
+                let n = index.learn(&bytes, &repository);
+                if n > 0 {
+                    reporter.phase(&format!("{repository}:{reference} names {n} known layers"));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => reporter.phase(&format!(
+                "not reusing layers of {repository}:{reference}: {e}"
+            )),
+        }
+    }
+    index
 }
 
 /// Credentials for the destination from Docker's config file. A config that cannot be read is

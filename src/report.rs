@@ -56,6 +56,7 @@ impl Reporter for StderrReporter {
         let what = match action {
             LayerAction::Skipped => "already present",
             LayerAction::Pushed => "pushed",
+            LayerAction::Mounted => "mounted",
         };
         self.line(&format!(
             "layer {}: {what} {} ({})",

@@ -11,6 +11,7 @@ use crate::cache::{CachedLayer, LayerCache};
 use crate::digest::Digest;
 use crate::image::{Descriptor, Manifest, CONFIG_MEDIA_TYPE};
 use crate::layer::{open_layer, Compression, LayerDigests, LayerError, LayerSpec};
+use crate::layer_index::{LayerIndex, DIFF_ID_ANNOTATION, LAYER_KEY_ANNOTATION};
 use crate::plan::ImagePlan;
 use crate::progress::{LayerAction, Reporter};
 use crate::push::PushError;
@@ -22,6 +23,8 @@ pub struct UploadOptions {
     pub compression: Compression,
     pub jobs: usize,
     pub cache: LayerCache,
+    /// Layers learned from manifests already in the registry.
+    pub index: LayerIndex,
 }
 
 /// What one layer's push did.
@@ -85,13 +88,20 @@ pub async fn upload_blobs(
             size: config_bytes.len() as u64,
             annotations: Default::default(),
         },
+        // Each layer says which layer key it was built for, so a later push with an empty
+        // cache can skip it without building it (see `layer_index`).
         layers: layers
             .iter()
-            .map(|l| Descriptor {
+            .zip(&plan.layers)
+            .map(|(l, spec)| Descriptor {
                 media_type: plan.compression.media_type().to_owned(),
                 digest: l.digest.clone(),
                 size: l.size,
-                annotations: Default::default(),
+                annotations: [
+                    (LAYER_KEY_ANNOTATION.to_owned(), spec.key.to_string()),
+                    (DIFF_ID_ANNOTATION.to_owned(), l.diff_id.to_string()),
+                ]
+                .into(),
             })
             .collect(),
         annotations: Default::default(),
@@ -103,6 +113,25 @@ pub async fn upload_blobs(
         manifest_digest,
         layers,
     })
+}
+
+/// Whether the registry has `known`'s blob, with the size known for it: a cached size that
+/// disagrees with the registry's is a damaged entry, and the layer is built again.
+async fn is_present(client: &Client, known: &CachedLayer) -> Result<bool, PushError> {
+    let present = client.blob_size(&known.digest).await?;
+    Ok(present.is_some_and(|size| size.is_none_or(|s| s == known.size)))
+}
+
+/// Records a layer's blob in the local cache; a cache that cannot be written costs only speed.
+fn remember(
+    options: &UploadOptions,
+    spec: &LayerSpec,
+    layer: &CachedLayer,
+    reporter: &dyn Reporter,
+) {
+    if let Err(e) = options.cache.put(&spec.key, layer) {
+        reporter.phase(&format!("could not write the layer cache: {e}"));
+    }
 }
 
 /// Runs an upload sequence, starting it again from scratch when it fails in a way that may
@@ -135,20 +164,42 @@ async fn ensure_layer(
     reporter: Arc<dyn Reporter>,
 ) -> Result<LayerReport, PushError> {
     let media_type = options.compression.media_type();
+    let skipped = |known: &CachedLayer, action: LayerAction| LayerReport {
+        digest: known.digest.clone(),
+        diff_id: known.diff_id.clone(),
+        size: known.size,
+        action,
+    };
     if let Some(known) = options
         .cache
         .get(&spec.key)
         .filter(|c| c.media_type == media_type)
     {
-        // A cached size that disagrees with the registry's is a damaged entry: build again.
-        let present = client.blob_size(&known.digest).await?;
-        if present.is_some_and(|size| size.is_none_or(|s| s == known.size)) {
-            return Ok(LayerReport {
-                digest: known.digest,
-                diff_id: known.diff_id,
-                size: known.size,
-                action: LayerAction::Skipped,
-            });
+        if is_present(client, &known).await? {
+            return Ok(skipped(&known, LayerAction::Skipped));
+        }
+    }
+    if let Some(known) = options
+        .index
+        .get(&spec.key)
+        .filter(|k| k.layer.media_type == media_type)
+    {
+        let action = if known.repository == client.repository() {
+            is_present(client, &known.layer)
+                .await?
+                .then_some(LayerAction::Skipped)
+        } else {
+            // Seen in a repository the user named: link it here rather than upload it. A
+            // registry that will not mount is no failure: the layer is built as usual.
+            client
+                .mount_blob(&known.layer.digest, &known.repository)
+                .await
+                .unwrap_or(false)
+                .then_some(LayerAction::Mounted)
+        };
+        if let Some(action) = action {
+            remember(options, spec, &known.layer, reporter.as_ref());
+            return Ok(skipped(&known.layer, action));
         }
     }
     let digests = retrying(
@@ -162,9 +213,7 @@ async fn ensure_layer(
         size: digests.size,
         media_type: media_type.to_owned(),
     };
-    if let Err(e) = options.cache.put(&spec.key, &entry) {
-        reporter.phase(&format!("could not write the layer cache: {e}"));
-    }
+    remember(options, spec, &entry, reporter.as_ref());
     Ok(LayerReport {
         digest: digests.digest,
         diff_id: digests.diff_id,
@@ -232,7 +281,8 @@ fn describe(spec: &LayerSpec) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     match spec.store_paths().len() {
-        0 | 1 => first,
+        0 => "root filesystem (/etc, /tmp, --contents links)".to_owned(),
+        1 => first,
         n => format!("{first} and {} more", n - 1),
     }
 }

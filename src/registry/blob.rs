@@ -124,6 +124,35 @@ impl Client {
         self.check_content_digest(&r, digest)
     }
 
+    /// Cross-repository mount: `POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo>`.
+    /// True when the registry linked the blob (201). A 202 means it will not (another storage,
+    /// no permission on `from`): the upload session it opened is cancelled and the caller
+    /// uploads as usual. `from=` is always sent (Quay fails a mount without it).
+    pub async fn mount_blob(&self, digest: &Digest, from: &str) -> Result<bool, RegistryError> {
+        let mut url = self.url("blobs/uploads/");
+        url.query_pairs_mut()
+            .append_pair("mount", &digest.to_string())
+            .append_pair("from", from);
+        let r = self
+            .send_once(
+                Method::POST,
+                url.clone(),
+                empty_body_headers(),
+                Some(Bytes::new()),
+            )
+            .await?;
+        match r.status() {
+            StatusCode::CREATED => Ok(true),
+            StatusCode::ACCEPTED => {
+                if let Ok(location) = self.location_of(&r, &url) {
+                    self.cancel_upload(UploadSession { location }).await;
+                }
+                Ok(false)
+            }
+            _ => Err(status_error(&Method::POST, &url, r).await),
+        }
+    }
+
     /// `DELETE <location>`: best effort, so an abandoned upload does not linger.
     pub async fn cancel_upload(&self, session: UploadSession) {
         let _ = self

@@ -132,8 +132,13 @@ impl Client {
 
     /// `base/v2/<repository>/<rest>`.
     pub fn url(&self, rest: &str) -> Url {
+        self.url_in(&self.repository, rest)
+    }
+
+    /// `base/v2/<repository>/<rest>` for another repository of the same registry.
+    pub fn url_in(&self, repository: &str, rest: &str) -> Url {
         self.base
-            .join(&format!("v2/{}/{rest}", self.repository))
+            .join(&format!("v2/{repository}/{rest}"))
             .expect("repository and path segments are URL-safe")
     }
 

@@ -30,3 +30,43 @@ impl Client {
         self.check_content_digest(&r, digest)
     }
 }
+
+/// What `get_manifest` accepts: OCI and Docker manifests and indexes.
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
+/// Largest manifest read: the distribution spec's own limit is 4 MiB.
+const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+
+impl Client {
+    /// `GET /v2/<repository>/manifests/<reference>`: the manifest's bytes, or `None` if there is
+    /// none (404). `repository` may be another repository of the same registry.
+    pub async fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<Bytes>, RegistryError> {
+        let url = self.url_in(repository, &format!("manifests/{reference}"));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static(MANIFEST_ACCEPT),
+        );
+        let mut r = self.send(Method::GET, url.clone(), headers, None).await?;
+        match r.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Ok(None),
+            _ => return Err(status_error(&Method::GET, &url, r).await),
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = r
+            .chunk()
+            .await
+            .map_err(|_| self.protocol("the manifest could not be read"))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_MANIFEST_BYTES {
+                return Err(self.protocol("a manifest is larger than 4 MiB"));
+            }
+        }
+        Ok(Some(Bytes::from(body)))
+    }
+}

@@ -1,0 +1,147 @@
+//! The fast path: layers already in the registry are found from metadata alone. A fresh runner
+//! with an empty cache reads the tag's manifest (every layer descriptor carries its layer key),
+//! confirms the blobs with HEAD and reads nothing from the store; `--cache-from` reuses another
+//! repository's layers by mounting them; concurrency never changes the result.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn unchanged_repush_from_an_empty_cache_reads_no_store_file_and_uploads_nothing() {
+    require("strace");
+    let registry = Registry::start();
+    let installable = fixture("edge", "all");
+    let image = format!("{}/fast/all:v1", registry.host());
+    let first = Nixpush::new()
+        .run(&[&installable, &image])
+        .assert_ok()
+        .to_owned();
+    let uploads = registry.uploads_started();
+
+    // Another machine: a fresh cache, every open traced.
+    let fresh = Nixpush::new();
+    let trace = fresh.cache.path().join("opens.trace");
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", "trace=open,openat,openat2", "-o"])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_nixpush"))
+        .args([installable.as_str(), image.as_str()]);
+    for (k, v) in fresh.command(&[]).get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    let run = Run::from_output(cmd.output().unwrap());
+    assert_eq!(run.stdout.trim(), first, "{}", run.stderr);
+    assert_eq!(registry.uploads_started(), uploads, "nothing uploaded");
+
+    let closure = nix_closure(&nix_build(&installable));
+    let opens = std::fs::read_to_string(&trace).unwrap();
+    assert!(
+        opens.contains("openat("),
+        "the trace recorded opens:\n{opens}"
+    );
+    for path in &closure {
+        let inside = format!("\"{}", path.display());
+        let read: Vec<&str> = opens.lines().filter(|l| l.contains(&inside)).collect();
+        assert!(
+            read.is_empty(),
+            "the push opened files of {}:\n{}",
+            path.display(),
+            read.join("\n")
+        );
+    }
+}
+
+#[test]
+fn cache_from_mounts_the_layers_another_repository_has() {
+    let registry = Registry::start();
+    let v1 = format!("{}/team/app:v1", registry.host());
+    Nixpush::new()
+        .run(&[&fixture("demo", "app"), &v1])
+        .assert_ok();
+    let patches = registry.requests("PATCH", "/blobs/uploads/");
+
+    // Another repository, another machine, the next version of the app.
+    let v2 = format!("{}/other/app:v2", registry.host());
+    let run = Nixpush::new().run(&[&fixture("demo", "app-v2"), &v2, "--cache-from", &v1]);
+    run.assert_ok();
+    // busybox and the root filesystem are mounted; only the changed app is uploaded.
+    assert_eq!(
+        registry.requests("POST", "mount=sha256"),
+        2,
+        "{}",
+        registry.log()
+    );
+    assert_eq!(registry.requests("PATCH", "/blobs/uploads/") - patches, 1);
+    assert_eq!(run.stderr.matches("mounted").count(), 2, "{}", run.stderr);
+    // The image is complete where it was pushed.
+    let copy = OciCopy::pull(&v2);
+    assert_eq!(copy.checked_layers().len(), 3);
+}
+
+#[test]
+fn cache_from_another_registry_is_a_usage_error() {
+    let run = Nixpush::new().run(&[
+        &fixture("demo", "app"),
+        "127.0.0.1:1/a/b",
+        "--cache-from",
+        "ghcr.io/o/r:1",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.error_line().contains("--cache-from"),
+        "{}",
+        run.error_line()
+    );
+}
+
+#[test]
+fn layer_descriptors_carry_their_key_and_diff_id() {
+    let registry = Registry::start();
+    let image = format!("{}/fast/keys:v1", registry.host());
+    let nixpush = Nixpush::new();
+    nixpush.run(&[&fixture("demo", "app"), &image]).assert_ok();
+    let plan = nixpush
+        .run(&[&fixture("demo", "app"), &image, "--dry-run"])
+        .assert_ok()
+        .to_owned();
+    let copy = OciCopy::pull(&image);
+    let diff_ids = copy.config()["rootfs"]["diff_ids"].clone();
+    let layers = copy.manifest["layers"].as_array().unwrap().clone();
+    for (i, layer) in layers.iter().enumerate() {
+        let key = layer["annotations"]["dev.nixpush.layer.key"]
+            .as_str()
+            .unwrap();
+        assert!(
+            plan.contains(&format!("layer {}  ", i + 1)) && plan.contains(&format!("key {key}")),
+            "{plan}"
+        );
+        assert_eq!(
+            layer["annotations"]["dev.nixpush.layer.diff-id"],
+            diff_ids[i]
+        );
+    }
+}
+
+#[test]
+fn the_number_of_jobs_does_not_change_the_image() {
+    let installable = fixture("edge", "all");
+    let digest = |jobs: &str| {
+        let registry = Registry::start();
+        let out = Nixpush::new()
+            .run(&[
+                &installable,
+                &format!("{}/jobs/all:v1", registry.host()),
+                "--jobs",
+                jobs,
+            ])
+            .assert_ok()
+            .to_owned();
+        out.split_once('@').unwrap().1.to_owned()
+    };
+    assert_eq!(digest("1"), digest("8"));
+}
