@@ -11,7 +11,7 @@ REGISTRY_PORT ?= 5000
 NIX_ENV = NIX_REMOTE=local NIX_CONF_DIR=$(CURDIR)/fixtures
 
 .DEFAULT_GOAL := help
-.PHONY: help setup build test lint demo registry-start registry-stop clean
+.PHONY: help setup build test lint bench demo registry-start registry-stop clean
 
 help:
 	@echo "Targets:"
@@ -19,6 +19,7 @@ help:
 	@echo "  build           cargo build --release"
 	@echo "  test            setup, then cargo test --release with the offline Nix config"
 	@echo "  lint            cargo fmt --check and cargo clippy (warnings are errors)"
+	@echo "  bench           benchmark against a skopeo baseline (minutes; needs ~10 GiB of disk)"
 	@echo "  demo            build, start a local registry on :5000 and push the demo flake"
 	@echo "  registry-start  start the local registry on 127.0.0.1:$(REGISTRY_PORT)"
 	@echo "  registry-stop   stop the local registry started by registry-start or demo"
@@ -36,6 +37,9 @@ test: setup
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+
+bench: setup build
+	$(NIX_ENV) python3 bench/bench.py $(BENCH_ARGS)
 
 demo:
 	bash scripts/demo.sh

@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""nixpush benchmark: times whole-process pushes against local docker-registry instances and
+prints each result as a median of several runs and as a ratio to a baseline run in the same
+invocation.
+
+Measured (see README, "Benchmark"):
+  1. cold push of a synthetic closure (N store paths, half random, half text) to a fresh
+     registry, against the baseline a user has today: the same layers written uncompressed as an
+     OCI layout on disk (Python tarfile, as dockerTools' stream script writes them), then
+     `skopeo copy` to the registry (skopeo compresses on the fly);
+  2. re-push of the unchanged image from an empty local cache (a fresh CI runner): time, requests,
+     store files opened (traced with strace; must be 0);
+  3. push of the next version, which changes only the top store path (a fleet update): time,
+     layers and bytes uploaded;
+  4. peak RSS of the nixpush process (VmHWM, sampled from /proc) for a 1 GiB and a 4 GiB image.
+
+Usage: python3 bench/bench.py [--runs 3] [--paths 100] [--mib 500] [--rss-sizes 1024,4096]
+Run through `make bench`, which sets the offline Nix configuration.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests", "oracle"))
+import layer_tar  # noqa: E402
+
+NIXPUSH = os.path.join(REPO, "target", "release", "nixpush")
+BENCH_FLAKE = f"path:{REPO}/bench#default"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Registry:
+    """A fresh docker-registry on a free loopback port, with its own storage."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="nixpush-bench-registry-")
+        self.port = free_port()
+        config = os.path.join(self.dir, "config.yml")
+        with open(config, "w") as f:
+            f.write(
+                "version: 0.1\nlog:\n  level: warn\n"
+                f"storage:\n  filesystem:\n    rootdirectory: {self.dir}/data\n"
+                f"http:\n  addr: 127.0.0.1:{self.port}\n"
+            )
+        self.log_path = os.path.join(self.dir, "registry.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            ["docker-registry", "serve", config], stdout=self.log, stderr=self.log
+        )
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("docker-registry did not start")
+
+    @property
+    def host(self):
+        return f"127.0.0.1:{self.port}"
+
+    def requests(self, agent="nixpush/"):
+        with open(self.log_path) as f:
+            return sum(1 for line in f if agent in line and '" ' in line and "HTTP/1.1" in line)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def nix_env(extra=None):
+    env = dict(os.environ)
+    env.setdefault("NIX_REMOTE", "local")
+    env.setdefault("NIX_CONF_DIR", os.path.join(REPO, "fixtures"))
+    env.update(extra or {})
+    return env
+
+
+def bench_env(paths, mib, variant):
+    return nix_env({
+        "NIXPUSH_BENCH_PATHS": str(paths),
+        "NIXPUSH_BENCH_MIB": str(mib),
+        "NIXPUSH_BENCH_VARIANT": str(variant),
+    })
+
+
+def timed(cmd, env, sample_rss=False):
+    """Runs cmd; returns (seconds, peak RSS in KiB or None, stdout)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peak = None
+    if sample_rss:
+        status = f"/proc/{proc.pid}/status"
+        while proc.poll() is None:
+            try:
+                with open(status) as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            peak = max(peak or 0, int(line.split()[1]))
+            except OSError:
+                pass
+            time.sleep(0.02)
+    out, err = proc.communicate()
+    elapsed = time.monotonic() - start
+    if proc.returncode != 0:
+        sys.stderr.write(err.decode())
+        raise SystemExit(f"command failed: {' '.join(cmd)}")
+    return elapsed, peak, out.decode()
+
+
+def nixpush(args, env, cache_dir, sample_rss=False, trace=None):
+    env = dict(env)
+    env["NIXPUSH_CACHE_DIR"] = cache_dir
+    env["DOCKER_CONFIG"] = cache_dir
+    cmd = [NIXPUSH, "-q", BENCH_FLAKE] + args + ["--", "--impure"]
+    if trace:
+        cmd = ["strace", "-f", "-qq", "-e", "trace=open,openat,openat2", "-o", trace] + cmd
+    return timed(cmd, env, sample_rss)
+
+
+def build(paths, mib, variant):
+    """Builds the benchmark closure; returns (seconds spent in nix, closure paths)."""
+    env = bench_env(paths, mib, variant)
+    t0 = time.monotonic()
+    out = subprocess.run(
+        ["nix", "build", "--no-link", "--json", "--impure", BENCH_FLAKE],
+        env=env, check=True, stdout=subprocess.PIPE,
+    ).stdout
+    top = json.loads(out)[0]["outputs"]["out"]
+    closure = subprocess.run(
+        ["nix", "path-info", "--recursive", top], env=env, check=True, stdout=subprocess.PIPE
+    ).stdout.decode().split()
+    return time.monotonic() - t0, closure
+
+
+def planned_layers(env, host):
+    """The store paths of each layer of nixpush's plan (from --dry-run)."""
+    _, _, out = timed([NIXPUSH, "-q", "--dry-run", BENCH_FLAKE, f"{host}/plan/x", "--", "--impure"], env)
+    layers, current = [], None
+    for line in out.splitlines():
+        if line.startswith("layer "):
+            current = []
+            layers.append(current)
+        elif line.startswith("  /nix/store/") and current is not None:
+            current.append(line.strip())
+    return [l for l in layers if l]
+
+
+def write_oci_layout(layers, directory):
+    """The baseline's first step: every layer as an uncompressed tar in an OCI layout."""
+    blobs = os.path.join(directory, "blobs", "sha256")
+    os.makedirs(blobs)
+
+    def put(data_or_writer):
+        tmp = os.path.join(directory, "tmp")
+        with open(tmp, "wb") as f:
+            writer = layer_tar.HashingWriter(f)
+            if isinstance(data_or_writer, bytes):
+                writer.write(data_or_writer)
+            else:
+                data_or_writer(writer)
+        digest = writer.digest.hexdigest()
+        os.rename(tmp, os.path.join(blobs, digest))
+        return "sha256:" + digest, os.path.getsize(os.path.join(blobs, digest))
+
+    descriptors = []
+    for paths in layers:
+        digest, size = put(lambda w, p=paths: layer_tar.archive_paths_to(w, p, 1, 0, 0, "root", "root"))
+        descriptors.append({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": size})
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [d["digest"] for d in descriptors]},
+    }).encode()
+    cdigest, csize = put(config)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cdigest, "size": csize},
+        "layers": descriptors,
+    }).encode()
+    mdigest, msize = put(manifest)
+    with open(os.path.join(directory, "oci-layout"), "w") as f:
+        f.write('{"imageLayoutVersion":"1.0.0"}')
+    with open(os.path.join(directory, "index.json"), "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": mdigest, "size": msize,
+            "annotations": {"org.opencontainers.image.ref.name": "bench"}}]}, f)
+
+
+def baseline(layers, host):
+    """Write the OCI layout, then skopeo copy it; returns (total, write, copy) seconds."""
+    work = tempfile.mkdtemp(prefix="nixpush-bench-layout-")
+    try:
+        t0 = time.monotonic()
+        write_oci_layout(layers, os.path.join(work, "layout"))
+        t1 = time.monotonic()
+        subprocess.run(
+            ["skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+             f"oci:{work}/layout:bench", f"docker://{host}/base/app:v1"],
+            check=True,
+        )
+        t2 = time.monotonic()
+        return t2 - t0, t1 - t0, t2 - t1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def manifest_layers(host, repo, tag):
+    out = subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{host}/{repo}:{tag}"],
+        check=True, stdout=subprocess.PIPE,
+    ).stdout
+    m = json.loads(out)
+    return {l["digest"]: l["size"] for l in m["layers"]}, m["config"]["size"]
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--paths", type=int, default=100)
+    ap.add_argument("--mib", type=int, default=500)
+    ap.add_argument("--rss-sizes", default="1024,4096")
+    args = ap.parse_args()
+    for tool in ("nix", "docker-registry", "skopeo", "strace"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is not installed: run `make setup`")
+
+    print(f"machine: {os.cpu_count()} cores, {os.uname().machine}, {os.uname().sysname} {os.uname().release}")
+    nix_time, closure = build(args.paths, args.mib, 1)
+    build(args.paths, args.mib, 2)
+    # The part spent in nix on a push: evaluating, building (already built) and path-info.
+    nix_warm, _ = build(args.paths, args.mib, 1)
+    env1 = bench_env(args.paths, args.mib, 1)
+    env2 = bench_env(args.paths, args.mib, 2)
+    layers = planned_layers(env1, "127.0.0.1:1")
+    print(f"closure: {len(closure)} store paths, {args.mib} MiB, {len(layers)} store layers; "
+          f"nix eval+build+path-info (warm): {nix_warm:.2f} s")
+
+    cold, base, base_write, base_copy = [], [], [], []
+    repush, repush_requests, update, update_layers, update_bytes = [], [], [], [], []
+    for run in range(args.runs):
+        reg = Registry()
+        cache = tempfile.mkdtemp(prefix="nixpush-bench-cache-")
+        try:
+            t, _, _ = nixpush([f"{reg.host}/bench/app:v1"], env1, cache)
+            cold.append(t)
+            before = reg.requests()
+            fresh = tempfile.mkdtemp(prefix="nixpush-bench-cache-")
+            t, _, _ = nixpush([f"{reg.host}/bench/app:v1"], env1, fresh)
+            repush.append(t)
+            repush_requests.append(reg.requests() - before)
+            shutil.rmtree(fresh)
+            v1_layers, _ = manifest_layers(reg.host, "bench/app", "v1")
+            t, _, _ = nixpush([f"{reg.host}/bench/app:v2"], env2, cache)
+            update.append(t)
+            v2_layers, v2_config = manifest_layers(reg.host, "bench/app", "v2")
+            new = {d: s for d, s in v2_layers.items() if d not in v1_layers}
+            update_layers.append(len(new))
+            update_bytes.append(sum(new.values()) + v2_config)
+        finally:
+            reg.stop()
+            shutil.rmtree(cache, ignore_errors=True)
+        reg = Registry()
+        try:
+            total, write, copy = baseline(layers, reg.host)
+            base.append(total)
+            base_write.append(write)
+            base_copy.append(copy)
+        finally:
+            reg.stop()
+        print(f"run {run + 1}: cold {cold[-1]:.2f} s, baseline {base[-1]:.2f} s, "
+              f"re-push {repush[-1]:.3f} s, update {update[-1]:.2f} s", file=sys.stderr)
+
+    # Store files opened by an unchanged re-push from an empty cache (traced once).
+    reg = Registry()
+    cache = tempfile.mkdtemp(prefix="nixpush-bench-cache-")
+    fresh = tempfile.mkdtemp(prefix="nixpush-bench-cache-")
+    try:
+        nixpush([f"{reg.host}/bench/app:v1"], env1, cache)
+        trace = os.path.join(fresh, "opens")
+        nixpush([f"{reg.host}/bench/app:v1"], env1, fresh, trace=trace)
+        with open(trace) as f:
+            opened = sum(1 for line in f if any(f'"{p}/' in line or f'"{p}"' in line for p in closure))
+    finally:
+        reg.stop()
+        shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(fresh, ignore_errors=True)
+
+    rss = []
+    for size in [int(s) for s in args.rss_sizes.split(",") if s]:
+        build(args.paths, size, 1)
+        reg = Registry()
+        cache = tempfile.mkdtemp(prefix="nixpush-bench-cache-")
+        try:
+            t, peak, _ = nixpush([f"{reg.host}/rss/app:v1"], bench_env(args.paths, size, 1), cache, sample_rss=True)
+            rss.append((size, peak, t))
+        finally:
+            reg.stop()
+            shutil.rmtree(cache, ignore_errors=True)
+
+    m_cold, m_base = median(cold), median(base)
+    print()
+    print(f"| measure ({args.runs} runs, median) | nixpush | baseline | ratio | target |")
+    print("| --- | --- | --- | --- | --- |")
+    print(f"| cold push, {args.mib} MiB, {len(closure)} paths | {m_cold:.2f} s | {m_base:.2f} s "
+          f"(layout {median(base_write):.2f} s + skopeo {median(base_copy):.2f} s) | {m_cold / m_base:.2f}x | <= 0.5x |")
+    print(f"| unchanged re-push, empty cache | {median(repush):.3f} s, {median(repush_requests):.0f} requests, "
+          f"{opened} store files opened | {m_base:.2f} s (cold baseline) | {median(repush) / m_base:.3f}x | < 0.5 s, 0 files |")
+    print(f"| one-path update | {median(update):.2f} s, {median(update_layers):.0f} layer(s) + config, "
+          f"{median(update_bytes) / 1024:.1f} KiB uploaded | {m_cold:.2f} s (cold nixpush) | {median(update) / m_cold:.3f}x | 1 layer |")
+    for size, peak, t in rss:
+        print(f"| peak RSS, {size} MiB image | {peak / 1024:.1f} MiB ({t:.1f} s) | | "
+              f"{peak / rss[0][1]:.2f}x of {rss[0][0]} MiB | < 100 MiB, flat |")
+
+
+if __name__ == "__main__":
+    main()
