@@ -6,7 +6,7 @@
 
 use std::io::{self, Write};
 
-use flate2::write::GzEncoder;
+use super::gzip::GzipStream;
 
 /// gzip level used unless asked otherwise: level 1 compresses store contents at several times
 /// the speed of level 6 for a few percent more bytes, and the upload, not the ratio, is what a
@@ -47,23 +47,20 @@ impl Compression {
         }
     }
 
-    pub(crate) fn encoder<W: Write>(&self, inner: W) -> Encoder<W> {
+    pub(crate) fn encoder<W: Write>(&self, inner: W) -> io::Result<Encoder<W>> {
         let encoder = match self {
-            Compression::Gzip { level } => Codec::Gzip(Box::new(GzEncoder::new(
-                inner,
-                flate2::Compression::new(*level),
-            ))),
+            Compression::Gzip { level } => Codec::Gzip(Box::new(GzipStream::new(inner, *level)?)),
             Compression::None => Codec::Identity(inner),
         };
-        Encoder {
+        Ok(Encoder {
             codec: encoder,
             chunk: Vec::with_capacity(COMPRESS_CHUNK),
-        }
+        })
     }
 }
 
 enum Codec<W: Write> {
-    Gzip(Box<GzEncoder<W>>),
+    Gzip(Box<GzipStream<W>>),
     Identity(W),
 }
 
@@ -76,7 +73,7 @@ pub(crate) struct Encoder<W: Write> {
 impl<W: Write> Encoder<W> {
     fn feed(&mut self) -> io::Result<()> {
         match &mut self.codec {
-            Codec::Gzip(e) => e.write_all(&self.chunk)?,
+            Codec::Gzip(e) => e.feed(&self.chunk)?,
             Codec::Identity(w) => w.write_all(&self.chunk)?,
         }
         self.chunk.clear();
@@ -116,7 +113,7 @@ mod tests {
     use std::io::Read;
 
     fn compress(data: &[u8], write_size: usize) -> Vec<u8> {
-        let mut e = Compression::default().encoder(Vec::new());
+        let mut e = Compression::default().encoder(Vec::new()).unwrap();
         for piece in data.chunks(write_size) {
             e.write_all(piece).unwrap();
         }

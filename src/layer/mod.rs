@@ -3,6 +3,7 @@
 
 mod compress;
 mod generated;
+mod gzip;
 mod key;
 mod stream;
 mod tar;

@@ -38,7 +38,7 @@ pub fn build_layer<W: Write>(
     sink: W,
 ) -> Result<(W, LayerDigests), LayerError> {
     let blob = HashingWriter::new(sink);
-    let encoder = compression.encoder(blob);
+    let encoder = compression.encoder(blob).map_err(LayerError::Sink)?;
     let tar = HashingWriter::new(encoder);
     let tar = match &spec.content {
         LayerContent::StorePaths { paths, owner } => write_layer_tar(paths, owner, tar)?,
