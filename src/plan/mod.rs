@@ -1,6 +1,7 @@
 //! From a built closure to an `ImagePlan`: which store paths go in which layer, and the image
 //! config around them. Pure: nothing here touches the network or reads a store file.
 
+mod layering;
 mod popularity;
 mod run_config;
 mod time;
@@ -8,13 +9,14 @@ mod time;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use layering::plain_layers;
 pub use popularity::by_popularity;
 pub use run_config::{ConfigError, ConfigFlags};
 pub use time::{format_unix, is_rfc3339, parse_unix, rfc3339_now, unix_now};
 
 use crate::image::{HistoryEntry, ImageConfig};
 use crate::layer::{Compression, LayerContent, LayerKey, LayerSpec, Owner};
-use crate::nix::{Closure, Platform, StorePath};
+use crate::nix::{Platform, StorePath};
 
 /// Default for `--max-layers`: well under the 127 layers overlayfs-based runtimes stack reliably,
 /// leaving room for a base image.
@@ -103,31 +105,6 @@ impl ImagePlan {
 fn store_paths_comment(paths: &[PathBuf]) -> String {
     let quoted: Vec<String> = paths.iter().map(|p| format!("'{}'", p.display())).collect();
     format!("store paths: [{}]", quoted.join(", "))
-}
-
-/// One layer per store path, most popular first (nixpkgs' rule, see `popularity`; a path is
-/// always more popular than any path referring to it, so dependencies come first); past
-/// `max_layers` the least popular paths share the last layer.
-pub fn plain_layers(
-    closure: &Closure,
-    max_layers: usize,
-    owner: &Owner,
-    compression: Compression,
-) -> Vec<LayerSpec> {
-    let ordered = by_popularity(closure);
-    let max_layers = max_layers.max(1);
-    let mut groups: Vec<Vec<&StorePath>> = Vec::new();
-    for (i, sp) in ordered.into_iter().enumerate() {
-        if i < max_layers {
-            groups.push(vec![sp]);
-        } else {
-            groups.last_mut().expect("max_layers >= 1").push(sp);
-        }
-    }
-    groups
-        .into_iter()
-        .map(|group| store_paths_layer(&group, owner, compression))
-        .collect()
 }
 
 /// A layer of `paths`, in that order.

@@ -1,0 +1,122 @@
+//! How a plain package's closure is cut into layers.
+//!
+//! Within the limit, every store path gets a layer of its own, most popular first (nixpkgs'
+//! `referencesByPopularity`, see `popularity`; a path is always more popular than anything that
+//! refers to it, so dependencies come first). Past the limit nixpkgs puts the least popular paths
+//! together in the last layer, the application's own path among them; nixpush keeps the
+//! closure's roots (the installable's outputs, what a new version changes) in a top layer of their
+//! own and groups the least popular *dependencies* just below, so a release that changes only the
+//! application uploads only the application, never its unchanged neighbours.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::{by_popularity, store_paths_layer};
+use crate::layer::{Compression, LayerSpec, Owner};
+use crate::nix::{Closure, StorePath};
+
+/// The layers of `closure`, at most `max_layers` of them.
+pub fn plain_layers(
+    closure: &Closure,
+    max_layers: usize,
+    owner: &Owner,
+    compression: Compression,
+) -> Vec<LayerSpec> {
+    group(closure, max_layers)
+        .into_iter()
+        .map(|group| store_paths_layer(&group, owner, compression))
+        .collect()
+}
+
+/// Store paths grouped into layers, bottom first.
+fn group(closure: &Closure, max_layers: usize) -> Vec<Vec<&StorePath>> {
+    let ordered = by_popularity(closure);
+    let max_layers = max_layers.max(1);
+    if ordered.len() <= max_layers {
+        return ordered.into_iter().map(|sp| vec![sp]).collect();
+    }
+    if max_layers == 1 {
+        return vec![ordered];
+    }
+    let referenced: BTreeSet<&Path> = closure
+        .paths
+        .values()
+        .flat_map(|sp| sp.references.iter().map(|r| r.as_path()))
+        .collect();
+    let (roots, deps): (Vec<&StorePath>, Vec<&StorePath>) = ordered
+        .into_iter()
+        .partition(|sp| !referenced.contains(sp.path.as_path()));
+    // Singles for the most popular dependencies, one layer for the rest, one for the roots.
+    let singles = (max_layers - 2).min(deps.len());
+    let mut groups: Vec<Vec<&StorePath>> = deps[..singles].iter().map(|sp| vec![*sp]).collect();
+    if singles < deps.len() {
+        groups.push(deps[singles..].to_vec());
+    }
+    groups.push(roots);
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn closure(edges: &[(&str, &[&str])]) -> Closure {
+        let p = |n: &str| PathBuf::from(format!("/nix/store/{}-{n}", "x".repeat(32)));
+        let mut c = Closure::default();
+        for (name, refs) in edges {
+            c.paths.insert(
+                p(name),
+                StorePath {
+                    path: p(name),
+                    nar_hash: String::new(),
+                    nar_size: 1,
+                    references: refs.iter().map(|r| p(r)).collect(),
+                },
+            );
+        }
+        c
+    }
+
+    fn names(groups: &[Vec<&StorePath>]) -> Vec<Vec<String>> {
+        groups
+            .iter()
+            .map(|g| g.iter().map(|sp| sp.base_name()[33..].to_owned()).collect())
+            .collect()
+    }
+
+    /// app -> lib -> libc, app -> zlib -> libc, app -> data
+    fn app() -> Closure {
+        closure(&[
+            ("app", &["lib", "zlib", "data"]),
+            ("lib", &["libc"]),
+            ("zlib", &["libc"]),
+            ("libc", &[]),
+            ("data", &[]),
+        ])
+    }
+
+    #[test]
+    fn within_the_limit_every_path_is_a_layer_most_popular_first() {
+        assert_eq!(
+            names(&group(&app(), 5)),
+            [["libc"], ["data"], ["lib"], ["zlib"], ["app"]]
+        );
+    }
+
+    #[test]
+    fn past_the_limit_the_roots_keep_a_layer_of_their_own() {
+        assert_eq!(
+            names(&group(&app(), 3)),
+            vec![vec!["libc"], vec!["data", "lib", "zlib"], vec!["app"]]
+        );
+        assert_eq!(
+            names(&group(&app(), 2)),
+            vec![vec!["libc", "data", "lib", "zlib"], vec!["app"]]
+        );
+        assert_eq!(
+            names(&group(&app(), 1)),
+            vec![vec!["libc", "data", "lib", "zlib", "app"]]
+        );
+    }
+}
