@@ -103,9 +103,13 @@ pub struct PushArgs {
     /// popular store paths share one layer.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LAYERS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=127), help_heading = "Layers")]
     pub max_layers: usize,
-    /// gzip level for layers, 0 (store only) to 9 (smallest).
-    #[arg(long, value_name = "LEVEL", default_value_t = crate::layer::DEFAULT_GZIP_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9), help_heading = "Layers")]
-    pub compression_level: u32,
+    /// How layers are compressed: gzip (read by every client), zstd (smaller and faster; needs
+    /// a recent runtime), none.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Gzip, help_heading = "Layers")]
+    pub compression: CompressionArg,
+    /// Compression level: gzip 0 to 9 [default: 1], zstd 1 to 19 [default: 3].
+    #[arg(long, value_name = "LEVEL", help_heading = "Layers")]
+    pub compression_level: Option<u32>,
     /// Layers built and uploaded at once [default: cores, 2 to 8].
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64), help_heading = "Layers")]
     pub jobs: Option<usize>,
@@ -134,6 +138,57 @@ pub struct PushArgs {
     pub quiet: bool,
 }
 
+/// `--compression`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompressionArg {
+    Gzip,
+    Zstd,
+    None,
+}
+
+impl CompressionArg {
+    fn name(self) -> &'static str {
+        match self {
+            CompressionArg::Gzip => "gzip",
+            CompressionArg::Zstd => "zstd",
+            CompressionArg::None => "none",
+        }
+    }
+
+    fn with_level(self, level: Option<u32>) -> Result<Compression, UsageError> {
+        let check = |range: std::ops::RangeInclusive<u32>, default: u32| {
+            let level = level.unwrap_or(default);
+            if range.contains(&level) {
+                Ok(level)
+            } else {
+                Err(UsageError::Level {
+                    compression: self,
+                    level,
+                    range,
+                })
+            }
+        };
+        Ok(match self {
+            CompressionArg::Gzip => Compression::Gzip {
+                level: check(0..=9, crate::layer::DEFAULT_GZIP_LEVEL)?,
+            },
+            CompressionArg::Zstd => Compression::Zstd {
+                level: check(1..=19, crate::layer::DEFAULT_ZSTD_LEVEL)?,
+            },
+            CompressionArg::None => match level {
+                None => Compression::None,
+                Some(level) => {
+                    return Err(UsageError::Level {
+                        compression: self,
+                        level,
+                        range: 0..=0,
+                    })
+                }
+            },
+        })
+    }
+}
+
 /// Arguments that are wrong before anything runs (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum UsageError {
@@ -145,6 +200,12 @@ pub enum UsageError {
     Created(String),
     #[error("--cache-from {0}: must be on the destination's registry (layers are reused by linking them there)")]
     CacheFromElsewhere(String),
+    #[error("--compression-level {level} does not fit --compression {}: {}", compression.name(), if range.is_empty() || range.end() == &0 { "it takes no level".to_owned() } else { format!("its levels are {} to {}", range.start(), range.end()) })]
+    Level {
+        compression: CompressionArg,
+        level: u32,
+        range: std::ops::RangeInclusive<u32>,
+    },
     #[error("the installable is empty")]
     EmptyInstallable,
     #[error(
@@ -197,9 +258,7 @@ impl PushArgs {
             Some(t) if crate::plan::is_rfc3339(t) => t.to_owned(),
             Some(t) => return Err(UsageError::Created(t.to_owned())),
         };
-        let compression = Compression::Gzip {
-            level: self.compression_level,
-        };
+        let compression = self.compression.with_level(self.compression_level)?;
         Ok(PushRequest {
             installable,
             nix_args: self.nix_args,

@@ -3,6 +3,7 @@
 //! any I/O; 1: everything else; 130: interrupted, with nothing tagged).
 
 mod report;
+mod terminal_report;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ fn main() -> ExitCode {
     };
     let reporter: Arc<dyn Reporter> = if quiet {
         Arc::new(Silent)
+    } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        Arc::new(terminal_report::TerminalReporter::new())
     } else {
         Arc::new(report::StderrReporter::new())
     };

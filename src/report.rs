@@ -1,5 +1,5 @@
-//! Progress for humans on stderr: one plain line per event, fit for a terminal and for CI logs
-//! alike. (A multi-bar terminal view can replace this behind the same `Reporter` trait.)
+//! Progress for humans on stderr as plain lines, one per event: what CI logs get (a terminal gets
+//! `terminal_report`'s live bars instead).
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -71,11 +71,11 @@ impl Reporter for StderrReporter {
     }
 }
 
-fn short(d: &Digest) -> String {
+pub fn short(d: &Digest) -> String {
     format!("sha256:{}", &d.hex()[..12])
 }
 
-fn human_size(bytes: u64) -> String {
+pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
     let mut v = bytes as f64;
     let mut unit = 0;

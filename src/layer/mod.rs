@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use crate::digest::Digest;
 
-pub use compress::{Compression, DEFAULT_GZIP_LEVEL};
+pub use compress::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL};
 pub use generated::{write_generated_tar, RootEntry};
 pub use key::LayerKey;
 pub use stream::{build_layer, open_layer, LayerDigests, LayerStream};

@@ -404,6 +404,8 @@ pub fn skopeo_to_oci(image: &str, dir: &Path, tag: &str, extra: &[&str]) {
         Command::new("skopeo").args(extra).args([
             "copy",
             "--quiet",
+            // The blobs exactly as the registry holds them (skopeo would compress a plain tar).
+            "--preserve-digests",
             "--src-tls-verify=false",
             &format!("docker://{image}"),
             &format!("oci:{}:{tag}", dir.display()),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks one pushed layer blob against the reference writer in layer_tar.py.
 
-Reads a gzip-compressed layer blob, finds which store paths it holds (in the
+Reads a layer blob (gzip, or an uncompressed tar), finds which store paths it holds (in the
 order their entries appear), writes the reference tar for those paths with
 layer_tar.archive_paths_to, and prints one JSON object ("expected" is null for
 a layer that holds no store path, such as the generated root filesystem):
@@ -40,7 +40,10 @@ def main():
     args = parser.parse_args()
 
     with open(args.blob, "rb") as f:
-        raw = gzip.decompress(f.read())
+        raw = f.read()
+    # gzip layers are decompressed here; an uncompressed tar is read as it is.
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
     diff_id = "sha256:" + hashlib.sha256(raw).hexdigest()
 
     paths = []
