@@ -117,6 +117,10 @@ pub struct PushArgs {
     /// layers are linked (mounted) instead of built and uploaded when they match.
     #[arg(long, value_name = "REF", help_heading = "Layers")]
     pub cache_from: Vec<String>,
+    /// Trust no known blob: rebuild every layer that would be skipped or mounted and reuse the
+    /// blob only if it is byte-identical (costs the CPU of a cold push, uploads no more).
+    #[arg(long, help_heading = "Layers")]
+    pub verify: bool,
     /// Neither read nor write the local layer cache.
     #[arg(long, help_heading = "Layers")]
     pub no_cache: bool,
@@ -272,6 +276,7 @@ impl PushArgs {
             jobs: self.jobs.unwrap_or_else(default_jobs),
             insecure: self.insecure,
             ca_cert: self.ca_cert,
+            verify: self.verify,
             cache: if self.no_cache {
                 LayerCache::disabled()
             } else {

@@ -40,6 +40,8 @@ pub struct PushRequest {
     pub insecure: bool,
     pub ca_cert: Option<PathBuf>,
     pub cache: LayerCache,
+    /// Rebuild layers that would be skipped, and reuse a blob only if identical.
+    pub verify: bool,
 }
 
 /// The result of a successful push.
@@ -155,6 +157,7 @@ pub async fn push(
         jobs: request.jobs,
         cache: request.cache.clone(),
         index: learn_layers(&client, request, tag.as_deref(), reporter.as_ref()).await,
+        verify: request.verify,
     };
     let uploaded = upload_blobs(&client, plan, &options, reporter.clone()).await?;
     let digest = uploaded.manifest_digest.clone();

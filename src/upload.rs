@@ -10,7 +10,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use crate::cache::{CachedLayer, LayerCache};
 use crate::digest::Digest;
 use crate::image::{Descriptor, Manifest, CONFIG_MEDIA_TYPE};
-use crate::layer::{open_layer, Compression, LayerDigests, LayerError, LayerSpec};
+use crate::layer::{build_layer, open_layer, Compression, LayerDigests, LayerError, LayerSpec};
 use crate::layer_index::{LayerIndex, DIFF_ID_ANNOTATION, LAYER_KEY_ANNOTATION};
 use crate::plan::ImagePlan;
 use crate::progress::{LayerAction, Reporter};
@@ -25,6 +25,9 @@ pub struct UploadOptions {
     pub cache: LayerCache,
     /// Layers learned from manifests already in the registry.
     pub index: LayerIndex,
+    /// Rebuild every layer that would be skipped and use the known blob only if it is
+    /// byte-identical (`--verify`).
+    pub verify: bool,
 }
 
 /// What one layer's push did.
@@ -115,6 +118,62 @@ pub async fn upload_blobs(
     })
 }
 
+/// Whether a known blob may stand for this layer: always, unless `--verify`, which rebuilds the
+/// layer (once, kept in `rebuilt`) and accepts only the very same blob.
+async fn trusted(
+    known: &CachedLayer,
+    spec: &LayerSpec,
+    index: usize,
+    options: &UploadOptions,
+    rebuilt: &mut Option<LayerDigests>,
+    reporter: &dyn Reporter,
+) -> Result<bool, PushError> {
+    if !options.verify {
+        return Ok(true);
+    }
+    if rebuilt.is_none() {
+        let digests = rebuild(spec, options.compression)
+            .await
+            .map_err(|e| layer_error(spec, index, e))?;
+        *rebuilt = Some(digests);
+    }
+    let same = rebuilt.as_ref().is_some_and(|d| d.digest == known.digest);
+    if !same {
+        reporter.layer_retry(
+            index,
+            &format!(
+                "--verify: {} is not what the store gives, not using it",
+                known.digest
+            ),
+        );
+    }
+    Ok(same)
+}
+
+/// A layer's failure, naming the layer.
+fn layer_error(spec: &LayerSpec, index: usize, source: LayerError) -> PushError {
+    PushError::Layer {
+        index,
+        first: spec
+            .store_paths()
+            .first()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        extra: spec.store_paths().len().saturating_sub(1),
+        source,
+    }
+}
+
+/// Builds a layer without sending it, for its digests (`--verify`).
+async fn rebuild(spec: &LayerSpec, compression: Compression) -> Result<LayerDigests, LayerError> {
+    let spec = spec.clone();
+    tokio::task::spawn_blocking(move || {
+        build_layer(&spec, compression, std::io::sink()).map(|(_, d)| d)
+    })
+    .await
+    .map_err(|_| LayerError::Panicked)?
+}
+
 /// Whether the registry has `known`'s blob, with the size known for it: a cached size that
 /// disagrees with the registry's is a damaged entry, and the layer is built again.
 async fn is_present(client: &Client, known: &CachedLayer) -> Result<bool, PushError> {
@@ -170,12 +229,25 @@ async fn ensure_layer(
         size: known.size,
         action,
     };
+    // Candidates the registry may already hold: the local cache's, then the manifests'. With
+    // --verify, one is used only when rebuilding the layer gives exactly its blob.
+    let mut rebuilt: Option<LayerDigests> = None;
     if let Some(known) = options
         .cache
         .get(&spec.key)
         .filter(|c| c.media_type == media_type)
     {
-        if is_present(client, &known).await? {
+        if is_present(client, &known).await?
+            && trusted(
+                &known,
+                spec,
+                index,
+                options,
+                &mut rebuilt,
+                reporter.as_ref(),
+            )
+            .await?
+        {
             return Ok(skipped(&known, LayerAction::Skipped));
         }
     }
@@ -184,7 +256,18 @@ async fn ensure_layer(
         .get(&spec.key)
         .filter(|k| k.layer.media_type == media_type)
     {
-        let action = if known.repository == client.repository() {
+        let trusted = trusted(
+            &known.layer,
+            spec,
+            index,
+            options,
+            &mut rebuilt,
+            reporter.as_ref(),
+        )
+        .await?;
+        let action = if !trusted {
+            None
+        } else if known.repository == client.repository() {
             is_present(client, &known.layer)
                 .await?
                 .then_some(LayerAction::Skipped)
@@ -246,16 +329,7 @@ async fn upload_layer(
         .await
         .map_err(|_| LayerError::Panicked)
         .and_then(|r| r);
-    let layer_error = |source| PushError::Layer {
-        index,
-        first: spec
-            .store_paths()
-            .first()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default(),
-        extra: spec.store_paths().len().saturating_sub(1),
-        source,
-    };
+    let layer_error = |source| layer_error(spec, index, source);
     let result = match (sent, produced) {
         // A store path that cannot be read is the real cause, whatever the upload saw.
         (_, Err(e)) if !matches!(e, LayerError::Sink(_)) => Err(layer_error(e)),

@@ -145,3 +145,58 @@ fn the_number_of_jobs_does_not_change_the_image() {
     };
     assert_eq!(digest("1"), digest("8"));
 }
+
+#[test]
+fn verify_rebuilds_and_refuses_a_known_blob_that_is_not_the_layer() {
+    let registry = Registry::start();
+    let nixpush = Nixpush::new();
+    let v1 = format!("{}/verify/app:v1", registry.host());
+    nixpush.run(&[&fixture("demo", "app"), &v1]).assert_ok();
+
+    // Poison the local cache: every entry now names the largest blob of the image, which the
+    // registry does hold, with its true size and diff_id.
+    let manifest = OciCopy::pull(&v1).manifest;
+    let biggest = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|l| l["size"].as_u64())
+        .unwrap()
+        .clone();
+    let entries = nixpush.cache.path().join("layers/v1");
+    for entry in std::fs::read_dir(&entries).unwrap() {
+        let path = entry.unwrap().path();
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        json["digest"] = biggest["digest"].clone();
+        json["size"] = biggest["size"].clone();
+        json["diff_id"] = biggest["annotations"]["dev.nixpush.layer.diff-id"].clone();
+        std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+    }
+
+    // Believed without --verify: the poison takes (every layer names the same blob)...
+    let v2 = format!("{}/verify/app:v2", registry.host());
+    nixpush.run(&[&fixture("demo", "app"), &v2]).assert_ok();
+    let poisoned: Vec<serde_json::Value> = OciCopy::pull(&v2).manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].clone())
+        .collect();
+    assert!(
+        poisoned.iter().all(|d| *d == biggest["digest"]),
+        "{poisoned:?}"
+    );
+
+    // ...refused with --verify: the layers are rebuilt, and the image is the true one.
+    let v3 = format!("{}/verify/app:v3", registry.host());
+    let run = nixpush.run(&[&fixture("demo", "app"), &v3, "--verify"]);
+    let pinned = run.assert_ok().to_owned();
+    assert!(run.stderr.contains("--verify"), "{}", run.stderr);
+    let v1_digest = format!(
+        "{}/verify/app@{}",
+        registry.host(),
+        OciCopy::pull(&v1).manifest_digest
+    );
+    assert_eq!(pinned, v1_digest, "the same image as the first push");
+}
