@@ -58,14 +58,18 @@ pub struct ReservedArgs {
     pub rest: Vec<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct PushArgs {
     /// What to build: a flake installable (./flake#attr, .#docker) or a store path.
-    #[arg(value_name = "INSTALLABLE", required = true)]
+    #[arg(value_name = "INSTALLABLE", required_unless_present = "images")]
     pub installable: Option<String>,
     /// Where to push: HOST[:PORT]/REPO[:TAG][@sha256:DIGEST]; short names mean Docker Hub.
-    #[arg(value_name = "DESTINATION", required = true)]
+    #[arg(value_name = "DESTINATION", required_unless_present = "images")]
     pub destination: Option<String>,
+    /// Push every image described in this TOML file (one [[image]] table each, see the README),
+    /// sharing work: a layer common to several images is built and uploaded once.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["installable", "destination"])]
+    pub images: Option<std::path::PathBuf>,
     /// Extra arguments for `nix build`, after `--` (e.g. -- --impure -L).
     #[arg(last = true, value_name = "NIX_ARGS")]
     pub nix_args: Vec<String>,
@@ -210,6 +214,13 @@ pub enum UsageError {
         level: u32,
         range: std::ops::RangeInclusive<u32>,
     },
+    #[error("{}: {reason}", path.display())]
+    ImagesFile {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("with --images, set {0} per image in the file")]
+    FlagWithImages(&'static str),
     #[error("the installable is empty")]
     EmptyInstallable,
     #[error(

@@ -46,6 +46,19 @@ impl LayerIndex {
         self.known.is_empty()
     }
 
+    /// Records a layer known some other way (pushed earlier in the same run); an entry already
+    /// there is kept.
+    pub fn add(&mut self, key: LayerKey, known: KnownLayer) {
+        self.known.entry(key).or_insert(known);
+    }
+
+    /// Adds every entry of `other` not already known.
+    pub fn merge(&mut self, other: &LayerIndex) {
+        for (k, v) in &other.known {
+            self.add(k.clone(), v.clone());
+        }
+    }
+
     /// Learns the annotated layers of a manifest from `repository`. Anything that is not an
     /// image manifest with nixpush's annotations (an index, a foreign image) teaches nothing.
     pub fn learn(&mut self, manifest: &[u8], repository: &str) -> usize {

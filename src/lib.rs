@@ -9,6 +9,7 @@ pub mod cli;
 pub mod digest;
 pub mod dockertools;
 pub mod image;
+pub mod images_file;
 pub mod layer;
 pub mod layer_index;
 pub mod nix;

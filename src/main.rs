@@ -12,6 +12,7 @@ use std::sync::Arc;
 use clap::Parser;
 use nixpush::cli::{Cli, Command, UsageError};
 use nixpush::progress::{Reporter, Silent};
+use nixpush::push::{push_sharing, PushError, PushRequest, SharedLayers};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -24,7 +25,11 @@ fn main() -> ExitCode {
         }
     };
     let (quiet, dry_run) = (args.quiet, args.dry_run);
-    let request = match args.into_request() {
+    let requests = match &args.images {
+        Some(file) => nixpush::images_file::requests_from_file(file, &args),
+        None => args.into_request().map(|r| vec![r]),
+    };
+    let requests = match requests {
         Ok(r) => r,
         Err(e) => return usage_error(&e),
     };
@@ -44,16 +49,12 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         tokio::select! {
-            r = run(&request, reporter, dry_run) => Some(r),
+            r = run(&requests, reporter, dry_run) => Some(r),
             _ = tokio::signal::ctrl_c() => None,
         }
     });
     match outcome {
-        Some(Ok(text)) => {
-            // A closed stdout (`| head`) is not a failure of the push.
-            let _ = writeln!(std::io::stdout(), "{}", text.trim_end());
-            ExitCode::SUCCESS
-        }
+        Some(Ok(())) => ExitCode::SUCCESS,
         Some(Err(e)) if e.is_usage() => {
             eprintln!("nixpush: error: {e}");
             ExitCode::from(2)
@@ -68,17 +69,26 @@ fn main() -> ExitCode {
     }
 }
 
-/// The push (its pinned reference) or, with `--dry-run`, the plan: what goes to stdout.
+/// Pushes each image in turn (sharing layers between them), printing each pinned reference on
+/// stdout as soon as it is pushed; with `--dry-run`, prints each plan instead.
 async fn run(
-    request: &nixpush::push::PushRequest,
+    requests: &[PushRequest],
     reporter: Arc<dyn Reporter>,
     dry_run: bool,
-) -> Result<String, nixpush::push::PushError> {
-    if dry_run {
-        nixpush::push::dry_run(request, reporter).await
-    } else {
-        Ok(nixpush::push::push(request, reporter).await?.pinned)
+) -> Result<(), PushError> {
+    let mut shared = SharedLayers::default();
+    for request in requests {
+        let text = if dry_run {
+            nixpush::push::dry_run(request, reporter.clone()).await?
+        } else {
+            push_sharing(request, reporter.clone(), &mut shared)
+                .await?
+                .pinned
+        };
+        // A closed stdout (`| head`) is not a failure of the push.
+        let _ = writeln!(std::io::stdout(), "{}", text.trim_end());
     }
+    Ok(())
 }
 
 fn usage_error(e: &UsageError) -> ExitCode {

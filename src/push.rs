@@ -5,12 +5,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::cache::CachedLayer;
 use crate::cache::LayerCache;
 use crate::digest::Digest;
 use crate::dockertools::ConfError;
 use crate::image::MANIFEST_MEDIA_TYPE;
 use crate::layer::{Compression, LayerError};
-use crate::layer_index::LayerIndex;
+use crate::layer_index::{KnownLayer, LayerIndex};
 use crate::nix::NixError;
 use crate::plan::{ConfigError, ConfigFlags};
 use crate::prepare::prepare;
@@ -123,6 +124,24 @@ pub async fn push(
     request: &PushRequest,
     reporter: Arc<dyn Reporter>,
 ) -> Result<PushOutcome, PushError> {
+    push_sharing(request, reporter, &mut SharedLayers::default()).await
+}
+
+/// Layers pushed earlier in one run (`--images`), and the registry they are on.
+#[derive(Debug, Default)]
+pub struct SharedLayers {
+    registry: Option<String>,
+    index: LayerIndex,
+}
+
+/// Like [`push`], for one image of several pushed in one run: layers in `shared` (pushed
+/// earlier in the run, perhaps to another repository of the same registry) are reused (skipped
+/// or mounted) rather than built again, and this image's layers are added to it.
+pub async fn push_sharing(
+    request: &PushRequest,
+    reporter: Arc<dyn Reporter>,
+    shared: &mut SharedLayers,
+) -> Result<PushOutcome, PushError> {
     // Prepare and connect at once: wrong credentials or an unreachable registry are reported
     // without waiting for a long build, and a build error still comes first.
     let destination = &request.destination;
@@ -152,11 +171,15 @@ pub async fn push(
     ));
 
     let tag = target_tag(destination, prepared.image_tag.as_deref());
+    let mut index = learn_layers(&client, request, tag.as_deref(), reporter.as_ref()).await;
+    if shared.registry.as_deref() == Some(destination.registry()) {
+        index.merge(&shared.index);
+    }
     let options = UploadOptions {
         compression: request.compression,
         jobs: request.jobs,
         cache: request.cache.clone(),
-        index: learn_layers(&client, request, tag.as_deref(), reporter.as_ref()).await,
+        index,
         verify: request.verify,
     };
     let uploaded = upload_blobs(&client, plan, &options, reporter.clone()).await?;
@@ -181,6 +204,26 @@ pub async fn push(
         .await?;
     // `prepared` (and with it the GC roots) lives until the manifest is written.
     drop(prepared);
+    if shared.registry.as_deref() != Some(destination.registry()) {
+        *shared = SharedLayers {
+            registry: Some(destination.registry().to_owned()),
+            index: LayerIndex::default(),
+        };
+    }
+    for layer in &uploaded.layers {
+        shared.index.add(
+            layer.key.clone(),
+            KnownLayer {
+                layer: CachedLayer {
+                    digest: layer.digest.clone(),
+                    diff_id: layer.diff_id.clone(),
+                    size: layer.size,
+                    media_type: request.compression.media_type().to_owned(),
+                },
+                repository: client.repository().to_owned(),
+            },
+        );
+    }
     Ok(PushOutcome {
         pinned: destination.pinned(&digest),
         manifest_digest: digest,

@@ -10,7 +10,9 @@ use futures_util::{StreamExt, TryStreamExt};
 use crate::cache::{CachedLayer, LayerCache};
 use crate::digest::Digest;
 use crate::image::{Descriptor, Manifest, CONFIG_MEDIA_TYPE};
-use crate::layer::{build_layer, open_layer, Compression, LayerDigests, LayerError, LayerSpec};
+use crate::layer::{
+    build_layer, open_layer, Compression, LayerDigests, LayerError, LayerKey, LayerSpec,
+};
 use crate::layer_index::{LayerIndex, DIFF_ID_ANNOTATION, LAYER_KEY_ANNOTATION};
 use crate::plan::ImagePlan;
 use crate::progress::{LayerAction, Reporter};
@@ -33,6 +35,7 @@ pub struct UploadOptions {
 /// What one layer's push did.
 #[derive(Clone, Debug)]
 pub struct LayerReport {
+    pub key: LayerKey,
     pub digest: Digest,
     pub diff_id: Digest,
     pub size: u64,
@@ -224,6 +227,7 @@ async fn ensure_layer(
 ) -> Result<LayerReport, PushError> {
     let media_type = options.compression.media_type();
     let skipped = |known: &CachedLayer, action: LayerAction| LayerReport {
+        key: spec.key.clone(),
         digest: known.digest.clone(),
         diff_id: known.diff_id.clone(),
         size: known.size,
@@ -298,6 +302,7 @@ async fn ensure_layer(
     };
     remember(options, spec, &entry, reporter.as_ref());
     Ok(LayerReport {
+        key: spec.key.clone(),
         digest: digests.digest,
         diff_id: digests.diff_id,
         size: digests.size,

@@ -200,3 +200,50 @@ fn verify_rebuilds_and_refuses_a_known_blob_that_is_not_the_layer() {
     );
     assert_eq!(pinned, v1_digest, "the same image as the first push");
 }
+
+#[test]
+fn several_images_in_one_run_upload_each_shared_layer_once() {
+    let registry = Registry::start();
+    let nixpush = Nixpush::new();
+    let file = nixpush.cache.path().join("images.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+            [[image]]
+            installable = "{}"
+            destination = "{host}/many/one:v1"
+            entrypoint = "bin/app"
+
+            [[image]]
+            installable = "{}"
+            destination = "{host}/many/two:v1"
+            entrypoint = "bin/app"
+            env = {{ VERSION = "2" }}
+            "#,
+            fixture("demo", "app"),
+            fixture("demo", "app-v2"),
+            host = registry.host(),
+        ),
+    )
+    .unwrap();
+    let run = nixpush.run(&["--images", file.to_str().unwrap()]);
+    let out = run.assert_ok().to_owned();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "one pinned reference per image: {out}");
+    assert!(lines[0].starts_with(&format!("{}/many/one@sha256:", registry.host())));
+    assert!(lines[1].starts_with(&format!("{}/many/two@sha256:", registry.host())));
+    // busybox and the root filesystem are shared: built and uploaded once, then mounted into
+    // the second repository. The two apps are uploaded; so are two configs.
+    assert_eq!(
+        registry.requests("PATCH", "/blobs/uploads/"),
+        4,
+        "{}",
+        registry.log()
+    );
+    assert_eq!(registry.requests("POST", "mount=sha256"), 2);
+    for image in ["many/one:v1", "many/two:v1"] {
+        let copy = OciCopy::pull(&format!("{}/{image}", registry.host()));
+        assert_eq!(copy.checked_layers().len(), 3);
+    }
+}

@@ -1,0 +1,209 @@
+//! `--images FILE`: several images pushed in one run, described in TOML, one `[[image]]` table
+//! each. Every table becomes the same checked `PushRequest` a command line would, with the run's
+//! global flags (compression, jobs, cache, registry options) applied to all.
+//!
+//! ```toml
+//! [[image]]
+//! installable = ".#app"
+//! destination = "ghcr.io/org/app:1.2"
+//! entrypoint = "bin/app"            # or ["bin/app", "--serve"]
+//! cmd = ["--port", "80"]
+//! env = { GREETING = "hello" }
+//! labels = { "org.opencontainers.image.source" = "https://example.org/app" }
+//! expose = ["80/tcp"]
+//! user = "app"
+//! workdir = "/"
+//! contents = [".#busybox"]
+//! nix_args = ["--impure"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::cli::{PushArgs, UsageError};
+use crate::push::PushRequest;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImagesFile {
+    image: Vec<Image>,
+}
+
+/// A command: one program path, or the program and its arguments.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Command {
+    Word(String),
+    List(Vec<String>),
+}
+
+impl Command {
+    /// The flag's form: one word, or a JSON array.
+    fn as_flag(&self) -> String {
+        match self {
+            Command::Word(w) => w.clone(),
+            Command::List(l) => serde_json::to_string(l).expect("strings serialise"),
+        }
+    }
+}
+
+/// `{ K = "V" }` or `["K=V"]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Pairs {
+    Table(BTreeMap<String, String>),
+    List(Vec<String>),
+}
+
+impl Pairs {
+    fn as_flags(&self) -> Vec<String> {
+        match self {
+            Pairs::Table(t) => t.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            Pairs::List(l) => l.clone(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Image {
+    installable: String,
+    destination: String,
+    entrypoint: Option<Command>,
+    cmd: Option<Command>,
+    env: Option<Pairs>,
+    labels: Option<Pairs>,
+    #[serde(default)]
+    expose: Vec<String>,
+    user: Option<String>,
+    workdir: Option<String>,
+    #[serde(default)]
+    contents: Vec<String>,
+    #[serde(default)]
+    nix_args: Vec<String>,
+}
+
+/// The checked requests of every image in `path`; `global` holds the run's other flags.
+pub fn requests_from_file(path: &Path, global: &PushArgs) -> Result<Vec<PushRequest>, UsageError> {
+    let bad = |reason: String| UsageError::ImagesFile {
+        path: path.to_owned(),
+        reason,
+    };
+    for (given, flag) in [
+        (global.entrypoint.is_some(), "--entrypoint"),
+        (global.cmd.is_some(), "--cmd"),
+        (!global.env.is_empty(), "--env"),
+        (global.workdir.is_some(), "--workdir"),
+        (global.user.is_some(), "--user"),
+        (!global.expose.is_empty(), "--expose"),
+        (!global.label.is_empty(), "--label"),
+        (!global.contents.is_empty(), "--contents"),
+        (!global.nix_args.is_empty(), "nix arguments after --"),
+    ] {
+        if given {
+            return Err(UsageError::FlagWithImages(flag));
+        }
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let file: ImagesFile = toml::from_str(&text).map_err(|e| bad(e.message().to_owned()))?;
+    if file.image.is_empty() {
+        return Err(bad("no [[image]] table".to_owned()));
+    }
+    file.image
+        .into_iter()
+        .map(|image| {
+            let mut args = global.clone();
+            args.images = None;
+            args.installable = Some(image.installable);
+            args.destination = Some(image.destination);
+            args.nix_args = image.nix_args;
+            args.entrypoint = image.entrypoint.as_ref().map(Command::as_flag);
+            args.cmd = image.cmd.as_ref().map(Command::as_flag);
+            args.env = image.env.as_ref().map(Pairs::as_flags).unwrap_or_default();
+            args.label = image
+                .labels
+                .as_ref()
+                .map(Pairs::as_flags)
+                .unwrap_or_default();
+            args.expose = image.expose;
+            args.user = image.user;
+            args.workdir = image.workdir;
+            args.contents = image.contents;
+            args.into_request()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    fn global(extra: &[&str]) -> PushArgs {
+        let mut argv = vec!["nixpush", "--images", "f.toml"];
+        argv.extend(extra);
+        Cli::try_parse_from(argv).unwrap().push
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn each_table_becomes_a_checked_request_with_the_global_flags() {
+        let f = file(
+            r#"
+            [[image]]
+            installable = ".#a"
+            destination = "r.io/a:1"
+            entrypoint = ["bin/a", "--x"]
+            env = { B = "2", A = "1" }
+            expose = ["80"]
+
+            [[image]]
+            installable = ".#b"
+            destination = "r.io/b"
+            cmd = "serve"
+            labels = ["k=v"]
+            "#,
+        );
+        let reqs = requests_from_file(f.path(), &global(&["--jobs", "3"])).unwrap();
+        assert_eq!(reqs.len(), 2);
+        assert_eq!(reqs[0].config.entrypoint, ["bin/a", "--x"]);
+        assert_eq!(
+            reqs[0].config.env,
+            [("A".into(), "1".into()), ("B".into(), "2".into())]
+        );
+        assert_eq!(reqs[0].config.expose, ["80/tcp"]);
+        assert_eq!(reqs[1].config.cmd, ["serve"]);
+        assert_eq!(reqs[1].destination.repository(), "b");
+        assert!(reqs.iter().all(|r| r.jobs == 3));
+    }
+
+    #[test]
+    fn bad_files_and_conflicting_flags_are_usage_errors() {
+        let unknown =
+            file("[[image]]\ninstallable = \".#a\"\ndestination = \"r.io/a\"\ncolour = \"red\"\n");
+        assert!(matches!(
+            requests_from_file(unknown.path(), &global(&[])),
+            Err(UsageError::ImagesFile { .. })
+        ));
+        let bad_ref = file("[[image]]\ninstallable = \".#a\"\ndestination = \"R.io/A\"\n");
+        assert!(matches!(
+            requests_from_file(bad_ref.path(), &global(&[])),
+            Err(UsageError::Reference(_))
+        ));
+        let empty = file("");
+        assert!(requests_from_file(empty.path(), &global(&[])).is_err());
+        let ok = file("[[image]]\ninstallable = \".#a\"\ndestination = \"r.io/a\"\n");
+        assert!(matches!(
+            requests_from_file(ok.path(), &global(&["--env", "A=1"])),
+            Err(UsageError::FlagWithImages("--env"))
+        ));
+    }
+}
