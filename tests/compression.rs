@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 /// Pushes the demo app with `args` to a fresh registry; returns the pinned reference, the copy
@@ -59,34 +57,10 @@ fn zstd_layers_are_deterministic_exact_and_run() {
     check_uncompressed(&copy, "application/vnd.oci.image.layer.v1.tar+zstd", |b| {
         zstd::stream::decode_all(b).unwrap()
     });
-    require("podman");
     let app = nix_build(&fixture("demo", "app"))[0].join("bin/app");
-    let out = Command::new("podman")
-        .env(
-            "CONTAINERS_CONF",
-            repo_root().join("fixtures/containers.conf"),
-        )
-        .args([
-            "run",
-            "--rm",
-            "--tls-verify=false",
-            &first,
-            app.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let _ = Command::new("podman")
-        .env(
-            "CONTAINERS_CONF",
-            repo_root().join("fixtures/containers.conf"),
-        )
-        .args(["rmi", "--force", &first])
-        .output();
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "hello from nixpush\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        podman_run(&first, &[], &[app.to_str().unwrap()]),
+        "hello from nixpush\n"
     );
 }
 

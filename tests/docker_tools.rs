@@ -183,43 +183,14 @@ fn podman_runs_a_dockertools_image() {
         ])
         .assert_ok()
         .to_owned();
-    let podman = |args: &[&str]| {
-        std::process::Command::new("podman")
-            .env(
-                "CONTAINERS_CONF",
-                repo_root().join("fixtures/containers.conf"),
-            )
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let out = podman(&["run", "--rm", "--tls-verify=false", &pinned]);
+    assert_eq!(podman_run(&pinned, &[], &[]), "hello from nixpush\n");
     let busybox = store_layers(&fixture_conf("docker"))[0][0].join("bin/busybox");
-    let env = podman(&[
-        "run",
-        "--rm",
-        "--tls-verify=false",
-        "--entrypoint",
-        busybox.to_str().unwrap(),
-        &pinned,
-        "sh",
-        "-c",
-        "echo $GREETING; cat /etc/motd",
-    ]);
-    let _ = podman(&["rmi", "--force", &pinned]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from nixpush\n");
-    assert!(
-        env.status.success(),
-        "{}",
-        String::from_utf8_lossy(&env.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&env.stdout),
+        podman_run(
+            &pinned,
+            &["--entrypoint", busybox.to_str().unwrap()],
+            &["sh", "-c", "echo $GREETING; cat /etc/motd"]
+        ),
         "hello\nhello from the customisation layer\n",
         "Env from the conf, files from the customisation layer"
     );

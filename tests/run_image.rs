@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 #[test]
@@ -34,27 +32,7 @@ fn podman_runs_the_pushed_demo_image() {
     );
     assert_eq!(config["config"]["Env"][0], "GREETING=hi");
 
-    let out = Command::new("podman")
-        .env(
-            "CONTAINERS_CONF",
-            repo_root().join("fixtures/containers.conf"),
-        )
-        .args(["run", "--rm", "--tls-verify=false", &pinned])
-        .output()
-        .unwrap();
-    let _ = Command::new("podman")
-        .env(
-            "CONTAINERS_CONF",
-            repo_root().join("fixtures/containers.conf"),
-        )
-        .args(["rmi", "--force", &pinned])
-        .output();
-    assert!(
-        out.status.success(),
-        "podman run failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from nixpush\n");
+    assert_eq!(podman_run(&pinned, &[], &[]), "hello from nixpush\n");
 }
 
 #[test]
@@ -77,25 +55,5 @@ fn contents_and_user_give_a_shell_a_user_and_a_writable_tmp() {
         ])
         .assert_ok()
         .to_owned();
-    let out = Command::new("podman")
-        .env(
-            "CONTAINERS_CONF",
-            repo_root().join("fixtures/containers.conf"),
-        )
-        .args(["run", "--rm", "--tls-verify=false", &pinned])
-        .output()
-        .unwrap();
-    let _ = Command::new("podman")
-        .env(
-            "CONTAINERS_CONF",
-            repo_root().join("fixtures/containers.conf"),
-        )
-        .args(["rmi", "--force", &pinned])
-        .output();
-    assert!(
-        out.status.success(),
-        "podman run failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "app\n1000\nwritten\n");
+    assert_eq!(podman_run(&pinned, &[], &[]), "app\n1000\nwritten\n");
 }

@@ -158,6 +158,26 @@ impl Closure {
         self.paths.get(path)
     }
 
+    /// A closure of made-up store paths named `/nix/store/xxx…x-NAME`, for tests of code that
+    /// only looks at the reference graph: `(name, names it refers to)`.
+    #[cfg(test)]
+    pub(crate) fn from_edges(edges: &[(&str, &[&str])]) -> Closure {
+        let path = |n: &str| PathBuf::from(format!("{STORE_DIR}/{}-{n}", "x".repeat(32)));
+        let mut c = Closure::default();
+        for (name, refs) in edges {
+            c.paths.insert(
+                path(name),
+                StorePath {
+                    path: path(name),
+                    nar_hash: String::new(),
+                    nar_size: 1,
+                    references: refs.iter().map(|r| path(r)).collect(),
+                },
+            );
+        }
+        c
+    }
+
     /// Total NAR size: a good estimate of the uncompressed image size.
     pub fn nar_size(&self) -> u64 {
         self.paths.values().map(|p| p.nar_size).sum()

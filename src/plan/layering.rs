@@ -59,23 +59,9 @@ fn group(closure: &Closure, max_layers: usize) -> Vec<Vec<&StorePath>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     fn closure(edges: &[(&str, &[&str])]) -> Closure {
-        let p = |n: &str| PathBuf::from(format!("/nix/store/{}-{n}", "x".repeat(32)));
-        let mut c = Closure::default();
-        for (name, refs) in edges {
-            c.paths.insert(
-                p(name),
-                StorePath {
-                    path: p(name),
-                    nar_hash: String::new(),
-                    nar_size: 1,
-                    references: refs.iter().map(|r| p(r)).collect(),
-                },
-            );
-        }
-        c
+        Closure::from_edges(edges)
     }
 
     fn names(groups: &[Vec<&StorePath>]) -> Vec<Vec<String>> {

@@ -98,20 +98,7 @@ mod tests {
     use super::*;
 
     fn closure(edges: &[(&str, &[&str])]) -> Closure {
-        let p = |n: &str| PathBuf::from(format!("/nix/store/{}-{n}", "x".repeat(32)));
-        let mut c = Closure::default();
-        for (name, refs) in edges {
-            c.paths.insert(
-                p(name),
-                StorePath {
-                    path: p(name),
-                    nar_hash: String::new(),
-                    nar_size: 1,
-                    references: refs.iter().map(|r| p(r)).collect(),
-                },
-            );
-        }
-        c
+        Closure::from_edges(edges)
     }
 
     fn names(c: &Closure) -> Vec<String> {

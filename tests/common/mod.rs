@@ -638,3 +638,32 @@ impl Run {
         }
     }
 }
+
+/// Runs `image` with podman (runc, fixtures/containers.conf): `options` go before the image,
+/// `args` after it. Returns stdout, failing the test if podman fails; removes the image after.
+pub fn podman_run(image: &str, options: &[&str], args: &[&str]) -> String {
+    require("podman");
+    require("runc");
+    let podman = |argv: Vec<&str>| {
+        Command::new("podman")
+            .env(
+                "CONTAINERS_CONF",
+                repo_root().join("fixtures/containers.conf"),
+            )
+            .args(argv)
+            .output()
+            .expect("cannot run podman")
+    };
+    let mut argv = vec!["run", "--rm", "--tls-verify=false"];
+    argv.extend(options);
+    argv.push(image);
+    argv.extend(args);
+    let out = podman(argv);
+    let _ = podman(vec!["rmi", "--force", image]);
+    assert!(
+        out.status.success(),
+        "podman run {image} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
