@@ -9,13 +9,15 @@ use crate::plan::{ConfigError, ConfigFlags, DEFAULT_CREATED, DEFAULT_MAX_LAYERS}
 use crate::push::PushRequest;
 use crate::reference::{Reference, ReferenceError};
 
-/// Layers built and uploaded at once unless `--jobs` says otherwise: each job is one compressing
-/// thread plus one upload, so the core count keeps the CPU busy while uploads wait on the network.
+/// Layers built and uploaded at once unless `--jobs` says otherwise: twice the core count,
+/// 4 to 8. A job alternates between compressing (one core) and waiting on the registry, so more
+/// jobs than cores keep the cores busy: on 2 cores a cold 500 MiB push took 3.4 s with 1 job,
+/// 2.4 s with 2 and 2.1 s with 8 (see the README); each job holds about 2 MiB of buffers.
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(2, 8)
+        .map(|n| n.get() * 2)
+        .unwrap_or(4)
+        .clamp(4, 8)
 }
 
 #[derive(Debug, Parser)]
@@ -114,7 +116,7 @@ pub struct PushArgs {
     /// Compression level: gzip 0 to 9 [default: 1], zstd 1 to 19 [default: 3].
     #[arg(long, value_name = "LEVEL", help_heading = "Layers")]
     pub compression_level: Option<u32>,
-    /// Layers built and uploaded at once [default: cores, 2 to 8].
+    /// Layers built and uploaded at once [default: twice the cores, 4 to 8].
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64), help_heading = "Layers")]
     pub jobs: Option<usize>,
     /// An image on the destination's registry whose layers may be reused (repeatable): its
