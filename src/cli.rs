@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cache::LayerCache;
 use crate::layer::Compression;
-use crate::plan::{ConfigError, ConfigFlags, DEFAULT_CREATED, DEFAULT_MAX_LAYERS};
+use crate::plan::{ConfigError, ConfigFlags};
 use crate::push::PushRequest;
 use crate::reference::{Reference, ReferenceError};
 
@@ -106,9 +106,9 @@ pub struct PushArgs {
     pub created: Option<String>,
 
     /// Most layers the image gets (one is the generated root filesystem); past it, the least
-    /// popular store paths share one layer.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LAYERS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=127), help_heading = "Layers")]
-    pub max_layers: usize,
+    /// popular store paths share one layer [default: 100].
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=127), help_heading = "Layers")]
+    pub max_layers: Option<usize>,
     /// How layers are compressed: gzip (read by every client), zstd (smaller and faster; needs
     /// a recent runtime), none.
     #[arg(long, value_enum, default_value_t = CompressionArg::Gzip, help_heading = "Layers")]
@@ -270,9 +270,9 @@ impl PushArgs {
             config.expose.push(ConfigFlags::parse_port(p)?);
         }
         let created = match self.created.as_deref() {
-            None => DEFAULT_CREATED.to_owned(),
-            Some("now") => crate::plan::rfc3339_now(),
-            Some(t) if crate::plan::is_rfc3339(t) => t.to_owned(),
+            None => None,
+            Some("now") => Some(crate::plan::rfc3339_now()),
+            Some(t) if crate::plan::is_rfc3339(t) => Some(t.to_owned()),
             Some(t) => return Err(UsageError::Created(t.to_owned())),
         };
         let compression = self.compression.with_level(self.compression_level)?;
@@ -373,7 +373,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(ok.config.expose, ["80/tcp"]);
-        assert_eq!(ok.created, "2024-05-01T12:00:00Z");
+        assert_eq!(ok.created.as_deref(), Some("2024-05-01T12:00:00Z"));
         assert_eq!(ok.destination.tag(), None);
     }
 }

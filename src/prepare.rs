@@ -6,10 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::digest::Digest;
-use crate::dockertools::{self, ConfSource, DockerToolsConf};
+use crate::dockertools::{self, ConfError, ConfSource, DockerToolsConf};
 use crate::layer::{LayerContent, LayerKey, LayerSpec, Owner, RootEntry};
 use crate::nix::{self, Built, Closure, GcRoots, Platform};
-use crate::plan::{plain_layers, store_paths_layer, unix_now, ImagePlan};
+use crate::plan::{
+    plain_layers, store_paths_layer, unix_now, ImagePlan, DEFAULT_CREATED, DEFAULT_MAX_LAYERS,
+};
 use crate::progress::Reporter;
 use crate::push::{PushError, PushRequest};
 use crate::rootfs::root_entries;
@@ -35,18 +37,39 @@ pub async fn prepare(
     request: &PushRequest,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Prepared, PushError> {
-    match dockertools::find_conf(&request.installable, &request.nix_args).await? {
-        Some(source) => {
-            let mut flags = request.config.set_flags().unwrap_or_default();
-            if !request.contents.is_empty() {
-                flags.push("--contents");
-            }
-            if !flags.is_empty() {
-                return Err(PushError::ConfigWithImage { flags });
-            }
-            prepare_docker_tools(request, source, reporter).await
+    let Some(source) = dockertools::find_conf(&request.installable, &request.nix_args).await?
+    else {
+        return prepare_package(request).await;
+    };
+    // A conf found by evaluation is only an attribute named `conf`; one found among a store
+    // path's references was already checked to have a conf's keys.
+    let found_by_reference = matches!(source, ConfSource::StorePath(_));
+    match prepare_docker_tools(request, source, reporter).await {
+        // A `conf` attribute that is not a dockerTools conf.json: an ordinary package after all.
+        Err(PushError::Conf {
+            source: ConfError::Shape(_),
+            ..
+        }) if !found_by_reference => prepare_package(request).await,
+        other => other,
+    }
+}
+
+/// Refuses the flags that would set what a dockerTools image defines in Nix.
+fn refuse_config_flags(request: &PushRequest) -> Result<(), PushError> {
+    let mut flags = request.config.set_flags().unwrap_or_default();
+    for (given, flag) in [
+        (!request.contents.is_empty(), "--contents"),
+        (request.created.is_some(), "--created"),
+        (request.max_layers.is_some(), "--max-layers"),
+    ] {
+        if given {
+            flags.push(flag);
         }
-        None => prepare_package(request).await,
+    }
+    if flags.is_empty() {
+        Ok(())
+    } else {
+        Err(PushError::ConfigWithImage { flags })
     }
 }
 
@@ -76,7 +99,12 @@ async fn prepare_package(request: &PushRequest) -> Result<Prepared, PushError> {
     // One layer is the generated root filesystem; the store paths share the rest.
     let mut layers = plain_layers(
         &closure,
-        request.max_layers.saturating_sub(1).max(1),
+        &built.outputs,
+        request
+            .max_layers
+            .unwrap_or(DEFAULT_MAX_LAYERS)
+            .saturating_sub(1)
+            .max(1),
         &Owner::default(),
         request.compression,
     );
@@ -94,7 +122,10 @@ async fn prepare_package(request: &PushRequest) -> Result<Prepared, PushError> {
     let plan = ImagePlan {
         layers,
         platform,
-        created: request.created.clone(),
+        created: request
+            .created
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CREATED.to_owned()),
         config: serde_json::to_value(config).expect("a run config serialises"),
         compression: request.compression,
     };
@@ -142,6 +173,7 @@ async fn prepare_docker_tools(
             source,
         }
     })?;
+    refuse_config_flags(request)?;
     if let Some(base) = &conf.from_image {
         return Err(PushError::Unsupported(format!(
             "this image has a base image ({}): dockerTools fromImage is not supported yet (build the image without fromImage)",

@@ -34,8 +34,10 @@ pub struct PushRequest {
     pub contents: Vec<String>,
     /// Images (on the destination's registry) whose layers may be reused.
     pub cache_from: Vec<Reference>,
-    pub created: String,
-    pub max_layers: usize,
+    /// `--created`, when given (plain packages; dockerTools images carry their own).
+    pub created: Option<String>,
+    /// `--max-layers`, when given (plain packages; dockerTools images carry their own layering).
+    pub max_layers: Option<usize>,
     pub compression: Compression,
     pub jobs: usize,
     pub insecure: bool,
@@ -108,7 +110,7 @@ pub async fn dry_run(
 ) -> Result<String, PushError> {
     reporter.phase(&format!("building {}", request.installable));
     let prepared = prepare(request, &reporter).await?;
-    let tag = target_tag(&request.destination, prepared.image_tag.as_deref())
+    let tag = target_tag(&request.destination, prepared.image_tag.as_deref())?
         .or_else(|| request.destination.digest().map(ToString::to_string))
         .unwrap_or_default();
     Ok(format!(
@@ -170,7 +172,7 @@ pub async fn push_sharing(
         plan.layers.len()
     ));
 
-    let tag = target_tag(destination, prepared.image_tag.as_deref());
+    let tag = target_tag(destination, prepared.image_tag.as_deref())?;
     let mut index = learn_layers(&client, request, tag.as_deref(), reporter.as_ref()).await;
     if shared.registry.as_deref() == Some(destination.registry()) {
         index.merge(&shared.index);
@@ -233,12 +235,21 @@ pub async fn push_sharing(
 }
 
 /// The tag to write: the destination's, else (unless it names a digest) the image's own, else
-/// `latest`. `None`: push by digest only.
-fn target_tag(destination: &Reference, image_tag: Option<&str>) -> Option<String> {
+/// `latest`. `None`: push by digest only. An image tag a registry would refuse is an error now,
+/// not after every blob is uploaded.
+fn target_tag(
+    destination: &Reference,
+    image_tag: Option<&str>,
+) -> Result<Option<String>, PushError> {
     match (destination.tag(), destination.digest()) {
-        (Some(t), _) => Some(t.to_owned()),
-        (None, Some(_)) => None,
-        (None, None) => Some(image_tag.unwrap_or(DEFAULT_TAG).to_owned()),
+        (Some(t), _) => Ok(Some(t.to_owned())),
+        (None, Some(_)) => Ok(None),
+        (None, None) => match image_tag {
+            Some(t) if !crate::reference::valid_tag(t) => Err(PushError::Unsupported(format!(
+                "the image's own tag {t:?} is not a valid registry tag: name one in the destination"
+            ))),
+            t => Ok(Some(t.unwrap_or(DEFAULT_TAG).to_owned())),
+        },
     }
 }
 

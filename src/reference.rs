@@ -271,8 +271,8 @@ fn valid_path_component(component: &str) -> bool {
     }
 }
 
-/// `[\w][\w.-]{0,127}`
-fn valid_tag(tag: &str) -> bool {
+/// `[\w][\w.-]{0,127}`: what a registry accepts as a tag.
+pub fn valid_tag(tag: &str) -> bool {
     let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
     let b = tag.as_bytes();
     !b.is_empty()

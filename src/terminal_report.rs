@@ -16,6 +16,8 @@ pub struct TerminalReporter {
     bars: MultiProgress,
     overall: ProgressBar,
     layers: Mutex<Vec<Option<ProgressBar>>>,
+    /// Layers counted for images pushed earlier in the run (`--images`).
+    done_before: Mutex<u64>,
 }
 
 impl TerminalReporter {
@@ -32,6 +34,7 @@ impl TerminalReporter {
             bars,
             overall,
             layers: Mutex::new(Vec::new()),
+            done_before: Mutex::new(0),
         }
     }
 }
@@ -42,7 +45,13 @@ impl Reporter for TerminalReporter {
     }
 
     fn layer_started(&self, index: usize, total: usize, description: &str) {
-        self.overall.set_length(total as u64);
+        let mut done_before = self.done_before.lock().unwrap();
+        if index == 0 {
+            // A new image: its layers count on top of the earlier images'.
+            *done_before = self.overall.length().unwrap_or(0);
+        }
+        self.overall.set_length(*done_before + total as u64);
+        drop(done_before);
         let bar = self
             .bars
             .insert_before(&self.overall, ProgressBar::no_length());

@@ -58,19 +58,25 @@ pub async fn upload_blobs(
     reporter: Arc<dyn Reporter>,
 ) -> Result<UploadedImage, PushError> {
     let total = plan.layers.len();
-    let layers: Vec<LayerReport> = futures_util::stream::iter(plan.layers.iter().enumerate())
-        .map(|(index, spec)| {
-            let reporter = reporter.clone();
-            async move {
-                reporter.layer_started(index, total, &describe(spec));
-                let report = ensure_layer(client, spec, index, options, reporter.clone()).await?;
-                reporter.layer_done(index, &report.action, &report.digest, report.size);
-                Ok::<_, PushError>(report)
-            }
-        })
-        .buffered(options.jobs.max(1))
-        .try_collect()
-        .await?;
+    // Unordered: a large layer must not hold back the start of the layers after it (`buffered`
+    // starts nothing new until the oldest finishes). Results are put back in layer order.
+    let mut layers: Vec<(usize, LayerReport)> =
+        futures_util::stream::iter(plan.layers.iter().enumerate())
+            .map(|(index, spec)| {
+                let reporter = reporter.clone();
+                async move {
+                    reporter.layer_started(index, total, &describe(spec));
+                    let report =
+                        ensure_layer(client, spec, index, options, reporter.clone()).await?;
+                    reporter.layer_done(index, &report.action, &report.digest, report.size);
+                    Ok::<_, PushError>((index, report))
+                }
+            })
+            .buffer_unordered(options.jobs.max(1))
+            .try_collect()
+            .await?;
+    layers.sort_by_key(|(index, _)| *index);
+    let layers: Vec<LayerReport> = layers.into_iter().map(|(_, r)| r).collect();
 
     let config = plan.image_config(layers.iter().map(|l| l.diff_id.clone()).collect());
     let config_bytes = Bytes::from(config.to_bytes());
@@ -140,15 +146,16 @@ async fn trusted(
             .map_err(|e| layer_error(spec, index, e))?;
         *rebuilt = Some(digests);
     }
-    let same = rebuilt.as_ref().is_some_and(|d| d.digest == known.digest);
+    // Both must match: the blob (what is pulled) and the diff_id (what the config will say).
+    let same = rebuilt
+        .as_ref()
+        .is_some_and(|d| d.digest == known.digest && d.diff_id == known.diff_id);
     if !same {
-        reporter.layer_retry(
-            index,
-            &format!(
-                "--verify: {} is not what the store gives, not using it",
-                known.digest
-            ),
-        );
+        reporter.phase(&format!(
+            "layer {}: --verify: {} is not what the store gives; building it",
+            index + 1,
+            known.digest
+        ));
     }
     Ok(same)
 }
@@ -340,12 +347,10 @@ async fn upload_layer(
         (_, Err(e)) if !matches!(e, LayerError::Sink(_)) => Err(layer_error(e)),
         (Err(e), _) => Err(e.into()),
         (Ok(_), Err(e)) => Err(layer_error(e)),
-        (Ok(next), Ok(d)) => {
-            return match client.commit_upload(next, &d.digest, Bytes::new()).await {
-                Ok(()) => Ok(d),
-                Err(e) => Err(e.into()),
-            }
-        }
+        (Ok(next), Ok(d)) => match client.commit_upload(next, &d.digest, Bytes::new()).await {
+            Ok(()) => return Ok(d),
+            Err(e) => Err(e.into()),
+        },
     };
     client.cancel_upload(session).await;
     result

@@ -262,11 +262,15 @@ fn config_flags_with_a_dockertools_image_are_a_usage_error() {
         "/bin/sh",
         "--env",
         "A=1",
+        "--created",
+        "now",
+        "--max-layers",
+        "10",
     ]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     let line = run.error_line();
     assert!(
-        line.contains("in Nix") && line.contains("--entrypoint, --env"),
+        line.contains("in Nix") && line.contains("--entrypoint, --env, --created, --max-layers"),
         "{line}"
     );
     assert_eq!(registry.uploads_started(), 0);
@@ -315,4 +319,43 @@ fn the_destination_tag_wins_over_the_image_tag() {
         .assert_ok();
     assert_eq!(registry.manifest_status("dt/t", "mine", None), 200);
     assert_eq!(registry.manifest_status("dt/t", "fixture", None), 404);
+}
+
+#[test]
+fn an_image_tag_a_registry_would_refuse_fails_before_any_upload() {
+    let registry = Registry::start();
+    let run = Nixpush::new().run(&[
+        &fixture("demo", "docker-badtag"),
+        &format!("{}/dt/badtag", registry.host()),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.error_line()
+            .contains("\"1.0+build\" is not a valid registry tag"),
+        "{}",
+        run.error_line()
+    );
+    assert_eq!(registry.uploads_started(), 0);
+    // Naming a tag in the destination is the way out.
+    Nixpush::new()
+        .run(&[
+            &fixture("demo", "docker-badtag"),
+            &format!("{}/dt/badtag:v1", registry.host()),
+        ])
+        .assert_ok();
+}
+
+#[test]
+fn a_conf_attribute_that_is_not_a_dockertools_conf_is_an_ordinary_package() {
+    let registry = Registry::start();
+    let image = format!("{}/dt/pkg:v1", registry.host());
+    Nixpush::new()
+        .run(&[
+            &fixture("demo", "app-with-conf"),
+            &image,
+            "--entrypoint",
+            "bin/app",
+        ])
+        .assert_ok();
+    assert_eq!(podman_run(&image, &[], &[]), "hello from nixpush\n");
 }

@@ -247,3 +247,44 @@ fn several_images_in_one_run_upload_each_shared_layer_once() {
         assert_eq!(copy.checked_layers().len(), 3);
     }
 }
+
+#[test]
+fn verify_also_refuses_a_known_blob_with_a_forged_diff_id() {
+    let registry = Registry::start();
+    let nixpush = Nixpush::new();
+    let v1 = format!("{}/forged/app:v1", registry.host());
+    let first = nixpush
+        .run(&[&fixture("demo", "app"), &v1])
+        .assert_ok()
+        .to_owned();
+    // The right blobs, the wrong diff_ids.
+    let forged = nixpush::digest::Digest::of(b"forged").to_string();
+    for entry in std::fs::read_dir(nixpush.cache.path().join("layers/v1")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        json["diff_id"] = forged.clone().into();
+        std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+    }
+    let v2 = format!("{}/forged/app:v2", registry.host());
+    nixpush.run(&[&fixture("demo", "app"), &v2]).assert_ok();
+    let believed = OciCopy::pull(&v2).config()["rootfs"]["diff_ids"].clone();
+    assert!(
+        believed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d == forged.as_str()),
+        "{believed}"
+    );
+
+    let v3 = format!("{}/forged/app:v3", registry.host());
+    let verified = nixpush
+        .run(&[&fixture("demo", "app"), &v3, "--verify"])
+        .assert_ok()
+        .to_owned();
+    assert_eq!(
+        verified.split_once('@').unwrap().1,
+        first.split_once('@').unwrap().1
+    );
+}

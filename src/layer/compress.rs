@@ -14,6 +14,10 @@ use super::gzip::GzipStream;
 pub const DEFAULT_GZIP_LEVEL: u32 = 1;
 /// zstd level used unless asked otherwise: zstd's own default, faster than gzip -1 and smaller.
 pub const DEFAULT_ZSTD_LEVEL: u32 = 3;
+/// Version of nixpush's gzip encoder (adaptive stored blocks, 64 KiB chunks, zlib-rs).
+const GZIP_ENCODER_VERSION: u32 = 1;
+/// Version of nixpush's zstd encoder (single-threaded libzstd via the zstd crate).
+const ZSTD_ENCODER_VERSION: u32 = 1;
 /// Size of the chunks the compressor is fed.
 const COMPRESS_CHUNK: usize = 64 * 1024;
 
@@ -49,11 +53,14 @@ impl Compression {
         }
     }
 
-    /// A stable name for layer keys and the cache.
+    /// A stable name for layer keys and the cache: algorithm, encoder version and level, since a
+    /// blob is one particular encoder's output. Bump the version whenever the bytes an encoder
+    /// writes change (a new chunking rule, a new pinned library), so old blobs are not reused as
+    /// if they were this encoder's.
     pub fn key_name(&self) -> String {
         match self {
-            Compression::Gzip { level } => format!("gzip-{level}"),
-            Compression::Zstd { level } => format!("zstd-{level}"),
+            Compression::Gzip { level } => format!("gzip-adaptive{GZIP_ENCODER_VERSION}-{level}"),
+            Compression::Zstd { level } => format!("zstd{ZSTD_ENCODER_VERSION}-{level}"),
             Compression::None => "none".to_owned(),
         }
     }

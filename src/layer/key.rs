@@ -3,9 +3,9 @@
 //! Store paths are immutable and Nix records each one's `narHash`, so the store paths of a layer
 //! with their NAR hashes, the tar rules version and the ownership settings decide the layer's
 //! uncompressed bytes completely. The key also names the compression algorithm and level, since a
-//! blob is one particular compression of those bytes. (A new compressor *implementation* gives
-//! other compressed bytes for the same key; that is harmless: a digest recorded under the key still
-//! names a blob whose uncompressed content is exactly this layer.)
+//! blob is one particular compression of those bytes: the compression's name carries the
+//! encoder's version too, so a blob made by an older encoder is never taken for this one's (which
+//! would make the manifest digest depend on what a cache happened to hold).
 
 use std::fmt;
 

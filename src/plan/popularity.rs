@@ -84,12 +84,14 @@ fn contest<'a>(
     }
 }
 
-/// `name-version-hash` for `/nix/store/hash-name-version`: sorts by name, hash last.
+/// nixpkgs' sort key: the path split at `-`, its first part (`/nix/store/<hash>`) moved last:
+/// `name-version-/nix/store/<hash>`. Sorting by name, hash last; kept to the letter (the `/`
+/// sorts before every letter and digit, so `foo` comes before `foo-dev` whatever the hashes).
 fn package_name(sp: &StorePath) -> String {
-    let base = sp.base_name();
-    match base.split_once('-') {
-        Some((hash, rest)) => format!("{rest}-{hash}"),
-        None => base.to_owned(),
+    let path = sp.path.to_string_lossy();
+    match path.split_once('-') {
+        Some((start, rest)) => format!("{rest}-{start}"),
+        None => path.into_owned(),
     }
 }
 
@@ -144,6 +146,42 @@ mod tests {
             got[0].ends_with("-openssl") && got[1].ends_with("-zlib"),
             "{got:?}"
         );
+    }
+
+    #[test]
+    fn a_name_that_prefixes_another_sorts_first_whatever_the_hashes() {
+        let mut c = Closure::default();
+        for (hash, name) in [
+            ("z", "foo"),
+            ("0", "foo-bar"),
+            ("a", "foo-bar"),
+            ("5", "foo"),
+        ] {
+            let path = PathBuf::from(format!("/nix/store/{}-{name}", hash.repeat(32)));
+            c.paths.insert(
+                path.clone(),
+                StorePath {
+                    path,
+                    nar_hash: String::new(),
+                    nar_size: 1,
+                    references: vec![],
+                },
+            );
+        }
+        let got: Vec<String> = by_popularity(&c)
+            .iter()
+            .map(|s| s.base_name().to_owned())
+            .collect();
+        let expected: Vec<String> = [
+            ("5", "foo"),
+            ("z", "foo"),
+            ("0", "foo-bar"),
+            ("a", "foo-bar"),
+        ]
+        .iter()
+        .map(|(h, n)| format!("{}-{n}", h.repeat(32)))
+        .collect();
+        assert_eq!(got, expected);
     }
 
     #[test]
