@@ -6,6 +6,7 @@
 //! [[image]]
 //! installable = ".#app"
 //! destination = "ghcr.io/org/app:1.2"
+//! tags = ["1", "latest"]            # more tags for the same image
 //! entrypoint = "bin/app"            # or ["bin/app", "--serve"]
 //! cmd = ["--port", "80"]
 //! env = { GREETING = "hello" }
@@ -83,6 +84,8 @@ struct Image {
     contents: Vec<String>,
     #[serde(default)]
     nix_args: Vec<String>,
+    #[serde(default)]
+    tags: Vec<String>,
 }
 
 /// The checked requests of every image in `path`; `global` holds the run's other flags.
@@ -101,6 +104,7 @@ pub fn requests_from_file(path: &Path, global: &PushArgs) -> Result<Vec<PushRequ
         (!global.label.is_empty(), "--label"),
         (!global.contents.is_empty(), "--contents"),
         (!global.nix_args.is_empty(), "nix arguments after --"),
+        (!global.tags.is_empty(), "--tag"),
     ] {
         if given {
             return Err(UsageError::FlagWithImages(flag));
@@ -131,6 +135,7 @@ pub fn requests_from_file(path: &Path, global: &PushArgs) -> Result<Vec<PushRequ
             args.user = image.user;
             args.workdir = image.workdir;
             args.contents = image.contents;
+            args.tags = image.tags;
             args.into_request()
         })
         .collect()

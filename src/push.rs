@@ -34,6 +34,8 @@ pub struct PushRequest {
     pub contents: Vec<String>,
     /// Images (on the destination's registry) whose layers may be reused.
     pub cache_from: Vec<Reference>,
+    /// More tags for the same manifest (`--tag`), beside the destination's.
+    pub tags: Vec<String>,
     /// `--created`, when given (plain packages; dockerTools images carry their own).
     pub created: Option<String>,
     /// `--max-layers`, when given (plain packages; dockerTools images carry their own layering).
@@ -53,7 +55,8 @@ pub struct PushOutcome {
     /// `registry/repository@sha256:...`
     pub pinned: String,
     pub manifest_digest: Digest,
-    pub tag: Option<String>,
+    /// The tags written (none: pushed by digest only).
+    pub tags: Vec<String>,
     pub layers: Vec<LayerReport>,
 }
 
@@ -110,15 +113,25 @@ pub async fn dry_run(
 ) -> Result<String, PushError> {
     reporter.phase(&format!("building {}", request.installable));
     let prepared = prepare(request, &reporter).await?;
-    let tag = target_tag(&request.destination, prepared.image_tag.as_deref())?
-        .or_else(|| request.destination.digest().map(ToString::to_string))
-        .unwrap_or_default();
-    Ok(format!(
-        "{}/{}:{tag}\n{}",
+    let tags = target_tags(
+        &request.destination,
+        &request.tags,
+        prepared.image_tag.as_deref(),
+    )?;
+    let name = format!(
+        "{}/{}",
         request.destination.registry(),
-        request.destination.repository(),
-        prepared.plan.describe()
-    ))
+        request.destination.repository()
+    );
+    let names = match (tags.is_empty(), request.destination.digest()) {
+        (true, Some(d)) => format!("{name}@{d}"),
+        _ => tags
+            .iter()
+            .map(|t| format!("{name}:{t}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    Ok(format!("{names}\n{}", prepared.plan.describe()))
 }
 
 /// Builds `request.installable` and pushes its image.
@@ -172,8 +185,14 @@ pub async fn push_sharing(
         plan.layers.len()
     ));
 
-    let tag = target_tag(destination, prepared.image_tag.as_deref())?;
-    let mut index = learn_layers(&client, request, tag.as_deref(), reporter.as_ref()).await;
+    let tags = target_tags(destination, &request.tags, prepared.image_tag.as_deref())?;
+    let mut index = learn_layers(
+        &client,
+        request,
+        tags.first().map(String::as_str),
+        reporter.as_ref(),
+    )
+    .await;
     if shared.registry.as_deref() == Some(destination.registry()) {
         index.merge(&shared.index);
     }
@@ -194,16 +213,23 @@ pub async fn push_sharing(
             });
         }
     }
-    let target = tag.clone().unwrap_or_else(|| digest.to_string());
-    reporter.phase(&format!("writing manifest {digest} as {target}"));
-    client
-        .put_manifest(
-            &target,
-            MANIFEST_MEDIA_TYPE,
-            uploaded.manifest_bytes,
-            &digest,
-        )
-        .await?;
+    // Last, and only now that every blob is in: the manifest, under each tag (or by digest).
+    let targets = if tags.is_empty() {
+        vec![digest.to_string()]
+    } else {
+        tags.clone()
+    };
+    for target in &targets {
+        reporter.phase(&format!("writing manifest {digest} as {target}"));
+        client
+            .put_manifest(
+                target,
+                MANIFEST_MEDIA_TYPE,
+                uploaded.manifest_bytes.clone(),
+                &digest,
+            )
+            .await?;
+    }
     // `prepared` (and with it the GC roots) lives until the manifest is written.
     drop(prepared);
     if shared.registry.as_deref() != Some(destination.registry()) {
@@ -229,27 +255,33 @@ pub async fn push_sharing(
     Ok(PushOutcome {
         pinned: destination.pinned(&digest),
         manifest_digest: digest,
-        tag,
+        tags,
         layers: uploaded.layers,
     })
 }
 
-/// The tag to write: the destination's, else (unless it names a digest) the image's own, else
-/// `latest`. `None`: push by digest only. An image tag a registry would refuse is an error now,
-/// not after every blob is uploaded.
-fn target_tag(
+/// The tags to write: the destination's and every `--tag`; if none, the image's own tag (unless
+/// the destination names a digest: then none, the image is pushed by digest), else `latest`.
+/// An image tag a registry would refuse is an error now, not after every blob is uploaded.
+fn target_tags(
     destination: &Reference,
+    extra: &[String],
     image_tag: Option<&str>,
-) -> Result<Option<String>, PushError> {
-    match (destination.tag(), destination.digest()) {
-        (Some(t), _) => Ok(Some(t.to_owned())),
-        (None, Some(_)) => Ok(None),
-        (None, None) => match image_tag {
-            Some(t) if !crate::reference::valid_tag(t) => Err(PushError::Unsupported(format!(
-                "the image's own tag {t:?} is not a valid registry tag: name one in the destination"
-            ))),
-            t => Ok(Some(t.unwrap_or(DEFAULT_TAG).to_owned())),
-        },
+) -> Result<Vec<String>, PushError> {
+    let mut tags: Vec<String> = destination.tag().map(str::to_owned).into_iter().collect();
+    for t in extra {
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
+    if !tags.is_empty() || destination.digest().is_some() {
+        return Ok(tags);
+    }
+    match image_tag {
+        Some(t) if !crate::reference::valid_tag(t) => Err(PushError::Unsupported(format!(
+            "the image's own tag {t:?} is not a valid registry tag: name one in the destination"
+        ))),
+        t => Ok(vec![t.unwrap_or(DEFAULT_TAG).to_owned()]),
     }
 }
 

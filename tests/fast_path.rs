@@ -218,6 +218,7 @@ fn several_images_in_one_run_upload_each_shared_layer_once() {
             [[image]]
             installable = "{}"
             destination = "{host}/many/two:v1"
+            tags = ["stable"]
             entrypoint = "bin/app"
             env = {{ VERSION = "2" }}
             "#,
@@ -242,6 +243,7 @@ fn several_images_in_one_run_upload_each_shared_layer_once() {
         registry.log()
     );
     assert_eq!(registry.requests("POST", "mount=sha256"), 2);
+    assert_eq!(registry.manifest_status("many/two", "stable", None), 200);
     for image in ["many/one:v1", "many/two:v1"] {
         let copy = OciCopy::pull(&format!("{}/{image}", registry.host()));
         assert_eq!(copy.checked_layers().len(), 3);

@@ -122,3 +122,54 @@ fn an_update_of_one_store_path_changes_and_uploads_only_its_layer() {
         1
     );
 }
+
+#[test]
+fn every_tag_names_the_same_manifest() {
+    let registry = Registry::start();
+    let image = format!("{}/tags/app:1.2.3", registry.host());
+    let pinned = Nixpush::new()
+        .run(&[
+            &fixture("demo", "app"),
+            &image,
+            "-t",
+            "1.2",
+            "--tag",
+            "latest",
+        ])
+        .assert_ok()
+        .to_owned();
+    let digest = pinned.split_once('@').unwrap().1;
+    for tag in ["1.2.3", "1.2", "latest"] {
+        assert_eq!(
+            skopeo_inspect(&format!("{}/tags/app:{tag}", registry.host()), "--raw")["layers"],
+            OciCopy::pull(&image).manifest["layers"],
+            "{tag}"
+        );
+        let out = std::process::Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
+            .arg(format!("docker://{}/tags/app:{tag}", registry.host()))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), digest, "{tag}");
+    }
+    // Blobs went up once, whatever the number of tags.
+    let layers = nix_closure(&nix_build(&fixture("demo", "app"))).len() + 1;
+    assert_eq!(registry.uploads_started(), layers + 1);
+}
+
+#[test]
+fn tags_without_a_destination_tag_replace_latest() {
+    let registry = Registry::start();
+    Nixpush::new()
+        .run(&[
+            &fixture("demo", "app"),
+            &format!("{}/tags/only", registry.host()),
+            "-t",
+            "v9",
+        ])
+        .assert_ok();
+    assert_eq!(registry.manifest_status("tags/only", "v9", None), 200);
+    assert_eq!(registry.manifest_status("tags/only", "latest", None), 404);
+    let run = Nixpush::new().run(&[&fixture("demo", "app"), "127.0.0.1:1/a/b", "-t", "-bad"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
