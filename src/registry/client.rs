@@ -1,10 +1,11 @@
 //! The connection to one repository of one registry: which scheme it speaks, how it wants to be
-//! authenticated, and `send`, the single place every request goes through: it attaches
-//! credentials (to the registry's own origin only), renews an expired token once on a 401, and
-//! retries what may succeed later.
+//! authenticated, and the sending every request goes through: credentials attached to the
+//! registry's own origin only, an expired token renewed once on a 401, and (`send`) a request
+//! retried when it may succeed later; upload steps use `send_once`, their sequence is retried by
+//! the uploader.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
@@ -14,13 +15,10 @@ use tokio::sync::Mutex;
 use super::auth::{Challenge, Credentials, Token};
 use super::error::{display_url, explain_body, transport_reason, RegistryError};
 use super::retry::{backoff, MAX_ATTEMPTS};
+use super::transport::{base_url, http_client, is_certificate_error, is_not_tls, transport_error};
 use crate::progress::Reporter;
 use crate::reference::Reference;
 
-/// How long to wait for a TCP connection before calling a registry unreachable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long a registry may stay silent in the middle of an answer.
-const READ_TIMEOUT: Duration = Duration::from_secs(300);
 /// Most bytes of an error body read before giving up on the rest.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
@@ -467,44 +465,6 @@ enum PingError {
     Other(RegistryError),
 }
 
-fn base_url(scheme: &str, host: &str) -> Result<Url, RegistryError> {
-    Url::parse(&format!("{scheme}://{host}/")).map_err(|_| RegistryError::Protocol {
-        host: host.to_owned(),
-        what: "the registry host does not form a valid URL".into(),
-    })
-}
-
-fn http_client(
-    insecure: bool,
-    ca_cert: Option<&std::path::Path>,
-    host: &str,
-) -> Result<reqwest::Client, RegistryError> {
-    let mut builder = reqwest::Client::builder();
-    if let Some(path) = ca_cert {
-        let ca_error = |reason: String| RegistryError::CaCert {
-            path: path.to_owned(),
-            reason,
-        };
-        let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|_| ca_error("not a PEM certificate bundle".into()))?;
-        if certs.is_empty() {
-            return Err(ca_error("it holds no certificate".into()));
-        }
-        builder = builder.tls_certs_merge(certs);
-    }
-    builder
-        .user_agent(concat!("nixpush/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
-        .danger_accept_invalid_certs(insecure)
-        .build()
-        .map_err(|e| RegistryError::Tls {
-            host: host.to_owned(),
-            reason: transport_reason(&e),
-        })
-}
-
 fn challenge_of(response: &Response) -> Option<Challenge> {
     response
         .headers()
@@ -514,21 +474,6 @@ fn challenge_of(response: &Response) -> Option<Challenge> {
         .filter_map(Challenge::parse)
         // Prefer a bearer challenge when a registry offers both.
         .max_by_key(|c| matches!(c, Challenge::Bearer { .. }))
-}
-
-fn transport_error(method: &Method, url: &Url, e: &reqwest::Error) -> RegistryError {
-    if e.is_connect() {
-        RegistryError::Connect {
-            url: display_url(url),
-            reason: transport_reason(e),
-        }
-    } else {
-        RegistryError::Transport {
-            method: method.to_string(),
-            url: display_url(url),
-            reason: transport_reason(e),
-        }
-    }
 }
 
 /// Reads at most `MAX_ERROR_BODY` bytes of a response body; errors give what was read.
@@ -554,41 +499,4 @@ pub(crate) async fn status_error(method: &Method, url: &Url, response: Response)
         status,
         detail,
     }
-}
-
-/// The rustls error somewhere in `e`'s source chain, if any.
-fn rustls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(r) = s.downcast_ref::<rustls::Error>() {
-            return Some(r);
-        }
-        // hyper-util wraps the TLS error in io::Errors nested inside each other, and an
-        // io::Error's `source()` skips its own payload: unwrap the payloads by hand.
-        let mut io = s.downcast_ref::<std::io::Error>();
-        while let Some(inner) = io.and_then(|e| e.get_ref()) {
-            if let Some(r) = inner.downcast_ref::<rustls::Error>() {
-                return Some(r);
-            }
-            io = inner.downcast_ref::<std::io::Error>();
-        }
-        source = s.source();
-    }
-    None
-}
-
-/// The server answered the TLS handshake with something that is not TLS (a plain HTTP server).
-fn is_not_tls(e: &reqwest::Error) -> bool {
-    matches!(rustls_error(e), Some(rustls::Error::InvalidMessage(_)))
-}
-
-fn is_certificate_error(e: &reqwest::Error) -> bool {
-    matches!(
-        rustls_error(e),
-        Some(
-            rustls::Error::InvalidCertificate(_)
-                | rustls::Error::AlertReceived(_)
-                | rustls::Error::NoCertificatesPresented
-        )
-    )
 }

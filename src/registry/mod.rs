@@ -9,6 +9,7 @@ mod docker_config;
 mod error;
 mod manifest;
 mod retry;
+mod transport;
 
 pub use auth::{Credentials, Secret};
 pub use blob::UploadSession;
