@@ -126,10 +126,10 @@ mod tests {
         assert_eq!(names(&c), ["F", "E", "D", "C", "B", "G", "A"]);
     }
 
-    #[test]
-    fn ties_sort_by_package_name_not_hash() {
+    /// Unrelated store paths with the given hash letter and name: only names and hashes differ.
+    fn unrelated(paths: &[(&str, &str)]) -> Closure {
         let mut c = Closure::default();
-        for (hash, name) in [("b", "zlib"), ("a", "openssl")] {
+        for (hash, name) in paths {
             let path = PathBuf::from(format!("/nix/store/{}-{name}", hash.repeat(32)));
             c.paths.insert(
                 path.clone(),
@@ -141,6 +141,12 @@ mod tests {
                 },
             );
         }
+        c
+    }
+
+    #[test]
+    fn ties_sort_by_package_name_not_hash() {
+        let c = unrelated(&[("b", "zlib"), ("a", "openssl")]);
         let got: Vec<&str> = by_popularity(&c).iter().map(|s| s.base_name()).collect();
         assert!(
             got[0].ends_with("-openssl") && got[1].ends_with("-zlib"),
@@ -150,24 +156,12 @@ mod tests {
 
     #[test]
     fn a_name_that_prefixes_another_sorts_first_whatever_the_hashes() {
-        let mut c = Closure::default();
-        for (hash, name) in [
+        let c = unrelated(&[
             ("z", "foo"),
             ("0", "foo-bar"),
             ("a", "foo-bar"),
             ("5", "foo"),
-        ] {
-            let path = PathBuf::from(format!("/nix/store/{}-{name}", hash.repeat(32)));
-            c.paths.insert(
-                path.clone(),
-                StorePath {
-                    path,
-                    nar_hash: String::new(),
-                    nar_size: 1,
-                    references: vec![],
-                },
-            );
-        }
+        ]);
         let got: Vec<String> = by_popularity(&c)
             .iter()
             .map(|s| s.base_name().to_owned())

@@ -53,14 +53,7 @@ impl Client {
     /// `POST /v2/<name>/blobs/uploads/` with an empty body.
     pub async fn start_upload(&self) -> Result<UploadSession, RegistryError> {
         let url = self.url("blobs/uploads/");
-        let r = self
-            .send_once(
-                Method::POST,
-                url.clone(),
-                empty_body_headers(),
-                Some(Bytes::new()),
-            )
-            .await?;
+        let r = self.post_empty(&url).await?;
         if r.status() != StatusCode::ACCEPTED {
             return Err(status_error(&Method::POST, &url, r).await);
         }
@@ -133,14 +126,7 @@ impl Client {
         url.query_pairs_mut()
             .append_pair("mount", &digest.to_string())
             .append_pair("from", from);
-        let r = self
-            .send_once(
-                Method::POST,
-                url.clone(),
-                empty_body_headers(),
-                Some(Bytes::new()),
-            )
-            .await?;
+        let r = self.post_empty(&url).await?;
         match r.status() {
             StatusCode::CREATED => Ok(true),
             StatusCode::ACCEPTED => {
@@ -164,6 +150,17 @@ impl Client {
     pub async fn put_blob(&self, digest: &Digest, data: Bytes) -> Result<(), RegistryError> {
         let session = self.start_upload().await?;
         self.commit_upload(session, digest, data).await
+    }
+
+    /// `POST url` with an empty body, once: how every upload session starts.
+    async fn post_empty(&self, url: &Url) -> Result<Response, RegistryError> {
+        self.send_once(
+            Method::POST,
+            url.clone(),
+            empty_body_headers(),
+            Some(Bytes::new()),
+        )
+        .await
     }
 
     /// The `Location` of an answer to a request for `request_url`.
