@@ -1,0 +1,137 @@
+//! The distribution token flow, in front of the real registry: a bearer challenge on `/v2/`,
+//! credentials sent to the token realm (Basic) with the repository's pull,push scope, the token
+//! on every registry request, a wrong password reported plainly and never printed. The token front
+//! (tests/fakes/token_proxy.py) forwards authenticated requests to a real docker-registry.
+
+mod common;
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+
+const PASSWORD: &str = "t0ken-Pa55word";
+
+struct TokenFront {
+    child: Child,
+    port: u16,
+    log: tempfile::NamedTempFile,
+}
+
+impl TokenFront {
+    fn start(registry: &Registry) -> TokenFront {
+        require("python3");
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut child = Command::new("python3")
+            .arg(repo_root().join("tests/fakes/token_proxy.py"))
+            .arg(registry.port.to_string())
+            .args(["alice", PASSWORD])
+            .arg(log.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        TokenFront {
+            child,
+            port: line
+                .trim()
+                .parse()
+                .expect("the token front prints its port"),
+            log,
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn entries(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.log.path())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for TokenFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_push_behind_token_auth_asks_for_the_repository_scope_and_sends_the_token() {
+    let registry = Registry::start();
+    let front = TokenFront::start(&registry);
+    let nixpush = Nixpush::new();
+    nixpush.login(&front.host(), "alice", PASSWORD);
+    let image = format!("{}/team/app:v1", front.host());
+    let run = nixpush.run(&[&fixture("demo", "app"), &image]);
+    run.assert_ok();
+    assert!(!run.stderr.contains(PASSWORD));
+
+    let entries = front.entries();
+    let tokens: Vec<&serde_json::Value> = entries.iter().filter(|e| e["token"] == true).collect();
+    assert!(!tokens.is_empty(), "the token realm was asked");
+    for t in &tokens {
+        assert_eq!(t["credentials_ok"], true);
+        assert_eq!(
+            t["scope"],
+            serde_json::json!(["repository:team/app:pull,push"])
+        );
+        assert_eq!(t["service"], serde_json::json!(["fake-registry"]));
+    }
+    // Only the first ping goes without the token; every other request carries it.
+    let requests: Vec<&serde_json::Value> = entries.iter().filter(|e| e["token"] != true).collect();
+    let without: Vec<_> = requests.iter().filter(|e| e["bearer"] != true).collect();
+    assert_eq!(without.len(), 1, "{without:?}");
+    assert_eq!(without[0]["path"], "/v2/");
+    assert!(requests
+        .iter()
+        .any(|e| e["method"] == "PATCH" && e["bearer"] == true));
+    // The image is whole in the registry behind.
+    let copy = OciCopy::pull(&format!("{}/team/app:v1", registry.host()));
+    assert_eq!(copy.checked_layers().len(), 3);
+}
+
+#[test]
+fn a_wrong_password_at_the_token_realm_is_reported_and_never_printed() {
+    let registry = Registry::start();
+    let front = TokenFront::start(&registry);
+    let nixpush = Nixpush::new();
+    let wrong = "not-the-Pa55word";
+    nixpush.login(&front.host(), "alice", wrong);
+    let run = nixpush.run(&[
+        &fixture("demo", "app"),
+        &format!("{}/team/app:v1", front.host()),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let line = run.error_line();
+    assert!(
+        line.contains("credentials were rejected") && line.contains("alice"),
+        "{line}"
+    );
+    assert!(!run.stderr.contains(wrong));
+    assert_eq!(registry.uploads_started(), 0);
+}
+
+#[test]
+fn no_credentials_for_a_token_registry_says_so() {
+    let registry = Registry::start();
+    let front = TokenFront::start(&registry);
+    let run = Nixpush::new().run(&[
+        &fixture("demo", "app"),
+        &format!("{}/team/app:v1", front.host()),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.error_line().contains("requires credentials"),
+        "{}",
+        run.error_line()
+    );
+}
