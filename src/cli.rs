@@ -8,6 +8,7 @@ use crate::layer::Compression;
 use crate::plan::{ConfigError, ConfigFlags};
 use crate::push::PushRequest;
 use crate::reference::{Reference, ReferenceError};
+use crate::registry::{Credentials, Secret};
 
 /// Layers built and uploaded at once unless `--jobs` says otherwise: twice the core count,
 /// 4 to 8. A job alternates between compressing (one core) and waiting on the registry, so more
@@ -135,6 +136,23 @@ pub struct PushArgs {
     #[arg(long, help_heading = "Layers")]
     pub no_cache: bool,
 
+    /// Registry credentials USER:PASSWORD (visible to other users of this machine: prefer
+    /// --password-stdin or NIXPUSH_USERNAME/NIXPUSH_PASSWORD).
+    #[arg(long, value_name = "USER:PASSWORD", help_heading = "Registry")]
+    pub creds: Option<String>,
+    /// Registry user name, with the password (or token) read from standard input.
+    #[arg(
+        long,
+        short = 'u',
+        value_name = "USER",
+        requires = "password_stdin",
+        help_heading = "Registry"
+    )]
+    pub username: Option<String>,
+    /// Read the password for --username from standard input.
+    #[arg(long, requires = "username", help_heading = "Registry")]
+    pub password_stdin: bool,
+
     /// Allow plain HTTP and unverified TLS for a non-loopback registry.
     #[arg(long, help_heading = "Registry", conflicts_with = "ca_cert")]
     pub insecure: bool,
@@ -150,6 +168,61 @@ pub struct PushArgs {
     /// Print only the pushed reference, no progress.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// Credentials given on the command line or in the environment; two sources at once are an
+/// error (which should win would be a guess).
+fn explicit_credentials(
+    creds: Option<&str>,
+    username: Option<&str>,
+    password_stdin: bool,
+) -> Result<Option<Credentials>, UsageError> {
+    let env_user = std::env::var("NIXPUSH_USERNAME")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let env_pass = std::env::var("NIXPUSH_PASSWORD").ok();
+    let given = [creds.is_some(), username.is_some(), env_user.is_some()];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(UsageError::Credentials(
+            "give credentials one way: --creds, --username with --password-stdin, or NIXPUSH_USERNAME/NIXPUSH_PASSWORD",
+        ));
+    }
+    if let Some(c) = creds {
+        let (user, pass) = c
+            .split_once(':')
+            .filter(|(u, _)| !u.is_empty())
+            .ok_or(UsageError::Credentials("--creds takes USER:PASSWORD"))?;
+        return Ok(Some(Credentials {
+            username: user.to_owned(),
+            password: Secret::new(pass),
+        }));
+    }
+    if let (Some(user), true) = (username, password_stdin) {
+        let mut password = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut password).map_err(|_| {
+            UsageError::Credentials("could not read the password from standard input")
+        })?;
+        let password = password.trim_end_matches(['\n', '\r']);
+        if password.is_empty() {
+            return Err(UsageError::Credentials(
+                "--password-stdin read an empty password",
+            ));
+        }
+        return Ok(Some(Credentials {
+            username: user.to_owned(),
+            password: Secret::new(password),
+        }));
+    }
+    match (env_user, env_pass) {
+        (Some(user), Some(pass)) if !pass.is_empty() => Ok(Some(Credentials {
+            username: user,
+            password: Secret::new(pass),
+        })),
+        (Some(_), _) => Err(UsageError::Credentials(
+            "NIXPUSH_USERNAME is set but NIXPUSH_PASSWORD is empty",
+        )),
+        (None, _) => Ok(None),
+    }
 }
 
 /// `--compression`.
@@ -229,6 +302,8 @@ pub enum UsageError {
     FlagWithImages(&'static str),
     #[error("--tag {0:?}: a tag is 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'")]
     Tag(String),
+    #[error("{0}")]
+    Credentials(&'static str),
     #[error("the installable is empty")]
     EmptyInstallable,
     #[error(
@@ -293,6 +368,11 @@ impl PushArgs {
             contents: self.contents,
             cache_from,
             tags: self.tags,
+            credentials: explicit_credentials(
+                self.creds.as_deref(),
+                self.username.as_deref(),
+                self.password_stdin,
+            )?,
             created,
             max_layers: self.max_layers,
             compression,

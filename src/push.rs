@@ -36,6 +36,8 @@ pub struct PushRequest {
     pub cache_from: Vec<Reference>,
     /// More tags for the same manifest (`--tag`), beside the destination's.
     pub tags: Vec<String>,
+    /// Credentials given explicitly (they win over every stored ones).
+    pub credentials: Option<Credentials>,
     /// `--created`, when given (plain packages; dockerTools images carry their own).
     pub created: Option<String>,
     /// `--max-layers`, when given (plain packages; dockerTools images carry their own layering).
@@ -170,7 +172,7 @@ pub async fn push_sharing(
         ConnectOptions {
             insecure: request.insecure,
             ca_cert: request.ca_cert.clone(),
-            credentials: credentials_for(destination, reporter.as_ref()),
+            credentials: credentials_for(request, reporter.as_ref()),
             reporter: reporter.clone(),
         },
     );
@@ -324,15 +326,25 @@ async fn learn_layers(
     index
 }
 
-/// Credentials for the destination from Docker's config file. A config that cannot be read is
-/// reported and the push goes on anonymously (the registry will say if that is not enough).
-fn credentials_for(destination: &Reference, reporter: &dyn Reporter) -> Option<Credentials> {
-    let path = registry::default_config_path()?;
-    match registry::docker_config_credentials(&path, destination.registry()) {
-        Ok(c) => c,
-        Err(e) => {
-            reporter.phase(&format!("ignoring Docker credentials: {e}"));
-            None
+/// Credentials for the destination, the first source that has some: the ones given explicitly
+/// (`--creds`, `--username` with `--password-stdin`, `NIXPUSH_USERNAME`/`NIXPUSH_PASSWORD`),
+/// then Docker's config (entries, then its credential helper), then podman's auth files. A
+/// source that cannot be read is reported and skipped: the registry will say if anonymous access
+/// is not enough.
+fn credentials_for(request: &PushRequest, reporter: &dyn Reporter) -> Option<Credentials> {
+    if let Some(c) = &request.credentials {
+        return Some(c.clone());
+    }
+    let registry = request.destination.registry();
+    let files = registry::default_config_path()
+        .into_iter()
+        .chain(registry::podman_auth_paths());
+    for path in files {
+        match registry::docker_config_credentials(&path, registry) {
+            Ok(Some(c)) => return Some(c),
+            Ok(None) => {}
+            Err(e) => reporter.phase(&format!("ignoring stored credentials: {e}")),
         }
     }
+    None
 }

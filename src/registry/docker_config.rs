@@ -1,6 +1,9 @@
 //! Credentials stored by `docker login` in Docker's `config.json` (`$DOCKER_CONFIG`, else
-//! `~/.docker`): the `auths` entries, as `auth` (base64 `user:password`) or `username`/`password`.
-//! Docker Hub is also looked up under its legacy key `https://index.docker.io/v1/`.
+//! `~/.docker`), and by `podman login` in its `auth.json` (same format): the `auths` entries, as
+//! `auth` (base64 `user:password`) or `username`/`password`; else the credential helper the file
+//! names for the registry (`credHelpers`) or for all (`credsStore`), run as
+//! `docker-credential-<name> get`. Docker Hub is also looked up under its legacy key
+//! `https://index.docker.io/v1/`.
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +38,8 @@ pub enum DockerConfigError {
     },
     #[error("the \"auth\" of {key:?} in {} is not base64 of user:password", path.display())]
     BadAuth { path: PathBuf, key: String },
+    #[error("credential helper docker-credential-{helper} failed: {reason}")]
+    Helper { helper: String, reason: String },
 }
 
 /// Credentials for `registry` in the config file at `path`, if it has any. A missing file is
@@ -54,6 +59,10 @@ pub fn lookup(path: &Path, registry: &str) -> Result<Option<Credentials>, Docker
     struct Config {
         #[serde(default)]
         auths: std::collections::BTreeMap<String, Entry>,
+        #[serde(default, rename = "credHelpers")]
+        cred_helpers: std::collections::BTreeMap<String, String>,
+        #[serde(default, rename = "credsStore")]
+        creds_store: Option<String>,
     }
     #[derive(serde::Deserialize)]
     struct Entry {
@@ -82,8 +91,16 @@ pub fn lookup(path: &Path, registry: &str) -> Result<Option<Credentials>, Docker
             .any(|want| want == k || format!("{want}/v1") == k || format!("{want}/v2") == k)
             || (registry == DOCKER_HUB && k == "https://index.docker.io/v1")
     });
-    let Some((key, entry)) = entry else {
-        return Ok(None);
+    let helper = config
+        .cred_helpers
+        .get(registry)
+        .or(config.creds_store.as_ref())
+        .filter(|h| !h.is_empty());
+    let Some((key, entry)) = entry.filter(|(_, e)| e.auth.is_some() || e.username.is_some()) else {
+        return match helper {
+            Some(helper) => from_helper(helper, &server_url(registry)),
+            None => Ok(None),
+        };
     };
     if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
         let bad = || DockerConfigError::BadAuth {
@@ -108,6 +125,72 @@ pub fn lookup(path: &Path, registry: &str) -> Result<Option<Credentials>, Docker
         })),
         _ => Ok(None),
     }
+}
+
+/// What Docker hands a credential helper for a registry.
+fn server_url(registry: &str) -> String {
+    if registry == DOCKER_HUB {
+        "https://index.docker.io/v1/".to_owned()
+    } else {
+        registry.to_owned()
+    }
+}
+
+/// `docker-credential-<helper> get`, server URL on stdin, `{"Username","Secret"}` on stdout.
+/// A helper that knows no credentials for the server answers with an error: that is none.
+fn from_helper(helper: &str, server: &str) -> Result<Option<Credentials>, DockerConfigError> {
+    use std::io::Write;
+    let program = format!("docker-credential-{helper}");
+    let fail = |reason: String| DockerConfigError::Helper {
+        helper: helper.to_owned(),
+        reason,
+    };
+    let mut child = std::process::Command::new(&program)
+        .arg("get")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(format!("cannot run {program}: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    if !out.status.success() {
+        return Ok(None);
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(rename = "Username")]
+        username: String,
+        #[serde(rename = "Secret")]
+        secret: String,
+    }
+    // Never quote the answer in an error: it holds the secret.
+    let answer: Answer = serde_json::from_slice(&out.stdout)
+        .map_err(|_| fail("its answer is not the JSON credential helpers print".to_owned()))?;
+    if answer.username == "<token>" {
+        return Err(fail(
+            "it holds an identity token, which nixpush cannot use yet; log in with a password or token"
+                .to_owned(),
+        ));
+    }
+    Ok(Some(Credentials {
+        username: answer.username,
+        password: Secret::new(answer.secret),
+    }))
+}
+
+/// Podman's auth files, in the order podman reads them.
+pub fn podman_auth_paths() -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    if let Some(p) = std::env::var_os("REGISTRY_AUTH_FILE") {
+        paths.push(PathBuf::from(p));
+    }
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
+        paths.push(PathBuf::from(dir).join("containers/auth.json"));
+    }
+    paths
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ pub use auth::{Credentials, Secret};
 pub use blob::UploadSession;
 pub use client::{Client, ConnectOptions};
 pub use docker_config::{
-    default_config_path, lookup as docker_config_credentials, DockerConfigError,
+    default_config_path, lookup as docker_config_credentials, podman_auth_paths, DockerConfigError,
 };
 pub use error::RegistryError;
 pub use retry::{backoff, MAX_ATTEMPTS};

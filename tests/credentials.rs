@@ -1,0 +1,186 @@
+//! Where credentials come from, first answer wins: explicit (`--creds`, `--username` with
+//! `--password-stdin`, `NIXPUSH_USERNAME`/`NIXPUSH_PASSWORD`), Docker's config (entries, then a
+//! credential helper), podman's auth file. Each is shown pushing to a registry that requires
+//! them, with the password never printed; two explicit sources at once are a usage error.
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+
+use common::*;
+
+const USER: &str = "alice";
+const PASSWORD: &str = "cr3d-Pa55word";
+
+fn locked_registry() -> Registry {
+    Registry::start_with(RegistryConfig {
+        htpasswd: Some((USER.into(), PASSWORD.into())),
+        ..Default::default()
+    })
+}
+
+/// Runs nixpush with extra environment and optional stdin; checks the push landed.
+fn push_with(
+    registry: &Registry,
+    nixpush: &Nixpush,
+    args: &[&str],
+    env: &[(&str, String)],
+    stdin: Option<&str>,
+) -> Run {
+    let image = format!("{}/creds/app:v1", registry.host());
+    let mut all = vec![fixture("demo", "app"), image];
+    all.extend(args.iter().map(|a| a.to_string()));
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    let mut cmd = nixpush.command(&all);
+    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    let run = Run::from_output(child.wait_with_output().unwrap());
+    assert!(
+        !run.stderr.contains(PASSWORD) && !run.stdout.contains(PASSWORD),
+        "{}",
+        run.stderr
+    );
+    run
+}
+
+fn assert_pushed(registry: &Registry, run: &Run) {
+    run.assert_ok();
+    assert_eq!(
+        registry.manifest_status("creds/app", "v1", Some((USER, PASSWORD))),
+        200
+    );
+}
+
+#[test]
+fn environment_variables() {
+    let registry = locked_registry();
+    let env = [
+        ("NIXPUSH_USERNAME", USER.to_owned()),
+        ("NIXPUSH_PASSWORD", PASSWORD.to_owned()),
+    ];
+    let run = push_with(&registry, &Nixpush::new(), &[], &env, None);
+    assert_pushed(&registry, &run);
+}
+
+#[test]
+fn username_and_password_from_stdin() {
+    let registry = locked_registry();
+    let run = push_with(
+        &registry,
+        &Nixpush::new(),
+        &["--username", USER, "--password-stdin"],
+        &[],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert_pushed(&registry, &run);
+}
+
+#[test]
+fn creds_flag() {
+    let registry = locked_registry();
+    let creds = format!("{USER}:{PASSWORD}");
+    let run = push_with(&registry, &Nixpush::new(), &["--creds", &creds], &[], None);
+    run.assert_ok();
+}
+
+#[test]
+fn two_explicit_sources_are_a_usage_error() {
+    let registry = locked_registry();
+    let env = [
+        ("NIXPUSH_USERNAME", USER.to_owned()),
+        ("NIXPUSH_PASSWORD", PASSWORD.to_owned()),
+    ];
+    let run = push_with(
+        &registry,
+        &Nixpush::new(),
+        &["--creds", "bob:x"],
+        &env,
+        None,
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.error_line().contains("one way"), "{}", run.error_line());
+}
+
+#[test]
+fn a_docker_credential_helper() {
+    let registry = locked_registry();
+    let nixpush = Nixpush::new();
+    // A helper that knows this registry only, as docker-credential-* helpers do.
+    let bin = nixpush.docker_config.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let helper = bin.join("docker-credential-nixpushtest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\n[ \"$server\" = \"{}\" ] || {{ echo 'credentials not found in native keychain'; exit 1; }}\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"\n",
+            registry.host()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        nixpush.docker_config.path().join("config.json"),
+        format!(
+            r#"{{"auths":{{}},"credHelpers":{{"{}":"nixpushtest"}}}}"#,
+            registry.host()
+        ),
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let run = push_with(&registry, &nixpush, &[], &[("PATH", path.clone())], None);
+    assert_pushed(&registry, &run);
+
+    // The same helper as the store for every registry knows nothing of another one.
+    std::fs::write(
+        nixpush.docker_config.path().join("config.json"),
+        r#"{"credsStore":"nixpushtest"}"#,
+    )
+    .unwrap();
+    let other = locked_registry();
+    let run = push_with(&other, &nixpush, &[], &[("PATH", path)], None);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.error_line().contains("requires credentials"),
+        "{}",
+        run.error_line()
+    );
+}
+
+#[test]
+fn a_podman_auth_file() {
+    let registry = locked_registry();
+    let nixpush = Nixpush::new();
+    let auth_file = nixpush.docker_config.path().join("auth.json");
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    std::fs::write(
+        &auth_file,
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#,
+            registry.host()
+        ),
+    )
+    .unwrap();
+    let run = push_with(
+        &registry,
+        &nixpush,
+        &[],
+        &[("REGISTRY_AUTH_FILE", auth_file.display().to_string())],
+        None,
+    );
+    assert_pushed(&registry, &run);
+}
