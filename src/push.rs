@@ -199,7 +199,8 @@ pub async fn push_sharing(
         index.merge(&shared.index);
     }
     let options = UploadOptions {
-        compression: request.compression,
+        // The plan's own: the media types it names and the blobs must agree.
+        compression: plan.compression,
         jobs: request.jobs,
         cache: request.cache.clone(),
         index,

@@ -69,7 +69,6 @@ impl GcRoots {
 
 /// A built installable and its closure, alive (GC-rooted) for as long as this value lives.
 pub struct Built {
-    pub installable: String,
     /// The installable's outputs, the main one (`out`, else the first) first.
     pub outputs: Vec<PathBuf>,
     pub closure: Closure,
@@ -138,7 +137,6 @@ pub async fn build(installable: &str, nix_args: &[String]) -> Result<Built, NixE
         _ => None,
     };
     Ok(Built {
-        installable: installable.to_owned(),
         outputs,
         closure,
         system,

@@ -6,7 +6,6 @@ mod popularity;
 mod run_config;
 mod time;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use layering::plain_layers;
@@ -121,9 +120,4 @@ pub fn store_paths_layer(
             owner: owner.clone(),
         },
     }
-}
-
-/// Labels and other string maps from `K=V` flags, later ones winning.
-pub(crate) fn key_values(pairs: &[(String, String)]) -> BTreeMap<String, String> {
-    pairs.iter().cloned().collect()
 }

@@ -137,7 +137,8 @@ impl ConfigFlags {
                 .iter()
                 .map(|p| (p.clone(), EmptyObject {}))
                 .collect(),
-            labels: super::key_values(&self.labels),
+            // Later --label values for the same key win.
+            labels: self.labels.iter().cloned().collect(),
         })
     }
 }
