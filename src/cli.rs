@@ -380,6 +380,8 @@ impl PushArgs {
             insecure: self.insecure,
             ca_cert: self.ca_cert,
             verify: self.verify,
+            annotations: Default::default(),
+            default_annotations: true,
             cache: if self.no_cache {
                 LayerCache::disabled()
             } else {

@@ -12,6 +12,7 @@ pub mod image;
 pub mod images_file;
 pub mod layer;
 pub mod layer_index;
+pub mod local;
 pub mod nix;
 pub mod plan;
 pub mod prepare;

@@ -128,6 +128,7 @@ async fn prepare_package(request: &PushRequest) -> Result<Prepared, PushError> {
             .unwrap_or_else(|| DEFAULT_CREATED.to_owned()),
         config: serde_json::to_value(config).expect("a run config serialises"),
         compression: request.compression,
+        annotations: request.annotations.clone(),
     };
     contents.push(built);
     Ok(Prepared {
@@ -242,5 +243,6 @@ fn docker_tools_plan(
         created: conf.created.clone(),
         config: conf.config.clone(),
         compression: request.compression,
+        annotations: request.annotations.clone(),
     })
 }

@@ -2,6 +2,7 @@
 //! and only then write the manifest under its tag — so a tag never points at an image whose
 //! blobs are not all in the registry.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -49,6 +50,10 @@ pub struct PushRequest {
     pub cache: LayerCache,
     /// Rebuild layers that would be skipped, and reuse a blob only if identical.
     pub verify: bool,
+    /// Manifest annotations given with `--annotation` (they win over the default ones).
+    pub annotations: BTreeMap<String, String>,
+    /// Annotate the manifest with the flake's provenance (`org.opencontainers.image.*`).
+    pub default_annotations: bool,
 }
 
 /// The result of a successful push.
@@ -207,7 +212,7 @@ pub async fn push_sharing(
         verify: request.verify,
     };
     let uploaded = upload_blobs(&client, plan, &options, reporter.clone()).await?;
-    let digest = uploaded.manifest_digest.clone();
+    let digest = uploaded.documents.manifest_digest.clone();
     if let Some(expected) = destination.digest() {
         if *expected != digest {
             return Err(PushError::DigestMismatch {
@@ -228,7 +233,7 @@ pub async fn push_sharing(
             .put_manifest(
                 target,
                 MANIFEST_MEDIA_TYPE,
-                uploaded.manifest_bytes.clone(),
+                uploaded.documents.manifest.clone(),
                 &digest,
             )
             .await?;
@@ -246,9 +251,9 @@ pub async fn push_sharing(
             layer.key.clone(),
             KnownLayer {
                 layer: CachedLayer {
-                    digest: layer.digest.clone(),
-                    diff_id: layer.diff_id.clone(),
-                    size: layer.size,
+                    digest: layer.digests.digest.clone(),
+                    diff_id: layer.digests.diff_id.clone(),
+                    size: layer.digests.size,
                     media_type: request.compression.media_type().to_owned(),
                 },
                 repository: client.repository().to_owned(),
@@ -329,14 +334,18 @@ async fn learn_layers(
 
 /// Credentials for the destination, the first source that has some: the ones given explicitly
 /// (`--creds`, `--username` with `--password-stdin`, `NIXPUSH_USERNAME`/`NIXPUSH_PASSWORD`),
-/// then Docker's config (entries, then its credential helper), then podman's auth files. A
-/// source that cannot be read is reported and skipped: the registry will say if anonymous access
-/// is not enough.
+/// then the stored ones (see [`stored_credentials`]).
 fn credentials_for(request: &PushRequest, reporter: &dyn Reporter) -> Option<Credentials> {
     if let Some(c) = &request.credentials {
         return Some(c.clone());
     }
-    let registry = request.destination.registry();
+    stored_credentials(request.destination.registry(), reporter)
+}
+
+/// Credentials stored for `registry`: Docker's config (entries, then its credential helper),
+/// then podman's auth files. A source that cannot be read is reported and skipped: the registry
+/// will say if anonymous access is not enough.
+pub fn stored_credentials(registry: &str, reporter: &dyn Reporter) -> Option<Credentials> {
     let files = registry::default_config_path()
         .into_iter()
         .chain(registry::podman_auth_paths());

@@ -2,19 +2,19 @@
 //! and uploaded in one streaming pass, concurrently), then the config blob. The manifest that
 //! names them is returned, not written: the caller writes it only once all of this succeeded.
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::cache::{CachedLayer, LayerCache};
-use crate::digest::Digest;
-use crate::image::{Descriptor, Manifest, CONFIG_MEDIA_TYPE};
 use crate::layer::{
     build_layer, open_layer, Compression, LayerDigests, LayerError, LayerKey, LayerSpec,
 };
-use crate::layer_index::{LayerIndex, DIFF_ID_ANNOTATION, LAYER_KEY_ANNOTATION};
-use crate::plan::ImagePlan;
+use crate::layer_index::LayerIndex;
+use crate::plan::{ImageDocuments, ImagePlan};
 use crate::progress::{LayerAction, Reporter};
 use crate::push::PushError;
 use crate::registry::{self, Client};
@@ -36,16 +36,30 @@ pub struct UploadOptions {
 #[derive(Clone, Debug)]
 pub struct LayerReport {
     pub key: LayerKey,
-    pub digest: Digest,
-    pub diff_id: Digest,
-    pub size: u64,
+    pub digests: LayerDigests,
+    /// The store paths whose files the layer holds (none: the generated root filesystem).
+    pub store_paths: Vec<PathBuf>,
     pub action: LayerAction,
+    /// Compressed bytes handed to the network for it, failed attempts included.
+    pub bytes_sent: u64,
+}
+
+impl LayerReport {
+    /// A report for `spec`, whose blob is `digests`.
+    pub fn new(spec: &LayerSpec, digests: LayerDigests, action: LayerAction, bytes_sent: u64) -> Self {
+        LayerReport {
+            key: spec.key.clone(),
+            digests,
+            store_paths: spec.store_paths().to_vec(),
+            action,
+            bytes_sent,
+        }
+    }
 }
 
 /// Every blob is in the registry; this manifest names them.
 pub struct UploadedImage {
-    pub manifest_bytes: Bytes,
-    pub manifest_digest: Digest,
+    pub documents: ImageDocuments,
     pub layers: Vec<LayerReport>,
 }
 
@@ -68,7 +82,12 @@ pub async fn upload_blobs(
                     reporter.layer_started(index, total, &describe(spec));
                     let report =
                         ensure_layer(client, spec, index, options, reporter.clone()).await?;
-                    reporter.layer_done(index, &report.action, &report.digest, report.size);
+                    reporter.layer_done(
+                        index,
+                        &report.action,
+                        &report.digests.digest,
+                        report.digests.size,
+                    );
                     Ok::<_, PushError>((index, report))
                 }
             })
@@ -78,53 +97,20 @@ pub async fn upload_blobs(
     layers.sort_by_key(|(index, _)| *index);
     let layers: Vec<LayerReport> = layers.into_iter().map(|(_, r)| r).collect();
 
-    let config = plan.image_config(layers.iter().map(|l| l.diff_id.clone()).collect());
-    let config_bytes = Bytes::from(config.to_bytes());
-    let config_digest = Digest::of(&config_bytes);
-    if client.blob_size(&config_digest).await?.is_none() {
+    let digests: Vec<LayerDigests> = layers.iter().map(|l| l.digests.clone()).collect();
+    let documents = plan.documents(&digests);
+    if client.blob_size(&documents.config_digest).await?.is_none() {
         retrying(
             || async {
                 Ok(client
-                    .put_blob(&config_digest, config_bytes.clone())
+                    .put_blob(&documents.config_digest, documents.config.clone())
                     .await?)
             },
             |reason| reporter.retrying(&format!("config blob: {reason}")),
         )
         .await?;
     }
-
-    let manifest = Manifest {
-        config: Descriptor {
-            media_type: CONFIG_MEDIA_TYPE.to_owned(),
-            digest: config_digest,
-            size: config_bytes.len() as u64,
-            annotations: Default::default(),
-        },
-        // Each layer says which layer key it was built for, so a later push with an empty
-        // cache can skip it without building it (see `layer_index`).
-        layers: layers
-            .iter()
-            .zip(&plan.layers)
-            .map(|(l, spec)| Descriptor {
-                media_type: plan.compression.media_type().to_owned(),
-                digest: l.digest.clone(),
-                size: l.size,
-                annotations: [
-                    (LAYER_KEY_ANNOTATION.to_owned(), spec.key.to_string()),
-                    (DIFF_ID_ANNOTATION.to_owned(), l.diff_id.to_string()),
-                ]
-                .into(),
-            })
-            .collect(),
-        annotations: Default::default(),
-    };
-    let manifest_bytes = Bytes::from(manifest.to_bytes());
-    let manifest_digest = Digest::of(&manifest_bytes);
-    Ok(UploadedImage {
-        manifest_bytes,
-        manifest_digest,
-        layers,
-    })
+    Ok(UploadedImage { documents, layers })
 }
 
 /// Whether a known blob may stand for this layer: always, unless `--verify`, which rebuilds the
@@ -233,12 +219,13 @@ async fn ensure_layer(
     reporter: Arc<dyn Reporter>,
 ) -> Result<LayerReport, PushError> {
     let media_type = options.compression.media_type();
-    let skipped = |known: &CachedLayer, action: LayerAction| LayerReport {
-        key: spec.key.clone(),
-        digest: known.digest.clone(),
-        diff_id: known.diff_id.clone(),
-        size: known.size,
-        action,
+    let skipped = |known: &CachedLayer, action: LayerAction| {
+        let digests = LayerDigests {
+            diff_id: known.diff_id.clone(),
+            digest: known.digest.clone(),
+            size: known.size,
+        };
+        LayerReport::new(spec, digests, action, 0)
     };
     // Candidates the registry may already hold: the local cache's, then the manifests'. With
     // --verify, one is used only when rebuilding the layer gives exactly its blob.
@@ -296,8 +283,18 @@ async fn ensure_layer(
             return Ok(skipped(&known.layer, action));
         }
     }
+    let sent = Arc::new(AtomicU64::new(0));
     let digests = retrying(
-        || upload_layer(client, spec, index, options.compression, reporter.clone()),
+        || {
+            upload_layer(
+                client,
+                spec,
+                index,
+                options.compression,
+                reporter.clone(),
+                sent.clone(),
+            )
+        },
         |reason| reporter.layer_retry(index, reason),
     )
     .await?;
@@ -308,13 +305,13 @@ async fn ensure_layer(
         media_type: media_type.to_owned(),
     };
     remember(options, spec, &entry, reporter.as_ref());
-    Ok(LayerReport {
-        key: spec.key.clone(),
-        digest: digests.digest,
-        diff_id: digests.diff_id,
-        size: digests.size,
-        action: LayerAction::Pushed,
-    })
+    let bytes_sent = sent.load(Ordering::Relaxed);
+    Ok(LayerReport::new(
+        spec,
+        digests,
+        LayerAction::Pushed,
+        bytes_sent,
+    ))
 }
 
 /// One upload attempt: POST, one streaming PATCH fed by the layer pipeline, PUT ?digest=.
@@ -325,11 +322,13 @@ async fn upload_layer(
     index: usize,
     compression: Compression,
     reporter: Arc<dyn Reporter>,
+    sent: Arc<AtomicU64>,
 ) -> Result<LayerDigests, PushError> {
     let session = client.start_upload().await?;
     let stream = open_layer(spec, compression);
     let body = stream.body.inspect(move |chunk| {
         if let Ok(c) = chunk {
+            sent.fetch_add(c.len() as u64, Ordering::Relaxed);
             reporter.layer_bytes(index, c.len() as u64);
         }
     });

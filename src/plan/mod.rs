@@ -6,15 +6,20 @@ mod popularity;
 mod run_config;
 mod time;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+use bytes::Bytes;
 
 pub use layering::plain_layers;
 pub use popularity::by_popularity;
 pub use run_config::{ConfigError, ConfigFlags};
 pub use time::{format_unix, is_rfc3339, parse_unix, rfc3339_now, unix_now};
 
-use crate::image::{HistoryEntry, ImageConfig};
-use crate::layer::{Compression, LayerContent, LayerKey, LayerSpec, Owner};
+use crate::digest::Digest;
+use crate::image::{Descriptor, HistoryEntry, ImageConfig, Manifest, CONFIG_MEDIA_TYPE};
+use crate::layer::{Compression, LayerContent, LayerDigests, LayerKey, LayerSpec, Owner};
+use crate::layer_index::{DIFF_ID_ANNOTATION, LAYER_KEY_ANNOTATION};
 use crate::nix::{Platform, StorePath};
 
 /// Default for `--max-layers`: well under the 127 layers overlayfs-based runtimes stack reliably,
@@ -33,6 +38,17 @@ pub struct ImagePlan {
     /// The config's `config` object (Entrypoint, Env, ...).
     pub config: serde_json::Value,
     pub compression: Compression,
+    /// The manifest's annotations (`--annotation`, and the flake's provenance).
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// An image's config and manifest, as bytes with their digests: the same for every target.
+#[derive(Clone, Debug)]
+pub struct ImageDocuments {
+    pub config: Bytes,
+    pub config_digest: Digest,
+    pub manifest: Bytes,
+    pub manifest_digest: Digest,
 }
 
 impl ImagePlan {
@@ -60,6 +76,46 @@ impl ImagePlan {
 }
 
 impl ImagePlan {
+    /// The config and manifest naming `layers` (the blobs of `self.layers`, in order).
+    pub fn documents(&self, layers: &[LayerDigests]) -> ImageDocuments {
+        let config = self.image_config(layers.iter().map(|l| l.diff_id.clone()).collect());
+        let config = Bytes::from(config.to_bytes());
+        let config_digest = Digest::of(&config);
+        let manifest = Manifest {
+            config: Descriptor {
+                media_type: CONFIG_MEDIA_TYPE.to_owned(),
+                digest: config_digest.clone(),
+                size: config.len() as u64,
+                annotations: BTreeMap::new(),
+            },
+            // Each layer says which layer key it was built for, so a later push with an empty
+            // cache can skip it without building it (see `layer_index`).
+            layers: layers
+                .iter()
+                .zip(&self.layers)
+                .map(|(l, spec)| Descriptor {
+                    media_type: self.compression.media_type().to_owned(),
+                    digest: l.digest.clone(),
+                    size: l.size,
+                    annotations: [
+                        (LAYER_KEY_ANNOTATION.to_owned(), spec.key.to_string()),
+                        (DIFF_ID_ANNOTATION.to_owned(), l.diff_id.to_string()),
+                    ]
+                    .into(),
+                })
+                .collect(),
+            annotations: self.annotations.clone(),
+        };
+        let manifest = Bytes::from(manifest.to_bytes());
+        let manifest_digest = Digest::of(&manifest);
+        ImageDocuments {
+            config,
+            config_digest,
+            manifest,
+            manifest_digest,
+        }
+    }
+
     /// A human-readable listing of the plan: platform, then each layer with its number, NAR
     /// size, key and store paths (what `--dry-run` prints).
     pub fn describe(&self) -> String {
