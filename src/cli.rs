@@ -4,9 +4,11 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::cache::LayerCache;
+use crate::destination::{Destination, DestinationError};
 use crate::layer::Compression;
+use crate::nix::PlatformSpec;
 use crate::plan::{ConfigError, ConfigFlags};
-use crate::push::PushRequest;
+use crate::push::{ImageSource, PushRequest};
 use crate::reference::{Reference, ReferenceError};
 use crate::registry::{Credentials, Secret};
 
@@ -28,7 +30,7 @@ pub fn default_jobs() -> usize {
     about = "Build a Nix installable and push its closure to an OCI registry as an image: streamed, no daemon, no tarball.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = "An installable named like a subcommand (push, login, logout, inspect, completions) is written ./NAME."
+    after_help = "An installable named like a subcommand (push, login, logout, inspect, completions, man) is written ./NAME."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -47,12 +49,20 @@ pub enum Command {
     /// Reserved for removing stored credentials (not available yet).
     #[command(hide = true)]
     Logout(ReservedArgs),
-    /// Reserved for describing a pushed image (not available yet).
-    #[command(hide = true)]
-    Inspect(ReservedArgs),
-    /// Reserved for shell completions (not available yet).
-    #[command(hide = true)]
-    Completions(ReservedArgs),
+    /// Describe an image in a registry: manifest or index, layers with their sizes and the store
+    /// paths behind them, config. Works on images nixpush did not push; needs pull access only.
+    Inspect(InspectArgs),
+    /// Print a shell completion script (e.g. `nixpush completions bash > /etc/bash_completion.d/nixpush`).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), e.g. `nixpush man > nixpush.1`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -64,10 +74,12 @@ pub struct ReservedArgs {
 #[derive(Clone, Debug, Args)]
 pub struct PushArgs {
     /// What to build: a flake installable (./flake#attr, .#docker) or a store path.
-    #[arg(value_name = "INSTALLABLE", required_unless_present = "images")]
+    #[arg(value_name = "INSTALLABLE", required_unless_present_any = ["images", "platforms"])]
     pub installable: Option<String>,
-    /// Where to push: HOST[:PORT]/REPO[:TAG][@sha256:DIGEST]; short names mean Docker Hub.
-    #[arg(value_name = "DESTINATION", required_unless_present = "images")]
+    /// Where to push: HOST[:PORT]/REPO[:TAG][@sha256:DIGEST] (short names mean Docker Hub), or
+    /// a local target to try the image first: oci:DIR[:TAG] (an OCI image layout) or
+    /// docker-archive:PATH[:NAME[:TAG]] (`-`: standard output, for `podman load`).
+    #[arg(value_name = "DESTINATION", required_unless_present_any = ["images", "platforms"])]
     pub destination: Option<String>,
     /// Push every image described in this TOML file (one [[image]] table each, see the README),
     /// sharing work: a layer common to several images is built and uploaded once.
@@ -77,6 +89,16 @@ pub struct PushArgs {
     /// image's own tag, else `latest`.
     #[arg(short = 't', long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+    /// Multi-arch: the image for one platform, OS/ARCH[/VARIANT]=INSTALLABLE (repeatable, no
+    /// INSTALLABLE argument then). Each is pushed, then an OCI index naming them all is tagged.
+    /// The platform must be the image's own (dockerTools `architecture`, the derivation's
+    /// system); building for another system is Nix's job (remote builders, binfmt).
+    #[arg(
+        long = "platform",
+        value_name = "OS/ARCH=INSTALLABLE",
+        conflicts_with = "images"
+    )]
+    pub platforms: Vec<String>,
     /// Extra arguments for `nix build`, after `--` (e.g. -- --impure -L).
     #[arg(last = true, value_name = "NIX_ARGS")]
     pub nix_args: Vec<String>,
@@ -160,6 +182,31 @@ pub struct PushArgs {
     #[arg(long, value_name = "FILE", help_heading = "Registry")]
     pub ca_cert: Option<std::path::PathBuf>,
 
+    /// Manifest annotation KEY=VALUE (repeatable; wins over a default one).
+    #[arg(
+        long = "annotation",
+        value_name = "KEY=VALUE",
+        help_heading = "Provenance"
+    )]
+    pub annotations: Vec<String>,
+    /// Do not annotate the manifest with the flake's provenance (org.opencontainers.image.source,
+    /// revision, created from the flake's lastModified, version).
+    #[arg(long, help_heading = "Provenance")]
+    pub no_default_annotations: bool,
+
+    /// Print one JSON document describing what was pushed (see the README) instead of the
+    /// reference lines.
+    #[arg(long, conflicts_with = "dry_run", help_heading = "Output")]
+    pub json: bool,
+    /// Also write the pushed reference line(s) to this file (e.g. for a signing step).
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "dry_run",
+        help_heading = "Output"
+    )]
+    pub digest_file: Option<std::path::PathBuf>,
+
     /// Build and plan, then print the layers (number, NAR size, key, store paths) instead of
     /// pushing; no registry is contacted.
     #[arg(long)]
@@ -168,6 +215,20 @@ pub struct PushArgs {
     /// Print only the pushed reference, no progress.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// `--platform OS/ARCH[/VARIANT]=INSTALLABLE`.
+fn parse_platform_image(s: &str) -> Result<ImageSource, UsageError> {
+    let bad = || UsageError::Platform(s.to_owned());
+    let (platform, installable) = s.split_once('=').ok_or_else(bad)?;
+    let platform = PlatformSpec::parse(platform).ok_or_else(bad)?;
+    if installable.trim().is_empty() {
+        return Err(bad());
+    }
+    Ok(ImageSource {
+        installable: installable.to_owned(),
+        platform: Some(platform),
+    })
 }
 
 /// Credentials given on the command line or in the environment; two sources at once are an
@@ -287,6 +348,18 @@ pub enum UsageError {
     Created(String),
     #[error("--cache-from {0}: must be on the destination's registry (layers are reused by linking them there)")]
     CacheFromElsewhere(String),
+    #[error(transparent)]
+    Destination(DestinationError),
+    #[error("--platform {0:?}: expected OS/ARCH[/VARIANT]=INSTALLABLE, e.g. linux/arm64=.#packages.aarch64-linux.docker")]
+    Platform(String),
+    #[error(
+        "with --platform, give only DESTINATION: the installables are in the --platform options"
+    )]
+    PlatformAndInstallable,
+    #[error("{0} goes only to a registry, not to {1}")]
+    RegistryOnly(&'static str, String),
+    #[error("--json and {0} both write to standard output: write the archive to a file")]
+    StdoutTwice(&'static str),
     #[error("--compression-level {level} does not fit --compression {}: {}", compression.name(), if range.is_empty() || range.end() == &0 { "it takes no level".to_owned() } else { format!("its levels are {} to {}", range.start(), range.end()) })]
     Level {
         compression: CompressionArg,
@@ -310,23 +383,70 @@ pub enum UsageError {
         "`nixpush {0}` is not available yet; to build an installable named {0:?}, write ./{0}"
     )]
     Reserved(&'static str),
+    #[error("--platform {0:?}: expected OS/ARCH[/VARIANT], e.g. linux/arm64")]
+    InspectPlatform(String),
+}
+
+impl From<DestinationError> for UsageError {
+    fn from(e: DestinationError) -> Self {
+        match e {
+            DestinationError::Reference(r) => UsageError::Reference(r),
+            other => UsageError::Destination(other),
+        }
+    }
 }
 
 impl PushArgs {
     /// Checks every argument and builds the request. No I/O.
-    pub fn into_request(self) -> Result<PushRequest, UsageError> {
-        let installable = self.installable.unwrap_or_default();
-        if installable.trim().is_empty() {
-            return Err(UsageError::EmptyInstallable);
+    pub fn into_request(mut self) -> Result<PushRequest, UsageError> {
+        let images = if self.platforms.is_empty() {
+            let installable = self.installable.take().unwrap_or_default();
+            if installable.trim().is_empty() {
+                return Err(UsageError::EmptyInstallable);
+            }
+            vec![ImageSource {
+                installable,
+                platform: None,
+            }]
+        } else {
+            // The one positional argument is the destination.
+            if self.destination.is_some() {
+                return Err(UsageError::PlatformAndInstallable);
+            }
+            self.destination = self.installable.take();
+            self.platforms
+                .iter()
+                .map(|p| parse_platform_image(p))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let destination = Destination::parse(&self.destination.unwrap_or_default())?;
+        if let Destination::Local(_) = &destination {
+            let registry_only = [
+                (
+                    !self.platforms.is_empty(),
+                    "a multi-arch image (--platform)",
+                ),
+                (!self.cache_from.is_empty(), "--cache-from"),
+            ];
+            if let Some((_, what)) = registry_only.iter().find(|(given, _)| *given) {
+                return Err(UsageError::RegistryOnly(what, destination.to_string()));
+            }
         }
-        let destination = Reference::parse(&self.destination.unwrap_or_default())?;
+        if self.json && destination.is_stdout() {
+            return Err(UsageError::StdoutTwice("docker-archive:-"));
+        }
+        let mut annotations = std::collections::BTreeMap::new();
+        for a in &self.annotations {
+            let (k, v) = ConfigFlags::parse_key_value("--annotation", a)?;
+            annotations.insert(k, v);
+        }
         if let Some(bad) = self.tags.iter().find(|t| !crate::reference::valid_tag(t)) {
             return Err(UsageError::Tag(bad.clone()));
         }
         let mut cache_from = Vec::new();
         for r in &self.cache_from {
             let r = Reference::parse(r)?;
-            if r.registry() != destination.registry() {
+            if Some(r.registry()) != destination.registry().map(Reference::registry) {
                 return Err(UsageError::CacheFromElsewhere(r.to_string()));
             }
             cache_from.push(r);
@@ -361,7 +481,7 @@ impl PushArgs {
         };
         let compression = self.compression.with_level(self.compression_level)?;
         Ok(PushRequest {
-            installable,
+            images,
             nix_args: self.nix_args,
             destination,
             config,
@@ -380,8 +500,8 @@ impl PushArgs {
             insecure: self.insecure,
             ca_cert: self.ca_cert,
             verify: self.verify,
-            annotations: Default::default(),
-            default_annotations: true,
+            annotations,
+            default_annotations: !self.no_default_annotations,
             cache: if self.no_cache {
                 LayerCache::disabled()
             } else {
@@ -398,9 +518,52 @@ impl Command {
             Command::Push(_) => None,
             Command::Login(_) => Some("login"),
             Command::Logout(_) => Some("logout"),
-            Command::Inspect(_) => Some("inspect"),
-            Command::Completions(_) => Some("completions"),
+            Command::Inspect(_) => None,
+            Command::Completions(_) | Command::Man => None,
         }
+    }
+}
+
+/// `nixpush inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The image: HOST[:PORT]/REPO[:TAG][@sha256:DIGEST]; without tag or digest, `latest`.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Print one JSON document (its shape is in the README) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// For an index (multi-platform image): also describe its image for this platform.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Allow plain HTTP and unverified TLS for a non-loopback registry.
+    #[arg(long, conflicts_with = "ca_cert")]
+    pub insecure: bool,
+    /// Trust the CA certificates in this PEM file too (a private registry's CA); HTTPS only.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Registry credentials USER:PASSWORD (else NIXPUSH_USERNAME/NIXPUSH_PASSWORD, else the
+    /// stored ones, as for a push).
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub creds: Option<String>,
+}
+
+impl InspectArgs {
+    /// Checks the arguments and builds the request. No I/O.
+    pub fn into_request(self) -> Result<crate::inspect::InspectRequest, UsageError> {
+        let platform = match &self.platform {
+            None => None,
+            Some(p) => {
+                Some(PlatformSpec::parse(p).ok_or_else(|| UsageError::InspectPlatform(p.clone()))?)
+            }
+        };
+        Ok(crate::inspect::InspectRequest {
+            reference: Reference::parse(&self.reference)?,
+            platform,
+            credentials: explicit_credentials(self.creds.as_deref(), None, false)?,
+            insecure: self.insecure,
+            ca_cert: self.ca_cert,
+        })
     }
 }
 
@@ -427,10 +590,48 @@ mod tests {
 
     #[test]
     fn reserved_names_are_subcommands_and_dot_slash_escapes_them() {
-        let c = parse(&["inspect", "r.io/a"]).unwrap();
-        assert_eq!(c.command.unwrap().reserved_name(), Some("inspect"));
+        let c = parse(&["login", "r.io/a"]).unwrap();
+        assert_eq!(c.command.unwrap().reserved_name(), Some("login"));
         let c = parse(&["./inspect", "r.io/a"]).unwrap();
         assert_eq!(c.push.installable.as_deref(), Some("./inspect"));
+    }
+
+    #[test]
+    fn inspect_takes_a_reference_and_checks_it_before_io() {
+        let req = |args: &[&str]| match parse(args).unwrap().command {
+            Some(Command::Inspect(a)) => a.into_request(),
+            other => panic!("inspect subcommand not recognised: {other:?}"),
+        };
+        let c = parse(&["inspect", "r.io/a"]).unwrap();
+        assert_eq!(
+            c.command.unwrap().reserved_name(),
+            None,
+            "no longer reserved"
+        );
+        let ok = req(&[
+            "inspect",
+            "--json",
+            "r.io/a:v1",
+            "--platform",
+            "linux/arm64/v8",
+        ])
+        .unwrap();
+        assert_eq!(ok.reference.tag(), Some("v1"));
+        assert_eq!(ok.platform.unwrap().to_string(), "linux/arm64/v8");
+        assert!(matches!(
+            req(&["inspect", "R.io/Bad"]),
+            Err(UsageError::Reference(_))
+        ));
+        assert!(matches!(
+            req(&["inspect", "r.io/a", "--platform", "arm64"]),
+            Err(UsageError::InspectPlatform(_))
+        ));
+        assert!(matches!(
+            req(&["inspect", "r.io/a", "--creds", "nopassword"]),
+            Err(UsageError::Credentials(_))
+        ));
+        assert!(parse(&["inspect"]).is_err(), "REF is required");
+        assert!(parse(&["inspect", "r.io/a", "--insecure", "--ca-cert", "x"]).is_err());
     }
 
     #[test]
@@ -466,6 +667,69 @@ mod tests {
         .unwrap();
         assert_eq!(ok.config.expose, ["80/tcp"]);
         assert_eq!(ok.created.as_deref(), Some("2024-05-01T12:00:00Z"));
-        assert_eq!(ok.destination.tag(), None);
+        assert_eq!(ok.destination.registry().unwrap().tag(), None);
+    }
+
+    #[test]
+    fn platforms_make_a_multi_arch_request_whose_one_argument_is_the_destination() {
+        let req = |args: &[&str]| parse(args).unwrap().push.into_request();
+        let r = req(&[
+            "--platform",
+            "linux/amd64=.#a",
+            "--platform",
+            "linux/arm64/v8=.#b",
+            "r.io/x:1",
+        ])
+        .unwrap();
+        assert_eq!(r.images.len(), 2);
+        assert_eq!(r.images[1].installable, ".#b");
+        assert_eq!(
+            r.images[1].platform.as_ref().unwrap().to_string(),
+            "linux/arm64/v8"
+        );
+        assert_eq!(r.destination.to_string(), "r.io/x:1");
+        for bad in [
+            "amd64=.#a",
+            "linux/amd64",
+            "linux/amd64=",
+            "Linux/amd64=.#a",
+        ] {
+            assert!(
+                matches!(
+                    req(&["--platform", bad, "r.io/x"]),
+                    Err(UsageError::Platform(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            req(&["--platform", "linux/amd64=.#a", ".#c", "r.io/x"]),
+            Err(UsageError::PlatformAndInstallable)
+        ));
+        assert!(matches!(
+            req(&["--platform", "linux/amd64=.#a", "oci:out"]),
+            Err(UsageError::RegistryOnly(..))
+        ));
+    }
+
+    #[test]
+    fn local_targets_annotations_and_output_flags() {
+        let req = |args: &[&str]| parse(args).unwrap().push.into_request();
+        let r = req(&[".#a", "oci:out:v1", "--annotation", "a.b=c", "--json"]).unwrap();
+        assert!(matches!(r.destination, Destination::Local(_)));
+        assert_eq!(r.annotations["a.b"], "c");
+        assert!(r.default_annotations);
+        let r = req(&[".#a", "r.io/x", "--no-default-annotations"]).unwrap();
+        assert!(!r.default_annotations && r.annotations.is_empty());
+        assert!(matches!(
+            req(&[".#a", "docker-archive:-", "--json"]),
+            Err(UsageError::StdoutTwice(_))
+        ));
+        assert!(matches!(
+            req(&[".#a", "oci:out", "--cache-from", "r.io/x"]),
+            Err(UsageError::RegistryOnly(..))
+        ));
+        assert!(req(&[".#a", "r.io/x", "--annotation", "novalue"]).is_err());
+        assert!(parse(&[".#a", "r.io/x", "--json", "--dry-run"]).is_err());
     }
 }

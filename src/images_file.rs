@@ -186,7 +186,7 @@ mod tests {
         );
         assert_eq!(reqs[0].config.expose, ["80/tcp"]);
         assert_eq!(reqs[1].config.cmd, ["serve"]);
-        assert_eq!(reqs[1].destination.repository(), "b");
+        assert_eq!(reqs[1].destination.registry().unwrap().repository(), "b");
         assert!(reqs.iter().all(|r| r.jobs == 3));
     }
 

@@ -6,17 +6,22 @@
 
 pub mod cache;
 pub mod cli;
+pub mod cli_docs;
+pub mod destination;
 pub mod digest;
 pub mod dockertools;
 pub mod image;
 pub mod images_file;
+pub mod inspect;
 pub mod layer;
 pub mod layer_index;
 pub mod local;
 pub mod nix;
+pub mod outcome;
 pub mod plan;
 pub mod prepare;
 pub mod progress;
+pub mod provenance;
 pub mod push;
 pub mod reference;
 pub mod registry;

@@ -6,11 +6,13 @@ mod report;
 mod terminal_report;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
 use nixpush::cli::{Cli, Command, UsageError};
+use nixpush::outcome::json_document;
 use nixpush::progress::{Reporter, Silent};
 use nixpush::push::{push_sharing, PushError, PushRequest, SharedLayers};
 
@@ -19,12 +21,22 @@ fn main() -> ExitCode {
     let args = match cli.command {
         None => cli.push,
         Some(Command::Push(args)) => *args,
+        Some(Command::Inspect(args)) => return inspect(args),
+        Some(Command::Completions(args)) => {
+            return print_generated(|out| nixpush::cli_docs::completions(args.shell, out))
+        }
+        Some(Command::Man) => return print_generated(nixpush::cli_docs::man_page),
         Some(other) => {
             let name = other.reserved_name().unwrap_or("?");
             return usage_error(&UsageError::Reserved(name));
         }
     };
-    let (quiet, dry_run) = (args.quiet, args.dry_run);
+    let output = Output {
+        dry_run: args.dry_run,
+        json: args.json,
+        digest_file: args.digest_file.clone(),
+    };
+    let quiet = args.quiet;
     let requests = match &args.images {
         Some(file) => nixpush::images_file::requests_from_file(file, &args),
         None => args.into_request().map(|r| vec![r]),
@@ -49,13 +61,13 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         tokio::select! {
-            r = run(&requests, reporter, dry_run) => Some(r),
+            r = run(&requests, reporter, &output) => Some(r),
             _ = tokio::signal::ctrl_c() => None,
         }
     });
     match outcome {
         Some(Ok(())) => ExitCode::SUCCESS,
-        Some(Err(e)) if e.is_usage() => {
+        Some(Err(RunError::Push(e))) if e.is_usage() => {
             eprintln!("nixpush: error: {e}");
             ExitCode::from(2)
         }
@@ -69,26 +81,112 @@ fn main() -> ExitCode {
     }
 }
 
+/// What goes to stdout (and `--digest-file`).
+struct Output {
+    dry_run: bool,
+    json: bool,
+    digest_file: Option<PathBuf>,
+}
+
+/// Why the run failed: the push, or writing what it pushed.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error(transparent)]
+    Push(#[from] PushError),
+    #[error("the image was pushed, but its reference could not be written to {}", path.display())]
+    DigestFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Pushes each image in turn (sharing layers between them), printing each pinned reference on
-/// stdout as soon as it is pushed; with `--dry-run`, prints each plan instead.
+/// stdout as soon as it is pushed (or, with `--json`, one document at the end); with
+/// `--dry-run`, prints each plan instead.
 async fn run(
     requests: &[PushRequest],
     reporter: Arc<dyn Reporter>,
-    dry_run: bool,
-) -> Result<(), PushError> {
+    output: &Output,
+) -> Result<(), RunError> {
     let mut shared = SharedLayers::default();
+    let mut outcomes = Vec::with_capacity(requests.len());
     for request in requests {
-        let text = if dry_run {
-            nixpush::push::dry_run(request, reporter.clone()).await?
-        } else {
-            push_sharing(request, reporter.clone(), &mut shared)
-                .await?
-                .pinned
-        };
-        // A closed stdout (`| head`) is not a failure of the push.
-        let _ = writeln!(std::io::stdout(), "{}", text.trim_end());
+        if output.dry_run {
+            let text = nixpush::push::dry_run(request, reporter.clone()).await?;
+            print_line(&text);
+            continue;
+        }
+        let outcome = push_sharing(request, reporter.clone(), &mut shared).await?;
+        // An archive written to stdout leaves no room for anything else there.
+        if !output.json && !outcome.to_stdout {
+            print_line(&outcome.reference);
+        }
+        outcomes.push(outcome);
+    }
+    if output.json {
+        print_line(&json_document(&outcomes));
+    }
+    if let Some(path) = &output.digest_file {
+        let text: String = outcomes
+            .iter()
+            .map(|o| format!("{}\n", o.reference))
+            .collect();
+        std::fs::write(path, text).map_err(|source| RunError::DigestFile {
+            path: path.clone(),
+            source,
+        })?;
     }
     Ok(())
+}
+
+fn print_line(text: &str) {
+    // A closed stdout (`| head`) is not a failure of the push.
+    let _ = writeln!(std::io::stdout(), "{}", text.trim_end());
+}
+
+/// `nixpush inspect`: the description on stdout (text, or JSON with `--json`).
+fn inspect(args: nixpush::cli::InspectArgs) -> ExitCode {
+    let json = args.json;
+    let request = match args.into_request() {
+        Ok(r) => r,
+        Err(e) => return usage_error(&e),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return failure(&anyhow::Error::new(e).context("cannot start the async runtime")),
+    };
+    let reporter: Arc<dyn Reporter> = Arc::new(report::StderrReporter::new());
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            r = nixpush::inspect::inspect(&request, reporter) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    match outcome {
+        Some(Ok(inspection)) => {
+            print_line(&if json {
+                inspection.to_json()
+            } else {
+                inspection.to_text()
+            });
+            ExitCode::SUCCESS
+        }
+        Some(Err(e)) => failure(&anyhow::Error::new(e)),
+        None => ExitCode::from(130),
+    }
+}
+
+/// Prints a generated document (completions, man page) on stdout.
+fn print_generated(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match write(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => failure(&anyhow::Error::new(e).context("cannot write to standard output")),
+    }
 }
 
 fn usage_error(e: &UsageError) -> ExitCode {

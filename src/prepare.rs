@@ -2,18 +2,21 @@
 //! or a plain package), build or realise only what the image needs, keep it rooted, and plan.
 //! Everything here happens before the first request that changes the registry.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::digest::Digest;
 use crate::dockertools::{self, ConfError, ConfSource, DockerToolsConf};
 use crate::layer::{LayerContent, LayerKey, LayerSpec, Owner, RootEntry};
+use crate::nix::PlatformSpec;
 use crate::nix::{self, Built, Closure, GcRoots, Platform};
 use crate::plan::{
     plain_layers, store_paths_layer, unix_now, ImagePlan, DEFAULT_CREATED, DEFAULT_MAX_LAYERS,
 };
 use crate::progress::Reporter;
-use crate::push::{PushError, PushRequest};
+use crate::provenance;
+use crate::push::{ImageSource, PushError, PushRequest};
 use crate::rootfs::root_entries;
 
 /// A plan, the store paths it reads kept alive, and the image's own tag if it has one.
@@ -32,25 +35,71 @@ enum Alive {
     Roots { _roots: GcRoots },
 }
 
-/// Builds what `request.installable` needs and plans its image.
+/// Builds what `image.installable` needs and plans its image, checking it is for the platform
+/// the request says, and annotating it with the flake's provenance.
 pub async fn prepare(
     request: &PushRequest,
+    image: &ImageSource,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Prepared, PushError> {
-    let Some(source) = dockertools::find_conf(&request.installable, &request.nix_args).await?
-    else {
-        return prepare_package(request).await;
+    let installable = image.installable.as_str();
+    let evaluated = dockertools::find_conf(installable, &request.nix_args).await?;
+    let mut prepared = match evaluated.conf {
+        None => prepare_package(request, installable).await?,
+        Some(source) => {
+            // A conf found by evaluation is only an attribute named `conf`; one found among a
+            // store path's references was already checked to have a conf's keys.
+            let found_by_reference = matches!(source, ConfSource::StorePath(_));
+            match prepare_docker_tools(request, source, reporter).await {
+                // A `conf` attribute that is not a dockerTools conf.json: an ordinary package
+                // after all.
+                Err(PushError::Conf {
+                    source: ConfError::Shape(_),
+                    ..
+                }) if !found_by_reference => prepare_package(request, installable).await?,
+                other => other?,
+            }
+        }
     };
-    // A conf found by evaluation is only an attribute named `conf`; one found among a store
-    // path's references was already checked to have a conf's keys.
-    let found_by_reference = matches!(source, ConfSource::StorePath(_));
-    match prepare_docker_tools(request, source, reporter).await {
-        // A `conf` attribute that is not a dockerTools conf.json: an ordinary package after all.
-        Err(PushError::Conf {
-            source: ConfError::Shape(_),
-            ..
-        }) if !found_by_reference => prepare_package(request).await,
-        other => other,
+    if let Some(expected) = &image.platform {
+        if !expected.matches(&prepared.plan.platform) {
+            return Err(PushError::PlatformMismatch {
+                installable: installable.to_owned(),
+                expected: expected.to_string(),
+                actual: PlatformSpec::of(&prepared.plan.platform).to_string(),
+            });
+        }
+    }
+    let mut annotations = if request.default_annotations {
+        default_annotations(request, installable, evaluated.version.as_deref(), reporter).await
+    } else {
+        BTreeMap::new()
+    };
+    annotations.extend(request.annotations.clone());
+    prepared.plan.annotations = annotations;
+    Ok(prepared)
+}
+
+/// The flake's provenance; a flake whose metadata cannot be read is pushed without it.
+async fn default_annotations(
+    request: &PushRequest,
+    installable: &str,
+    version: Option<&str>,
+    reporter: &Arc<dyn Reporter>,
+) -> BTreeMap<String, String> {
+    match provenance::flake_metadata(installable, &request.nix_args).await {
+        Ok(Some(metadata)) => {
+            let origin = match provenance::local_checkout(&metadata) {
+                Some(checkout) => provenance::origin_of(checkout).await,
+                None => None,
+            };
+            provenance::annotations(&metadata, origin.as_deref(), version)
+        }
+        Ok(None) => BTreeMap::new(),
+        Err(e) => {
+            reporter.phase(&format!("no provenance annotations: {e}"));
+            BTreeMap::new()
+        }
     }
 }
 
@@ -73,8 +122,8 @@ fn refuse_config_flags(request: &PushRequest) -> Result<(), PushError> {
     }
 }
 
-async fn prepare_package(request: &PushRequest) -> Result<Prepared, PushError> {
-    let built = nix::build(&request.installable, &request.nix_args).await?;
+async fn prepare_package(request: &PushRequest, installable: &str) -> Result<Prepared, PushError> {
+    let built = nix::build(installable, &request.nix_args).await?;
     // The platform is what the store paths were built for, never this machine's: without the
     // derivation there is no honest answer, so say so rather than guess.
     let system = built.system.as_deref().ok_or_else(|| {
@@ -128,7 +177,7 @@ async fn prepare_package(request: &PushRequest) -> Result<Prepared, PushError> {
             .unwrap_or_else(|| DEFAULT_CREATED.to_owned()),
         config: serde_json::to_value(config).expect("a run config serialises"),
         compression: request.compression,
-        annotations: request.annotations.clone(),
+        annotations: BTreeMap::new(),
     };
     contents.push(built);
     Ok(Prepared {
@@ -243,6 +292,6 @@ fn docker_tools_plan(
         created: conf.created.clone(),
         config: conf.config.clone(),
         compression: request.compression,
-        annotations: request.annotations.clone(),
+        annotations: BTreeMap::new(),
     })
 }

@@ -1,35 +1,48 @@
 //! The orchestrator: prepare the image (Nix) while connecting to the registry, upload every blob,
-//! and only then write the manifest under its tag — so a tag never points at an image whose
-//! blobs are not all in the registry.
+//! and only then write the manifest under its tags — so a tag never points at an image whose
+//! blobs are not all in the registry. A multi-arch push uploads each platform's image (its
+//! manifest by digest), then writes the index that names them, under the tags, last.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::cache::CachedLayer;
-use crate::cache::LayerCache;
+use bytes::Bytes;
+
+use crate::cache::{CachedLayer, LayerCache};
+use crate::destination::Destination;
 use crate::digest::Digest;
 use crate::dockertools::ConfError;
-use crate::image::MANIFEST_MEDIA_TYPE;
+use crate::image::{ImageIndex, IndexEntry, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use crate::layer::{Compression, LayerError};
 use crate::layer_index::{KnownLayer, LayerIndex};
-use crate::nix::NixError;
+use crate::local::{write_image, LocalTarget};
+use crate::nix::{NixError, PlatformSpec};
+use crate::outcome::{ImageOutcome, PushOutcome};
 use crate::plan::{ConfigError, ConfigFlags};
-use crate::prepare::prepare;
+use crate::prepare::{prepare, Prepared};
 use crate::progress::Reporter;
 use crate::reference::Reference;
 use crate::registry::{self, Client, ConnectOptions, Credentials, RegistryError};
-use crate::upload::{upload_blobs, LayerReport, UploadOptions};
+use crate::upload::{upload_blobs, UploadOptions};
 
 /// The tag used when neither the destination nor the image names one.
 pub const DEFAULT_TAG: &str = "latest";
 
+/// One image to build: an installable, and the platform `--platform` says it is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageSource {
+    pub installable: String,
+    pub platform: Option<PlatformSpec>,
+}
+
 /// A checked push request: everything the user asked for, validated before any I/O.
 #[derive(Clone, Debug)]
 pub struct PushRequest {
-    pub installable: String,
+    /// The image to push, or one per platform (`--platform`: pushed under one index).
+    pub images: Vec<ImageSource>,
     pub nix_args: Vec<String>,
-    pub destination: Reference,
+    pub destination: Destination,
     pub config: ConfigFlags,
     /// Installables whose top-level directories are linked into `/` (plain packages only).
     pub contents: Vec<String>,
@@ -56,15 +69,18 @@ pub struct PushRequest {
     pub default_annotations: bool,
 }
 
-/// The result of a successful push.
-#[derive(Clone, Debug)]
-pub struct PushOutcome {
-    /// `registry/repository@sha256:...`
-    pub pinned: String,
-    pub manifest_digest: Digest,
-    /// The tags written (none: pushed by digest only).
-    pub tags: Vec<String>,
-    pub layers: Vec<LayerReport>,
+impl PushRequest {
+    fn is_multi_arch(&self) -> bool {
+        self.images.len() > 1 || self.images.iter().any(|i| i.platform.is_some())
+    }
+
+    fn installables(&self) -> String {
+        self.images
+            .iter()
+            .map(|i| i.installable.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,45 +119,64 @@ pub enum PushError {
     Registry(#[from] RegistryError),
     #[error("the image's manifest digest is {actual}, not the {expected} the destination names")]
     DigestMismatch { expected: Digest, actual: Digest },
+    #[error("{installable} is an image for {actual}, not for the {expected} --platform names")]
+    PlatformMismatch {
+        installable: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("--platform {first} and --platform {second} build images for the same platform ({platform})")]
+    SamePlatform {
+        first: String,
+        second: String,
+        platform: String,
+    },
 }
 
 impl PushError {
     /// Whether this is the user's request contradicting itself or the image (exit code 2).
     pub fn is_usage(&self) -> bool {
-        matches!(self, PushError::ConfigWithImage { .. })
+        matches!(
+            self,
+            PushError::ConfigWithImage { .. }
+                | PushError::PlatformMismatch { .. }
+                | PushError::SamePlatform { .. }
+        )
     }
 }
 
-/// Builds what `request.installable` needs and describes the image it would push, touching no
-/// registry (`--dry-run`).
+/// Builds what the request needs and describes the images it would push, touching no registry
+/// (`--dry-run`).
 pub async fn dry_run(
     request: &PushRequest,
     reporter: Arc<dyn Reporter>,
 ) -> Result<String, PushError> {
-    reporter.phase(&format!("building {}", request.installable));
-    let prepared = prepare(request, &reporter).await?;
-    let tags = target_tags(
-        &request.destination,
-        &request.tags,
-        prepared.image_tag.as_deref(),
-    )?;
-    let name = format!(
-        "{}/{}",
-        request.destination.registry(),
-        request.destination.repository()
-    );
-    let names = match (tags.is_empty(), request.destination.digest()) {
-        (true, Some(d)) => format!("{name}@{d}"),
-        _ => tags
-            .iter()
-            .map(|t| format!("{name}:{t}"))
-            .collect::<Vec<_>>()
-            .join(" "),
+    reporter.phase(&format!("building {}", request.installables()));
+    let prepared = prepare_all(request, &reporter).await?;
+    let tags = tags_for(request, &prepared)?;
+    let names = match &request.destination {
+        Destination::Registry(r) => {
+            let name = format!("{}/{}", r.registry(), r.repository());
+            match (tags.is_empty(), r.digest()) {
+                (true, Some(d)) => format!("{name}@{d}"),
+                _ => tags
+                    .iter()
+                    .map(|t| format!("{name}:{t}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            }
+        }
+        local => format!("{local} (tags: {})", tags.join(" ")),
     };
-    Ok(format!("{names}\n{}", prepared.plan.describe()))
+    let mut out = names;
+    out.push('\n');
+    for p in &prepared {
+        out.push_str(&p.plan.describe());
+    }
+    Ok(out)
 }
 
-/// Builds `request.installable` and pushes its image.
+/// Builds the request's images and pushes them.
 pub async fn push(
     request: &PushRequest,
     reporter: Arc<dyn Reporter>,
@@ -156,20 +191,70 @@ pub struct SharedLayers {
     index: LayerIndex,
 }
 
-/// Like [`push`], for one image of several pushed in one run: layers in `shared` (pushed
+/// Like [`push`], for one request of several pushed in one run: layers in `shared` (pushed
 /// earlier in the run, perhaps to another repository of the same registry) are reused (skipped
-/// or mounted) rather than built again, and this image's layers are added to it.
+/// or mounted) rather than built again, and this push's layers are added to it.
 pub async fn push_sharing(
     request: &PushRequest,
     reporter: Arc<dyn Reporter>,
     shared: &mut SharedLayers,
 ) -> Result<PushOutcome, PushError> {
+    match &request.destination {
+        Destination::Registry(destination) => {
+            push_to_registry(request, destination, reporter, shared).await
+        }
+        Destination::Local(target) => write_local(request, target, reporter).await,
+    }
+}
+
+/// Prepares every image of the request in turn, refusing two for one platform.
+async fn prepare_all(
+    request: &PushRequest,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<Vec<Prepared>, PushError> {
+    let mut prepared: Vec<Prepared> = Vec::with_capacity(request.images.len());
+    for image in &request.images {
+        let p = prepare(request, image, reporter).await?;
+        if let Some(i) = prepared
+            .iter()
+            .position(|q| q.plan.platform == p.plan.platform)
+        {
+            return Err(PushError::SamePlatform {
+                first: request.images[i].installable.clone(),
+                second: image.installable.clone(),
+                platform: PlatformSpec::of(&p.plan.platform).to_string(),
+            });
+        }
+        prepared.push(p);
+    }
+    Ok(prepared)
+}
+
+/// The tags the request writes: see [`target_tags`]. A multi-arch image has no one image tag.
+fn tags_for(request: &PushRequest, prepared: &[Prepared]) -> Result<Vec<String>, PushError> {
+    let image_tag = match prepared {
+        [one] if !request.is_multi_arch() => one.image_tag.as_deref(),
+        _ => None,
+    };
+    let (tag, by_digest) = match &request.destination {
+        Destination::Registry(r) => (r.tag(), r.digest().is_some()),
+        Destination::Local(LocalTarget::OciLayout { tag, .. }) => (tag.as_deref(), false),
+        Destination::Local(LocalTarget::DockerArchive { .. }) => (None, false),
+    };
+    target_tags(tag, by_digest, &request.tags, image_tag)
+}
+
+async fn push_to_registry(
+    request: &PushRequest,
+    destination: &Reference,
+    reporter: Arc<dyn Reporter>,
+    shared: &mut SharedLayers,
+) -> Result<PushOutcome, PushError> {
     // Prepare and connect at once: wrong credentials or an unreachable registry are reported
     // without waiting for a long build, and a build error still comes first.
-    let destination = &request.destination;
     reporter.phase(&format!(
         "building {} and connecting to {}",
-        request.installable,
+        request.installables(),
         destination.registry()
     ));
     let connect = Client::connect(
@@ -177,22 +262,25 @@ pub async fn push_sharing(
         ConnectOptions {
             insecure: request.insecure,
             ca_cert: request.ca_cert.clone(),
-            credentials: credentials_for(request, reporter.as_ref()),
+            credentials: credentials_for(request, destination, reporter.as_ref()),
             reporter: reporter.clone(),
+            access: registry::Access::PullPush,
         },
     );
-    let (prepared, client) = tokio::join!(prepare(request, &reporter), connect);
+    let (prepared, client) = tokio::join!(prepare_all(request, &reporter), connect);
     let prepared = prepared?;
     let client = client?;
-    let plan = &prepared.plan;
-    let (paths, nar_size) = prepared.closure_size;
-    reporter.phase(&format!(
-        "{paths} store paths ({} MiB) in {} layers",
-        nar_size / (1024 * 1024),
-        plan.layers.len()
-    ));
+    for p in &prepared {
+        let (paths, nar_size) = p.closure_size;
+        reporter.phase(&format!(
+            "{}: {paths} store paths ({} MiB) in {} layers",
+            PlatformSpec::of(&p.plan.platform),
+            nar_size / (1024 * 1024),
+            p.plan.layers.len()
+        ));
+    }
 
-    let tags = target_tags(destination, &request.tags, prepared.image_tag.as_deref())?;
+    let tags = tags_for(request, &prepared)?;
     let mut index = learn_layers(
         &client,
         request,
@@ -203,16 +291,117 @@ pub async fn push_sharing(
     if shared.registry.as_deref() == Some(destination.registry()) {
         index.merge(&shared.index);
     }
-    let options = UploadOptions {
-        // The plan's own: the media types it names and the blobs must agree.
-        compression: plan.compression,
-        jobs: request.jobs,
-        cache: request.cache.clone(),
-        index,
-        verify: request.verify,
+    let multi_arch = request.is_multi_arch();
+    let mut images = Vec::with_capacity(prepared.len());
+    let mut entries = Vec::with_capacity(prepared.len());
+    let mut single = None;
+    for (source, p) in request.images.iter().zip(&prepared) {
+        let plan = &p.plan;
+        let options = UploadOptions {
+            // The plan's own: the media types it names and the blobs must agree.
+            compression: plan.compression,
+            jobs: request.jobs,
+            cache: request.cache.clone(),
+            index: index.clone(),
+            verify: request.verify,
+        };
+        let uploaded = upload_blobs(&client, plan, &options, reporter.clone()).await?;
+        let documents = uploaded.documents;
+        if multi_arch {
+            // By digest: untagged until the index that names it is written.
+            let digest = &documents.manifest_digest;
+            reporter.phase(&format!(
+                "writing the {} manifest {digest}",
+                PlatformSpec::of(&plan.platform)
+            ));
+            client
+                .put_manifest(
+                    &digest.to_string(),
+                    MANIFEST_MEDIA_TYPE,
+                    documents.manifest.clone(),
+                    digest,
+                )
+                .await?;
+        }
+        // Layers of one platform's image may serve the next (a shared customisation layer).
+        for layer in &uploaded.layers {
+            index.add(
+                layer.key.clone(),
+                known_layer(layer, plan.compression, client.repository()),
+            );
+        }
+        entries.push(IndexEntry {
+            digest: documents.manifest_digest.clone(),
+            size: documents.manifest.len() as u64,
+            platform: plan.platform.clone(),
+        });
+        images.push(ImageOutcome {
+            installable: source.installable.clone(),
+            platform: PlatformSpec::of(&plan.platform).to_string(),
+            manifest_digest: documents.manifest_digest.clone(),
+            config_digest: documents.config_digest.clone(),
+            layers: uploaded.layers,
+        });
+        single = Some(documents.manifest);
+    }
+    if !multi_arch {
+        // One image: its manifest is what the tags name.
+        let manifest = single.expect("a request has at least one image");
+        return finish_registry_push(
+            request,
+            destination,
+            &client,
+            (manifest, MANIFEST_MEDIA_TYPE),
+            tags,
+            images,
+            None,
+            prepared,
+            shared,
+            &reporter,
+        )
+        .await;
+    }
+    let index_doc = ImageIndex {
+        manifests: entries,
+        // The provenance is the flake's, the same for every platform: the first image's.
+        annotations: prepared
+            .first()
+            .map(|p| p.plan.annotations.clone())
+            .unwrap_or_default(),
     };
-    let uploaded = upload_blobs(&client, plan, &options, reporter.clone()).await?;
-    let digest = uploaded.documents.manifest_digest.clone();
+    let index_bytes = Bytes::from(index_doc.to_bytes());
+    let index_digest = Digest::of(&index_bytes);
+    finish_registry_push(
+        request,
+        destination,
+        &client,
+        (index_bytes, INDEX_MEDIA_TYPE),
+        tags,
+        images,
+        Some(index_digest),
+        prepared,
+        shared,
+        &reporter,
+    )
+    .await
+}
+
+/// The last step of a registry push, once every blob (and each platform's manifest) is in:
+/// the top manifest or index, under each tag (or by digest).
+#[allow(clippy::too_many_arguments)]
+async fn finish_registry_push(
+    request: &PushRequest,
+    destination: &Reference,
+    client: &Client,
+    (top, media_type): (Bytes, &'static str),
+    tags: Vec<String>,
+    images: Vec<ImageOutcome>,
+    index_digest: Option<Digest>,
+    prepared: Vec<Prepared>,
+    shared: &mut SharedLayers,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<PushOutcome, PushError> {
+    let digest = Digest::of(&top);
     if let Some(expected) = destination.digest() {
         if *expected != digest {
             return Err(PushError::DigestMismatch {
@@ -221,24 +410,18 @@ pub async fn push_sharing(
             });
         }
     }
-    // Last, and only now that every blob is in: the manifest, under each tag (or by digest).
     let targets = if tags.is_empty() {
         vec![digest.to_string()]
     } else {
         tags.clone()
     };
     for target in &targets {
-        reporter.phase(&format!("writing manifest {digest} as {target}"));
+        reporter.phase(&format!("writing {digest} as {target}"));
         client
-            .put_manifest(
-                target,
-                MANIFEST_MEDIA_TYPE,
-                uploaded.documents.manifest.clone(),
-                &digest,
-            )
+            .put_manifest(target, media_type, top.clone(), &digest)
             .await?;
     }
-    // `prepared` (and with it the GC roots) lives until the manifest is written.
+    // `prepared` (and with it the GC roots) lives until the tags are written.
     drop(prepared);
     if shared.registry.as_deref() != Some(destination.registry()) {
         *shared = SharedLayers {
@@ -246,43 +429,137 @@ pub async fn push_sharing(
             index: LayerIndex::default(),
         };
     }
-    for layer in &uploaded.layers {
-        shared.index.add(
-            layer.key.clone(),
-            KnownLayer {
-                layer: CachedLayer {
-                    digest: layer.digests.digest.clone(),
-                    diff_id: layer.digests.diff_id.clone(),
-                    size: layer.digests.size,
-                    media_type: request.compression.media_type().to_owned(),
-                },
-                repository: client.repository().to_owned(),
-            },
-        );
+    for image in &images {
+        for layer in &image.layers {
+            shared.index.add(
+                layer.key.clone(),
+                known_layer(layer, request.compression, client.repository()),
+            );
+        }
     }
     Ok(PushOutcome {
-        pinned: destination.pinned(&digest),
-        manifest_digest: digest,
+        destination: destination.to_string(),
+        reference: destination.pinned(&digest),
+        digest,
         tags,
-        layers: uploaded.layers,
+        to_stdout: false,
+        images,
+        index_digest,
     })
+}
+
+fn known_layer(
+    layer: &crate::upload::LayerReport,
+    compression: Compression,
+    repository: &str,
+) -> KnownLayer {
+    KnownLayer {
+        layer: CachedLayer {
+            digest: layer.digests.digest.clone(),
+            diff_id: layer.digests.diff_id.clone(),
+            size: layer.digests.size,
+            media_type: compression.media_type().to_owned(),
+        },
+        repository: repository.to_owned(),
+    }
+}
+
+/// Writes the image to a local target (an OCI layout or a docker-archive).
+async fn write_local(
+    request: &PushRequest,
+    target: &LocalTarget,
+    reporter: Arc<dyn Reporter>,
+) -> Result<PushOutcome, PushError> {
+    reporter.phase(&format!("building {}", request.installables()));
+    let prepared = prepare_all(request, &reporter).await?;
+    let tags = tags_for(request, &prepared)?;
+    let [p] = prepared.as_slice() else {
+        return Err(PushError::Unsupported(
+            "a multi-arch image can only be pushed to a registry".into(),
+        ));
+    };
+    let target = match target {
+        LocalTarget::DockerArchive { path, name: None } => LocalTarget::DockerArchive {
+            path: path.clone(),
+            name: Some(default_archive_name(&request.images[0].installable)),
+        },
+        other => other.clone(),
+    };
+    let written = write_image(&p.plan, &target, &tags, request.jobs, reporter.clone()).await?;
+    let digest = written.documents.manifest_digest.clone();
+    let destination = Destination::Local(target.clone());
+    let place = match &target {
+        LocalTarget::OciLayout { dir, .. } => format!("oci:{}", dir.display()),
+        LocalTarget::DockerArchive { path, .. } => format!(
+            "docker-archive:{}",
+            path.as_ref()
+                .map_or("-".to_owned(), |p| p.display().to_string())
+        ),
+    };
+    Ok(PushOutcome {
+        destination: destination.to_string(),
+        reference: format!("{place}@{digest}"),
+        digest: digest.clone(),
+        tags,
+        to_stdout: destination.is_stdout(),
+        images: vec![ImageOutcome {
+            installable: request.images[0].installable.clone(),
+            platform: PlatformSpec::of(&p.plan.platform).to_string(),
+            manifest_digest: digest,
+            config_digest: written.documents.config_digest.clone(),
+            layers: written.layers,
+        }],
+        index_digest: None,
+    })
+}
+
+/// The name a docker-archive gives its image when none is asked for: `localhost/` and the
+/// installable's attribute (or store path) name, as podman names local images.
+fn default_archive_name(installable: &str) -> String {
+    let base = match installable.rsplit_once('#') {
+        Some((_, attr)) => attr.rsplit('.').next().unwrap_or(attr),
+        None => installable
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or(installable),
+    };
+    // A store path name loses its hash.
+    let base = match base.split_once('-') {
+        Some((hash, rest)) if hash.len() == 32 => rest,
+        _ => base,
+    };
+    let name: String = base
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = name.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    format!("localhost/{}", if name.is_empty() { "image" } else { name })
 }
 
 /// The tags to write: the destination's and every `--tag`; if none, the image's own tag (unless
 /// the destination names a digest: then none, the image is pushed by digest), else `latest`.
 /// An image tag a registry would refuse is an error now, not after every blob is uploaded.
 fn target_tags(
-    destination: &Reference,
+    tag: Option<&str>,
+    by_digest: bool,
     extra: &[String],
     image_tag: Option<&str>,
 ) -> Result<Vec<String>, PushError> {
-    let mut tags: Vec<String> = destination.tag().map(str::to_owned).into_iter().collect();
+    let mut tags: Vec<String> = tag.map(str::to_owned).into_iter().collect();
     for t in extra {
         if !tags.contains(t) {
             tags.push(t.clone());
         }
     }
-    if !tags.is_empty() || destination.digest().is_some() {
+    if !tags.is_empty() || by_digest {
         return Ok(tags);
     }
     match image_tag {
@@ -293,9 +570,13 @@ fn target_tags(
     }
 }
 
+/// Most manifests of an index read to learn their layers.
+const MAX_LEARNED_MANIFESTS: usize = 16;
+
 /// Reads the manifests that may already name this image's layers: the tag about to be written
-/// (the previous version, on a fresh CI runner), then each `--cache-from`. A manifest that cannot
-/// be read teaches nothing; it never fails the push.
+/// (the previous version, on a fresh CI runner; each platform's manifest when it is an index),
+/// then each `--cache-from`. A manifest that cannot be read teaches nothing; it never fails the
+/// push.
 async fn learn_layers(
     client: &Client,
     request: &PushRequest,
@@ -315,12 +596,19 @@ async fn learn_layers(
         };
         sources.push((r.repository().to_owned(), reference));
     }
-    for (repository, reference) in sources {
+    let mut read = 0;
+    while let Some((repository, reference)) = (!sources.is_empty()).then(|| sources.remove(0)) {
         match client.get_manifest(&repository, &reference).await {
             Ok(Some(bytes)) => {
+                read += 1;
                 let n = index.learn(&bytes, &repository);
                 if n > 0 {
                     reporter.phase(&format!("{repository}:{reference} names {n} known layers"));
+                }
+                for child in index_children(&bytes) {
+                    if read + sources.len() < MAX_LEARNED_MANIFESTS {
+                        sources.push((repository.clone(), child));
+                    }
                 }
             }
             Ok(None) => {}
@@ -332,14 +620,38 @@ async fn learn_layers(
     index
 }
 
+/// The manifest digests an image index names (none for anything else).
+fn index_children(bytes: &[u8]) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Index {
+        manifests: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        digest: Digest,
+    }
+    serde_json::from_slice::<Index>(bytes)
+        .map(|i| {
+            i.manifests
+                .into_iter()
+                .map(|m| m.digest.to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Credentials for the destination, the first source that has some: the ones given explicitly
 /// (`--creds`, `--username` with `--password-stdin`, `NIXPUSH_USERNAME`/`NIXPUSH_PASSWORD`),
 /// then the stored ones (see [`stored_credentials`]).
-fn credentials_for(request: &PushRequest, reporter: &dyn Reporter) -> Option<Credentials> {
+fn credentials_for(
+    request: &PushRequest,
+    destination: &Reference,
+    reporter: &dyn Reporter,
+) -> Option<Credentials> {
     if let Some(c) = &request.credentials {
         return Some(c.clone());
     }
-    stored_credentials(request.destination.registry(), reporter)
+    stored_credentials(destination.registry(), reporter)
 }
 
 /// Credentials stored for `registry`: Docker's config (entries, then its credential helper),

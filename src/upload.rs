@@ -46,7 +46,12 @@ pub struct LayerReport {
 
 impl LayerReport {
     /// A report for `spec`, whose blob is `digests`.
-    pub fn new(spec: &LayerSpec, digests: LayerDigests, action: LayerAction, bytes_sent: u64) -> Self {
+    pub fn new(
+        spec: &LayerSpec,
+        digests: LayerDigests,
+        action: LayerAction,
+        bytes_sent: u64,
+    ) -> Self {
         LayerReport {
             key: spec.key.clone(),
             digests,
@@ -147,7 +152,7 @@ async fn trusted(
 }
 
 /// A layer's failure, naming the layer.
-fn layer_error(spec: &LayerSpec, index: usize, source: LayerError) -> PushError {
+pub(crate) fn layer_error(spec: &LayerSpec, index: usize, source: LayerError) -> PushError {
     PushError::Layer {
         index,
         first: spec
@@ -356,7 +361,7 @@ async fn upload_layer(
 }
 
 /// A short description of a layer: its first store path, and how many more.
-fn describe(spec: &LayerSpec) -> String {
+pub(crate) fn describe(spec: &LayerSpec) -> String {
     let first = spec
         .store_paths()
         .first()

@@ -19,7 +19,8 @@ pub enum ConfSource {
     StorePath(PathBuf),
 }
 
-/// Applied to the installable's value by `nix eval`: the conf derivation's path, or null.
+/// Applied to the installable's value by `nix eval`: the conf derivation's path (or null), and
+/// the package's `version` (or null), asked in the same evaluation.
 const FIND_CONF: &str = r#"x:
   let
     isConf = c: builtins.isAttrs c && c ? drvPath;
@@ -29,7 +30,19 @@ const FIND_CONF: &str = r#"x:
       (if x ? stream && builtins.isAttrs x.stream && x.stream ? conf then x.stream.conf else null)
     ];
     found = builtins.filter isConf pick;
-  in if builtins.isAttrs x && found != [ ] then (builtins.head found).drvPath else null"#;
+  in {
+    conf = if builtins.isAttrs x && found != [ ] then (builtins.head found).drvPath else null;
+    version = if builtins.isAttrs x && x ? version && builtins.isString x.version then x.version else null;
+  }"#;
+
+/// What evaluating an installable tells before anything is built.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Evaluated {
+    /// Its dockerTools conf, when it is a dockerTools image.
+    pub conf: Option<ConfSource>,
+    /// Its `version` attribute, when it has one.
+    pub version: Option<String>,
+}
 
 /// The store path an installable names directly, if it is one (`/nix/store/...`, `./result`).
 pub fn as_store_path(installable: &str) -> Option<PathBuf> {
@@ -43,17 +56,19 @@ pub fn as_store_path(installable: &str) -> Option<PathBuf> {
     Some(Path::new(STORE_DIR).join(top))
 }
 
-/// The conf of `installable` if it is a dockerTools image, else `None` (a plain package).
-pub async fn find_conf(
-    installable: &str,
-    nix_args: &[String],
-) -> Result<Option<ConfSource>, NixError> {
+/// The conf of `installable` if it is a dockerTools image (else `conf` is `None`: a plain
+/// package), and its version.
+pub async fn find_conf(installable: &str, nix_args: &[String]) -> Result<Evaluated, NixError> {
     if let Some(path) = as_store_path(installable) {
         let references = nix::references(&path).await?;
-        return Ok(references
+        let conf = references
             .into_iter()
             .find(|r| r.to_string_lossy().ends_with("-conf.json") && looks_like_conf(r))
-            .map(ConfSource::StorePath));
+            .map(ConfSource::StorePath);
+        return Ok(Evaluated {
+            conf,
+            version: None,
+        });
     }
     let mut args = vec!["eval", "--json", installable, "--apply", FIND_CONF];
     args.extend(nix_args.iter().map(String::as_str));
@@ -66,8 +81,16 @@ pub async fn find_conf(
         }
         Err(e) => return Err(e),
     };
-    match serde_json::from_slice::<Option<String>>(&out) {
-        Ok(drv) => Ok(drv.map(ConfSource::Derivation)),
+    #[derive(serde::Deserialize)]
+    struct Found {
+        conf: Option<String>,
+        version: Option<String>,
+    }
+    match serde_json::from_slice::<Found>(&out) {
+        Ok(found) => Ok(Evaluated {
+            conf: found.conf.map(ConfSource::Derivation),
+            version: found.version,
+        }),
         Err(e) => Err(NixError::Unexpected(format!("nix eval printed {e}"))),
     }
 }

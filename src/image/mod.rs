@@ -4,9 +4,11 @@
 //! `HashMap`s: here every map is a `BTreeMap`, so the bytes are stable by construction.
 
 mod config;
+mod index;
 mod manifest;
 
 pub use config::{EmptyObject, HistoryEntry, ImageConfig, RunConfig};
+pub use index::{ImageIndex, IndexEntry, INDEX_MEDIA_TYPE};
 pub use manifest::{Descriptor, Manifest, CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 
 /// Serialises with keys sorted at every level (serde_json's `Value` map is a `BTreeMap`).

@@ -18,6 +18,7 @@ pub use generated::{write_generated_tar, RootEntry};
 pub use key::LayerKey;
 pub use stream::{build_layer, open_layer, LayerDigests, LayerStream};
 pub use tar::Owner;
+pub(crate) use tar::{Kind as TarKind, TarWriter};
 pub use walk::write_layer_tar;
 
 /// Version of the tar rules above; part of every layer key, so a change in bytes can never be

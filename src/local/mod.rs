@@ -2,8 +2,21 @@
 //! (`oci:DIR[:TAG]`) or a docker-archive stream (`docker-archive:-`, `docker-archive:FILE`). The
 //! layers, config and manifest are the very ones a registry push makes; only where the bytes go
 //! differs.
+//!
+//! Both writers leave nothing half-written behind: every file is written under a temporary name
+//! and renamed into place whole, and a failed or interrupted write stops every layer still being
+//! built (see [`Cancel`]) and waits for it, so its temporary file is gone before the error is
+//! returned.
+
+mod blob_dir;
+mod docker_archive;
+mod measure;
+mod oci_index;
+mod oci_layout;
+mod output;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::plan::{ImageDocuments, ImagePlan};
@@ -31,6 +44,51 @@ pub struct WrittenImage {
     pub layers: Vec<LayerReport>,
 }
 
+/// Why a local image could not be written (a layer that cannot be built is a
+/// [`PushError::Layer`] instead).
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not an OCI image index; not overwriting it", path.display())]
+    BadIndex {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot write the docker-archive to standard output")]
+    Stdout(#[source] std::io::Error),
+    #[error("writing was stopped")]
+    Cancelled,
+    #[error("a local writer stopped unexpectedly")]
+    Panicked,
+}
+
+impl From<LocalError> for PushError {
+    /// `PushError` has no variant for local output yet: until it does, the chain is flattened
+    /// into one message here, the one place to change when it gets one.
+    fn from(e: LocalError) -> Self {
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        PushError::Unsupported(message)
+    }
+}
+
 /// Writes `plan`'s image to `target`; `tags` are the names it gets there (the layout's
 /// `org.opencontainers.image.ref.name`s, the archive's `RepoTags` tags).
 pub async fn write_image(
@@ -40,8 +98,221 @@ pub async fn write_image(
     jobs: usize,
     reporter: Arc<dyn Reporter>,
 ) -> Result<WrittenImage, PushError> {
-    let _ = (plan, tags, jobs, reporter);
-    Err(PushError::Unsupported(format!(
-        "{target:?}: local targets are not written yet"
-    )))
+    match target {
+        // `tag` is among `tags` already: the caller works out every name the image gets.
+        LocalTarget::OciLayout { dir, tag: _ } => {
+            oci_layout::write(plan, dir, tags, jobs, reporter).await
+        }
+        LocalTarget::DockerArchive { path, name } => {
+            let repo_tags = docker_archive::repo_tags(name.as_deref(), tags);
+            docker_archive::write(plan, path.as_deref(), &repo_tags, jobs, reporter).await
+        }
+    }
+}
+
+/// A stop signal shared by everything writing one image. Set when one layer fails (the others
+/// stop at their next write instead of finishing for nothing) and when the write is abandoned
+/// (the future dropped: Ctrl-C), so blocking threads end promptly and remove their temporary
+/// files.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Stops every writer; true if this call was the first to do so.
+    pub(crate) fn stop(&self) -> bool {
+        !self.0.swap(true, Ordering::SeqCst)
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// A guard that stops every writer when dropped: held by the async side for as long as it
+    /// waits, so an abandoned write stops its blocking threads.
+    pub(crate) fn on_drop(&self) -> StopOnDrop {
+        StopOnDrop(self.clone())
+    }
+}
+
+/// See [`Cancel::on_drop`].
+pub(crate) struct StopOnDrop(Cancel);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// Runs layer jobs concurrently (at most `jobs` at once, results in layer order). The first
+/// failure stops the others through `cancel`, and every job is waited for before that failure
+/// is returned, so none is still writing when the caller sees it.
+async fn run_layers<T, F, Fut>(
+    count: usize,
+    jobs: usize,
+    cancel: &Cancel,
+    job: F,
+) -> Result<Vec<T>, PushError>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<T, PushError>>,
+{
+    use futures_util::StreamExt;
+    let results: Vec<(usize, Result<T, (bool, PushError)>)> = futures_util::stream::iter(0..count)
+        .map(|index| {
+            let fut = job(index);
+            async move {
+                if cancel.is_stopped() {
+                    return (index, Err((false, LocalError::Cancelled.into())));
+                }
+                // Only the failure that stopped the others is the cause; theirs follow from it.
+                let result = fut.await.map_err(|e| (cancel.stop(), e));
+                (index, result)
+            }
+        })
+        // Unordered: a large layer must not hold back the start of the layers after it.
+        .buffer_unordered(jobs.max(1))
+        .collect()
+        .await;
+    let mut ordered: Vec<Option<T>> = (0..count).map(|_| None).collect();
+    let mut failure = None;
+    for (index, result) in results {
+        match result {
+            Ok(value) => ordered[index] = Some(value),
+            Err((true, e)) => failure = Some(e),
+            Err((false, e)) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(ordered
+        .into_iter()
+        .map(|v| v.expect("every layer job succeeded"))
+        .collect())
+}
+
+#[cfg(test)]
+pub(crate) mod test_plan {
+    //! A small image plan that needs no Nix: generated layers only.
+
+    use std::collections::BTreeMap;
+
+    use crate::layer::{Compression, LayerContent, LayerKey, LayerSpec, RootEntry};
+    use crate::nix::Platform;
+    use crate::plan::ImagePlan;
+
+    /// A layer of a few generated files; `seed` makes its content (and key) distinct.
+    pub fn layer(seed: u8, big: bool) -> LayerSpec {
+        // Pseudo-random bytes do not compress: a big layer spans many compressor chunks.
+        let mut state = seed as u32 + 1;
+        let noise: Vec<u8> = (0..if big { 300_000 } else { 100 })
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (state >> 16) as u8
+            })
+            .collect();
+        LayerSpec {
+            content: LayerContent::Generated {
+                entries: vec![
+                    RootEntry::Directory {
+                        path: "etc".into(),
+                        mode: 0o755,
+                    },
+                    RootEntry::File {
+                        path: format!("etc/file-{seed}"),
+                        mode: 0o644,
+                        content: noise,
+                    },
+                    RootEntry::Symlink {
+                        path: "bin".into(),
+                        target: "/nix/store/x-app/bin".into(),
+                    },
+                ],
+            },
+            key: LayerKey::parse(&format!("{seed:02x}").repeat(32)).unwrap(),
+            nar_size: 0,
+        }
+    }
+
+    pub fn plan(compression: Compression) -> ImagePlan {
+        ImagePlan {
+            layers: vec![layer(1, true), layer(2, false), layer(3, false)],
+            platform: Platform {
+                os: "linux".into(),
+                architecture: "amd64".into(),
+                variant: None,
+            },
+            created: "1970-01-01T00:00:01Z".into(),
+            config: serde_json::json!({"Entrypoint": ["/bin/app"]}),
+            compression,
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_first_failure_is_returned_after_every_job_ended() {
+        let cancel = Cancel::default();
+        let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let result: Result<Vec<usize>, PushError> = run_layers(6, 3, &cancel, |i| {
+            let cancel = cancel.clone();
+            let finished = finished.clone();
+            async move {
+                let outcome = if i == 1 {
+                    Err(PushError::Unsupported("layer 2 broke".into()))
+                } else {
+                    // The others notice the stop, as a blocking writer would at its next write.
+                    for _ in 0..100 {
+                        if cancel.is_stopped() {
+                            break;
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    if cancel.is_stopped() {
+                        Err(LocalError::Cancelled.into())
+                    } else {
+                        Ok(i)
+                    }
+                };
+                finished.fetch_add(1, Ordering::SeqCst);
+                outcome
+            }
+        })
+        .await;
+        let err = result.err().expect("a layer failed");
+        assert_eq!(err.to_string(), "layer 2 broke");
+        // Jobs not started before the failure never start; the started ones all ended.
+        assert!(finished.load(Ordering::SeqCst) <= 3);
+        assert!(cancel.is_stopped());
+    }
+
+    #[tokio::test]
+    async fn results_come_back_in_layer_order() {
+        let cancel = Cancel::default();
+        let got = run_layers(5, 2, &cancel, |i| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(10 * (5 - i as u64))).await;
+            Ok::<_, PushError>(i)
+        })
+        .await
+        .unwrap();
+        assert_eq!(got, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_local_error_keeps_its_causes_in_the_message() {
+        let e = LocalError::Write {
+            path: "/x/index.json".into(),
+            source: std::io::Error::other("disk full"),
+        };
+        assert_eq!(
+            PushError::from(e).to_string(),
+            "cannot write /x/index.json: disk full"
+        );
+    }
 }

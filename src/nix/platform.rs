@@ -44,6 +44,59 @@ impl Platform {
     }
 }
 
+/// A platform as a user names it, `OS/ARCH[/VARIANT]` (`--platform linux/arm64`): a variant left
+/// out matches any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformSpec {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl PlatformSpec {
+    pub fn parse(s: &str) -> Option<Self> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let ok = |p: &&str| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        if !(2..=3).contains(&parts.len()) || !parts.iter().all(ok) {
+            return None;
+        }
+        Some(PlatformSpec {
+            os: parts[0].to_owned(),
+            architecture: parts[1].to_owned(),
+            variant: parts.get(2).map(|v| (*v).to_owned()),
+        })
+    }
+
+    /// The spec naming exactly `platform`.
+    pub fn of(platform: &Platform) -> Self {
+        PlatformSpec {
+            os: platform.os.clone(),
+            architecture: platform.architecture.clone(),
+            variant: platform.variant.clone(),
+        }
+    }
+
+    pub fn matches(&self, platform: &Platform) -> bool {
+        self.os == platform.os
+            && self.architecture == platform.architecture
+            && (self.variant.is_none() || self.variant == platform.variant)
+    }
+}
+
+impl std::fmt::Display for PlatformSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        match &self.variant {
+            Some(v) => write!(f, "/{v}"),
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +124,25 @@ mod tests {
     fn refuses_non_linux_systems() {
         assert!(Platform::from_nix_system("aarch64-darwin").is_err());
         assert!(Platform::from_nix_system("builtin").is_err());
+    }
+
+    #[test]
+    fn platform_specs_parse_and_match_with_an_optional_variant() {
+        let arm = Platform::from_nix_system("aarch64-linux").unwrap();
+        let spec = PlatformSpec::parse("linux/arm64").unwrap();
+        assert!(spec.matches(&arm));
+        assert!(PlatformSpec::parse("linux/arm64/v8").unwrap().matches(&arm));
+        assert!(!PlatformSpec::parse("linux/arm64/v9").unwrap().matches(&arm));
+        assert!(!PlatformSpec::parse("linux/amd64").unwrap().matches(&arm));
+        assert_eq!(PlatformSpec::of(&arm).to_string(), "linux/arm64/v8");
+        for bad in [
+            "linux",
+            "linux/",
+            "Linux/amd64",
+            "linux/amd64/v1/x",
+            "/amd64",
+        ] {
+            assert!(PlatformSpec::parse(bad).is_none(), "{bad}");
+        }
     }
 }

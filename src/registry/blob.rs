@@ -1,5 +1,5 @@
-//! The blob steps of the distribution API, one function each: check, start an upload, send the
-//! data, commit, cancel. Upload follows the sequence that works on every major registry: `POST`
+//! The blob steps of the distribution API, one function each: check, read a small blob, start an
+//! upload, send the data, commit, cancel. Upload follows the sequence that works on every major registry: `POST`
 //! (empty body), one `PATCH` carrying the whole stream with no `Content-Range`, then
 //! `PUT ?digest=`. Registries answer PATCH with 202, 201 (ECR) or 204; all are accepted.
 //!
@@ -48,6 +48,36 @@ impl Client {
             StatusCode::NOT_FOUND => Ok(None),
             _ => Err(status_error(&Method::HEAD, &url, r).await),
         }
+    }
+
+    /// `GET /v2/<name>/blobs/<digest>`: a small blob (an image config) read whole into memory,
+    /// or `None` if the registry does not have it (404). At most `max_bytes` are read, and what
+    /// was read must have `digest`: a registry (or the object storage it redirects to) that
+    /// sends other bytes is an error, not an answer.
+    pub async fn get_blob(
+        &self,
+        digest: &Digest,
+        max_bytes: usize,
+    ) -> Result<Option<Bytes>, RegistryError> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let r = self
+            .send(Method::GET, url.clone(), HeaderMap::new(), None)
+            .await?;
+        match r.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Ok(None),
+            _ => return Err(status_error(&Method::GET, &url, r).await),
+        }
+        let body = self
+            .read_body(r, max_bytes, &format!("the blob {digest}"))
+            .await?;
+        let got = Digest::of(&body);
+        if got != *digest {
+            return Err(self.protocol(&format!(
+                "it sent bytes of digest {got} for the blob {digest}"
+            )));
+        }
+        Ok(Some(Bytes::from(body)))
     }
 
     /// `POST /v2/<name>/blobs/uploads/` with an empty body.

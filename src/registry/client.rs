@@ -22,9 +22,31 @@ use crate::reference::Reference;
 /// Most bytes of an error body read before giving up on the rest.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
+/// What a connection may do in its repository: a bearer token is asked for exactly this scope,
+/// so reading an image needs no write permission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read manifests and blobs (`nixpush inspect`).
+    Pull,
+    /// Read and write: a push reads the manifest it replaces, then uploads.
+    PullPush,
+}
+
+impl Access {
+    /// The actions of a token scope, `repository:<name>:<actions>`.
+    fn actions(self) -> &'static str {
+        match self {
+            Access::Pull => "pull",
+            Access::PullPush => "pull,push",
+        }
+    }
+}
+
 /// How to reach a registry.
 #[derive(Clone)]
 pub struct ConnectOptions {
+    /// What the connection is for; the scope of bearer tokens.
+    pub access: Access,
     /// Allow plain HTTP and unverified TLS for any host (loopback hosts may use HTTP anyway).
     pub insecure: bool,
     /// PEM file of extra CA certificates to trust (a private CA); implies HTTPS.
@@ -52,6 +74,7 @@ pub struct Client {
     registry: String,
     repository: String,
     credentials: Option<Credentials>,
+    access: Access,
     auth: Mutex<Auth>,
     reporter: Arc<dyn Reporter>,
 }
@@ -76,6 +99,7 @@ impl Client {
             registry: reference.registry().to_owned(),
             repository: reference.repository().to_owned(),
             credentials: options.credentials,
+            access: options.access,
             auth: Mutex::new(Auth::Anonymous),
             reporter: options.reporter,
         };
@@ -228,7 +252,8 @@ impl Client {
         }
     }
 
-    /// The distribution token spec's exchange: GET realm?service=..&scope=repository:R:pull,push.
+    /// The distribution token spec's exchange: GET realm?service=..&scope=repository:R:pull,push
+    /// (or `:pull` for a connection that only reads).
     async fn fetch_token(
         &self,
         realm: &str,
@@ -246,7 +271,7 @@ impl Client {
             }
             q.append_pair(
                 "scope",
-                &format!("repository:{}:pull,push", self.repository),
+                &format!("repository:{}:{}", self.repository, self.access.actions()),
             );
         }
         let mut req = self.http.get(url.clone());
@@ -340,7 +365,11 @@ impl Client {
                 self.denied(format!("the credentials were rejected ({what})"))
             }
             _ => self.denied(format!(
-                "no permission to push to {} ({what})",
+                "no permission to {} {} ({what})",
+                match self.access {
+                    Access::Pull => "pull from",
+                    Access::PullPush => "push to",
+                },
                 self.repository
             )),
         }
@@ -487,6 +516,33 @@ pub(crate) async fn read_bounded(mut response: Response) -> Vec<u8> {
         }
     }
     out
+}
+
+impl Client {
+    /// Reads a whole response body of at most `max` bytes; `what` ("the manifest") names it in
+    /// errors. Past `max` the read stops: a broken or hostile registry cannot make us hold more.
+    pub(crate) async fn read_body(
+        &self,
+        mut response: Response,
+        max: usize,
+        what: &str,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|_| self.protocol(&format!("{what} could not be read")))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > max {
+                return Err(self.protocol(&format!(
+                    "{what} is larger than {} MiB",
+                    max / (1024 * 1024)
+                )));
+            }
+        }
+        Ok(body)
+    }
 }
 
 /// An unexpected status as an error carrying the registry's explanation.

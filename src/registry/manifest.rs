@@ -50,23 +50,15 @@ impl Client {
             reqwest::header::ACCEPT,
             HeaderValue::from_static(MANIFEST_ACCEPT),
         );
-        let mut r = self.send(Method::GET, url.clone(), headers, None).await?;
+        let r = self.send(Method::GET, url.clone(), headers, None).await?;
         match r.status() {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => return Ok(None),
             _ => return Err(status_error(&Method::GET, &url, r).await),
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = r
-            .chunk()
-            .await
-            .map_err(|_| self.protocol("the manifest could not be read"))?
-        {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_MANIFEST_BYTES {
-                return Err(self.protocol("a manifest is larger than 4 MiB"));
-            }
-        }
+        let body = self
+            .read_body(r, MAX_MANIFEST_BYTES, "the manifest")
+            .await?;
         Ok(Some(Bytes::from(body)))
     }
 }
