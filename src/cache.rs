@@ -1,5 +1,7 @@
-//! The local layer cache: layer key -> {digest, diff_id, size, media type}, one small JSON file
-//! per key under `$XDG_CACHE_HOME/nixpush/layers/v1/` (or `$NIXPUSH_CACHE_DIR`).
+//! The local layer cache: layer key -> {digest, diff_id, size, media type}, and the repositories
+//! the blob was last pushed to or found in (`registry/repository`: where it may be mounted from),
+//! one small JSON file per key under `$XDG_CACHE_HOME/nixpush/layers/v1/` (or
+//! `$NIXPUSH_CACHE_DIR`).
 //!
 //! One file per key, written to a temporary file and renamed into place, makes the cache safe when
 //! several runs share it: a reader sees a whole entry or none, and two writers of the same key
@@ -21,6 +23,18 @@ pub struct CachedLayer {
     pub diff_id: Digest,
     pub size: u64,
     pub media_type: String,
+}
+
+/// Most repositories remembered per layer, most recent first.
+const MAX_SEEN: usize = 8;
+
+/// One file's content. `seen` came later: entries without it still read.
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    #[serde(flatten)]
+    layer: CachedLayer,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    seen: Vec<String>,
 }
 
 /// A cache directory, or none (`--no-cache`, or no home directory to put it in).
@@ -55,19 +69,48 @@ impl LayerCache {
         self.dir.as_ref().map(|d| d.join(format!("{key}.json")))
     }
 
-    pub fn get(&self, key: &LayerKey) -> Option<CachedLayer> {
+    fn entry(&self, key: &LayerKey) -> Option<Entry> {
         let text = std::fs::read(self.entry_path(key)?).ok()?;
         serde_json::from_slice(&text).ok()
     }
 
+    pub fn get(&self, key: &LayerKey) -> Option<CachedLayer> {
+        self.entry(key).map(|e| e.layer)
+    }
+
+    /// The `registry/repository`s the layer's blob was last seen in, most recent first.
+    pub fn seen(&self, key: &LayerKey) -> Vec<String> {
+        self.entry(key).map(|e| e.seen).unwrap_or_default()
+    }
+
     /// Records `layer` under `key`.
     pub fn put(&self, key: &LayerKey, layer: &CachedLayer) -> std::io::Result<()> {
+        self.put_seen(key, layer, None)
+    }
+
+    /// Records `layer` under `key`, seen in `place` (`registry/repository`) if given. Two runs
+    /// recording at once may lose one's `place`: a missed mount, never a wrong entry.
+    pub fn put_seen(
+        &self,
+        key: &LayerKey,
+        layer: &CachedLayer,
+        place: Option<&str>,
+    ) -> std::io::Result<()> {
         let (Some(dir), Some(path)) = (&self.dir, self.entry_path(key)) else {
             return Ok(());
         };
+        let mut seen: Vec<String> = place.map(str::to_owned).into_iter().collect();
+        if let Some(old) = self.entry(key).filter(|e| e.layer.digest == layer.digest) {
+            seen.extend(old.seen.into_iter().filter(|p| Some(p.as_str()) != place));
+        }
+        seen.truncate(MAX_SEEN);
+        let entry = Entry {
+            layer: layer.clone(),
+            seen,
+        };
         std::fs::create_dir_all(dir)?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        tmp.write_all(&serde_json::to_vec(layer).expect("cache entries serialise"))?;
+        tmp.write_all(&serde_json::to_vec(&entry).expect("cache entries serialise"))?;
         tmp.persist(path).map_err(|e| e.error)?;
         Ok(())
     }
@@ -148,5 +191,47 @@ mod tests {
                 }
             )
             .is_ok());
+    }
+
+    #[test]
+    fn remembers_where_a_blob_was_seen_most_recent_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::at(dir.path().join("layers"));
+        let key = LayerKey::parse(&"c".repeat(64)).unwrap();
+        let entry = CachedLayer {
+            digest: Digest::of(b"blob"),
+            diff_id: Digest::of(b"tar"),
+            size: 4,
+            media_type: "m".into(),
+        };
+        // An entry written before `seen` existed still reads.
+        std::fs::create_dir_all(dir.path().join("layers")).unwrap();
+        std::fs::write(
+            dir.path().join("layers").join(format!("{key}.json")),
+            serde_json::to_vec(&entry).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(cache.get(&key), Some(entry.clone()));
+        assert!(cache.seen(&key).is_empty());
+        for place in ["r.io/a", "r.io/b", "r.io/a"] {
+            cache.put_seen(&key, &entry, Some(place)).unwrap();
+        }
+        assert_eq!(cache.seen(&key), ["r.io/a", "r.io/b"]);
+        cache.put(&key, &entry).unwrap();
+        assert_eq!(cache.seen(&key), ["r.io/a", "r.io/b"]);
+        for i in 0..20 {
+            cache
+                .put_seen(&key, &entry, Some(&format!("r.io/n{i}")))
+                .unwrap();
+        }
+        assert_eq!(cache.seen(&key).len(), MAX_SEEN);
+        assert_eq!(cache.seen(&key)[0], "r.io/n19");
+        // Another blob for the key: what was seen of the old one no longer applies.
+        let other = CachedLayer {
+            digest: Digest::of(b"other"),
+            ..entry
+        };
+        cache.put_seen(&key, &other, Some("r.io/z")).unwrap();
+        assert_eq!(cache.seen(&key), ["r.io/z"]);
     }
 }

@@ -9,6 +9,7 @@ use crate::layer::Compression;
 use crate::nix::PlatformSpec;
 use crate::plan::{ConfigError, ConfigFlags};
 use crate::push::{ImageSource, PushRequest};
+use crate::upload::UploadMode;
 use crate::reference::{Reference, ReferenceError};
 use crate::registry::{Credentials, Secret};
 
@@ -150,6 +151,17 @@ pub struct PushArgs {
     /// layers are linked (mounted) instead of built and uploaded when they match.
     #[arg(long, value_name = "REF", help_heading = "Layers")]
     pub cache_from: Vec<String>,
+    /// A repository on the destination's registry to mount known layers from (repeatable;
+    /// REPO or HOST/REPO): a layer the local cache knows is linked from there instead of
+    /// uploaded. Repositories the cache saw a layer in are tried too.
+    #[arg(long, value_name = "REPO", help_heading = "Layers")]
+    pub mount_from: Vec<String>,
+    /// How layer blobs go up: auto (one streaming PATCH; one PUT with Content-Length when the
+    /// layer cache knows the digest), streaming, or monolithic (one PUT, for registries that
+    /// refuse chunked uploads, such as Google Artifact Registry: a layer whose digest is not
+    /// known is compressed twice, once only to hash it, since nothing is written to disk).
+    #[arg(long, value_enum, default_value_t = UploadArg::Auto, help_heading = "Layers")]
+    pub upload: UploadArg,
     /// Trust no known blob: rebuild every layer that would be skipped or mounted and reuse the
     /// blob only if it is byte-identical (costs the CPU of a cold push, uploads no more).
     #[arg(long, help_heading = "Layers")]
@@ -286,6 +298,24 @@ fn explicit_credentials(
     }
 }
 
+/// `--upload`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum UploadArg {
+    Auto,
+    Streaming,
+    Monolithic,
+}
+
+impl From<UploadArg> for UploadMode {
+    fn from(a: UploadArg) -> Self {
+        match a {
+            UploadArg::Auto => UploadMode::Auto,
+            UploadArg::Streaming => UploadMode::Streaming,
+            UploadArg::Monolithic => UploadMode::Monolithic,
+        }
+    }
+}
+
 /// `--compression`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum CompressionArg {
@@ -350,6 +380,8 @@ pub enum UsageError {
     CacheFromElsewhere(String),
     #[error(transparent)]
     Destination(DestinationError),
+    #[error("--mount-from {0:?}: name a repository (REPO or HOST/REPO), without a tag or digest")]
+    MountFrom(String),
     #[error("--platform {0:?}: expected OS/ARCH[/VARIANT]=INSTALLABLE, e.g. linux/arm64=.#packages.aarch64-linux.docker")]
     Platform(String),
     #[error(
@@ -451,6 +483,21 @@ impl PushArgs {
             }
             cache_from.push(r);
         }
+        let mut mount_from = Vec::new();
+        for repo in &self.mount_from {
+            let Some(registry) = destination.registry().map(Reference::registry) else {
+                return Err(UsageError::RegistryOnly("--mount-from", destination.to_string()));
+            };
+            // HOST/REPO on the destination's registry, or a repository path on it.
+            let r = match Reference::parse(repo) {
+                Ok(r) if r.registry() == registry => r,
+                _ => Reference::parse(&format!("{registry}/{repo}"))?,
+            };
+            if r.tag().is_some() || r.digest().is_some() {
+                return Err(UsageError::MountFrom(repo.clone()));
+            }
+            mount_from.push(r.repository().to_owned());
+        }
         let mut config = ConfigFlags {
             workdir: self.workdir,
             user: self.user,
@@ -487,6 +534,8 @@ impl PushArgs {
             config,
             contents: self.contents,
             cache_from,
+            mount_from,
+            upload: self.upload.into(),
             tags: self.tags,
             credentials: explicit_credentials(
                 self.creds.as_deref(),

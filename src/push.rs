@@ -24,7 +24,7 @@ use crate::prepare::{prepare, Prepared};
 use crate::progress::Reporter;
 use crate::reference::Reference;
 use crate::registry::{self, Client, ConnectOptions, Credentials, RegistryError};
-use crate::upload::{upload_blobs, UploadOptions};
+use crate::upload::{upload_blobs, UploadMode, UploadOptions};
 
 /// The tag used when neither the destination nor the image names one.
 pub const DEFAULT_TAG: &str = "latest";
@@ -48,6 +48,10 @@ pub struct PushRequest {
     pub contents: Vec<String>,
     /// Images (on the destination's registry) whose layers may be reused.
     pub cache_from: Vec<Reference>,
+    /// Repositories (on the destination's registry) known blobs may be mounted from.
+    pub mount_from: Vec<String>,
+    /// How blobs go up (`--upload`).
+    pub upload: UploadMode,
     /// More tags for the same manifest (`--tag`), beside the destination's.
     pub tags: Vec<String>,
     /// Credentials given explicitly (they win over every stored ones).
@@ -119,6 +123,12 @@ pub enum PushError {
     Registry(#[from] RegistryError),
     #[error("the image's manifest digest is {actual}, not the {expected} the destination names")]
     DigestMismatch { expected: Digest, actual: Digest },
+    #[error("layer {layer}: its blob was announced as {expected} but is {actual}: the store path changed while it was read, or the layer cache is damaged")]
+    KnownDigestWrong {
+        layer: usize,
+        expected: Digest,
+        actual: Digest,
+    },
     #[error("{installable} is an image for {actual}, not for the {expected} --platform names")]
     PlatformMismatch {
         installable: String,
@@ -304,6 +314,8 @@ async fn push_to_registry(
             cache: request.cache.clone(),
             index: index.clone(),
             verify: request.verify,
+            mount_from: request.mount_from.clone(),
+            upload: request.upload,
         };
         let uploaded = upload_blobs(&client, plan, &options, reporter.clone()).await?;
         let documents = uploaded.documents;

@@ -17,7 +17,8 @@ use crate::layer_index::LayerIndex;
 use crate::plan::{ImageDocuments, ImagePlan};
 use crate::progress::{LayerAction, Reporter};
 use crate::push::PushError;
-use crate::registry::{self, Client};
+use crate::digest::Digest;
+use crate::registry::{self, Client, Mount, UploadSession};
 
 /// How blobs are uploaded.
 #[derive(Clone, Debug)]
@@ -30,6 +31,9 @@ pub struct UploadOptions {
     /// Rebuild every layer that would be skipped and use the known blob only if it is
     /// byte-identical (`--verify`).
     pub verify: bool,
+    /// Repositories of the registry to mount known blobs from (`--mount-from`).
+    pub mount_from: Vec<String>,
+    pub upload: UploadMode,
 }
 
 /// What one layer's push did.
@@ -182,15 +186,67 @@ async fn is_present(client: &Client, known: &CachedLayer) -> Result<bool, PushEr
     Ok(present.is_some_and(|size| size.is_none_or(|s| s == known.size)))
 }
 
-/// Records a layer's blob in the local cache; a cache that cannot be written costs only speed.
+/// Records a layer's blob in the local cache, as seen in the client's repository; a cache that
+/// cannot be written costs only speed.
 fn remember(
     options: &UploadOptions,
     spec: &LayerSpec,
     layer: &CachedLayer,
+    client: &Client,
     reporter: &dyn Reporter,
 ) {
-    if let Err(e) = options.cache.put(&spec.key, layer) {
+    let here = format!("{}/{}", client.registry(), client.repository());
+    if let Err(e) = options.cache.put_seen(&spec.key, layer, Some(&here)) {
         reporter.phase(&format!("could not write the layer cache: {e}"));
+    }
+}
+
+/// Most repositories a layer's blob is offered to be mounted from.
+const MAX_MOUNT_SOURCES: usize = 4;
+
+/// Repositories of this registry a cached blob may be mounted from: every `--mount-from`, then
+/// those the cache saw it in, most recent first.
+fn mount_sources(options: &UploadOptions, key: &LayerKey, client: &Client) -> Vec<String> {
+    let prefix = format!("{}/", client.registry());
+    let seen = options.cache.seen(key);
+    let mut sources: Vec<String> = Vec::new();
+    let candidates = options
+        .mount_from
+        .iter()
+        .map(String::as_str)
+        .chain(seen.iter().filter_map(|s| s.strip_prefix(&prefix)));
+    for repository in candidates {
+        if repository != client.repository() && !sources.iter().any(|s| s == repository) {
+            sources.push(repository.to_owned());
+        }
+    }
+    sources.truncate(MAX_MOUNT_SOURCES);
+    sources
+}
+
+/// Asks the registry to link `digest` from `source`. A registry that will not mount is no
+/// failure: the layer is uploaded as usual, in the session a declined mount opened (kept in
+/// `offered`; an older one is cancelled).
+async fn try_mount(
+    client: &Client,
+    digest: &Digest,
+    source: &str,
+    offered: &mut Option<UploadSession>,
+) -> bool {
+    match client.mount_blob(digest, source).await {
+        Ok(Mount::Linked) => {
+            if let Some(session) = offered.take() {
+                client.cancel_upload(session).await;
+            }
+            true
+        }
+        Ok(Mount::Declined(session)) => {
+            if let Some(old) = offered.replace(session) {
+                client.cancel_upload(old).await;
+            }
+            false
+        }
+        Err(_) => false,
     }
 }
 
@@ -235,12 +291,16 @@ async fn ensure_layer(
     // Candidates the registry may already hold: the local cache's, then the manifests'. With
     // --verify, one is used only when rebuilding the layer gives exactly its blob.
     let mut rebuilt: Option<LayerDigests> = None;
+    // An upload session a declined mount opened: the upload starts in it.
+    let mut offered: Option<UploadSession> = None;
     if let Some(known) = options
         .cache
         .get(&spec.key)
         .filter(|c| c.media_type == media_type)
     {
-        if is_present(client, &known).await?
+        let present = is_present(client, &known).await?;
+        let sources = mount_sources(options, &spec.key, client);
+        if (present || !sources.is_empty())
             && trusted(
                 &known,
                 spec,
@@ -251,7 +311,16 @@ async fn ensure_layer(
             )
             .await?
         {
-            return Ok(skipped(&known, LayerAction::Skipped));
+            if present {
+                remember(options, spec, &known, client, reporter.as_ref());
+                return Ok(skipped(&known, LayerAction::Skipped));
+            }
+            for source in sources {
+                if try_mount(client, &known.digest, &source, &mut offered).await {
+                    remember(options, spec, &known, client, reporter.as_ref());
+                    return Ok(skipped(&known, LayerAction::Mounted));
+                }
+            }
         }
     }
     if let Some(known) = options
@@ -275,41 +344,79 @@ async fn ensure_layer(
                 .await?
                 .then_some(LayerAction::Skipped)
         } else {
-            // Seen in a repository the user named: link it here rather than upload it. A
-            // registry that will not mount is no failure: the layer is built as usual.
-            client
-                .mount_blob(&known.layer.digest, &known.repository)
+            // Seen in a repository the user named: link it here rather than upload it.
+            try_mount(client, &known.layer.digest, &known.repository, &mut offered)
                 .await
-                .unwrap_or(false)
                 .then_some(LayerAction::Mounted)
         };
         if let Some(action) = action {
-            remember(options, spec, &known.layer, reporter.as_ref());
+            if let Some(session) = offered.take() {
+                client.cancel_upload(session).await;
+            }
+            remember(options, spec, &known.layer, client, reporter.as_ref());
             return Ok(skipped(&known.layer, action));
         }
     }
+    // What the blob will be, when known beforehand: a monolithic upload can announce it.
+    let known_blob = rebuilt.clone().or_else(|| {
+        options
+            .cache
+            .get(&spec.key)
+            .filter(|c| c.media_type == media_type)
+            .map(|c| LayerDigests {
+                diff_id: c.diff_id,
+                digest: c.digest,
+                size: c.size,
+            })
+    });
+    let whole = match (options.upload, known_blob) {
+        (UploadMode::Streaming, _) => None,
+        (_, Some(known)) => Some(known),
+        (UploadMode::Monolithic, None) => Some(
+            rebuild(spec, options.compression)
+                .await
+                .map_err(|e| layer_error(spec, index, e))?,
+        ),
+        (UploadMode::Auto, None) => None,
+    };
     let sent = Arc::new(AtomicU64::new(0));
-    let digests = retrying(
-        || {
+    let attempt = |offered: Option<UploadSession>, whole: Option<LayerDigests>| {
+        let (reporter, sent) = (reporter.clone(), sent.clone());
+        async move {
             upload_layer(
                 client,
                 spec,
                 index,
                 options.compression,
-                reporter.clone(),
-                sent.clone(),
+                reporter,
+                sent,
+                offered,
+                whole.as_ref(),
             )
-        },
-        |reason| reporter.layer_retry(index, reason),
-    )
-    .await?;
+            .await
+        }
+    };
+    let on_retry = |reason: &str| reporter.layer_retry(index, reason);
+    let uploaded = retrying(|| attempt(offered.take(), whole.clone()), on_retry).await;
+    let digests = match uploaded {
+        // A cached digest that is not what the store gives now (a damaged cache): the blob is
+        // streamed instead, and the cache corrected below.
+        Err(PushError::KnownDigestWrong { .. }) if options.upload == UploadMode::Auto => {
+            reporter.phase(&format!(
+                "layer {}: the cached digest is not what the store gives; streaming it",
+                index + 1
+            ));
+            retrying(|| attempt(None, None), on_retry).await?
+        }
+        other => other?,
+    };
     let entry = CachedLayer {
         digest: digests.digest.clone(),
         diff_id: digests.diff_id.clone(),
         size: digests.size,
         media_type: media_type.to_owned(),
     };
-    remember(options, spec, &entry, reporter.as_ref());
+    remember(options, spec, &entry, client, reporter.as_ref());
     let bytes_sent = sent.load(Ordering::Relaxed);
     Ok(LayerReport::new(
         spec,
@@ -319,8 +426,23 @@ async fn ensure_layer(
     ))
 }
 
-/// One upload attempt: POST, one streaming PATCH fed by the layer pipeline, PUT ?digest=.
-/// A failed attempt cancels its upload session.
+/// How a layer's blob goes up (`--upload`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UploadMode {
+    /// Monolithic when the digest is known beforehand (the local cache), else streaming.
+    #[default]
+    Auto,
+    /// Always one streaming `PATCH`, the digest learned as the bytes go.
+    Streaming,
+    /// Always one `PUT ?digest=` with a `Content-Length`: a layer whose digest is not known is
+    /// built once more, without sending, to learn it (nothing is written to disk).
+    Monolithic,
+}
+
+/// One upload attempt: POST (unless a declined mount opened the session), then either one
+/// streaming PATCH fed by the layer pipeline and PUT ?digest=, or, when `whole` names the blob
+/// beforehand, one PUT ?digest= carrying it. A failed attempt cancels its upload session.
+#[allow(clippy::too_many_arguments)]
 async fn upload_layer(
     client: &Client,
     spec: &LayerSpec,
@@ -328,8 +450,13 @@ async fn upload_layer(
     compression: Compression,
     reporter: Arc<dyn Reporter>,
     sent: Arc<AtomicU64>,
+    offered: Option<UploadSession>,
+    whole: Option<&LayerDigests>,
 ) -> Result<LayerDigests, PushError> {
-    let session = client.start_upload().await?;
+    let session = match offered {
+        Some(session) => session,
+        None => client.start_upload().await?,
+    };
     let stream = open_layer(spec, compression);
     let body = stream.body.inspect(move |chunk| {
         if let Ok(c) = chunk {
@@ -337,9 +464,14 @@ async fn upload_layer(
             reporter.layer_bytes(index, c.len() as u64);
         }
     });
-    let sent = client
-        .send_upload_data(&session, reqwest::Body::wrap_stream(body))
-        .await;
+    let body = reqwest::Body::wrap_stream(body);
+    let sent = match whole {
+        Some(expected) => client
+            .put_upload_whole(session.clone(), &expected.digest, expected.size, body)
+            .await
+            .map(|()| None),
+        None => client.send_upload_data(&session, body).await.map(Some),
+    };
     let produced = stream
         .digests
         .await
@@ -349,12 +481,21 @@ async fn upload_layer(
     let result = match (sent, produced) {
         // A store path that cannot be read is the real cause, whatever the upload saw.
         (_, Err(e)) if !matches!(e, LayerError::Sink(_)) => Err(layer_error(e)),
+        // The blob is not the one announced: the registry refused it, or will.
+        (_, Ok(d)) if whole.is_some_and(|w| *w != d) => Err(PushError::KnownDigestWrong {
+            layer: index + 1,
+            expected: whole.expect("checked").digest.clone(),
+            actual: d.digest,
+        }),
         (Err(e), _) => Err(e.into()),
         (Ok(_), Err(e)) => Err(layer_error(e)),
-        (Ok(next), Ok(d)) => match client.commit_upload(next, &d.digest, Bytes::new()).await {
-            Ok(()) => return Ok(d),
-            Err(e) => Err(e.into()),
-        },
+        (Ok(None), Ok(d)) => return Ok(d),
+        (Ok(Some(next)), Ok(d)) => {
+            match client.commit_upload(next, &d.digest, Bytes::new()).await {
+                Ok(()) => return Ok(d),
+                Err(e) => Err(e.into()),
+            }
+        }
     };
     client.cancel_upload(session).await;
     result

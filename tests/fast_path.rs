@@ -83,6 +83,99 @@ fn cache_from_mounts_the_layers_another_repository_has() {
     assert_eq!(copy.checked_layers().len(), 3);
 }
 
+/// The actions of `--json` output, in layer order.
+fn actions(run: &Run) -> Vec<String> {
+    let json: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
+    json["images"][0]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn layers_the_cache_saw_in_another_repository_are_mounted_from_there() {
+    let registry = Registry::start();
+    let nixpush = Nixpush::new();
+    let first = format!("{}/team/app:v1", registry.host());
+    let run = nixpush.run(&[&fixture("demo", "app"), &first, "--json"]);
+    assert_eq!(actions(&run), ["pushed"; 3]);
+    let patches = registry.requests("PATCH", "/blobs/uploads/");
+
+    // Same machine, another repository of the same registry: nothing is uploaded again.
+    let second = format!("{}/team/app-copy:v1", registry.host());
+    let run = nixpush.run(&[&fixture("demo", "app"), &second, "--json"]);
+    assert_eq!(actions(&run), ["mounted"; 3]);
+    assert_eq!(registry.requests("PATCH", "/blobs/uploads/"), patches);
+    assert_eq!(OciCopy::pull(&second).checked_layers().len(), 3);
+}
+
+#[test]
+fn mount_from_names_a_repository_the_cache_does_not_know_of() {
+    let registry = Registry::start();
+    let elsewhere = Registry::start();
+    let nixpush = Nixpush::new();
+    // Pushed to another registry first: the cache knows the blobs, not that `registry` has them.
+    let there = format!("{}/base/app:v1", elsewhere.host());
+    nixpush.run(&[&fixture("demo", "app"), &there]).assert_ok();
+    // Copied, digests preserved, into `registry` by someone else (a mirror job, say).
+    let base = format!("{}/mirror/base:v1", registry.host());
+    let out = std::process::Command::new("skopeo")
+        .args(["copy", "--quiet", "--preserve-digests"])
+        .args(["--src-tls-verify=false", "--dest-tls-verify=false"])
+        .arg(format!("docker://{there}"))
+        .arg(format!("docker://{base}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let patches = registry.requests("PATCH", "/blobs/uploads/");
+
+    let app = format!("{}/team/app:v1", registry.host());
+    let run = nixpush.run(&[
+        &fixture("demo", "app"),
+        &app,
+        "--json",
+        "--mount-from",
+        "mirror/base",
+    ]);
+    assert_eq!(actions(&run), ["mounted"; 3]);
+    assert_eq!(registry.requests("PATCH", "/blobs/uploads/"), patches);
+    assert_eq!(
+        registry.requests("POST", "from=mirror%2Fbase") + registry.requests("POST", "from=mirror/base"),
+        3,
+        "{}",
+        registry.log()
+    );
+    assert_eq!(OciCopy::pull(&app).checked_layers().len(), 3);
+
+    // A repository that does not have the blobs: the registry declines, the layers are uploaded
+    // (in the sessions the declined mounts opened), and the push succeeds.
+    let other = format!("{}/team/other:v1", registry.host());
+    let run = Nixpush::new().run(&[&fixture("demo", "app"), &other]);
+    run.assert_ok();
+    let fresh = format!("{}/fresh/app:v1", registry.host());
+    let cache_only = Nixpush::new();
+    cache_only.run(&[&fixture("demo", "app"), &there]).assert_ok();
+    let (posts, mounts) = (
+        registry.requests("POST", "/blobs/uploads/"),
+        registry.requests("POST", "mount="),
+    );
+    let run = cache_only.run(&[
+        &fixture("demo", "app"),
+        &fresh,
+        "--json",
+        "--mount-from",
+        "nobody/has-it",
+    ]);
+    assert_eq!(actions(&run), ["pushed"; 3]);
+    // Three declined mounts, whose sessions carried the layers: the one other upload session
+    // opened is the config's.
+    assert_eq!(registry.requests("POST", "mount=") - mounts, 3);
+    assert_eq!(registry.requests("POST", "/blobs/uploads/") - posts, 3 + 1);
+    assert_eq!(OciCopy::pull(&fresh).checked_layers().len(), 3);
+}
+
 #[test]
 fn cache_from_another_registry_is_a_usage_error() {
     let run = Nixpush::new().run(&[

@@ -1,6 +1,6 @@
 //! The distribution token flow, in front of the real registry: a bearer challenge on `/v2/`,
-//! credentials sent to the token realm (Basic) with the repository's pull,push scope, the token
-//! on every registry request, a wrong password reported plainly and never printed. The token front
+//! credentials sent to the token realm (Basic) with the repository's pull,push scope (pull only
+//! for `inspect`), the token on every registry request, a wrong password reported plainly and never printed. The token front
 //! (tests/fakes/token_proxy.py) forwards authenticated requests to a real docker-registry.
 
 mod common;
@@ -134,4 +134,41 @@ fn no_credentials_for_a_token_registry_says_so() {
         "{}",
         run.error_line()
     );
+}
+
+#[test]
+fn inspect_behind_token_auth_asks_for_pull_access_only() {
+    let registry = Registry::start();
+    let nixpush = Nixpush::new();
+    // Pushed straight to the registry, then read through the token front.
+    nixpush
+        .run(&[
+            &fixture("demo", "app"),
+            &format!("{}/team/app:v1", registry.host()),
+        ])
+        .assert_ok();
+    let front = TokenFront::start(&registry);
+    let creds = format!("alice:{PASSWORD}");
+    let run = nixpush.run(&[
+        "inspect",
+        "--creds",
+        &creds,
+        &format!("{}/team/app:v1", front.host()),
+    ]);
+    let text = run.assert_ok();
+    assert!(text.contains("/team/app@sha256:"), "{text}");
+    assert!(!run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
+
+    let entries = front.entries();
+    let tokens: Vec<&serde_json::Value> = entries.iter().filter(|e| e["token"] == true).collect();
+    assert!(!tokens.is_empty(), "the token realm was asked");
+    for t in &tokens {
+        assert_eq!(t["credentials_ok"], true);
+        assert_eq!(t["scope"], serde_json::json!(["repository:team/app:pull"]));
+    }
+    let writes: Vec<_> = entries
+        .iter()
+        .filter(|e| e["token"] != true && !matches!(e["method"].as_str(), Some("GET" | "HEAD")))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
 }

@@ -77,6 +77,56 @@ fn ca_cert_trusts_a_private_ca_over_verified_tls() {
 }
 
 #[test]
+fn a_ca_in_certs_d_is_trusted_without_a_flag_and_means_tls() {
+    let registry = Registry::start_with(RegistryConfig {
+        tls: true,
+        ..Default::default()
+    });
+    let config = tempfile::tempdir().unwrap();
+    // podman's rootless location; docker's /etc/docker/certs.d has the same layout.
+    let dir = config
+        .path()
+        .join("containers/certs.d")
+        .join(registry.host());
+    std::fs::create_dir_all(&dir).unwrap();
+    let image = format!("{}/x/certs-d:v1", registry.host());
+    let nixpush = Nixpush::new();
+    let push = || {
+        Run::from_output(
+            nixpush
+                .command(&[&fixture("demo", "app"), &image])
+                .env("XDG_CONFIG_HOME", config.path())
+                .output()
+                .unwrap(),
+        )
+    };
+    // Without the CA: the loopback registry's certificate is not trusted, and that is an error.
+    let run = push();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    std::fs::copy(registry.certificate(), dir.join("ca.crt")).unwrap();
+    push().assert_ok();
+    assert_eq!(
+        skopeo_inspect(&image, "--raw")["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+
+    // A CA configured for a plain-HTTP registry: no silent fallback to HTTP.
+    let plain = Registry::start();
+    let dir = config.path().join("containers/certs.d").join(plain.host());
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(registry.certificate(), dir.join("ca.crt")).unwrap();
+    let run = Run::from_output(
+        nixpush
+            .command(&[&fixture("demo", "app"), &format!("{}/x/y:v1", plain.host())])
+            .env("XDG_CONFIG_HOME", config.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.error_line().contains("does not speak TLS"), "{}", run.error_line());
+}
+
+#[test]
 fn ca_cert_never_falls_back_to_plain_http() {
     let registry = Registry::start();
     let other = Registry::start_with(RegistryConfig {

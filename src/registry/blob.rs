@@ -24,6 +24,15 @@ fn empty_body_headers() -> HeaderMap {
     headers
 }
 
+/// What a mount request did.
+#[derive(Debug)]
+pub enum Mount {
+    /// The blob is now in the repository.
+    Linked,
+    /// Not mounted; the registry opened this upload session instead.
+    Declined(UploadSession),
+}
+
 /// An open upload: where the next request of the upload goes.
 #[derive(Clone, Debug)]
 pub struct UploadSession {
@@ -119,6 +128,33 @@ impl Client {
         }
     }
 
+    /// A monolithic upload in an open session: one `PUT <location>?digest=...` carrying the whole
+    /// blob as a stream with its `Content-Length` (for registries that refuse chunks).
+    pub async fn put_upload_whole(
+        &self,
+        session: UploadSession,
+        digest: &Digest,
+        size: u64,
+        body: reqwest::Body,
+    ) -> Result<(), RegistryError> {
+        let mut url = session.location;
+        url.query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        headers.insert(reqwest::header::CONTENT_LENGTH, HeaderValue::from(size));
+        let r = self
+            .send_stream(Method::PUT, url.clone(), headers, body)
+            .await?;
+        if r.status() != StatusCode::CREATED {
+            return Err(status_error(&Method::PUT, &url, r).await);
+        }
+        self.check_content_digest(&r, digest)
+    }
+
     /// `PUT <location>?digest=...` with an optional final body: ends the upload.
     pub async fn commit_upload(
         &self,
@@ -148,23 +184,21 @@ impl Client {
     }
 
     /// Cross-repository mount: `POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo>`.
-    /// True when the registry linked the blob (201). A 202 means it will not (another storage,
-    /// no permission on `from`): the upload session it opened is cancelled and the caller
-    /// uploads as usual. `from=` is always sent (Quay fails a mount without it).
-    pub async fn mount_blob(&self, digest: &Digest, from: &str) -> Result<bool, RegistryError> {
+    /// `Linked` when the registry linked the blob (201). A 202 means it will not (another
+    /// storage, no permission on `from`) and opened an upload session instead, which is handed
+    /// back to upload the blob with. `from=` is always sent (Quay fails a mount without it).
+    pub async fn mount_blob(&self, digest: &Digest, from: &str) -> Result<Mount, RegistryError> {
+        self.allow_mount_from(from).await;
         let mut url = self.url("blobs/uploads/");
         url.query_pairs_mut()
             .append_pair("mount", &digest.to_string())
             .append_pair("from", from);
         let r = self.post_empty(&url).await?;
         match r.status() {
-            StatusCode::CREATED => Ok(true),
-            StatusCode::ACCEPTED => {
-                if let Ok(location) = self.location_of(&r, &url) {
-                    self.cancel_upload(UploadSession { location }).await;
-                }
-                Ok(false)
-            }
+            StatusCode::CREATED => Ok(Mount::Linked),
+            StatusCode::ACCEPTED => Ok(Mount::Declined(UploadSession {
+                location: self.location_of(&r, &url)?,
+            })),
             _ => Err(status_error(&Method::POST, &url, r).await),
         }
     }

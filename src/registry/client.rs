@@ -76,6 +76,8 @@ pub struct Client {
     credentials: Option<Credentials>,
     access: Access,
     auth: Mutex<Auth>,
+    /// Other repositories whose blobs may be mounted here: a token must allow pulling them.
+    mount_sources: std::sync::Mutex<Vec<String>>,
     reporter: Arc<dyn Reporter>,
 }
 
@@ -89,10 +91,16 @@ impl Client {
         options: ConnectOptions,
     ) -> Result<Self, RegistryError> {
         let host = reference.api_host();
-        let http = http_client(options.insecure, options.ca_cert.as_deref(), host)?;
+        // `--ca-cert`, then the CAs certs.d holds for this host (as docker and podman do).
+        let ca_certs: Vec<_> = options
+            .ca_cert
+            .iter()
+            .cloned()
+            .chain(super::certs_d::ca_files(host))
+            .collect();
+        let http = http_client(options.insecure, &ca_certs, host)?;
         // A CA given for the registry means it speaks TLS: never fall back to plain HTTP then.
-        let may_use_http =
-            (options.insecure || reference.is_loopback()) && options.ca_cert.is_none();
+        let may_use_http = (options.insecure || reference.is_loopback()) && ca_certs.is_empty();
         let mut client = Client {
             http,
             base: base_url("https", host)?,
@@ -101,6 +109,7 @@ impl Client {
             credentials: options.credentials,
             access: options.access,
             auth: Mutex::new(Auth::Anonymous),
+            mount_sources: std::sync::Mutex::new(Vec::new()),
             reporter: options.reporter,
         };
         let ping = match client.ping().await {
@@ -269,10 +278,14 @@ impl Client {
             if let Some(s) = service {
                 q.append_pair("service", s);
             }
+            // The destination first: some registries read only the first scope.
             q.append_pair(
                 "scope",
                 &format!("repository:{}:{}", self.repository, self.access.actions()),
             );
+            for source in self.mount_sources.lock().expect("not poisoned").iter() {
+                q.append_pair("scope", &format!("repository:{source}:pull"));
+            }
         }
         let mut req = self.http.get(url.clone());
         if let Some(c) = &self.credentials {
@@ -309,6 +322,24 @@ impl Client {
         let body = read_bounded(response).await;
         Token::from_response(&body, Instant::now())
             .ok_or_else(|| self.protocol("the token server's answer has no token"))
+    }
+
+    /// Makes the next token also allow pulling from `repository`, for a cross-repository mount
+    /// (a token already fetched without it is dropped).
+    pub(super) async fn allow_mount_from(&self, repository: &str) {
+        if repository == self.repository {
+            return;
+        }
+        {
+            let mut sources = self.mount_sources.lock().expect("not poisoned");
+            if sources.iter().any(|s| s == repository) {
+                return;
+            }
+            sources.push(repository.to_owned());
+        }
+        if let Auth::Bearer { token, .. } = &mut *self.auth.lock().await {
+            *token = None;
+        }
     }
 
     /// The `Authorization` value for a request to `url`, if any. Only requests to the registry's

@@ -4,6 +4,7 @@
 
 mod auth;
 mod blob;
+mod certs_d;
 mod client;
 mod docker_config;
 mod error;
@@ -12,7 +13,7 @@ mod retry;
 mod transport;
 
 pub use auth::{Credentials, Secret};
-pub use blob::UploadSession;
+pub use blob::{Mount, UploadSession};
 pub use client::{Access, Client, ConnectOptions};
 pub use docker_config::{
     default_config_path, lookup as docker_config_credentials, podman_auth_paths, DockerConfigError,

@@ -22,11 +22,11 @@ pub(super) fn base_url(scheme: &str, host: &str) -> Result<Url, RegistryError> {
 
 pub(super) fn http_client(
     insecure: bool,
-    ca_cert: Option<&std::path::Path>,
+    ca_certs: &[std::path::PathBuf],
     host: &str,
 ) -> Result<reqwest::Client, RegistryError> {
     let mut builder = reqwest::Client::builder();
-    if let Some(path) = ca_cert {
+    for path in ca_certs {
         let ca_error = |reason: String| RegistryError::CaCert {
             path: path.to_owned(),
             reason,
