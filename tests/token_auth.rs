@@ -172,3 +172,93 @@ fn inspect_behind_token_auth_asks_for_pull_access_only() {
         .collect();
     assert!(writes.is_empty(), "{writes:?}");
 }
+
+#[test]
+fn an_identity_token_is_exchanged_as_an_oauth2_refresh_token() {
+    let registry = Registry::start();
+    let front = TokenFront::start(&registry);
+    let nixpush = Nixpush::new();
+    // What `docker login` stores for a registry that hands out refresh tokens.
+    std::fs::write(
+        nixpush.docker_config.path().join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"","identitytoken":"{PASSWORD}"}}}}}}"#,
+            front.host()
+        ),
+    )
+    .unwrap();
+    let run = nixpush.run(&[
+        &fixture("demo", "app"),
+        &format!("{}/team/app:v1", front.host()),
+    ]);
+    run.assert_ok();
+    assert!(!run.stderr.contains(PASSWORD));
+    let entries = front.entries();
+    let tokens: Vec<&serde_json::Value> = entries.iter().filter(|e| e["token"] == true).collect();
+    assert!(!tokens.is_empty());
+    for t in &tokens {
+        // A POSTed form, never the refresh token as a Basic password.
+        assert_eq!(t["grant_type"], serde_json::json!(["refresh_token"]), "{t}");
+        assert_eq!(t["credentials_ok"], true);
+        assert_eq!(t["authorization"], false);
+        assert_eq!(t["scope"], serde_json::json!(["repository:team/app:pull,push"]));
+    }
+    assert_eq!(
+        OciCopy::pull(&format!("{}/team/app:v1", registry.host()))
+            .checked_layers()
+            .len(),
+        3
+    );
+
+    // A refresh token the realm does not know is refused plainly, and never printed.
+    let stale = "stale-refresh-T0KEN";
+    std::fs::write(
+        nixpush.docker_config.path().join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"identitytoken":"{stale}"}}}}}}"#,
+            front.host()
+        ),
+    )
+    .unwrap();
+    let run = nixpush.run(&[
+        &fixture("demo", "app"),
+        &format!("{}/team/app:v2", front.host()),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.error_line().contains("credentials were rejected"), "{}", run.error_line());
+    assert!(!run.stderr.contains(stale));
+}
+
+#[test]
+fn a_mount_asks_for_pull_on_the_source_repository_too() {
+    let registry = Registry::start();
+    let front = TokenFront::start(&registry);
+    let nixpush = Nixpush::new();
+    nixpush.login(&front.host(), "alice", PASSWORD);
+    nixpush
+        .run(&[&fixture("demo", "app"), &format!("{}/team/base:v1", front.host())])
+        .assert_ok();
+    // Same cache, another repository: the layers are mounted from team/base.
+    let run = nixpush.run(&[
+        &fixture("demo", "app"),
+        &format!("{}/team/app:v1", front.host()),
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
+    for l in json["images"][0]["layers"].as_array().unwrap() {
+        assert_eq!(l["action"], "mounted", "{json}");
+    }
+    let entries = front.entries();
+    let scopes: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e["token"] == true)
+        .map(|e| &e["scope"])
+        .collect();
+    assert!(
+        scopes.contains(&&serde_json::json!([
+            "repository:team/app:pull,push",
+            "repository:team/base:pull"
+        ])),
+        "{scopes:?}"
+    );
+}

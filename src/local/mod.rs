@@ -143,6 +143,10 @@ impl Drop for StopOnDrop {
     }
 }
 
+/// A layer job's index and its value, or its failure and whether that failure is the one that
+/// stopped the others (the cause, rather than a consequence of the stop).
+type JobOutcome<T> = (usize, Result<T, (bool, PushError)>);
+
 /// Runs layer jobs concurrently (at most `jobs` at once, results in layer order). The first
 /// failure stops the others through `cancel`, and every job is waited for before that failure
 /// is returned, so none is still writing when the caller sees it.
@@ -157,7 +161,7 @@ where
     Fut: std::future::Future<Output = Result<T, PushError>>,
 {
     use futures_util::StreamExt;
-    let results: Vec<(usize, Result<T, (bool, PushError)>)> = futures_util::stream::iter(0..count)
+    let results: Vec<JobOutcome<T>> = futures_util::stream::iter(0..count)
         .map(|index| {
             let fut = job(index);
             async move {
@@ -285,7 +289,7 @@ mod tests {
             }
         })
         .await;
-        let err = result.err().expect("a layer failed");
+        let err = result.expect_err("a layer failed");
         assert_eq!(err.to_string(), "layer 2 broke");
         // Jobs not started before the failure never start; the started ones all ended.
         assert!(finished.load(Ordering::SeqCst) <= 3);

@@ -295,8 +295,7 @@ mod tests {
         };
         let err = write(&plan, &dir, &["v1".into()], 3, Arc::new(Silent))
             .await
-            .err()
-            .expect("the missing path fails the write");
+            .expect_err("the missing path fails the write");
         assert!(matches!(err, PushError::Layer { index: 1, .. }), "{err:?}");
         assert!(!dir.join("index.json").exists());
         for f in files(&dir) {

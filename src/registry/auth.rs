@@ -34,7 +34,23 @@ pub struct Credentials {
     pub password: Secret,
 }
 
+/// The user name Docker gives an identity token (an OAuth2 refresh token) in place of a
+/// password: in config.json's `identitytoken`, and in credential helpers' answers.
+pub const IDENTITY_TOKEN_USER: &str = "<token>";
+
 impl Credentials {
+    /// An identity token (OAuth2 refresh token), exchanged at the token realm with a POST.
+    pub fn identity_token(token: impl Into<String>) -> Self {
+        Credentials {
+            username: IDENTITY_TOKEN_USER.to_owned(),
+            password: Secret::new(token),
+        }
+    }
+
+    pub fn is_identity_token(&self) -> bool {
+        self.username == IDENTITY_TOKEN_USER
+    }
+
     /// The value of an `Authorization: Basic` header.
     pub fn basic_header(&self) -> String {
         let raw = format!("{}:{}", self.username, self.password.expose());

@@ -225,8 +225,14 @@ impl Client {
         let mut auth = self.auth.lock().await;
         match challenge {
             Challenge::Basic => {
-                if self.credentials.is_none() {
-                    return Err(self.no_credentials());
+                match &self.credentials {
+                    None => return Err(self.no_credentials()),
+                    Some(c) if c.is_identity_token() => {
+                        return Err(self.denied(
+                            "the stored credentials are an identity token, which works only with token authentication, and this registry asks for a password".into(),
+                        ))
+                    }
+                    Some(_) => {}
                 }
                 *auth = Auth::Basic;
             }
@@ -273,22 +279,16 @@ impl Client {
         if url.scheme() != "https" && url.scheme() != "http" {
             return Err(self.protocol("the token realm is not an http(s) URL"));
         }
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(s) = service {
-                q.append_pair("service", s);
-            }
-            // The destination first: some registries read only the first scope.
-            q.append_pair(
-                "scope",
-                &format!("repository:{}:{}", self.repository, self.access.actions()),
-            );
-            for source in self.mount_sources.lock().expect("not poisoned").iter() {
-                q.append_pair("scope", &format!("repository:{source}:pull"));
-            }
+        // The destination first: some registries read only the first scope.
+        let mut scopes = vec![format!(
+            "repository:{}:{}",
+            self.repository,
+            self.access.actions()
+        )];
+        for source in self.mount_sources.lock().expect("not poisoned").iter() {
+            scopes.push(format!("repository:{source}:pull"));
         }
-        let mut req = self.http.get(url.clone());
-        if let Some(c) = &self.credentials {
+        if self.credentials.is_some() {
             let realm_host_is_local = url.host_str().is_some_and(|h| {
                 h == "localhost"
                     || h.parse::<std::net::IpAddr>()
@@ -299,8 +299,43 @@ impl Client {
                     "the token realm is plain HTTP on another host: refusing to send credentials there",
                 ));
             }
-            req = req.header(AUTHORIZATION, c.basic_header());
         }
+        let req = match &self.credentials {
+            // An identity token is an OAuth2 refresh token: POSTed as a form, never as Basic.
+            Some(c) if c.is_identity_token() => {
+                let mut form = url::form_urlencoded::Serializer::new(String::new());
+                form.append_pair("grant_type", "refresh_token")
+                    .append_pair("client_id", "nixpush")
+                    .append_pair("refresh_token", c.password.expose())
+                    .append_pair("scope", &scopes.join(" "));
+                if let Some(s) = service {
+                    form.append_pair("service", s);
+                }
+                self.http
+                    .post(url.clone())
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(form.finish())
+            }
+            credentials => {
+                {
+                    let mut q = url.query_pairs_mut();
+                    if let Some(s) = service {
+                        q.append_pair("service", s);
+                    }
+                    for scope in &scopes {
+                        q.append_pair("scope", scope);
+                    }
+                }
+                let req = self.http.get(url.clone());
+                match credentials {
+                    Some(c) => req.header(AUTHORIZATION, c.basic_header()),
+                    None => req,
+                }
+            }
+        };
         let response = req.send().await.map_err(|e| RegistryError::Connect {
             url: display_url(&url),
             reason: transport_reason(&e),
@@ -472,12 +507,22 @@ impl Client {
                     self.retrying(&err.to_string());
                     tokio::time::sleep(backoff(attempt, None)).await;
                 }
-                Ok(r) if r.status() == StatusCode::UNAUTHORIZED && !reauthenticated => {
+                // Only the registry's own 401 is a reason to authenticate: a challenge from
+                // another host (a redirect, object storage) could name a realm that collects
+                // credentials. Theirs is answered to the caller like any other status.
+                Ok(r)
+                    if r.status() == StatusCode::UNAUTHORIZED
+                        && !reauthenticated
+                        && self.is_own(r.url()) =>
+                {
                     reauthenticated = true;
                     self.reauthenticate(&r).await?;
                     continue;
                 }
-                Ok(r) if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+                Ok(r)
+                    if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+                        && self.is_own(r.url()) =>
+                {
                     return Err(self.refusal(&method, &url, r).await);
                 }
                 Ok(r)
@@ -513,10 +558,29 @@ impl Client {
             .send()
             .await
             .map_err(|e| transport_error(&method, &url, &e))?;
+        if !self.is_own(r.url()) {
+            return Ok(r);
+        }
+        let has_token = matches!(*self.auth.lock().await, Auth::Bearer { .. });
+        if r.status() == StatusCode::UNAUTHORIZED && has_token {
+            // A token that expired in the middle of the push: renew it. The stream cannot be
+            // sent again, so the caller retries the upload as a whole, with the new token.
+            self.reauthenticate(&r).await?;
+            return Err(RegistryError::TokenRenewed {
+                method: method.to_string(),
+                url: display_url(&url),
+            });
+        }
         if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
             return Err(self.refusal(&method, &url, r).await);
         }
         Ok(r)
+    }
+
+    /// Whether `url` is on the registry's own origin (scheme, host and port), the only one
+    /// that gets credentials or may ask for them.
+    fn is_own(&self, url: &Url) -> bool {
+        url.origin() == self.base.origin()
     }
 }
 
@@ -579,11 +643,13 @@ impl Client {
 /// An unexpected status as an error carrying the registry's explanation.
 pub(crate) async fn status_error(method: &Method, url: &Url, response: Response) -> RegistryError {
     let status = response.status();
+    let retry_after = super::retry::retry_after(response.headers());
     let detail = explain_body(&read_bounded(response).await);
     RegistryError::Status {
         method: method.to_string(),
         url: display_url(url),
         status,
         detail,
+        retry_after,
     }
 }

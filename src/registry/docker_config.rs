@@ -69,6 +69,7 @@ pub fn lookup(path: &Path, registry: &str) -> Result<Option<Credentials>, Docker
         auth: Option<String>,
         username: Option<String>,
         password: Option<String>,
+        identitytoken: Option<String>,
     }
     let config: Config =
         serde_json::from_slice(&text).map_err(|e| DockerConfigError::Malformed {
@@ -96,12 +97,18 @@ pub fn lookup(path: &Path, registry: &str) -> Result<Option<Credentials>, Docker
         .get(registry)
         .or(config.creds_store.as_ref())
         .filter(|h| !h.is_empty());
-    let Some((key, entry)) = entry.filter(|(_, e)| e.auth.is_some() || e.username.is_some()) else {
+    let Some((key, entry)) = entry.filter(|(_, e)| {
+        e.auth.is_some() || e.username.is_some() || e.identitytoken.is_some()
+    }) else {
         return match helper {
             Some(helper) => from_helper(helper, &server_url(registry)),
             None => Ok(None),
         };
     };
+    // `docker login` to a registry that hands out refresh tokens stores one here; it wins.
+    if let Some(token) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+        return Ok(Some(Credentials::identity_token(token)));
+    }
     if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
         let bad = || DockerConfigError::BadAuth {
             path: path.to_owned(),
@@ -169,12 +176,7 @@ fn from_helper(helper: &str, server: &str) -> Result<Option<Credentials>, Docker
     // Never quote the answer in an error: it holds the secret.
     let answer: Answer = serde_json::from_slice(&out.stdout)
         .map_err(|_| fail("its answer is not the JSON credential helpers print".to_owned()))?;
-    if answer.username == "<token>" {
-        return Err(fail(
-            "it holds an identity token, which nixpush cannot use yet; log in with a password or token"
-                .to_owned(),
-        ));
-    }
+    // An identity token comes as the user `<token>` (Azure's helper does this).
     Ok(Some(Credentials {
         username: answer.username,
         password: Secret::new(answer.secret),
@@ -214,6 +216,17 @@ mod tests {
         let c = lookup(f.path(), "r.io:5000").unwrap().unwrap();
         assert_eq!((c.username.as_str(), c.password.expose()), ("a", "b"));
         assert!(lookup(f.path(), "quay.io").unwrap().is_none());
+    }
+
+    #[test]
+    fn an_identity_token_wins_over_auth_and_is_marked_as_one() {
+        let f = config(r#"{"auths":{"r.io":{"auth":"dTpw","identitytoken":"refresh-me"}}}"#);
+        let c = lookup(f.path(), "r.io").unwrap().unwrap();
+        assert!(c.is_identity_token());
+        assert_eq!(c.password.expose(), "refresh-me");
+        assert!(!format!("{c:?}").contains("refresh-me"));
+        let f = config(r#"{"auths":{"r.io":{"auth":"dTpw","identitytoken":""}}}"#);
+        assert!(!lookup(f.path(), "r.io").unwrap().unwrap().is_identity_token());
     }
 
     #[test]

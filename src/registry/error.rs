@@ -2,6 +2,8 @@
 //! explanation parsed from its error body and bounded in size, and whether trying again may help.
 //! No variant ever holds a credential or token.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 
 /// Longest registry explanation shown to the user; a hostile or broken registry can send more.
@@ -33,7 +35,13 @@ pub enum RegistryError {
         url: String,
         status: StatusCode,
         detail: String,
+        /// The wait the registry asked for (`Retry-After`), if any.
+        retry_after: Option<Duration>,
     },
+    /// A 401 to a request whose body was a stream (it cannot be sent again as it is): the token
+    /// was renewed, and the whole upload may be tried again with it.
+    #[error("the registry refused the token for {method} {url} (expired?); a new one was fetched")]
+    TokenRenewed { method: String, url: String },
     #[error("registry {host} denied access{}: {reason}", user.as_ref().map(|u| format!(" for user {u:?}")).unwrap_or_default())]
     Denied {
         host: String,
@@ -58,7 +66,16 @@ impl RegistryError {
         match self {
             RegistryError::Connect { .. } | RegistryError::Transport { .. } => true,
             RegistryError::Status { status, .. } => is_temporary_status(*status),
+            RegistryError::TokenRenewed { .. } => true,
             _ => false,
+        }
+    }
+
+    /// How long the registry asked to wait before trying again (`Retry-After`), if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            RegistryError::Status { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 }

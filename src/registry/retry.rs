@@ -1,6 +1,6 @@
 //! The retry policy: how often, and how long to wait. The one place that retries is
 //! `Client::send`; the upload of a layer is retried as a whole by the pusher, by reopening the
-//! layer stream, using the same policy.
+//! layer stream, using the same policy (a `Retry-After` the failed step got included).
 
 use std::time::Duration;
 
@@ -17,12 +17,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long to wait before attempt `attempt + 1` (attempt counts from 1), with up to 25% jitter
 /// so that parallel uploads do not retry in lockstep; `Retry-After` seconds win when given.
 pub fn backoff(attempt: u32, headers: Option<&HeaderMap>) -> Duration {
-    if let Some(secs) = headers
-        .and_then(|h| h.get(RETRY_AFTER))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        return Duration::from_secs(secs).min(MAX_BACKOFF);
+    if let Some(wait) = headers.and_then(retry_after) {
+        return wait;
     }
     let exp = BASE_BACKOFF.saturating_mul(1 << attempt.saturating_sub(1).min(10));
     let jitter_source = std::time::SystemTime::now()
@@ -31,6 +27,18 @@ pub fn backoff(attempt: u32, headers: Option<&HeaderMap>) -> Duration {
         .unwrap_or(0);
     let jitter = exp.mul_f64((jitter_source % 1000) as f64 / 4000.0);
     (exp + jitter).min(MAX_BACKOFF)
+}
+
+/// A `Retry-After` in seconds (the form registries use), capped at `MAX_BACKOFF`.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let secs = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(Duration::from_secs(secs).min(MAX_BACKOFF))
 }
 
 #[cfg(test)]

@@ -12,6 +12,10 @@ use super::error::{display_url, transport_reason, RegistryError};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a registry may stay silent in the middle of an answer.
 const READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// Redirects followed per request (reqwest's default, stated): blob reads may be sent to object
+/// storage, but a loop ends in an error. `Authorization` never follows a redirect to another
+/// host, port or scheme (reqwest strips it; tests/hostile.rs checks).
+const MAX_REDIRECTS: usize = 10;
 
 pub(super) fn base_url(scheme: &str, host: &str) -> Result<Url, RegistryError> {
     Url::parse(&format!("{scheme}://{host}/")).map_err(|_| RegistryError::Protocol {
@@ -43,6 +47,7 @@ pub(super) fn http_client(
         .user_agent(concat!("nixpush/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
         .danger_accept_invalid_certs(insecure)
         .build()
         .map_err(|e| RegistryError::Tls {
@@ -52,7 +57,16 @@ pub(super) fn http_client(
 }
 
 pub(super) fn transport_error(method: &Method, url: &Url, e: &reqwest::Error) -> RegistryError {
-    if e.is_connect() {
+    if e.is_redirect() {
+        // A redirect loop: trying again would loop again.
+        RegistryError::Protocol {
+            host: url[url::Position::BeforeHost..url::Position::AfterPort].to_owned(),
+            what: format!(
+                "{method} {} was redirected more than {MAX_REDIRECTS} times",
+                display_url(url)
+            ),
+        }
+    } else if e.is_connect() {
         RegistryError::Connect {
             url: display_url(url),
             reason: transport_reason(e),

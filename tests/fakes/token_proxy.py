@@ -3,7 +3,8 @@
 
 It plays the two parts a registry like ghcr.io or Docker Hub plays with token auth:
   * GET /token?service=...&scope=... is the token server: with the right Basic credentials it
-    answers {"token": ..., "expires_in": ...}; with wrong ones, 401.
+    answers {"token": ..., "expires_in": ...}; with wrong ones, 401. POST /token is its OAuth2
+    side: grant_type=refresh_token with PASSWORD as the refresh token (an identity token).
   * every /v2/ request without "Authorization: Bearer <token>" gets 401 and a
     WWW-Authenticate: Bearer realm=...,service=... challenge; with the token it is forwarded to the
     real registry behind it (Authorization removed), and the answer relayed back.
@@ -64,6 +65,17 @@ class Handler(BaseHTTPRequestHandler):
     def handle_any(self):
         url = urllib.parse.urlsplit(self.path)
         auth = self.headers.get("Authorization", "")
+        if url.path == "/token" and self.command == "POST":
+            # OAuth2 with a refresh token (an identity token): the password plays the token.
+            form = urllib.parse.parse_qs(self.body().decode())
+            ok = form.get("grant_type") == ["refresh_token"] and form.get("refresh_token") == [PASSWORD]
+            log({"token": True, "grant_type": form.get("grant_type"), "scope": form.get("scope"),
+                 "service": form.get("service"), "credentials_ok": ok, "authorization": bool(auth)})
+            if not ok:
+                return self.reply(401, [("Content-Type", "application/json")],
+                                  b'{"errors":[{"code":"UNAUTHORIZED","message":"bad refresh token"}]}')
+            return self.reply(200, [("Content-Type", "application/json")],
+                              json.dumps({"access_token": TOKEN, "expires_in": 300}).encode())
         if url.path == "/token":
             query = urllib.parse.parse_qs(url.query)
             expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
