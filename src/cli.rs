@@ -225,8 +225,12 @@ pub struct PushArgs {
     pub dry_run: bool,
 
     /// Print only the pushed reference, no progress.
-    #[arg(long, short = 'q')]
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Also print each registry request with its answer, and where credentials came from
+    /// (never a secret: no header, no query string).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 /// `--platform OS/ARCH[/VARIANT]=INSTALLABLE`.

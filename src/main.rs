@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         json: args.json,
         digest_file: args.digest_file.clone(),
     };
-    let quiet = args.quiet;
+    let (quiet, verbose) = (args.quiet, args.verbose);
     let requests = match &args.images {
         Some(file) => nixpush::images_file::requests_from_file(file, &args),
         None => args.into_request().map(|r| vec![r]),
@@ -48,9 +48,9 @@ fn main() -> ExitCode {
     let reporter: Arc<dyn Reporter> = if quiet {
         Arc::new(Silent)
     } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        Arc::new(terminal_report::TerminalReporter::new())
+        Arc::new(terminal_report::TerminalReporter::new(verbose))
     } else {
-        Arc::new(report::StderrReporter::new())
+        Arc::new(report::StderrReporter::new(verbose))
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -60,10 +60,13 @@ fn main() -> ExitCode {
         Err(e) => return failure(&anyhow::Error::new(e).context("cannot start the async runtime")),
     };
     let outcome = runtime.block_on(async {
-        tokio::select! {
+        let outcome = tokio::select! {
             r = run(&requests, reporter, &output) => Some(r),
             _ = tokio::signal::ctrl_c() => None,
-        }
+        };
+        // Upload sessions a failed or interrupted push left open are cancelled (briefly).
+        nixpush::registry::cancel_abandoned_uploads().await;
+        outcome
     });
     match outcome {
         Some(Ok(())) => ExitCode::SUCCESS,
@@ -159,7 +162,7 @@ fn inspect(args: nixpush::cli::InspectArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return failure(&anyhow::Error::new(e).context("cannot start the async runtime")),
     };
-    let reporter: Arc<dyn Reporter> = Arc::new(report::StderrReporter::new());
+    let reporter: Arc<dyn Reporter> = Arc::new(report::StderrReporter::new(false));
     let outcome = runtime.block_on(async {
         tokio::select! {
             r = nixpush::inspect::inspect(&request, reporter) => Some(r),

@@ -27,6 +27,9 @@ pub trait Reporter: Send + Sync {
     fn layer_done(&self, _index: usize, _action: &LayerAction, _digest: &Digest, _size: u64) {}
     /// A request is being retried.
     fn retrying(&self, _reason: &str) {}
+    /// What only `--verbose` shows: each registry request and its answer, where credentials
+    /// came from. Never a secret.
+    fn detail(&self, _message: &str) {}
 }
 
 /// Reports nothing.

@@ -121,6 +121,8 @@ pub enum PushError {
     },
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Local(#[from] crate::local::LocalError),
     #[error("the image's manifest digest is {actual}, not the {expected} the destination names")]
     DigestMismatch { expected: Digest, actual: Digest },
     #[error("layer {layer}: its blob was announced as {expected} but is {actual}: the store path changed while it was read, or the layer cache is damaged")]
@@ -661,9 +663,17 @@ fn credentials_for(
     reporter: &dyn Reporter,
 ) -> Option<Credentials> {
     if let Some(c) = &request.credentials {
+        reporter.detail("credentials: given on the command line or in NIXPUSH_USERNAME");
         return Some(c.clone());
     }
-    stored_credentials(destination.registry(), reporter)
+    let found = stored_credentials(destination.registry(), reporter);
+    if found.is_none() {
+        reporter.detail(&format!(
+            "credentials: none stored for {}; anonymous",
+            destination.registry()
+        ));
+    }
+    found
 }
 
 /// Credentials stored for `registry`: Docker's config (entries, then its credential helper),
@@ -675,7 +685,14 @@ pub fn stored_credentials(registry: &str, reporter: &dyn Reporter) -> Option<Cre
         .chain(registry::podman_auth_paths());
     for path in files {
         match registry::docker_config_credentials(&path, registry) {
-            Ok(Some(c)) => return Some(c),
+            Ok(Some(c)) => {
+                reporter.detail(&format!(
+                    "credentials for {registry}: {} (user {})",
+                    path.display(),
+                    c.username
+                ));
+                return Some(c);
+            }
             Ok(None) => {}
             Err(e) => reporter.phase(&format!("ignoring stored credentials: {e}")),
         }

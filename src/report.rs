@@ -10,13 +10,16 @@ use nixpush::progress::{LayerAction, Reporter};
 pub struct StderrReporter {
     start: Instant,
     sent: Mutex<Vec<u64>>,
+    /// `--verbose`: print details too.
+    verbose: bool,
 }
 
 impl StderrReporter {
-    pub fn new() -> Self {
+    pub fn new(verbose: bool) -> Self {
         StderrReporter {
             start: Instant::now(),
             sent: Mutex::new(Vec::new()),
+            verbose,
         }
     }
 
@@ -28,6 +31,12 @@ impl StderrReporter {
 impl Reporter for StderrReporter {
     fn phase(&self, message: &str) {
         self.line(message);
+    }
+
+    fn detail(&self, message: &str) {
+        if self.verbose {
+            self.line(message);
+        }
     }
 
     fn layer_started(&self, index: usize, total: usize, description: &str) {

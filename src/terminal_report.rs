@@ -18,10 +18,12 @@ pub struct TerminalReporter {
     layers: Mutex<Vec<Option<ProgressBar>>>,
     /// Layers counted for images pushed earlier in the run (`--images`).
     done_before: Mutex<u64>,
+    /// `--verbose`: print details above the bars.
+    verbose: bool,
 }
 
 impl TerminalReporter {
-    pub fn new() -> Self {
+    pub fn new(verbose: bool) -> Self {
         let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let overall = bars.add(ProgressBar::new(0));
         overall.set_style(
@@ -35,6 +37,7 @@ impl TerminalReporter {
             overall,
             layers: Mutex::new(Vec::new()),
             done_before: Mutex::new(0),
+            verbose,
         }
     }
 }
@@ -42,6 +45,12 @@ impl TerminalReporter {
 impl Reporter for TerminalReporter {
     fn phase(&self, message: &str) {
         self.overall.set_message(message.to_owned());
+    }
+
+    fn detail(&self, message: &str) {
+        if self.verbose {
+            let _ = self.bars.println(message);
+        }
     }
 
     fn layer_started(&self, index: usize, total: usize, description: &str) {

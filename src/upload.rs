@@ -262,7 +262,10 @@ where
         match attempt_once().await {
             Err(PushError::Registry(e)) if e.is_temporary() && attempt < registry::MAX_ATTEMPTS => {
                 on_retry(&e.to_string());
-                tokio::time::sleep(registry::backoff(attempt, None)).await;
+                let wait = e
+                    .retry_after()
+                    .unwrap_or_else(|| registry::backoff(attempt, None));
+                tokio::time::sleep(wait).await;
                 attempt += 1;
             }
             other => return other,

@@ -74,20 +74,6 @@ pub enum LocalError {
     Panicked,
 }
 
-impl From<LocalError> for PushError {
-    /// `PushError` has no variant for local output yet: until it does, the chain is flattened
-    /// into one message here, the one place to change when it gets one.
-    fn from(e: LocalError) -> Self {
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            source = s.source();
-        }
-        PushError::Unsupported(message)
-    }
-}
 
 /// Writes `plan`'s image to `target`; `tags` are the names it gets there (the layout's
 /// `org.opencontainers.image.ref.name`s, the archive's `RepoTags` tags).

@@ -33,10 +33,12 @@ pub enum Mount {
     Declined(UploadSession),
 }
 
-/// An open upload: where the next request of the upload goes.
+/// An open upload: where the next request of the upload goes. The client keeps track of the
+/// sessions it opened (`client/sessions.rs`) until they are committed or cancelled.
 #[derive(Clone, Debug)]
 pub struct UploadSession {
-    location: Url,
+    pub(super) location: Url,
+    pub(super) id: u64,
 }
 
 impl Client {
@@ -96,9 +98,7 @@ impl Client {
         if r.status() != StatusCode::ACCEPTED {
             return Err(status_error(&Method::POST, &url, r).await);
         }
-        Ok(UploadSession {
-            location: self.location_of(&r, &url)?,
-        })
+        Ok(self.track_upload(self.location_of(&r, &url)?))
     }
 
     /// One `PATCH` carrying the whole stream.
@@ -122,7 +122,7 @@ impl Client {
                     Some(_) => self.location_of(&r, &session.location)?,
                     None => session.location.clone(),
                 };
-                Ok(UploadSession { location })
+                Ok(self.track_move(session, location))
             }
             _ => Err(status_error(&Method::PATCH, &session.location, r).await),
         }
@@ -137,7 +137,7 @@ impl Client {
         size: u64,
         body: reqwest::Body,
     ) -> Result<(), RegistryError> {
-        let mut url = session.location;
+        let mut url = session.location.clone();
         url.query_pairs_mut()
             .append_pair("digest", &digest.to_string());
         let mut headers = HeaderMap::new();
@@ -152,6 +152,7 @@ impl Client {
         if r.status() != StatusCode::CREATED {
             return Err(status_error(&Method::PUT, &url, r).await);
         }
+        self.untrack(&session);
         self.check_content_digest(&r, digest)
     }
 
@@ -162,7 +163,7 @@ impl Client {
         digest: &Digest,
         body: Bytes,
     ) -> Result<(), RegistryError> {
-        let mut url = session.location;
+        let mut url = session.location.clone();
         url.query_pairs_mut()
             .append_pair("digest", &digest.to_string());
         let mut headers = if body.is_empty() {
@@ -180,6 +181,7 @@ impl Client {
         if r.status() != StatusCode::CREATED {
             return Err(status_error(&Method::PUT, &url, r).await);
         }
+        self.untrack(&session);
         self.check_content_digest(&r, digest)
     }
 
@@ -196,17 +198,19 @@ impl Client {
         let r = self.post_empty(&url).await?;
         match r.status() {
             StatusCode::CREATED => Ok(Mount::Linked),
-            StatusCode::ACCEPTED => Ok(Mount::Declined(UploadSession {
-                location: self.location_of(&r, &url)?,
-            })),
+            StatusCode::ACCEPTED => Ok(Mount::Declined(
+                self.track_upload(self.location_of(&r, &url)?),
+            )),
             _ => Err(status_error(&Method::POST, &url, r).await),
         }
     }
 
-    /// `DELETE <location>`: best effort, so an abandoned upload does not linger.
+    /// `DELETE` to where the session was last: best effort, so an abandoned upload does not
+    /// linger.
     pub async fn cancel_upload(&self, session: UploadSession) {
+        let location = self.untrack(&session);
         let _ = self
-            .send_once(Method::DELETE, session.location, HeaderMap::new(), None)
+            .send_once(Method::DELETE, location, HeaderMap::new(), None)
             .await;
     }
 

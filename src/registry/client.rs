@@ -19,6 +19,9 @@ use super::transport::{base_url, http_client, is_certificate_error, is_not_tls, 
 use crate::progress::Reporter;
 use crate::reference::Reference;
 
+mod sessions;
+pub use sessions::cancel_abandoned_uploads;
+
 /// Most bytes of an error body read before giving up on the rest.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
@@ -79,6 +82,8 @@ pub struct Client {
     /// Other repositories whose blobs may be mounted here: a token must allow pulling them.
     mount_sources: std::sync::Mutex<Vec<String>>,
     reporter: Arc<dyn Reporter>,
+    /// Upload sessions open now, cancelled if the client is dropped with them open.
+    uploads: sessions::OpenUploads,
 }
 
 impl Client {
@@ -111,6 +116,7 @@ impl Client {
             auth: Mutex::new(Auth::Anonymous),
             mount_sources: std::sync::Mutex::new(Vec::new()),
             reporter: options.reporter,
+            uploads: Default::default(),
         };
         let ping = match client.ping().await {
             Err(PingError::NotTls) if may_use_http => {
@@ -336,7 +342,14 @@ impl Client {
                 }
             }
         };
-        let response = req.send().await.map_err(|e| RegistryError::Connect {
+        let sent = req.send().await;
+        let method = if self.credentials.as_ref().is_some_and(|c| c.is_identity_token()) {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        self.trace(&method, &url, &sent);
+        let response = sent.map_err(|e| RegistryError::Connect {
             url: display_url(&url),
             reason: transport_reason(&e),
         })?;
@@ -357,6 +370,17 @@ impl Client {
         let body = read_bounded(response).await;
         Token::from_response(&body, Instant::now())
             .ok_or_else(|| self.protocol("the token server's answer has no token"))
+    }
+
+    /// Tells `--verbose` of a request and its answer: method, URL without its query (which may
+    /// carry upload state), status. Never a header: they carry the credentials.
+    fn trace(&self, method: &Method, url: &Url, sent: &Result<Response, reqwest::Error>) {
+        let answer = match sent {
+            Ok(r) => r.status().to_string(),
+            Err(e) => transport_reason(e),
+        };
+        self.reporter
+            .detail(&format!("{method} {} -> {answer}", display_url(url)));
     }
 
     /// Makes the next token also allow pulling from `repository`, for a cross-repository mount
@@ -498,7 +522,9 @@ impl Client {
             if let Some(b) = &body {
                 req = req.body(b.clone());
             }
-            match req.send().await {
+            let sent = req.send().await;
+            self.trace(&method, &url, &sent);
+            match sent {
                 Err(e) => {
                     let err = transport_error(&method, &url, &e);
                     if attempt >= max_attempts {
@@ -554,10 +580,9 @@ impl Client {
         if let Some(auth) = self.authorization(&url).await? {
             req = req.header(AUTHORIZATION, auth);
         }
-        let r = req
-            .send()
-            .await
-            .map_err(|e| transport_error(&method, &url, &e))?;
+        let sent = req.send().await;
+        self.trace(&method, &url, &sent);
+        let r = sent.map_err(|e| transport_error(&method, &url, &e))?;
         if !self.is_own(r.url()) {
             return Ok(r);
         }

@@ -14,7 +14,7 @@ mod transport;
 
 pub use auth::{Credentials, Secret};
 pub use blob::{Mount, UploadSession};
-pub use client::{Access, Client, ConnectOptions};
+pub use client::{cancel_abandoned_uploads, Access, Client, ConnectOptions};
 pub use docker_config::{
     default_config_path, lookup as docker_config_credentials, podman_auth_paths, DockerConfigError,
 };
