@@ -9,9 +9,9 @@ use crate::layer::Compression;
 use crate::nix::PlatformSpec;
 use crate::plan::{ConfigError, ConfigFlags};
 use crate::push::{ImageSource, PushRequest};
-use crate::upload::UploadMode;
 use crate::reference::{Reference, ReferenceError};
 use crate::registry::{Credentials, Secret};
+use crate::upload::UploadMode;
 
 /// Layers built and uploaded at once unless `--jobs` says otherwise: twice the core count,
 /// 4 to 8. A job alternates between compressing (one core) and waiting on the registry, so more
@@ -490,7 +490,10 @@ impl PushArgs {
         let mut mount_from = Vec::new();
         for repo in &self.mount_from {
             let Some(registry) = destination.registry().map(Reference::registry) else {
-                return Err(UsageError::RegistryOnly("--mount-from", destination.to_string()));
+                return Err(UsageError::RegistryOnly(
+                    "--mount-from",
+                    destination.to_string(),
+                ));
             };
             // HOST/REPO on the destination's registry, or a repository path on it.
             let r = match Reference::parse(repo) {

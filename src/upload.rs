@@ -10,6 +10,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::cache::{CachedLayer, LayerCache};
+use crate::digest::Digest;
 use crate::layer::{
     build_layer, open_layer, Compression, LayerDigests, LayerError, LayerKey, LayerSpec,
 };
@@ -17,7 +18,6 @@ use crate::layer_index::LayerIndex;
 use crate::plan::{ImageDocuments, ImagePlan};
 use crate::progress::{LayerAction, Reporter};
 use crate::push::PushError;
-use crate::digest::Digest;
 use crate::registry::{self, Client, Mount, UploadSession};
 
 /// How blobs are uploaded.

@@ -210,6 +210,41 @@ fn right_credentials_from_docker_config_push_and_are_never_printed() {
 }
 
 #[test]
+fn verbose_shows_each_request_and_the_credentials_source_but_no_secret() {
+    use base64::Engine as _;
+    let registry = Registry::start_with(RegistryConfig {
+        htpasswd: Some(("alice".into(), SECRET.into())),
+        ..Default::default()
+    });
+    let nixpush = Nixpush::new();
+    nixpush.login(&registry.host(), "alice", SECRET);
+    let run = nixpush.run(&[
+        &fixture("demo", "app"),
+        &format!("{}/x/verbose:v1", registry.host()),
+        "--verbose",
+    ]);
+    run.assert_ok();
+    let manifest_put = format!(
+        "PUT http://{}/v2/x/verbose/manifests/v1 -> 201 Created",
+        registry.host()
+    );
+    assert!(run.stderr.contains(&manifest_put), "{}", run.stderr);
+    assert!(run.stderr.contains("credentials for"), "{}", run.stderr);
+    assert!(run.stderr.contains("(user alice)"), "{}", run.stderr);
+    // Neither the password nor the Basic header value, nor the upload state of a Location.
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("alice:{SECRET}"));
+    for secret in [SECRET, basic.as_str(), "_state="] {
+        assert!(!run.stderr.contains(secret), "{secret} in:\n{}", run.stderr);
+    }
+    // Without --verbose, none of it.
+    let quiet = nixpush.run(&[
+        &fixture("demo", "app"),
+        &format!("{}/x/verbose:v1", registry.host()),
+    ]);
+    assert!(!quiet.stderr.contains("-> 201"), "{}", quiet.stderr);
+}
+
+#[test]
 fn read_only_registry_refuses_the_push() {
     let registry = Registry::start_with(RegistryConfig {
         read_only: true,

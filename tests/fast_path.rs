@@ -128,7 +128,11 @@ fn mount_from_names_a_repository_the_cache_does_not_know_of() {
         .arg(format!("docker://{base}"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let patches = registry.requests("PATCH", "/blobs/uploads/");
 
     let app = format!("{}/team/app:v1", registry.host());
@@ -142,7 +146,8 @@ fn mount_from_names_a_repository_the_cache_does_not_know_of() {
     assert_eq!(actions(&run), ["mounted"; 3]);
     assert_eq!(registry.requests("PATCH", "/blobs/uploads/"), patches);
     assert_eq!(
-        registry.requests("POST", "from=mirror%2Fbase") + registry.requests("POST", "from=mirror/base"),
+        registry.requests("POST", "from=mirror%2Fbase")
+            + registry.requests("POST", "from=mirror/base"),
         3,
         "{}",
         registry.log()
@@ -156,7 +161,9 @@ fn mount_from_names_a_repository_the_cache_does_not_know_of() {
     run.assert_ok();
     let fresh = format!("{}/fresh/app:v1", registry.host());
     let cache_only = Nixpush::new();
-    cache_only.run(&[&fixture("demo", "app"), &there]).assert_ok();
+    cache_only
+        .run(&[&fixture("demo", "app"), &there])
+        .assert_ok();
     let (posts, mounts) = (
         registry.requests("POST", "/blobs/uploads/"),
         registry.requests("POST", "mount="),

@@ -155,7 +155,7 @@ fn an_image_nixpush_pushed_shows_its_layers_and_the_store_paths_behind_them() {
     assert_eq!(unique.len(), seen.len(), "a store path in two layers");
     assert_eq!(
         unique.into_iter().cloned().collect::<Vec<_>>(),
-        nix_closure(&[app.clone()])
+        nix_closure(std::slice::from_ref(&app))
     );
 
     // The text form says the same.

@@ -112,6 +112,19 @@ fn multi_arch_pushes_each_image_then_one_index_naming_both() {
     }
     // Each platform's manifest is in the registry by digest; only the index is tagged.
     assert_eq!(registry.requests("PUT", "/manifests/1.2"), 1);
+
+    // A fresh runner re-pushing: the index under the tag names every platform's layers, so
+    // nothing is built or sent, and the digest is the same.
+    let patches = registry.requests("PATCH", "/blobs/uploads/");
+    let again = Nixpush::new().run(&["--platform", &amd, "--platform", &arm, &image, "--json"]);
+    let again: serde_json::Value = serde_json::from_str(again.assert_ok()).unwrap();
+    for doc in again["images"].as_array().unwrap() {
+        assert_eq!(doc["indexDigest"], index_digest.as_str());
+        for l in doc["layers"].as_array().unwrap() {
+            assert_eq!(l["action"], "skipped", "{doc}");
+        }
+    }
+    assert_eq!(registry.requests("PATCH", "/blobs/uploads/"), patches);
 }
 
 #[test]

@@ -201,7 +201,10 @@ fn an_identity_token_is_exchanged_as_an_oauth2_refresh_token() {
         assert_eq!(t["grant_type"], serde_json::json!(["refresh_token"]), "{t}");
         assert_eq!(t["credentials_ok"], true);
         assert_eq!(t["authorization"], false);
-        assert_eq!(t["scope"], serde_json::json!(["repository:team/app:pull,push"]));
+        assert_eq!(
+            t["scope"],
+            serde_json::json!(["repository:team/app:pull,push"])
+        );
     }
     assert_eq!(
         OciCopy::pull(&format!("{}/team/app:v1", registry.host()))
@@ -225,7 +228,11 @@ fn an_identity_token_is_exchanged_as_an_oauth2_refresh_token() {
         &format!("{}/team/app:v2", front.host()),
     ]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.error_line().contains("credentials were rejected"), "{}", run.error_line());
+    assert!(
+        run.error_line().contains("credentials were rejected"),
+        "{}",
+        run.error_line()
+    );
     assert!(!run.stderr.contains(stale));
 }
 
@@ -236,7 +243,10 @@ fn a_mount_asks_for_pull_on_the_source_repository_too() {
     let nixpush = Nixpush::new();
     nixpush.login(&front.host(), "alice", PASSWORD);
     nixpush
-        .run(&[&fixture("demo", "app"), &format!("{}/team/base:v1", front.host())])
+        .run(&[
+            &fixture("demo", "app"),
+            &format!("{}/team/base:v1", front.host()),
+        ])
         .assert_ok();
     // Same cache, another repository: the layers are mounted from team/base.
     let run = nixpush.run(&[

@@ -123,7 +123,11 @@ fn a_ca_in_certs_d_is_trusted_without_a_flag_and_means_tls() {
             .unwrap(),
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.error_line().contains("does not speak TLS"), "{}", run.error_line());
+    assert!(
+        run.error_line().contains("does not speak TLS"),
+        "{}",
+        run.error_line()
+    );
 }
 
 #[test]

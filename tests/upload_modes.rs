@@ -30,7 +30,12 @@ fn monolithic_uploads_send_no_patch_and_give_the_same_image() {
     // A fresh cache: the digests are not known, so each layer is hashed first, then PUT whole.
     let run = Nixpush::new().run(&[&fixture("demo", "app"), &whole, "--upload", "monolithic"]);
     let (after, _) = uploads(&registry);
-    assert_eq!(after, patches, "--upload=monolithic sent a PATCH:\n{}", registry.log());
+    assert_eq!(
+        after,
+        patches,
+        "--upload=monolithic sent a PATCH:\n{}",
+        registry.log()
+    );
     // Same layers, same image: only the repository differs.
     let digest = |p: &str| p.rsplit('@').next().unwrap().to_owned();
     assert_eq!(digest(run.assert_ok()), digest(&pinned));
@@ -42,7 +47,10 @@ fn a_digest_known_from_the_cache_goes_up_in_one_put_unless_streaming_is_asked() 
     let first = Registry::start();
     let nixpush = Nixpush::new();
     nixpush
-        .run(&[&fixture("demo", "app"), &format!("{}/a/app:v1", first.host())])
+        .run(&[
+            &fixture("demo", "app"),
+            &format!("{}/a/app:v1", first.host()),
+        ])
         .assert_ok();
 
     // Another registry: the blobs are not there, but the cache knows their digests.
@@ -68,7 +76,10 @@ fn a_damaged_cache_digest_falls_back_to_streaming_and_is_corrected() {
     let first = Registry::start();
     let nixpush = Nixpush::new();
     nixpush
-        .run(&[&fixture("demo", "app"), &format!("{}/a/app:v1", first.host())])
+        .run(&[
+            &fixture("demo", "app"),
+            &format!("{}/a/app:v1", first.host()),
+        ])
         .assert_ok();
     // Every entry names a digest the layer does not have.
     let entries = nixpush.cache.path().join("layers/v1");
@@ -86,7 +97,9 @@ fn a_damaged_cache_digest_falls_back_to_streaming_and_is_corrected() {
     let run = nixpush.run(&[&fixture("demo", "app"), &image]);
     run.assert_ok();
     assert_eq!(
-        run.stderr.matches("the cached digest is not what the store gives").count(),
+        run.stderr
+            .matches("the cached digest is not what the store gives")
+            .count(),
         3,
         "{}",
         run.stderr
@@ -116,6 +129,10 @@ fn a_damaged_cache_digest_falls_back_to_streaming_and_is_corrected() {
         "monolithic",
     ]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.error_line().contains("was announced as"), "{}", run.error_line());
+    assert!(
+        run.error_line().contains("was announced as"),
+        "{}",
+        run.error_line()
+    );
     assert_eq!(third.manifest_status("c/app", "v1", None), 404);
 }

@@ -74,7 +74,6 @@ pub enum LocalError {
     Panicked,
 }
 
-
 /// Writes `plan`'s image to `target`; `tags` are the names it gets there (the layout's
 /// `org.opencontainers.image.ref.name`s, the archive's `RepoTags` tags).
 pub async fn write_image(

@@ -57,7 +57,12 @@ mod tests {
         let host = "registry.example:5000";
         std::fs::create_dir_all(a.path().join(host)).unwrap();
         std::fs::create_dir_all(b.path().join(host)).unwrap();
-        for (dir, name) in [(&a, "z.crt"), (&a, "ca.crt"), (&a, "client.cert"), (&b, "ca.crt")] {
+        for (dir, name) in [
+            (&a, "z.crt"),
+            (&a, "ca.crt"),
+            (&a, "client.cert"),
+            (&b, "ca.crt"),
+        ] {
             std::fs::write(dir.path().join(host).join(name), "x").unwrap();
         }
         let roots = [a.path().to_owned(), b.path().to_owned()];

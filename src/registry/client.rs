@@ -343,7 +343,11 @@ impl Client {
             }
         };
         let sent = req.send().await;
-        let method = if self.credentials.as_ref().is_some_and(|c| c.is_identity_token()) {
+        let method = if self
+            .credentials
+            .as_ref()
+            .is_some_and(|c| c.is_identity_token())
+        {
             Method::POST
         } else {
             Method::GET

@@ -97,9 +97,9 @@ pub fn lookup(path: &Path, registry: &str) -> Result<Option<Credentials>, Docker
         .get(registry)
         .or(config.creds_store.as_ref())
         .filter(|h| !h.is_empty());
-    let Some((key, entry)) = entry.filter(|(_, e)| {
-        e.auth.is_some() || e.username.is_some() || e.identitytoken.is_some()
-    }) else {
+    let Some((key, entry)) = entry
+        .filter(|(_, e)| e.auth.is_some() || e.username.is_some() || e.identitytoken.is_some())
+    else {
         return match helper {
             Some(helper) => from_helper(helper, &server_url(registry)),
             None => Ok(None),
@@ -226,7 +226,10 @@ mod tests {
         assert_eq!(c.password.expose(), "refresh-me");
         assert!(!format!("{c:?}").contains("refresh-me"));
         let f = config(r#"{"auths":{"r.io":{"auth":"dTpw","identitytoken":""}}}"#);
-        assert!(!lookup(f.path(), "r.io").unwrap().unwrap().is_identity_token());
+        assert!(!lookup(f.path(), "r.io")
+            .unwrap()
+            .unwrap()
+            .is_identity_token());
     }
 
     #[test]

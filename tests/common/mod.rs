@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the bed
 
+pub mod front;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
