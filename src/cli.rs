@@ -44,12 +44,12 @@ pub struct Cli {
 pub enum Command {
     /// Build INSTALLABLE and push it to DESTINATION (the same as the bare form).
     Push(Box<PushArgs>),
-    /// Reserved for storing registry credentials (not available yet).
-    #[command(hide = true)]
-    Login(ReservedArgs),
-    /// Reserved for removing stored credentials (not available yet).
-    #[command(hide = true)]
-    Logout(ReservedArgs),
+    /// Store credentials for a registry in the OS keyring (Secret Service, macOS Keychain);
+    /// pushes and inspect use them. They are stored as given, not checked: the next push
+    /// checks them.
+    Login(LoginArgs),
+    /// Remove the credentials `nixpush login` stored for a registry.
+    Logout(LogoutArgs),
     /// Describe an image in a registry: manifest or index, layers with their sizes and the store
     /// paths behind them, config. Works on images nixpush did not push; needs pull access only.
     Inspect(InspectArgs),
@@ -66,10 +66,38 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
+/// `nixpush login`.
 #[derive(Debug, Args)]
-pub struct ReservedArgs {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub rest: Vec<String>,
+pub struct LoginArgs {
+    /// The registry: HOST[:PORT] (docker.io for Docker Hub).
+    #[arg(value_name = "REGISTRY")]
+    pub registry: String,
+    /// User name [default: asked on the terminal].
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub username: Option<String>,
+    /// Read the password (or token) from standard input; without it, it is asked on the
+    /// terminal without echo.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+}
+
+impl LoginArgs {
+    /// Checks the registry and builds the request. No I/O.
+    pub fn into_request(self) -> Result<crate::login::LoginRequest, crate::login::LoginError> {
+        Ok(crate::login::LoginRequest {
+            registry: crate::login::registry_host(&self.registry)?,
+            username: self.username,
+            password_stdin: self.password_stdin,
+        })
+    }
+}
+
+/// `nixpush logout`.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry: HOST[:PORT], as given to `nixpush login`.
+    #[arg(value_name = "REGISTRY")]
+    pub registry: String,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -415,10 +443,6 @@ pub enum UsageError {
     Credentials(&'static str),
     #[error("the installable is empty")]
     EmptyInstallable,
-    #[error(
-        "`nixpush {0}` is not available yet; to build an installable named {0:?}, write ./{0}"
-    )]
-    Reserved(&'static str),
     #[error("--platform {0:?}: expected OS/ARCH[/VARIANT], e.g. linux/arm64")]
     InspectPlatform(String),
 }
@@ -567,19 +591,6 @@ impl PushArgs {
     }
 }
 
-impl Command {
-    /// The name of a reserved subcommand, for its "not yet" message.
-    pub fn reserved_name(&self) -> Option<&'static str> {
-        match self {
-            Command::Push(_) => None,
-            Command::Login(_) => Some("login"),
-            Command::Logout(_) => Some("logout"),
-            Command::Inspect(_) => None,
-            Command::Completions(_) | Command::Man => None,
-        }
-    }
-}
-
 /// `nixpush inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -645,11 +656,30 @@ mod tests {
     }
 
     #[test]
-    fn reserved_names_are_subcommands_and_dot_slash_escapes_them() {
-        let c = parse(&["login", "r.io/a"]).unwrap();
-        assert_eq!(c.command.unwrap().reserved_name(), Some("login"));
+    fn subcommand_names_are_subcommands_and_dot_slash_escapes_them() {
+        let c = parse(&["login", "r.io"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Login(_))));
+        let c = parse(&["./login", "r.io/a"]).unwrap();
+        assert_eq!(c.push.installable.as_deref(), Some("./login"));
         let c = parse(&["./inspect", "r.io/a"]).unwrap();
         assert_eq!(c.push.installable.as_deref(), Some("./inspect"));
+    }
+
+    #[test]
+    fn login_and_logout_take_a_registry() {
+        let login = |args: &[&str]| match parse(args).unwrap().command {
+            Some(Command::Login(a)) => a.into_request(),
+            other => panic!("login subcommand not recognised: {other:?}"),
+        };
+        let r = login(&["login", "index.docker.io", "-u", "me", "--password-stdin"]).unwrap();
+        assert_eq!(r.registry, "docker.io");
+        assert_eq!(r.username.as_deref(), Some("me"));
+        assert!(r.password_stdin);
+        assert!(login(&["login", "notahost"]).unwrap_err().is_usage());
+        assert!(parse(&["login", "r.io", "--password-stdin"]).is_err(), "needs -u");
+        assert!(parse(&["login"]).is_err());
+        let c = parse(&["logout", "r.io:5000"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Logout(a)) if a.registry == "r.io:5000"));
     }
 
     #[test]
@@ -658,12 +688,6 @@ mod tests {
             Some(Command::Inspect(a)) => a.into_request(),
             other => panic!("inspect subcommand not recognised: {other:?}"),
         };
-        let c = parse(&["inspect", "r.io/a"]).unwrap();
-        assert_eq!(
-            c.command.unwrap().reserved_name(),
-            None,
-            "no longer reserved"
-        );
         let ok = req(&[
             "inspect",
             "--json",

@@ -168,8 +168,8 @@ fn os_store() -> Result<Arc<keyring_core::CredentialStore>, keyring_core::Error>
 /// The OS keyring, connected to afresh for each call. Its [`get`](CredentialStore::get) is
 /// bounded by a timeout (a push must not hang on it), and once a lookup has timed out the
 /// process asks no more: the next image of an `--images` run would wait as long again.
-/// `set` and `delete` wait as long as they take: `login` may have to wait for an unlock prompt
-/// someone is answering.
+/// `set` and `delete` bound only the connection: after it, `login` may be waiting for an
+/// unlock prompt someone is answering.
 pub struct OsKeyring {
     lookup_timeout: Duration,
     unresponsive: AtomicBool,
@@ -206,11 +206,11 @@ impl CredentialStore for OsKeyring {
     }
 
     fn set(&self, registry: &str, credentials: &Credentials) -> Result<(), StoreError> {
-        KeyringStore::connect()?.set(registry, credentials)
+        within(self.lookup_timeout, KeyringStore::connect)?.set(registry, credentials)
     }
 
     fn delete(&self, registry: &str) -> Result<bool, StoreError> {
-        KeyringStore::connect()?.delete(registry)
+        within(self.lookup_timeout, KeyringStore::connect)?.delete(registry)
     }
 }
 
@@ -228,9 +228,7 @@ pub fn within<T: Send + 'static>(
         .spawn(move || {
             let _ = sender.send(call());
         })
-        .map_err(|e| {
-            StoreError::Failed(keyring_core::Error::PlatformFailure(Box::new(e)))
-        })?;
+        .map_err(|e| StoreError::Failed(keyring_core::Error::PlatformFailure(Box::new(e))))?;
     receiver
         .recv_timeout(timeout)
         .unwrap_or(Err(StoreError::TimedOut(timeout)))
@@ -270,8 +268,7 @@ mod tests {
         let store = KeyringStore::in_memory();
         store.set("docker.io", &alice()).unwrap();
         let entry = keyring_core::Entry::new_in_store(&store.store, SERVICE, "docker.io").unwrap();
-        let json: serde_json::Value =
-            serde_json::from_slice(&entry.get_secret().unwrap()).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&entry.get_secret().unwrap()).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"username": "alice", "password": "hunter2"})
@@ -306,7 +303,10 @@ mod tests {
         mock.set_error(keyring_core::Error::PlatformFailure(boxed("dbus")));
         assert!(matches!(store.get("r.io"), Err(StoreError::Failed(_))));
         mock.set_error(keyring_core::Error::NoDefaultStore);
-        assert!(matches!(store.delete("r.io"), Err(StoreError::NoService(_))));
+        assert!(matches!(
+            store.delete("r.io"),
+            Err(StoreError::NoService(_))
+        ));
         assert_eq!(store.get("r.io").unwrap(), Some(alice()), "errors pass");
     }
 
@@ -321,7 +321,10 @@ mod tests {
 
     #[test]
     fn secrets_never_show_in_errors() {
-        let e = StoreError::from_keyring("r.io", keyring_core::Error::BadEncoding(b"hunter2".to_vec()));
+        let e = StoreError::from_keyring(
+            "r.io",
+            keyring_core::Error::BadEncoding(b"hunter2".to_vec()),
+        );
         assert!(!format!("{e:?}").contains("104, 117"), "{e:?}");
     }
 

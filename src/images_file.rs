@@ -16,6 +16,11 @@
 //! workdir = "/"
 //! contents = [".#busybox"]
 //! nix_args = ["--impure"]
+//! annotations = { "org.example.team" = "web" }   # beside the run's --annotation
+//!
+//! [[image]]                         # multi-arch: platforms instead of installable
+//! destination = "ghcr.io/org/worker:1.2"
+//! platforms = { "linux/amd64" = ".#packages.x86_64-linux.worker", "linux/arm64" = ".#packages.aarch64-linux.worker" }
 //! ```
 
 use std::collections::BTreeMap;
@@ -70,8 +75,11 @@ impl Pairs {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Image {
-    installable: String,
+    installable: Option<String>,
+    /// `OS/ARCH[/VARIANT]` -> installable: a multi-arch image (instead of `installable`).
+    platforms: Option<BTreeMap<String, String>>,
     destination: String,
+    annotations: Option<Pairs>,
     entrypoint: Option<Command>,
     cmd: Option<Command>,
     env: Option<Pairs>,
@@ -120,8 +128,30 @@ pub fn requests_from_file(path: &Path, global: &PushArgs) -> Result<Vec<PushRequ
         .map(|image| {
             let mut args = global.clone();
             args.images = None;
-            args.installable = Some(image.installable);
-            args.destination = Some(image.destination);
+            match (image.installable, image.platforms) {
+                (Some(installable), None) => {
+                    args.installable = Some(installable);
+                    args.destination = Some(image.destination);
+                }
+                (None, Some(platforms)) if !platforms.is_empty() => {
+                    // As on the command line: the one positional argument is the destination.
+                    args.installable = Some(image.destination);
+                    args.destination = None;
+                    args.platforms = platforms
+                        .iter()
+                        .map(|(platform, installable)| format!("{platform}={installable}"))
+                        .collect();
+                }
+                _ => {
+                    return Err(bad(format!(
+                        "the image for {} needs either `installable` or `platforms`, not both",
+                        image.destination
+                    )))
+                }
+            }
+            if let Some(a) = &image.annotations {
+                args.annotations.extend(a.as_flags());
+            }
             args.nix_args = image.nix_args;
             args.entrypoint = image.entrypoint.as_ref().map(Command::as_flag);
             args.cmd = image.cmd.as_ref().map(Command::as_flag);
@@ -210,5 +240,42 @@ mod tests {
             requests_from_file(ok.path(), &global(&["--env", "A=1"])),
             Err(UsageError::FlagWithImages("--env"))
         ));
+    }
+
+    #[test]
+    fn platforms_make_a_multi_arch_image_and_annotations_join_the_global_ones() {
+        let f = file(
+            r#"
+            [[image]]
+            destination = "r.io/m:1"
+            platforms = { "linux/amd64" = ".#x", "linux/arm64" = ".#y" }
+            annotations = { "team" = "web" }
+            "#,
+        );
+        let reqs =
+            requests_from_file(f.path(), &global(&["--annotation", "org=acme"])).unwrap();
+        let r = &reqs[0];
+        assert_eq!(r.destination.to_string(), "r.io/m:1");
+        let platforms: Vec<(String, &str)> = r
+            .images
+            .iter()
+            .map(|i| (i.platform.as_ref().unwrap().to_string(), i.installable.as_str()))
+            .collect();
+        assert_eq!(
+            platforms,
+            [("linux/amd64".into(), ".#x"), ("linux/arm64".into(), ".#y")]
+        );
+        assert_eq!(r.annotations["team"], "web");
+        assert_eq!(r.annotations["org"], "acme");
+        for both_or_neither in [
+            "[[image]]\ninstallable = \".#a\"\nplatforms = { \"linux/amd64\" = \".#a\" }\ndestination = \"r.io/a\"\n",
+            "[[image]]\ndestination = \"r.io/a\"\n",
+        ] {
+            let f = file(both_or_neither);
+            assert!(matches!(
+                requests_from_file(f.path(), &global(&[])),
+                Err(UsageError::ImagesFile { .. })
+            ));
+        }
     }
 }

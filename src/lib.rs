@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod cli;
 pub mod cli_docs;
+pub mod credential_store;
 pub mod destination;
 pub mod digest;
 pub mod dockertools;
@@ -16,6 +17,7 @@ pub mod inspect;
 pub mod layer;
 pub mod layer_index;
 pub mod local;
+pub mod login;
 pub mod nix;
 pub mod outcome;
 pub mod plan;

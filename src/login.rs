@@ -122,7 +122,9 @@ pub fn store_login(
 /// Removes the credentials for `registry` from `store`; the message to show.
 pub fn logout_from(store: &dyn CredentialStore, registry: &str) -> Result<String, LoginError> {
     match store.delete(registry) {
-        Ok(true) => Ok(format!("removed the credentials for {registry} from the keyring")),
+        Ok(true) => Ok(format!(
+            "removed the credentials for {registry} from the keyring"
+        )),
         Ok(false) => Ok(format!("not logged in to {registry}: nothing to remove")),
         Err(e) => Err(LoginError::from_store(registry, e, true)),
     }
@@ -236,8 +238,14 @@ mod tests {
         );
         assert!(!e.is_usage());
         let shown = e.to_string();
-        assert!(shown.starts_with("no keyring service is available"), "{shown}");
-        assert!(shown.contains("NIXPUSH_USERNAME/NIXPUSH_PASSWORD"), "{shown}");
+        assert!(
+            shown.starts_with("no keyring service is available"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("NIXPUSH_USERNAME/NIXPUSH_PASSWORD"),
+            "{shown}"
+        );
         assert!(shown.contains("--password-stdin") && shown.contains("docker login"));
     }
 
@@ -250,7 +258,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let docker = dir.path().join("config.json");
         // "ZG9ja2VyOmQ=" is base64 of "docker:d".
-        std::fs::write(&docker, r#"{"auths":{"r.io:5000":{"auth":"ZG9ja2VyOmQ="}}}"#).unwrap();
+        std::fs::write(
+            &docker,
+            r#"{"auths":{"r.io:5000":{"auth":"ZG9ja2VyOmQ="}}}"#,
+        )
+        .unwrap();
         let files = || vec![docker.clone()];
         let find = |explicit: Option<&Credentials>| {
             crate::push::first_credentials(explicit, &store, files(), "r.io:5000", &Silent)

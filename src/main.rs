@@ -26,9 +26,11 @@ fn main() -> ExitCode {
             return print_generated(|out| nixpush::cli_docs::completions(args.shell, out))
         }
         Some(Command::Man) => return print_generated(nixpush::cli_docs::man_page),
-        Some(other) => {
-            let name = other.reserved_name().unwrap_or("?");
-            return usage_error(&UsageError::Reserved(name));
+        Some(Command::Login(args)) => {
+            return keyring_command(args.into_request().and_then(|r| nixpush::login::login(&r)))
+        }
+        Some(Command::Logout(args)) => {
+            return keyring_command(nixpush::login::logout(&args.registry))
         }
     };
     let output = Output {
@@ -189,6 +191,21 @@ fn print_generated(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) ->
     match write(&mut out).and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => failure(&anyhow::Error::new(e).context("cannot write to standard output")),
+    }
+}
+
+/// `nixpush login` / `logout`: their message on stderr (nothing goes to stdout).
+fn keyring_command(result: Result<String, nixpush::login::LoginError>) -> ExitCode {
+    match result {
+        Ok(message) => {
+            eprintln!("nixpush: {message}");
+            ExitCode::SUCCESS
+        }
+        Err(e) if e.is_usage() => {
+            eprintln!("nixpush: error: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => failure(&anyhow::Error::new(e)),
     }
 }
 

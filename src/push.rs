@@ -10,6 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::cache::{CachedLayer, LayerCache};
+use crate::credential_store::{CredentialStore, OsKeyring, StoreError};
 use crate::destination::Destination;
 use crate::digest::Digest;
 use crate::dockertools::ConfError;
@@ -662,11 +663,13 @@ fn credentials_for(
     destination: &Reference,
     reporter: &dyn Reporter,
 ) -> Option<Credentials> {
-    if let Some(c) = &request.credentials {
-        reporter.detail("credentials: given on the command line or in NIXPUSH_USERNAME");
-        return Some(c.clone());
-    }
-    let found = stored_credentials(destination.registry(), reporter);
+    let found = first_credentials(
+        request.credentials.as_ref(),
+        OsKeyring::shared(),
+        stored_files(),
+        destination.registry(),
+        reporter,
+    );
     if found.is_none() {
         reporter.detail(&format!(
             "credentials: none stored for {}; anonymous",
@@ -676,13 +679,46 @@ fn credentials_for(
     found
 }
 
-/// Credentials stored for `registry`: Docker's config (entries, then its credential helper),
-/// then podman's auth files. A source that cannot be read is reported and skipped: the registry
-/// will say if anonymous access is not enough.
+/// Credentials stored for `registry`: the OS keyring (`nixpush login`), then Docker's config
+/// (entries, then its credential helper), then podman's auth files. A source that cannot be
+/// read is reported and skipped (a machine without a keyring silently): the registry will say
+/// if anonymous access is not enough.
 pub fn stored_credentials(registry: &str, reporter: &dyn Reporter) -> Option<Credentials> {
-    let files = registry::default_config_path()
+    first_credentials(None, OsKeyring::shared(), stored_files(), registry, reporter)
+}
+
+/// Docker's config, then podman's auth files.
+fn stored_files() -> impl Iterator<Item = PathBuf> {
+    registry::default_config_path()
         .into_iter()
-        .chain(registry::podman_auth_paths());
+        .chain(registry::podman_auth_paths())
+}
+
+/// The first credentials of: `explicit`, the `keyring`'s entry for `registry`, the
+/// Docker-format auth `files` in order.
+pub(crate) fn first_credentials(
+    explicit: Option<&Credentials>,
+    keyring: &dyn CredentialStore,
+    files: impl IntoIterator<Item = PathBuf>,
+    registry: &str,
+    reporter: &dyn Reporter,
+) -> Option<Credentials> {
+    if let Some(c) = explicit {
+        reporter.detail("credentials: given on the command line or in NIXPUSH_USERNAME");
+        return Some(c.clone());
+    }
+    match keyring.get(registry) {
+        Ok(Some(c)) => {
+            reporter.detail(&format!(
+                "credentials for {registry}: the keyring (user {})",
+                c.username
+            ));
+            return Some(c);
+        }
+        Ok(None) => {}
+        Err(e @ StoreError::NoService(_)) => reporter.detail(&format!("credentials: {e}")),
+        Err(e) => reporter.phase(&format!("ignoring the keyring: {e}")),
+    }
     for path in files {
         match registry::docker_config_credentials(&path, registry) {
             Ok(Some(c)) => {

@@ -96,8 +96,9 @@ fn bad_flags_are_usage_errors() {
         "a missing destination is a usage error: {}",
         run.stderr
     );
-    let run = Nixpush::new().run(&["inspect", "127.0.0.1:1/x/y"]);
-    assert_error(&run, 2, &["not available yet", "./inspect"]);
+    let run = Nixpush::new().run(&["completions", "cmd.exe"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("invalid value 'cmd.exe'"), "{}", run.stderr);
 }
 
 #[test]
@@ -184,14 +185,20 @@ fn wrong_credentials_are_rejected_and_never_printed() {
     );
 }
 
-#[test]
-fn right_credentials_from_docker_config_push_and_are_never_printed() {
+/// A registry that requires alice's password, and nixpush with it in its Docker config.
+fn logged_in() -> (Registry, Nixpush) {
     let registry = Registry::start_with(RegistryConfig {
         htpasswd: Some(("alice".into(), SECRET.into())),
         ..Default::default()
     });
     let nixpush = Nixpush::new();
     nixpush.login(&registry.host(), "alice", SECRET);
+    (registry, nixpush)
+}
+
+#[test]
+fn right_credentials_from_docker_config_push_and_are_never_printed() {
+    let (registry, nixpush) = logged_in();
     let run = nixpush.run(&[
         &fixture("demo", "app"),
         &format!("{}/x/y:v1", registry.host()),
@@ -212,12 +219,7 @@ fn right_credentials_from_docker_config_push_and_are_never_printed() {
 #[test]
 fn verbose_shows_each_request_and_the_credentials_source_but_no_secret() {
     use base64::Engine as _;
-    let registry = Registry::start_with(RegistryConfig {
-        htpasswd: Some(("alice".into(), SECRET.into())),
-        ..Default::default()
-    });
-    let nixpush = Nixpush::new();
-    nixpush.login(&registry.host(), "alice", SECRET);
+    let (registry, nixpush) = logged_in();
     let run = nixpush.run(&[
         &fixture("demo", "app"),
         &format!("{}/x/verbose:v1", registry.host()),

@@ -121,18 +121,15 @@ fn mount_from_names_a_repository_the_cache_does_not_know_of() {
     nixpush.run(&[&fixture("demo", "app"), &there]).assert_ok();
     // Copied, digests preserved, into `registry` by someone else (a mirror job, say).
     let base = format!("{}/mirror/base:v1", registry.host());
-    let out = std::process::Command::new("skopeo")
-        .args(["copy", "--quiet", "--preserve-digests"])
-        .args(["--src-tls-verify=false", "--dest-tls-verify=false"])
-        .arg(format!("docker://{there}"))
-        .arg(format!("docker://{base}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    skopeo_ok(&[
+        "copy",
+        "--quiet",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("docker://{there}"),
+        &format!("docker://{base}"),
+    ]);
     let patches = registry.requests("PATCH", "/blobs/uploads/");
 
     let app = format!("{}/team/app:v1", registry.host());

@@ -16,37 +16,6 @@ use serde_json::{json, Value};
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
-/// `skopeo inspect --raw`: the manifest's exact bytes.
-fn skopeo_raw(image: &str) -> Vec<u8> {
-    require("skopeo");
-    let out = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{image}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// `skopeo inspect --format '{{.Digest}}'`.
-fn skopeo_digest(image: &str) -> String {
-    let out = Command::new("skopeo")
-        .args(["inspect", "--format", "{{.Digest}}", "--tls-verify=false"])
-        .arg(format!("docker://{image}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 fn inspect_json(nixpush: &Nixpush, args: &[&str]) -> Value {
     let mut argv = vec!["inspect", "--json"];
     argv.extend(args);

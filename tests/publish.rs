@@ -11,41 +11,9 @@ use common::*;
 
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
-/// The digest the registry gives `image` (its `Docker-Content-Digest`), via skopeo.
-fn registry_digest(image: &str) -> String {
-    let out = Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
-        .arg(format!("docker://{image}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-/// The sha256 of what the registry serves for `image` (`skopeo inspect --raw` prints the bytes).
+/// The sha256 of what the registry serves for `image`.
 fn raw_digest(image: &str) -> String {
-    let out = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{image}"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let sum = Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(&out.stdout)?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    let hex = String::from_utf8(sum.stdout).unwrap();
-    format!("sha256:{}", hex.split_whitespace().next().unwrap())
+    nixpush::digest::Digest::of(&skopeo_raw(image)).to_string()
 }
 
 #[test]
@@ -207,7 +175,7 @@ fn json_and_the_digest_file_name_what_the_registry_holds() {
     let doc = &json["images"][0];
     assert_eq!(json["images"].as_array().unwrap().len(), 1);
 
-    let digest = registry_digest(&image);
+    let digest = skopeo_digest(&image);
     let reference = format!("{}/out/app@{digest}", registry.host());
     assert_eq!(doc["manifestDigest"], digest.as_str());
     assert_eq!(doc["reference"], reference.as_str());
@@ -330,8 +298,8 @@ fn the_same_commit_gives_the_same_digest_with_its_provenance() {
     assert_eq!(annotations["org.opencontainers.image.version"], "2.5.0");
     let (second, _) = push("prov/b", &[]);
     assert_eq!(
-        registry_digest(&format!("{first}:latest")),
-        registry_digest(&format!("{second}:latest")),
+        skopeo_digest(&format!("{first}:latest")),
+        skopeo_digest(&format!("{second}:latest")),
         "the same commit, pushed twice"
     );
 
@@ -344,8 +312,8 @@ fn the_same_commit_gives_the_same_digest_with_its_provenance() {
         rev2.as_str()
     );
     assert_ne!(
-        registry_digest(&format!("{first}:latest")),
-        registry_digest(&format!("{third}:latest"))
+        skopeo_digest(&format!("{first}:latest")),
+        skopeo_digest(&format!("{third}:latest"))
     );
     assert_eq!(manifest2["layers"], manifest["layers"]);
 

@@ -20,13 +20,20 @@ struct TokenFront {
 
 impl TokenFront {
     fn start(registry: &Registry) -> TokenFront {
+        TokenFront::start_with(registry, PASSWORD, &[])
+    }
+
+    /// A front whose token realm wants alice's `password`; `options` as token_proxy.py reads
+    /// them (`--token T`, `--expire-on METHOD:N`).
+    fn start_with(registry: &Registry, password: &str, options: &[&str]) -> TokenFront {
         require("python3");
         let log = tempfile::NamedTempFile::new().unwrap();
         let mut child = Command::new("python3")
             .arg(repo_root().join("tests/fakes/token_proxy.py"))
             .arg(registry.port.to_string())
-            .args(["alice", PASSWORD])
+            .args(["alice", password])
             .arg(log.path())
+            .args(options)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -271,4 +278,72 @@ fn a_mount_asks_for_pull_on_the_source_repository_too() {
         ])),
         "{scopes:?}"
     );
+}
+
+/// A token that stops working in the middle of a push (the front answers one request 401 with
+/// its challenge, as a registry does when a token expires early): nixpush fetches a new one and
+/// the push completes, whether the refused request had a body it can send again (HEAD, PUT) or a
+/// layer stream (PATCH, then the upload is retried as a whole).
+#[test]
+fn a_token_that_expires_in_the_middle_of_a_push_is_renewed_and_the_push_completes() {
+    for expire_on in ["PATCH:2", "PUT:2", "HEAD:1"] {
+        let registry = Registry::start();
+        let front = TokenFront::start_with(&registry, PASSWORD, &["--expire-on", expire_on]);
+        let nixpush = Nixpush::new();
+        nixpush.login(&front.host(), "alice", PASSWORD);
+        let run = nixpush.run(&[
+            &fixture("demo", "app"),
+            &format!("{}/team/app:v1", front.host()),
+        ]);
+        assert_eq!(run.code, 0, "{expire_on}: {}", run.stderr);
+        let entries = front.entries();
+        let expired: Vec<&serde_json::Value> =
+            entries.iter().filter(|e| e["expired"] == true).collect();
+        assert_eq!(expired.len(), 1, "{expire_on}: {entries:#?}");
+        let method = expire_on.split(':').next().unwrap();
+        assert_eq!(expired[0]["method"], method);
+        let generations: Vec<&serde_json::Value> = entries
+            .iter()
+            .filter(|e| e["token"] == true)
+            .map(|e| &e["generation"])
+            .collect();
+        assert!(
+            generations.contains(&&serde_json::json!(1))
+                && generations.contains(&&serde_json::json!(2)),
+            "{expire_on}: a second token was issued: {generations:?}"
+        );
+        let copy = OciCopy::pull(&format!("{}/team/app:v1", registry.host()));
+        assert_eq!(copy.checked_layers().len(), 3, "{expire_on}");
+    }
+}
+
+/// Behind token auth, neither the password nor a token shows in anything nixpush prints, even
+/// with `--verbose`: the realm refusing the password, a token expiring mid-push.
+#[test]
+fn no_password_or_token_is_ever_printed_behind_token_auth() {
+    use common::front::{assert_no_secret, SECRET_PASSWORD};
+    const TOKEN: &str = "tok-KNOWN-4f9a1c";
+    let registry = Registry::start();
+    let scenarios: [(&str, &[&str], i32); 2] = [
+        // The realm wants another password.
+        (PASSWORD, &["--token", TOKEN], 1),
+        // The right password; the token expires at the second layer upload.
+        (
+            SECRET_PASSWORD,
+            &["--token", TOKEN, "--expire-on", "PATCH:2"],
+            0,
+        ),
+    ];
+    for (i, (realm_password, options, code)) in scenarios.into_iter().enumerate() {
+        let front = TokenFront::start_with(&registry, realm_password, options);
+        let nixpush = Nixpush::new();
+        nixpush.login(&front.host(), "alice", SECRET_PASSWORD);
+        let run = nixpush.run(&[
+            &fixture("demo", "app"),
+            &format!("{}/team/leak{i}:v1", front.host()),
+            "--verbose",
+        ]);
+        assert_eq!(run.code, code, "{}", run.stderr);
+        assert_no_secret(&run, "alice", &[SECRET_PASSWORD, TOKEN]);
+    }
 }

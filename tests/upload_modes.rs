@@ -71,6 +71,17 @@ fn a_digest_known_from_the_cache_goes_up_in_one_put_unless_streaming_is_asked() 
     assert_eq!(uploads(&third).0, 3, "{}", third.log());
 }
 
+/// Makes every entry of the layer cache at `entries` name the blob `digest`.
+fn damage_cache(entries: &std::path::Path, digest: &str) {
+    for entry in std::fs::read_dir(entries).unwrap() {
+        let path = entry.unwrap().path();
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        json["digest"] = digest.into();
+        std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+    }
+}
+
 #[test]
 fn a_damaged_cache_digest_falls_back_to_streaming_and_is_corrected() {
     let first = Registry::start();
@@ -84,13 +95,7 @@ fn a_damaged_cache_digest_falls_back_to_streaming_and_is_corrected() {
     // Every entry names a digest the layer does not have.
     let entries = nixpush.cache.path().join("layers/v1");
     let bogus = format!("sha256:{}", "0".repeat(64));
-    for entry in std::fs::read_dir(&entries).unwrap() {
-        let path = entry.unwrap().path();
-        let mut json: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        json["digest"] = bogus.clone().into();
-        std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
-    }
+    damage_cache(&entries, &bogus);
 
     let second = Registry::start();
     let image = format!("{}/b/app:v1", second.host());
@@ -114,13 +119,7 @@ fn a_damaged_cache_digest_falls_back_to_streaming_and_is_corrected() {
 
     // Asked for monolithic uploads, a wrong announced digest is not retried forever: the
     // registry refuses it and the push fails, naming the layer, with nothing tagged.
-    for entry in std::fs::read_dir(&entries).unwrap() {
-        let path = entry.unwrap().path();
-        let mut json: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        json["digest"] = bogus.clone().into();
-        std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
-    }
+    damage_cache(&entries, &bogus);
     let third = Registry::start();
     let run = nixpush.run(&[
         &fixture("demo", "app"),

@@ -531,7 +531,8 @@ impl Client {
             match sent {
                 Err(e) => {
                     let err = transport_error(&method, &url, &e);
-                    if attempt >= max_attempts {
+                    // A redirect loop would loop again.
+                    if attempt >= max_attempts || !err.is_temporary() {
                         return Err(err);
                     }
                     self.retrying(&err.to_string());

@@ -669,3 +669,26 @@ pub fn podman_run(image: &str, options: &[&str], args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// `skopeo inspect --raw`: the manifest or index bytes exactly as the registry serves them.
+pub fn skopeo_raw(image: &str) -> Vec<u8> {
+    skopeo_ok(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{image}")]).stdout
+}
+
+/// `skopeo inspect --format '{{.Digest}}'`: the digest the registry gives the reference.
+pub fn skopeo_digest(image: &str) -> String {
+    let out = skopeo_ok(&[
+        "inspect",
+        "--format",
+        "{{.Digest}}",
+        "--tls-verify=false",
+        &format!("docker://{image}"),
+    ]);
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Runs skopeo, failing the test with its stderr if it fails.
+pub fn skopeo_ok(args: &[&str]) -> Output {
+    require("skopeo");
+    run_ok(Command::new("skopeo").args(args), "skopeo")
+}

@@ -11,7 +11,11 @@ It plays the two parts a registry like ghcr.io or Docker Hub plays with token au
 Each request is logged, one JSON object a line, to the log file: method, path, whether it carried
 a bearer token, and for token requests the scope and whether the credentials were right.
 
-Usage: token_proxy.py UPSTREAM_PORT USER PASSWORD LOG_FILE
+Usage: token_proxy.py UPSTREAM_PORT USER PASSWORD LOG_FILE [--token T] [--expire-on METHOD:N]
+  --token T             the first token issued is T (then T-2, T-3, ...); random by default
+  --expire-on METHOD:N  the Nth request with METHOD that carries the current token is answered
+                        401 with the challenge, as if the token had just expired: it is refused
+                        from then on, and the token server issues the next one
 Prints the port it listens on (127.0.0.1) on stdout, then serves until killed.
 """
 
@@ -25,8 +29,32 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 UPSTREAM, USER, PASSWORD, LOG = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-TOKEN = secrets.token_hex(16)
+OPTIONS = dict(zip(sys.argv[5::2], sys.argv[6::2]))
+FIRST_TOKEN = OPTIONS.get("--token") or secrets.token_hex(16)
+TOKEN = FIRST_TOKEN
+GENERATION = 1
+EXPIRE_ON = OPTIONS.get("--expire-on")
+SEEN = {}
 LOCK = threading.Lock()
+STATE = threading.Lock()
+
+
+def expires_now(method):
+    """Whether this request (carrying the current token) is the one that finds it expired; if
+    so, the token is replaced."""
+    global TOKEN, GENERATION
+    if not EXPIRE_ON:
+        return False
+    want, nth = EXPIRE_ON.split(":")
+    with STATE:
+        if method != want:
+            return False
+        SEEN[method] = SEEN.get(method, 0) + 1
+        if SEEN[method] != int(nth):
+            return False
+        GENERATION += 1
+        TOKEN = f"{FIRST_TOKEN}-{GENERATION}"
+        return True
 
 
 def log(entry):
@@ -80,7 +108,8 @@ class Handler(BaseHTTPRequestHandler):
             query = urllib.parse.parse_qs(url.query)
             expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
             ok = auth == expected
-            log({"token": True, "scope": query.get("scope"), "service": query.get("service"), "credentials_ok": ok})
+            log({"token": True, "scope": query.get("scope"), "service": query.get("service"), "credentials_ok": ok,
+                 "generation": GENERATION if ok else None})
             if not ok:
                 return self.reply(401, [("Content-Type", "application/json")],
                                   b'{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}')
@@ -88,8 +117,10 @@ class Handler(BaseHTTPRequestHandler):
                               json.dumps({"token": TOKEN, "expires_in": 300}).encode())
         data = self.body()
         bearer = auth == f"Bearer {TOKEN}"
-        log({"method": self.command, "path": url.path, "bearer": bearer, "authorization": bool(auth)})
-        if not bearer:
+        expired = bearer and expires_now(self.command)
+        log({"method": self.command, "path": url.path, "bearer": bearer, "authorization": bool(auth),
+             "expired": expired})
+        if not bearer or expired:
             host = self.headers.get("Host")
             challenge = f'Bearer realm="http://{host}/token",service="fake-registry"'
             return self.reply(401, [("WWW-Authenticate", challenge), ("Content-Type", "application/json")],

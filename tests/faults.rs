@@ -1,0 +1,411 @@
+//! Pushing through a faulty network. A front between nixpush and the real registry breaks
+//! requests in a seeded pattern: one fault in every five requests (a connection dropped in the
+//! middle of the request body, an answer cut short, 500, 503, or 429 with `Retry-After: 1`),
+//! never more than two faults in a row on the same request. Every push completes and skopeo,
+//! reading the registry directly, gets a complete and exact image. A push that fails for good
+//! tags nothing and leaves no upload session open; Ctrl-C in the middle of an upload exits 130,
+//! tags nothing, and cancels the sessions it had open.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::front::*;
+use common::*;
+
+/// Seeds of the fault pattern every push below must ride out.
+const SEEDS: [u64; 5] = [1, 2, 3, 4, 5];
+
+/// A fault pattern, deterministic from its seed: the requests are taken in blocks of `every`,
+/// and one request of each block, at a seeded position, gets a seeded fault. A request that has
+/// just failed twice in a row (the same method and path; upload sessions count as one path) is
+/// passed, and the fault moves to the next request.
+struct SeededFaults {
+    every: usize,
+    state: Mutex<PatternState>,
+}
+
+struct PatternState {
+    rng: u64,
+    /// Position of the next request in its block.
+    position: usize,
+    /// Position of the block's fault.
+    fault_at: usize,
+    /// A fault moved on from a request that could not take it.
+    pending: bool,
+    /// Faults in a row, per request.
+    streaks: HashMap<String, u32>,
+}
+
+impl PatternState {
+    /// splitmix64: small, and the same on every machine.
+    fn next(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+impl SeededFaults {
+    fn new(seed: u64, every: usize) -> SeededFaults {
+        SeededFaults {
+            every,
+            state: Mutex::new(PatternState {
+                rng: seed,
+                position: 0,
+                fault_at: 0,
+                pending: false,
+                streaks: HashMap::new(),
+            }),
+        }
+    }
+
+    fn decide(&self, request: &Request) -> Action {
+        let mut guard = self.state.lock().unwrap();
+        let s = &mut *guard;
+        if s.position == 0 {
+            s.fault_at = (s.next() % self.every as u64) as usize;
+        }
+        let due = s.pending || s.position == s.fault_at;
+        s.position = (s.position + 1) % self.every;
+        let kind = s.next() % 5;
+        let streak = s.streaks.entry(request_key(request)).or_default();
+        if !due || *streak >= 2 {
+            s.pending = due;
+            *streak = 0;
+            return Action::forward();
+        }
+        *streak += 1;
+        s.pending = false;
+        match kind {
+            0 => Action::DropMidBody,
+            1 => Action::CutResponse,
+            2 => Action::answer(500, &[], b"internal error"),
+            3 => Action::answer(503, &[], b"service unavailable"),
+            _ => Action::answer(429, &[("Retry-After", "1")], b"slow down"),
+        }
+    }
+}
+
+/// What "the same request" is: method and path, every upload session's path counting as one,
+/// and the digest a blob upload is committed with.
+fn request_key(request: &Request) -> String {
+    let path = request.path();
+    let path = match path.split_once("/blobs/uploads/") {
+        Some((repo, session)) if !session.is_empty() => format!("{repo}/blobs/uploads/*"),
+        _ => path.to_owned(),
+    };
+    format!(
+        "{} {path} {}",
+        request.method,
+        request.query("digest").unwrap_or_default()
+    )
+}
+
+fn faulty_front(registry: &Registry, seed: u64, every: usize) -> Front {
+    let faults = SeededFaults::new(seed, every);
+    Front::start(Some(registry.port), move |r| faults.decide(r))
+}
+
+/// Requests the front broke.
+fn faults(front: &Front) -> Vec<Seen> {
+    front
+        .seen()
+        .into_iter()
+        .filter(|s| s.action != "forward")
+        .collect()
+}
+
+/// Pushes `attr` of the demo flake through faults from `seed`, one in five requests, to a
+/// registry of its own, and reads it back from the registry directly.
+fn push_through_faults(attr: &str, seed: u64) {
+    let registry = Registry::start();
+    let front = faulty_front(&registry, seed, 5);
+    let run = Nixpush::new().run(&[
+        &fixture("demo", attr),
+        &format!("{}/demo/{attr}:v1", front.host()),
+    ]);
+    let broken = faults(&front);
+    let seen = front.seen();
+    assert_eq!(
+        run.code,
+        0,
+        "seed {seed}: the push failed; {} of {} requests were broken:\n{broken:#?}\n{}",
+        broken.len(),
+        seen.len(),
+        run.stderr
+    );
+    assert!(
+        broken.len() * 5 >= seen.len().saturating_sub(4),
+        "seed {seed}: {} faults in {} requests",
+        broken.len(),
+        seen.len()
+    );
+    assert!(run.stderr.contains("retrying"), "{}", run.stderr);
+    let mut kinds: Vec<&str> = broken.iter().map(|s| s.action.as_str()).collect();
+    kinds.sort();
+    kinds.dedup();
+    println!(
+        "{attr}, seed {seed}: {} requests, {} broken ({})",
+        seen.len(),
+        broken.len(),
+        kinds.join(", ")
+    );
+    let copy = OciCopy::pull(&format!("{}/demo/{attr}:v1", registry.host()));
+    assert_eq!(copy.checked_layers().len(), 3, "seed {seed}");
+    // The tag names exactly the image nixpush said it pushed.
+    let pinned = run.stdout.trim();
+    assert!(
+        pinned.ends_with(&format!("@{}", copy.manifest_digest)),
+        "{pinned} vs {}",
+        copy.manifest_digest
+    );
+}
+
+#[test]
+fn a_dockertools_image_pushed_through_seeded_faults_is_complete_and_exact() {
+    for seed in SEEDS {
+        push_through_faults("docker", seed);
+    }
+}
+
+#[test]
+fn a_package_pushed_through_seeded_faults_is_complete_and_exact() {
+    for seed in SEEDS {
+        push_through_faults("app", seed);
+    }
+}
+
+/// The session id in an upload URL (`.../blobs/uploads/<id>?...`).
+fn session_id(url: &str) -> Option<String> {
+    let rest = url.split_once("/blobs/uploads/")?.1;
+    let id = rest.split(['?', '/']).next()?;
+    (!id.is_empty()).then(|| id.to_owned())
+}
+
+/// Every upload session the registry opened for nixpush (a POST answered 202 that reached it)
+/// and nixpush did not commit was cancelled: the registry got a `DELETE` for it.
+fn assert_no_session_left_open(front: &Front, registry: &Registry) {
+    let seen = front.seen();
+    let opened: Vec<String> = seen
+        .iter()
+        .filter(|s| s.method == "POST" && s.status == Some(202))
+        .filter_map(|s| session_id(s.location.as_deref()?))
+        .collect();
+    assert!(!opened.is_empty());
+    for id in opened {
+        let committed = seen
+            .iter()
+            .any(|s| s.method == "PUT" && s.status == Some(201) && s.target.contains(&id));
+        if !committed {
+            assert!(
+                registry.requests("DELETE", &id) >= 1,
+                "upload session {id} was left open:\n{seen:#?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_manifest_the_registry_never_takes_fails_the_push_and_tags_nothing() {
+    let registry = Registry::start();
+    let front = Front::start(Some(registry.port), |r| {
+        if r.method == "PUT" && r.path().contains("/manifests/") {
+            Action::answer(503, &[], b"manifests are read-only today")
+        } else {
+            Action::forward()
+        }
+    });
+    let run = Nixpush::new().run(&[
+        &fixture("demo", "docker"),
+        &format!("{}/demo/docker:v1", front.host()),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let line = run.error_line();
+    assert!(
+        line.starts_with("nixpush: error: ") && line.contains("503"),
+        "{line}"
+    );
+    assert!(line.contains("manifests are read-only today"), "{line}");
+    assert_eq!(registry.manifest_status("demo/docker", "v1", None), 404);
+    assert_eq!(
+        registry.manifest_status("demo/docker", "fixture", None),
+        404
+    );
+    // Tried as often as the retry policy says, then given up.
+    let puts = front
+        .seen()
+        .iter()
+        .filter(|s| s.method == "PUT" && s.target.contains("/manifests/"))
+        .count();
+    assert_eq!(puts, 4);
+}
+
+#[test]
+fn blobs_the_registry_never_commits_fail_the_push_tag_nothing_and_leave_no_session_open() {
+    let registry = Registry::start();
+    // Layer bodies at 256 KiB/s: busybox's (over 1 MiB) is still on its way when the small
+    // layers have failed for good, and its session is open when the push gives up.
+    let front = Front::start(Some(registry.port), |r| {
+        if r.method == "PUT" && r.path().contains("/blobs/uploads/") {
+            Action::answer(503, &[], b"storage backend down")
+        } else if r.method == "PATCH" {
+            Action::Forward(Forwarding {
+                throttle: Some(256 * 1024),
+                ..Default::default()
+            })
+        } else {
+            Action::forward()
+        }
+    });
+    let run = Nixpush::new().run(&[
+        &fixture("demo", "app"),
+        &format!("{}/demo/app:v1", front.host()),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let line = run.error_line();
+    assert!(
+        line.starts_with("nixpush: error: ") && line.contains("503"),
+        "{line}"
+    );
+    assert_eq!(registry.manifest_status("demo/app", "v1", None), 404);
+    assert!(!front
+        .seen()
+        .iter()
+        .any(|s| s.target.contains("/manifests/v1") && s.method == "PUT"));
+    // The uploads still running beside the one that failed were cancelled too.
+    assert!(
+        front
+            .seen()
+            .iter()
+            .any(|s| s.method == "PATCH" && s.status.is_none()),
+        "an upload was still running: {:#?}",
+        front.seen()
+    );
+    assert_no_session_left_open(&front, &registry);
+}
+
+#[test]
+fn ctrl_c_in_the_middle_of_an_upload_exits_130_tags_nothing_and_cancels_open_sessions() {
+    let registry = Registry::start();
+    // Layer bodies at 128 KiB/s: busybox's layer (over 1 MiB) takes seconds.
+    let front = Front::start(Some(registry.port), |r| {
+        if r.method == "PATCH" {
+            Action::Forward(Forwarding {
+                throttle: Some(128 * 1024),
+                ..Default::default()
+            })
+        } else {
+            Action::forward()
+        }
+    });
+    let nixpush = Nixpush::new();
+    let child = nixpush
+        .command(&[
+            &fixture("demo", "app"),
+            &format!("{}/demo/app:v1", front.host()),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !front.seen().iter().any(|s| s.method == "PATCH") {
+        assert!(Instant::now() < deadline, "no upload started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let interrupted_at = Instant::now();
+    let run = Run::from_output(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert_eq!(
+        run.error_line(),
+        "nixpush: interrupted; the tag was not moved to a partial image"
+    );
+    assert!(interrupted_at.elapsed() < Duration::from_secs(10));
+    assert!(run.stdout.is_empty());
+    assert_eq!(registry.manifest_status("demo/app", "v1", None), 404);
+    // The upload cut short was cancelled (the registry got its DELETE), as was any other open.
+    let in_flight: Vec<String> = front
+        .seen()
+        .iter()
+        .filter(|s| s.method == "PATCH" && s.status.is_none())
+        .filter_map(|s| session_id(&s.target))
+        .collect();
+    assert!(!in_flight.is_empty(), "{:#?}", front.seen());
+    assert_no_session_left_open(&front, &registry);
+}
+
+/// skopeo and nixpush through the same fault patterns, counting completed pushes: a comparison
+/// to run by hand (it measures skopeo, so it asserts nothing about it):
+/// `make setup && NIX_REMOTE=local NIX_CONF_DIR=$PWD/fixtures cargo test --release --test faults -- --ignored --nocapture`
+#[test]
+#[ignore = "a measurement, run by hand"]
+fn skopeo_and_nixpush_through_the_same_faults() {
+    require("skopeo");
+    // skopeo's source: the demo image as an OCI layout.
+    let source_registry = Registry::start();
+    let source = format!("{}/demo/app:v1", source_registry.host());
+    Nixpush::new()
+        .run(&[&fixture("demo", "app"), &source])
+        .assert_ok();
+    let layout = tempfile::tempdir().unwrap();
+    skopeo_to_oci(&source, layout.path(), "src", &[]);
+    let skopeo_copy = |front: &Front| {
+        let out = Command::new("skopeo")
+            .args([
+                "copy",
+                "--quiet",
+                "--retry-times",
+                "5",
+                "--dest-tls-verify=false",
+                &format!("oci:{}:src", layout.path().display()),
+                &format!("docker://{}/demo/app:v1", front.host()),
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        (
+            out.status.success(),
+            stderr.lines().last().unwrap_or_default().to_owned(),
+        )
+    };
+    // Through the front with no fault, skopeo succeeds: what fails below is the faults.
+    let registry = Registry::start();
+    let clean = Front::start(Some(registry.port), |_| Action::forward());
+    let (ok, why) = skopeo_copy(&clean);
+    assert!(ok, "skopeo through a faultless front: {why}");
+    for every in [10, 5] {
+        let (mut skopeo_ok, mut nixpush_ok) = (0, 0);
+        for seed in SEEDS {
+            let registry = Registry::start();
+            let front = faulty_front(&registry, seed, every);
+            let (ok, why) = skopeo_copy(&front);
+            skopeo_ok += usize::from(ok);
+            if !ok {
+                println!("  seed {seed}, skopeo: {why}");
+            }
+            let registry = Registry::start();
+            let front = faulty_front(&registry, seed, every);
+            let run = Nixpush::new().run(&[
+                &fixture("demo", "app"),
+                &format!("{}/demo/app:v1", front.host()),
+            ]);
+            nixpush_ok += usize::from(run.code == 0);
+        }
+        println!(
+            "one fault in {every} requests: skopeo copy --retry-times 5 completed {skopeo_ok}/{n}, nixpush {nixpush_ok}/{n}",
+            n = SEEDS.len()
+        );
+    }
+}
