@@ -174,6 +174,32 @@ fn json_and_the_digest_file_name_what_the_registry_holds() {
     let json: serde_json::Value = serde_json::from_str(nixpush.run(&args).assert_ok()).unwrap();
     let doc = &json["images"][0];
     assert_eq!(json["images"].as_array().unwrap().len(), 1);
+    // The documented shape, exactly (README, "Output for machines").
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&json), ["images"]);
+    assert_eq!(
+        keys(doc),
+        [
+            "configDigest",
+            "destination",
+            "installable",
+            "layers",
+            "manifestDigest",
+            "platform",
+            "reference",
+            "tags"
+        ]
+    );
+    for layer in doc["layers"].as_array().unwrap() {
+        assert_eq!(
+            keys(layer),
+            ["action", "bytesSent", "diffId", "digest", "size", "storePaths"]
+        );
+    }
 
     let digest = skopeo_digest(&image);
     let reference = format!("{}/out/app@{digest}", registry.host());
