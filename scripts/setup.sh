@@ -12,6 +12,7 @@ PACKAGES=(
   skopeo umoci podman runc         # inspect, unpack and run pushed images
   apache2-utils busybox-static strace python3
   git ca-certificates curl openssl
+  gnome-keyring dbus-daemon        # a real Secret Service for `nixpush login` tests
 )
 
 is_installed() {

@@ -676,7 +676,10 @@ mod tests {
         assert_eq!(r.username.as_deref(), Some("me"));
         assert!(r.password_stdin);
         assert!(login(&["login", "notahost"]).unwrap_err().is_usage());
-        assert!(parse(&["login", "r.io", "--password-stdin"]).is_err(), "needs -u");
+        assert!(
+            parse(&["login", "r.io", "--password-stdin"]).is_err(),
+            "needs -u"
+        );
         assert!(parse(&["login"]).is_err());
         let c = parse(&["logout", "r.io:5000"]).unwrap();
         assert!(matches!(c.command, Some(Command::Logout(a)) if a.registry == "r.io:5000"));

@@ -40,23 +40,27 @@ pub trait CredentialStore: Send + Sync {
     fn delete(&self, registry: &str) -> Result<bool, StoreError>;
 }
 
+/// What the keyring's platform layer (zbus, Security.framework) said went wrong.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why the keyring could not be used. No variant holds any part of a secret: keyring errors
-/// that carry the stored bytes become [`StoreError::Malformed`] without them.
+/// that carry the stored bytes become [`StoreError::Malformed`] without them. The cause is the
+/// platform's error (keyring-core's own wrapper would repeat it in the message chain).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// There is no keyring to talk to: no D-Bus session bus, nothing on it providing the Secret
     /// Service, or a platform without a supported keyring.
     #[error("no keyring service is available ({KEYRING_KIND})")]
-    NoService(#[source] keyring_core::Error),
+    NoService(#[source] Cause),
     /// The keyring is there but refused: locked, or the unlock prompt was dismissed.
     #[error("the keyring is locked or refused access")]
-    Locked(#[source] keyring_core::Error),
+    Locked(#[source] Cause),
     #[error("the keyring did not answer within {} s", .0.as_secs())]
     TimedOut(Duration),
     #[error("the keyring entry for {registry} does not hold credentials nixpush stored")]
     Malformed { registry: String },
     #[error("the keyring failed")]
-    Failed(#[source] keyring_core::Error),
+    Failed(#[source] Cause),
 }
 
 impl StoreError {
@@ -64,12 +68,21 @@ impl StoreError {
     fn from_keyring(registry: &str, e: keyring_core::Error) -> StoreError {
         use keyring_core::Error as E;
         match e {
-            E::NoStorageAccess(_) => StoreError::Locked(e),
-            E::NoDefaultStore => StoreError::NoService(e),
+            E::NoStorageAccess(cause) => StoreError::Locked(cause),
+            E::PlatformFailure(cause) => StoreError::Failed(cause),
+            E::NoDefaultStore => StoreError::NoService(Box::new(e)),
             E::BadEncoding(_) | E::BadDataFormat(..) => StoreError::Malformed {
                 registry: registry.to_owned(),
             },
-            other => StoreError::Failed(other),
+            other => StoreError::Failed(Box::new(other)),
+        }
+    }
+
+    /// A failure to reach the keyring at all.
+    fn no_service(e: keyring_core::Error) -> StoreError {
+        match e {
+            keyring_core::Error::PlatformFailure(cause) => StoreError::NoService(cause),
+            other => StoreError::NoService(Box::new(other)),
         }
     }
 }
@@ -90,7 +103,7 @@ impl KeyringStore {
     /// The OS keyring of this session; connecting is where a missing service shows.
     pub fn connect() -> Result<KeyringStore, StoreError> {
         Ok(KeyringStore {
-            store: os_store().map_err(StoreError::NoService)?,
+            store: os_store().map_err(StoreError::no_service)?,
         })
     }
 
@@ -228,7 +241,7 @@ pub fn within<T: Send + 'static>(
         .spawn(move || {
             let _ = sender.send(call());
         })
-        .map_err(|e| StoreError::Failed(keyring_core::Error::PlatformFailure(Box::new(e))))?;
+        .map_err(|e| StoreError::Failed(Box::new(e)))?;
     receiver
         .recv_timeout(timeout)
         .unwrap_or(Err(StoreError::TimedOut(timeout)))
@@ -312,7 +325,7 @@ mod tests {
 
     #[test]
     fn no_service_says_so_and_which_keyring() {
-        let e = StoreError::NoService(keyring_core::Error::NoDefaultStore);
+        let e = StoreError::no_service(keyring_core::Error::PlatformFailure("no bus".into()));
         assert_eq!(
             e.to_string(),
             format!("no keyring service is available ({KEYRING_KIND})")

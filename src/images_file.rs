@@ -252,14 +252,18 @@ mod tests {
             annotations = { "team" = "web" }
             "#,
         );
-        let reqs =
-            requests_from_file(f.path(), &global(&["--annotation", "org=acme"])).unwrap();
+        let reqs = requests_from_file(f.path(), &global(&["--annotation", "org=acme"])).unwrap();
         let r = &reqs[0];
         assert_eq!(r.destination.to_string(), "r.io/m:1");
         let platforms: Vec<(String, &str)> = r
             .images
             .iter()
-            .map(|i| (i.platform.as_ref().unwrap().to_string(), i.installable.as_str()))
+            .map(|i| {
+                (
+                    i.platform.as_ref().unwrap().to_string(),
+                    i.installable.as_str(),
+                )
+            })
             .collect();
         assert_eq!(
             platforms,

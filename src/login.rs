@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, IsTerminal, Read};
 
-use crate::credential_store::{CredentialStore, OsKeyring, StoreError};
+use crate::credential_store::{CredentialStore, OsKeyring, StoreError, KEYRING_KIND};
 use crate::reference::{Reference, ReferenceError, DOCKER_HUB};
 use crate::registry::{Credentials, Secret};
 
@@ -34,8 +34,9 @@ pub enum LoginError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}: use NIXPUSH_USERNAME/NIXPUSH_PASSWORD, --password-stdin, or `docker login`")]
-    NoKeyring(#[source] StoreError),
+    /// One line, with the platform's reason at the end: the chain of zbus errors repeats it.
+    #[error("no keyring service is available ({KEYRING_KIND}): use NIXPUSH_USERNAME/NIXPUSH_PASSWORD, --password-stdin, or `docker login` ({cause})")]
+    NoKeyring { cause: String },
     #[error("cannot store the credentials for {registry}")]
     Store {
         registry: String,
@@ -58,7 +59,9 @@ impl LoginError {
 
     fn from_store(registry: &str, e: StoreError, remove: bool) -> LoginError {
         match (e, remove) {
-            (e @ StoreError::NoService(_), _) => LoginError::NoKeyring(e),
+            (StoreError::NoService(cause), _) => LoginError::NoKeyring {
+                cause: cause.to_string(),
+            },
             (source, false) => LoginError::Store {
                 registry: registry.to_owned(),
                 source,
@@ -231,11 +234,7 @@ mod tests {
 
     #[test]
     fn no_keyring_points_at_the_alternatives() {
-        let e = LoginError::from_store(
-            "r.io",
-            StoreError::NoService(keyring_core::Error::NoDefaultStore),
-            false,
-        );
+        let e = LoginError::from_store("r.io", StoreError::NoService("no bus".into()), false);
         assert!(!e.is_usage());
         let shown = e.to_string();
         assert!(
@@ -285,9 +284,7 @@ mod tests {
         struct Broken;
         impl CredentialStore for Broken {
             fn get(&self, _: &str) -> Result<Option<Credentials>, StoreError> {
-                Err(StoreError::Locked(keyring_core::Error::NoStorageAccess(
-                    "locked".into(),
-                )))
+                Err(StoreError::Locked("locked".into()))
             }
             fn set(&self, _: &str, _: &Credentials) -> Result<(), StoreError> {
                 unreachable!()

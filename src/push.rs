@@ -684,7 +684,13 @@ fn credentials_for(
 /// read is reported and skipped (a machine without a keyring silently): the registry will say
 /// if anonymous access is not enough.
 pub fn stored_credentials(registry: &str, reporter: &dyn Reporter) -> Option<Credentials> {
-    first_credentials(None, OsKeyring::shared(), stored_files(), registry, reporter)
+    first_credentials(
+        None,
+        OsKeyring::shared(),
+        stored_files(),
+        registry,
+        reporter,
+    )
 }
 
 /// Docker's config, then podman's auth files.
@@ -717,7 +723,12 @@ pub(crate) fn first_credentials(
         }
         Ok(None) => {}
         Err(e @ StoreError::NoService(_)) => reporter.detail(&format!("credentials: {e}")),
-        Err(e) => reporter.phase(&format!("ignoring the keyring: {e}")),
+        Err(e) => {
+            let cause = std::error::Error::source(&e)
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            reporter.phase(&format!("ignoring the keyring: {e}{cause}"));
+        }
     }
     for path in files {
         match registry::docker_config_credentials(&path, registry) {

@@ -98,7 +98,11 @@ fn bad_flags_are_usage_errors() {
     );
     let run = Nixpush::new().run(&["completions", "cmd.exe"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("invalid value 'cmd.exe'"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("invalid value 'cmd.exe'"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -197,7 +197,14 @@ fn json_and_the_digest_file_name_what_the_registry_holds() {
     for layer in doc["layers"].as_array().unwrap() {
         assert_eq!(
             keys(layer),
-            ["action", "bytesSent", "diffId", "digest", "size", "storePaths"]
+            [
+                "action",
+                "bytesSent",
+                "diffId",
+                "digest",
+                "size",
+                "storePaths"
+            ]
         );
     }
 

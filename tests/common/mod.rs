@@ -672,7 +672,13 @@ pub fn podman_run(image: &str, options: &[&str], args: &[&str]) -> String {
 
 /// `skopeo inspect --raw`: the manifest or index bytes exactly as the registry serves them.
 pub fn skopeo_raw(image: &str) -> Vec<u8> {
-    skopeo_ok(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{image}")]).stdout
+    skopeo_ok(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{image}"),
+    ])
+    .stdout
 }
 
 /// `skopeo inspect --format '{{.Digest}}'`: the digest the registry gives the reference.
