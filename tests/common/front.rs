@@ -78,13 +78,19 @@ impl ResponseHead {
     }
 }
 
+/// A change made to an answer's head.
+pub type EditResponse = Box<dyn FnOnce(&mut ResponseHead) + Send>;
+
+/// Passes body bytes on (counting, throttling, cutting).
+type Pass<'a> = dyn FnMut(&[u8], &mut dyn Write) -> std::io::Result<()> + 'a;
+
 /// How a request that is passed on is changed on its way.
 #[derive(Default)]
 pub struct Forwarding {
     /// Headers set on the request (replacing any of the same name) before it goes on.
     pub set_request_headers: Vec<(String, String)>,
     /// A change to the answer's head before it is relayed.
-    pub edit_response: Option<Box<dyn FnOnce(&mut ResponseHead) + Send>>,
+    pub edit_response: Option<EditResponse>,
     /// The request body is passed on at this many bytes per second.
     pub throttle: Option<u64>,
 }
@@ -428,7 +434,7 @@ fn copy_body(
     let copy_exact = |reader: &mut BufReader<TcpStream>,
                       mut left: u64,
                       out: &mut dyn Write,
-                      pass: &mut dyn FnMut(&[u8], &mut dyn Write) -> std::io::Result<()>|
+                      pass: &mut Pass|
      -> std::io::Result<()> {
         let mut buf = [0u8; 16 * 1024];
         while left > 0 {
