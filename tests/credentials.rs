@@ -1,7 +1,8 @@
 //! Where credentials come from, first answer wins: explicit (`--creds`, `--username` with
 //! `--password-stdin`, `NIXPUSH_USERNAME`/`NIXPUSH_PASSWORD`), Docker's config (entries, then a
 //! credential helper), podman's auth file. Each is shown pushing to a registry that requires
-//! them, with the password never printed; two explicit sources at once are a usage error.
+//! them over TLS (a private CA the test makes, trusted with `--ca-cert`), with the password
+//! never printed; two explicit sources at once are a usage error.
 
 mod common;
 
@@ -17,6 +18,7 @@ const PASSWORD: &str = "cr3d-Pa55word";
 fn locked_registry() -> Registry {
     Registry::start_with(RegistryConfig {
         htpasswd: Some((USER.into(), PASSWORD.into())),
+        tls: true,
         ..Default::default()
     })
 }
@@ -30,7 +32,8 @@ fn push_with(
     stdin: Option<&str>,
 ) -> Run {
     let image = format!("{}/creds/app:v1", registry.host());
-    let mut all = vec![fixture("demo", "app"), image];
+    let ca = registry.certificate().display().to_string();
+    let mut all = vec![fixture("demo", "app"), image, "--ca-cert".into(), ca];
     all.extend(args.iter().map(|a| a.to_string()));
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
     let mut cmd = nixpush.command(&all);
@@ -74,6 +77,29 @@ fn environment_variables() {
     ];
     let run = push_with(&registry, &Nixpush::new(), &[], &env, None);
     assert_pushed(&registry, &run);
+}
+
+#[test]
+fn a_wrong_password_over_tls_is_one_clear_line_and_exit_1() {
+    let registry = locked_registry();
+    let wrong = "not-the-cr3d-Pa55word";
+    let env = [
+        ("NIXPUSH_USERNAME", USER.to_owned()),
+        ("NIXPUSH_PASSWORD", wrong.to_owned()),
+    ];
+    let run = push_with(&registry, &Nixpush::new(), &[], &env, None);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let line = run.error_line();
+    assert!(
+        line.contains("credentials were rejected") && line.contains(USER),
+        "{line}"
+    );
+    assert!(!run.stderr.contains(wrong));
+    assert_eq!(registry.uploads_started(), 0);
+    assert_eq!(
+        registry.manifest_status("creds/app", "v1", Some((USER, PASSWORD))),
+        404
+    );
 }
 
 #[test]
