@@ -1,6 +1,6 @@
 //! Where credentials come from, first answer wins: explicit (`--creds`, `--username` with
-//! `--password-stdin`, `NIXPUSH_USERNAME`/`NIXPUSH_PASSWORD`), Docker's config (entries, then a
-//! credential helper), podman's auth file. Each is shown pushing to a registry that requires
+//! `--password-stdin`, `NIXPUSH_USERNAME`/`NIXPUSH_PASSWORD`), Docker's config (`auths` entries,
+//! then a credential helper), podman's auth file. Each is shown pushing to a registry that requires
 //! them over TLS (a private CA the test makes, trusted with `--ca-cert`), with the password
 //! never printed; two explicit sources at once are a usage error.
 
@@ -100,6 +100,15 @@ fn a_wrong_password_over_tls_is_one_clear_line_and_exit_1() {
         registry.manifest_status("creds/app", "v1", Some((USER, PASSWORD))),
         404
     );
+}
+
+#[test]
+fn docker_config_auths() {
+    let registry = locked_registry();
+    let nixpush = Nixpush::new();
+    nixpush.login(&registry.host(), USER, PASSWORD);
+    let run = push_with(&registry, &nixpush, &[], &[], None);
+    assert_pushed(&registry, &run);
 }
 
 #[test]
