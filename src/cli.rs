@@ -600,6 +600,9 @@ pub struct InspectArgs {
     /// Print one JSON document (its shape is in the README) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also print each registry request with its answer on stderr (never a secret).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
     /// For an index (multi-platform image): also describe its image for this platform.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,

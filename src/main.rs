@@ -152,7 +152,7 @@ fn print_line(text: &str) {
 
 /// `nixpush inspect`: the description on stdout (text, or JSON with `--json`).
 fn inspect(args: nixpush::cli::InspectArgs) -> ExitCode {
-    let json = args.json;
+    let (json, verbose) = (args.json, args.verbose);
     let request = match args.into_request() {
         Ok(r) => r,
         Err(e) => return usage_error(&e),
@@ -164,7 +164,7 @@ fn inspect(args: nixpush::cli::InspectArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return failure(&anyhow::Error::new(e).context("cannot start the async runtime")),
     };
-    let reporter: Arc<dyn Reporter> = Arc::new(report::StderrReporter::new(false));
+    let reporter: Arc<dyn Reporter> = Arc::new(report::StderrReporter::new(verbose));
     let outcome = runtime.block_on(async {
         tokio::select! {
             r = nixpush::inspect::inspect(&request, reporter) => Some(r),

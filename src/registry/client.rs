@@ -196,7 +196,9 @@ impl Client {
         let url = self.base.join("v2/").expect("static path");
         let mut attempt = 1;
         loop {
-            match self.http.get(url.clone()).send().await {
+            let sent = self.http.get(url.clone()).send().await;
+            self.trace(&Method::GET, &url, &sent);
+            match sent {
                 Ok(r)
                     if super::error::is_temporary_status(r.status()) && attempt < MAX_ATTEMPTS =>
                 {
