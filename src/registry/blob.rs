@@ -98,7 +98,7 @@ impl Client {
         if r.status() != StatusCode::ACCEPTED {
             return Err(status_error(&Method::POST, &url, r).await);
         }
-        Ok(self.track_upload(self.location_of(&r, &url)?))
+        Ok(self.track_upload(self.location_of(&r)?))
     }
 
     /// One `PATCH` carrying the whole stream.
@@ -119,7 +119,7 @@ impl Client {
             StatusCode::ACCEPTED | StatusCode::CREATED | StatusCode::NO_CONTENT => {
                 // The next step goes to the new Location when there is one.
                 let location = match r.headers().get(LOCATION) {
-                    Some(_) => self.location_of(&r, &session.location)?,
+                    Some(_) => self.location_of(&r)?,
                     None => session.location.clone(),
                 };
                 Ok(self.track_move(session, location))
@@ -199,7 +199,7 @@ impl Client {
         match r.status() {
             StatusCode::CREATED => Ok(Mount::Linked),
             StatusCode::ACCEPTED => Ok(Mount::Declined(
-                self.track_upload(self.location_of(&r, &url)?),
+                self.track_upload(self.location_of(&r)?),
             )),
             _ => Err(status_error(&Method::POST, &url, r).await),
         }
@@ -231,14 +231,15 @@ impl Client {
         .await
     }
 
-    /// The `Location` of an answer to a request for `request_url`.
-    fn location_of(&self, r: &Response, request_url: &Url) -> Result<Url, RegistryError> {
+    /// The `Location` of an answer, resolved against the URL that gave it.
+    fn location_of(&self, r: &Response) -> Result<Url, RegistryError> {
         let location = r
             .headers()
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| self.protocol("an upload answer has no Location header"))?;
-        request_url
+        // Relative to the URL that answered: after a redirect, not the one requested.
+        r.url()
             .join(location)
             .map_err(|_| self.protocol("a Location header is not a valid URL"))
     }
