@@ -422,6 +422,8 @@ pub enum UsageError {
     PlatformAndInstallable,
     #[error("{0} goes only to a registry, not to {1}")]
     RegistryOnly(&'static str, String),
+    #[error("{0} holds one image, not an index: write a multi-arch image (--platform) to a registry or to oci:DIR")]
+    MultiArchArchive(String),
     #[error("--json and {0} both write to standard output: write the archive to a file")]
     StdoutTwice(&'static str),
     #[error("--compression-level {level} does not fit --compression {}: {}", compression.name(), if range.is_empty() || range.end() == &0 { "it takes no level".to_owned() } else { format!("its levels are {} to {}", range.start(), range.end()) })]
@@ -480,16 +482,17 @@ impl PushArgs {
                 .collect::<Result<Vec<_>, _>>()?
         };
         let destination = Destination::parse(&self.destination.unwrap_or_default())?;
-        if let Destination::Local(_) = &destination {
-            let registry_only = [
-                (
-                    !self.platforms.is_empty(),
-                    "a multi-arch image (--platform)",
-                ),
-                (!self.cache_from.is_empty(), "--cache-from"),
-            ];
-            if let Some((_, what)) = registry_only.iter().find(|(given, _)| *given) {
-                return Err(UsageError::RegistryOnly(what, destination.to_string()));
+        if let Destination::Local(local) = &destination {
+            if !self.cache_from.is_empty() {
+                return Err(UsageError::RegistryOnly(
+                    "--cache-from",
+                    destination.to_string(),
+                ));
+            }
+            if !self.platforms.is_empty()
+                && matches!(local, crate::local::LocalTarget::DockerArchive { .. })
+            {
+                return Err(UsageError::MultiArchArchive(destination.to_string()));
             }
         }
         if self.json && destination.is_stdout() {
@@ -792,9 +795,10 @@ mod tests {
             req(&["--platform", "linux/amd64=.#a", ".#c", "r.io/x"]),
             Err(UsageError::PlatformAndInstallable)
         ));
+        assert!(req(&["--platform", "linux/amd64=.#a", "oci:out"]).is_ok());
         assert!(matches!(
-            req(&["--platform", "linux/amd64=.#a", "oci:out"]),
-            Err(UsageError::RegistryOnly(..))
+            req(&["--platform", "linux/amd64=.#a", "docker-archive:-"]),
+            Err(UsageError::MultiArchArchive(..))
         ));
     }
 

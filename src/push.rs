@@ -17,10 +17,10 @@ use crate::dockertools::ConfError;
 use crate::image::{ImageIndex, IndexEntry, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use crate::layer::{Compression, LayerError};
 use crate::layer_index::{KnownLayer, LayerIndex};
-use crate::local::{write_image, LocalTarget};
+use crate::local::{write_image, write_images, LocalTarget, WrittenImage};
 use crate::nix::{NixError, PlatformSpec};
 use crate::outcome::{ImageOutcome, PushOutcome};
-use crate::plan::{ConfigError, ConfigFlags};
+use crate::plan::{ConfigError, ConfigFlags, ImageDocuments, ImagePlan};
 use crate::prepare::{prepare, Prepared};
 use crate::progress::Reporter;
 use crate::reference::Reference;
@@ -306,7 +306,7 @@ async fn push_to_registry(
     }
     let multi_arch = request.is_multi_arch();
     let mut images = Vec::with_capacity(prepared.len());
-    let mut entries = Vec::with_capacity(prepared.len());
+    let mut documents_of = Vec::with_capacity(prepared.len());
     let mut single = None;
     for (source, p) in request.images.iter().zip(&prepared) {
         let plan = &p.plan;
@@ -345,11 +345,7 @@ async fn push_to_registry(
                 known_layer(layer, plan.compression, client.repository()),
             );
         }
-        entries.push(IndexEntry {
-            digest: documents.manifest_digest.clone(),
-            size: documents.manifest.len() as u64,
-            platform: plan.platform.clone(),
-        });
+        documents_of.push(documents.clone());
         images.push(ImageOutcome {
             installable: source.installable.clone(),
             platform: PlatformSpec::of(&plan.platform).to_string(),
@@ -376,15 +372,8 @@ async fn push_to_registry(
         )
         .await;
     }
-    let index_doc = ImageIndex {
-        manifests: entries,
-        // The provenance is the flake's, the same for every platform: the first image's.
-        annotations: prepared
-            .first()
-            .map(|p| p.plan.annotations.clone())
-            .unwrap_or_default(),
-    };
-    let index_bytes = Bytes::from(index_doc.to_bytes());
+    let plans: Vec<&ImagePlan> = prepared.iter().map(|p| &p.plan).collect();
+    let index_bytes = Bytes::from(image_index(&plans, &documents_of));
     let index_digest = Digest::of(&index_bytes);
     finish_registry_push(
         request,
@@ -463,6 +452,28 @@ async fn finish_registry_push(
     })
 }
 
+/// The OCI index naming each platform's image (`documents[i]` is `plans[i]`'s), as bytes: the
+/// same for a registry and an OCI layout.
+fn image_index(plans: &[&ImagePlan], documents: &[ImageDocuments]) -> Vec<u8> {
+    ImageIndex {
+        manifests: plans
+            .iter()
+            .zip(documents)
+            .map(|(plan, d)| IndexEntry {
+                digest: d.manifest_digest.clone(),
+                size: d.manifest.len() as u64,
+                platform: plan.platform.clone(),
+            })
+            .collect(),
+        // The provenance is the flake's, the same for every platform: the first image's.
+        annotations: plans
+            .first()
+            .map(|p| p.annotations.clone())
+            .unwrap_or_default(),
+    }
+    .to_bytes()
+}
+
 fn known_layer(
     layer: &crate::upload::LayerReport,
     compression: Compression,
@@ -488,11 +499,6 @@ async fn write_local(
     reporter.phase(&format!("building {}", request.installables()));
     let prepared = prepare_all(request, &reporter).await?;
     let tags = tags_for(request, &prepared)?;
-    let [p] = prepared.as_slice() else {
-        return Err(PushError::Unsupported(
-            "a multi-arch image can only be pushed to a registry".into(),
-        ));
-    };
     let target = match target {
         LocalTarget::DockerArchive { path, name: None } => LocalTarget::DockerArchive {
             path: path.clone(),
@@ -500,8 +506,29 @@ async fn write_local(
         },
         other => other.clone(),
     };
-    let written = write_image(&p.plan, &target, &tags, request.jobs, reporter.clone()).await?;
-    let digest = written.documents.manifest_digest.clone();
+    let plans: Vec<&ImagePlan> = prepared.iter().map(|p| &p.plan).collect();
+    let (written, index_digest) = if request.is_multi_arch() {
+        let index = |w: &[WrittenImage]| {
+            let documents: Vec<ImageDocuments> = w.iter().map(|w| w.documents.clone()).collect();
+            image_index(&plans, &documents)
+        };
+        let (written, digest) = write_images(
+            &plans,
+            index,
+            &target,
+            &tags,
+            request.jobs,
+            reporter.clone(),
+        )
+        .await?;
+        (written, Some(digest))
+    } else {
+        let written = write_image(plans[0], &target, &tags, request.jobs, reporter.clone()).await?;
+        (vec![written], None)
+    };
+    let digest = index_digest
+        .clone()
+        .unwrap_or_else(|| written[0].documents.manifest_digest.clone());
     let destination = Destination::Local(target.clone());
     let place = match &target {
         LocalTarget::OciLayout { dir, .. } => format!("oci:{}", dir.display()),
@@ -517,14 +544,20 @@ async fn write_local(
         digest: digest.clone(),
         tags,
         to_stdout: destination.is_stdout(),
-        images: vec![ImageOutcome {
-            installable: request.images[0].installable.clone(),
-            platform: PlatformSpec::of(&p.plan.platform).to_string(),
-            manifest_digest: digest,
-            config_digest: written.documents.config_digest.clone(),
-            layers: written.layers,
-        }],
-        index_digest: None,
+        images: request
+            .images
+            .iter()
+            .zip(&plans)
+            .zip(written)
+            .map(|((source, plan), w)| ImageOutcome {
+                installable: source.installable.clone(),
+                platform: PlatformSpec::of(&plan.platform).to_string(),
+                manifest_digest: w.documents.manifest_digest,
+                config_digest: w.documents.config_digest,
+                layers: w.layers,
+            })
+            .collect(),
+        index_digest,
     })
 }
 

@@ -369,3 +369,84 @@ fn a_docker_archive_file_of_a_docker_tools_image_loads_with_its_tag() {
     assert_eq!(format!("sha256:{}", podman_image_id(&tagged)), config);
     assert_eq!(podman_run(&tagged, &[], &[]), "hello from nixpush\n");
 }
+
+#[test]
+fn a_multi_arch_image_in_an_oci_layout_is_the_index_a_push_writes() {
+    let registry = Registry::start();
+    let nixpush = Nixpush::new();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let amd = format!("linux/amd64={}", fixture("demo", "docker"));
+    let arm = format!(
+        "linux/arm64={}",
+        fixture("demo", "packages.aarch64-linux.docker")
+    );
+    let target = format!("oci:{}:multi", layout.display());
+    let args = ["--platform", &amd, "--platform", &arm, &target, "--json"];
+    let json: serde_json::Value = serde_json::from_str(nixpush.run(&args).assert_ok()).unwrap();
+    let images = json["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2);
+    let index_digest = images[0]["indexDigest"].as_str().unwrap().to_owned();
+
+    // index.json names the index under the tag; the index names both platforms' manifests.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let entry = &index["manifests"][0];
+    assert_eq!(
+        entry["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    assert_eq!(entry["digest"], index_digest.as_str());
+    let inner: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(oci_blob(&layout, &index_digest)).unwrap()).unwrap();
+    let platforms: Vec<&str> = inner["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["amd64", "arm64"]);
+
+    // The same index a registry push writes, and skopeo copies it whole, digests kept.
+    let pushed = Nixpush::new()
+        .run(&[
+            "--platform",
+            &amd,
+            "--platform",
+            &arm,
+            &format!("{}/multi/app:1", registry.host()),
+        ])
+        .assert_ok()
+        .to_owned();
+    assert_eq!(digest_in(&pushed), index_digest);
+    let copied = format!("{}/copied/app:1", registry.host());
+    skopeo_ok(&[
+        "copy",
+        "--quiet",
+        "--all",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", layout.display()),
+        &format!("docker://{copied}"),
+    ]);
+    assert_eq!(skopeo_digest(&copied), index_digest);
+    let arm_copy = OciCopy::pull_platform(&copied, "arm64");
+    assert_eq!(arm_copy.config()["architecture"], "arm64");
+
+    // Written again: every layer is known from the layout's index, nothing is built.
+    let again: serde_json::Value = serde_json::from_str(nixpush.run(&args).assert_ok()).unwrap();
+    for image in again["images"].as_array().unwrap() {
+        for layer in image["layers"].as_array().unwrap() {
+            assert_eq!(layer["action"], "skipped", "{image}");
+        }
+    }
+
+    // A docker-archive holds no index: refused before anything is built.
+    let run = nixpush.run(&["--platform", &amd, "--platform", &arm, "docker-archive:-"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.error_line().contains("holds one image, not an index"),
+        "{}",
+        run.error_line()
+    );
+}

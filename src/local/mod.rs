@@ -95,6 +95,27 @@ pub async fn write_image(
     }
 }
 
+/// Writes a multi-arch image to `target`: each platform's image, then the image index `index`
+/// makes from them, under `tags`. Only an OCI layout can hold one; a docker-archive holds
+/// images, not indexes.
+pub async fn write_images(
+    plans: &[&ImagePlan],
+    index: impl FnOnce(&[WrittenImage]) -> Vec<u8>,
+    target: &LocalTarget,
+    tags: &[String],
+    jobs: usize,
+    reporter: Arc<dyn Reporter>,
+) -> Result<(Vec<WrittenImage>, crate::digest::Digest), PushError> {
+    match target {
+        LocalTarget::OciLayout { dir, tag: _ } => {
+            oci_layout::write_multi(plans, index, dir, tags, jobs, reporter).await
+        }
+        LocalTarget::DockerArchive { .. } => Err(PushError::Unsupported(
+            "a docker-archive holds no image index: write a multi-arch image to a registry or an OCI layout (oci:DIR)".into(),
+        )),
+    }
+}
+
 /// A stop signal shared by everything writing one image. Set when one layer fails (the others
 /// stop at their next write instead of finishing for nothing) and when the write is abandoned
 /// (the future dropped: Ctrl-C), so blocking threads end promptly and remove their temporary

@@ -32,6 +32,17 @@ pub(crate) fn merged_index(
     size: u64,
     tags: &[String],
 ) -> Result<Vec<u8>, serde_json::Error> {
+    merged_index_of(existing, MANIFEST_MEDIA_TYPE, digest, size, tags)
+}
+
+/// [`merged_index`] for a document of `media_type` (an image index, for a multi-arch image).
+pub(crate) fn merged_index_of(
+    existing: Option<&[u8]>,
+    media_type: &str,
+    digest: &Digest,
+    size: u64,
+    tags: &[String],
+) -> Result<Vec<u8>, serde_json::Error> {
     use serde::de::Error as _;
     let mut index = match existing {
         Some(bytes) => serde_json::from_slice::<Value>(bytes)?,
@@ -48,7 +59,7 @@ pub(crate) fn merged_index(
     };
     let descriptor = |tag: Option<&String>| {
         let mut entry = Map::new();
-        entry.insert("mediaType".into(), MANIFEST_MEDIA_TYPE.into());
+        entry.insert("mediaType".into(), media_type.into());
         entry.insert("digest".into(), digest.to_string().into());
         entry.insert("size".into(), size.into());
         if let Some(tag) = tag {
@@ -86,8 +97,14 @@ pub(crate) fn known_layers(layout: &Path, blobs: &BlobDir) -> LayerIndex {
         return known;
     };
     let source = layout.display().to_string();
-    for entry in index["manifests"].as_array().into_iter().flatten() {
-        if entry["mediaType"] != MANIFEST_MEDIA_TYPE {
+    // Manifests, and those an image index in the layout names (a multi-arch image).
+    let mut entries: Vec<Value> = index["manifests"].as_array().cloned().unwrap_or_default();
+    let mut i = 0;
+    while i < entries.len() && i < MAX_LEARNED {
+        let entry = &entries[i];
+        i += 1;
+        let is_index = entry["mediaType"] == INDEX_MEDIA_TYPE;
+        if entry["mediaType"] != MANIFEST_MEDIA_TYPE && !is_index {
             continue;
         }
         let Some(digest) = entry["digest"]
@@ -96,16 +113,26 @@ pub(crate) fn known_layers(layout: &Path, blobs: &BlobDir) -> LayerIndex {
         else {
             continue;
         };
-        let mut manifest = Vec::new();
+        let mut document = Vec::new();
         let read = std::fs::File::open(blobs.path(&digest))
-            .and_then(|f| f.take(MAX_MANIFEST_SIZE).read_to_end(&mut manifest));
-        // Only a manifest whose bytes are its name is believed.
-        if read.is_ok() && Digest::of(&manifest) == digest {
-            known.learn(&manifest, &source);
+            .and_then(|f| f.take(MAX_MANIFEST_SIZE).read_to_end(&mut document));
+        // Only a document whose bytes are its name is believed.
+        if read.is_err() || Digest::of(&document) != digest {
+            continue;
+        }
+        if is_index {
+            if let Ok(nested) = serde_json::from_slice::<Value>(&document) {
+                entries.extend(nested["manifests"].as_array().cloned().unwrap_or_default());
+            }
+        } else {
+            known.learn(&document, &source);
         }
     }
     known
 }
+
+/// Most documents of a layout read to learn its layers.
+const MAX_LEARNED: usize = 64;
 
 #[cfg(test)]
 mod tests {

@@ -14,11 +14,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::blob_dir::{write_whole, BlobDir};
-use super::oci_index::{known_layers, merged_index};
+use super::oci_index::{known_layers, merged_index, merged_index_of};
 use super::output::LayerOutput;
 use super::{run_layers, Cancel, LocalError, WrittenImage};
+use crate::digest::Digest;
+use crate::image::{INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use crate::layer::{build_layer, Compression, LayerDigests, LayerError, LayerSpec};
-use crate::plan::{ImageDocuments, ImagePlan};
+use crate::plan::ImagePlan;
 use crate::progress::{LayerAction, Reporter};
 use crate::push::PushError;
 use crate::upload::{describe, layer_error, LayerReport};
@@ -30,6 +32,49 @@ const FILE_BUFFER: usize = 64 * 1024;
 
 /// Writes `plan`'s image into the layout at `dir` under each of `tags`.
 pub(crate) async fn write(
+    plan: &ImagePlan,
+    dir: &Path,
+    tags: &[String],
+    jobs: usize,
+    reporter: Arc<dyn Reporter>,
+) -> Result<WrittenImage, PushError> {
+    let written = write_blobs(plan, dir, tags, jobs, reporter).await?;
+    let documents = &written.documents;
+    record_tags(
+        dir,
+        MANIFEST_MEDIA_TYPE,
+        &documents.manifest_digest,
+        documents.manifest.len() as u64,
+        tags,
+    )?;
+    Ok(written)
+}
+
+/// Writes a multi-arch image into the layout at `dir`: each platform's image (its blobs and
+/// manifest, untagged), then the image `index` naming them, under each of `tags`. `index` is
+/// made from the written images' documents, so it is the very index a registry push writes.
+pub(crate) async fn write_multi(
+    plans: &[&ImagePlan],
+    index: impl FnOnce(&[WrittenImage]) -> Vec<u8>,
+    dir: &Path,
+    tags: &[String],
+    jobs: usize,
+    reporter: Arc<dyn Reporter>,
+) -> Result<(Vec<WrittenImage>, Digest), PushError> {
+    let mut written = Vec::with_capacity(plans.len());
+    for plan in plans {
+        written.push(write_blobs(plan, dir, tags, jobs, reporter.clone()).await?);
+    }
+    let index = index(&written);
+    let digest = Digest::of(&index);
+    BlobDir::create(dir)?.put(&digest, &index)?;
+    record_tags(dir, INDEX_MEDIA_TYPE, &digest, index.len() as u64, tags)?;
+    Ok((written, digest))
+}
+
+/// Puts every blob of `plan`'s image in the layout at `dir` (layers, config, manifest), naming
+/// it nowhere yet.
+async fn write_blobs(
     plan: &ImagePlan,
     dir: &Path,
     tags: &[String],
@@ -87,7 +132,6 @@ pub(crate) async fn write(
     let documents = plan.documents(&digests);
     blobs.put(&documents.config_digest, &documents.config)?;
     blobs.put(&documents.manifest_digest, &documents.manifest)?;
-    record_tags(dir, &documents, tags)?;
     Ok(WrittenImage { documents, layers })
 }
 
@@ -138,21 +182,25 @@ fn read_index(dir: &Path) -> Result<Option<Vec<u8>>, LocalError> {
     }
 }
 
-/// Points each tag at the manifest in `index.json`, keeping every other entry. Read again
-/// just before writing, so a concurrent writer's entries made meanwhile are kept too.
-fn record_tags(dir: &Path, documents: &ImageDocuments, tags: &[String]) -> Result<(), LocalError> {
+/// Points each tag at the document (`media_type`: a manifest, or an index) in `index.json`,
+/// keeping every other entry. Read again just before writing, so a concurrent writer's entries
+/// made meanwhile are kept too.
+fn record_tags(
+    dir: &Path,
+    media_type: &str,
+    digest: &Digest,
+    size: u64,
+    tags: &[String],
+) -> Result<(), LocalError> {
     let path = dir.join("index.json");
     let existing = read_index(dir)?;
-    let index = merged_index(
-        existing.as_deref(),
-        &documents.manifest_digest,
-        documents.manifest.len() as u64,
-        tags,
-    )
-    .map_err(|source| LocalError::BadIndex {
-        path: path.clone(),
-        source,
-    })?;
+    let index =
+        merged_index_of(existing.as_deref(), media_type, digest, size, tags).map_err(|source| {
+            LocalError::BadIndex {
+                path: path.clone(),
+                source,
+            }
+        })?;
     write_whole(&path, &index)
 }
 

@@ -198,9 +198,7 @@ impl Client {
         let r = self.post_empty(&url).await?;
         match r.status() {
             StatusCode::CREATED => Ok(Mount::Linked),
-            StatusCode::ACCEPTED => Ok(Mount::Declined(
-                self.track_upload(self.location_of(&r)?),
-            )),
+            StatusCode::ACCEPTED => Ok(Mount::Declined(self.track_upload(self.location_of(&r)?))),
             _ => Err(status_error(&Method::POST, &url, r).await),
         }
     }
