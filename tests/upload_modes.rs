@@ -44,14 +44,7 @@ fn monolithic_uploads_send_no_patch_and_give_the_same_image() {
 
 #[test]
 fn a_digest_known_from_the_cache_goes_up_in_one_put_unless_streaming_is_asked() {
-    let first = Registry::start();
-    let nixpush = Nixpush::new();
-    nixpush
-        .run(&[
-            &fixture("demo", "app"),
-            &format!("{}/a/app:v1", first.host()),
-        ])
-        .assert_ok();
+    let nixpush = with_a_known_cache();
 
     // Another registry: the blobs are not there, but the cache knows their digests.
     let second = Registry::start();
@@ -71,6 +64,19 @@ fn a_digest_known_from_the_cache_goes_up_in_one_put_unless_streaming_is_asked() 
     assert_eq!(uploads(&third).0, 3, "{}", third.log());
 }
 
+/// nixpush whose layer cache knows the demo app's layers (pushed once, to a registry of its own).
+fn with_a_known_cache() -> Nixpush {
+    let first = Registry::start();
+    let nixpush = Nixpush::new();
+    nixpush
+        .run(&[
+            &fixture("demo", "app"),
+            &format!("{}/a/app:v1", first.host()),
+        ])
+        .assert_ok();
+    nixpush
+}
+
 /// Makes every entry of the layer cache at `entries` name the blob `digest`.
 fn damage_cache(entries: &std::path::Path, digest: &str) {
     for entry in std::fs::read_dir(entries).unwrap() {
@@ -84,14 +90,7 @@ fn damage_cache(entries: &std::path::Path, digest: &str) {
 
 #[test]
 fn a_damaged_cache_digest_falls_back_to_streaming_and_is_corrected() {
-    let first = Registry::start();
-    let nixpush = Nixpush::new();
-    nixpush
-        .run(&[
-            &fixture("demo", "app"),
-            &format!("{}/a/app:v1", first.host()),
-        ])
-        .assert_ok();
+    let nixpush = with_a_known_cache();
     // Every entry names a digest the layer does not have.
     let entries = nixpush.cache.path().join("layers/v1");
     let bogus = format!("sha256:{}", "0".repeat(64));
