@@ -103,7 +103,13 @@ impl Client {
             .cloned()
             .chain(super::certs_d::ca_files(host))
             .collect();
-        let http = http_client(options.insecure, &ca_certs, host)?;
+        let client_cert = super::certs_d::client_certificate(host).map_err(|e| {
+            RegistryError::ClientCert {
+                path: e.cert.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        let http = http_client(options.insecure, &ca_certs, client_cert.as_ref(), host)?;
         // A CA given for the registry means it speaks TLS: never fall back to plain HTTP then.
         let may_use_http = (options.insecure || reference.is_loopback()) && ca_certs.is_empty();
         let mut client = Client {

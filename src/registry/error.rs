@@ -20,6 +20,11 @@ pub enum RegistryError {
         path: std::path::PathBuf,
         reason: String,
     },
+    #[error("cannot use the client certificate {}: {reason}", path.display())]
+    ClientCert {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("{method} {url} failed: {reason}")]
     Transport {
         method: String,

@@ -27,9 +27,23 @@ pub(super) fn base_url(scheme: &str, host: &str) -> Result<Url, RegistryError> {
 pub(super) fn http_client(
     insecure: bool,
     ca_certs: &[std::path::PathBuf],
+    client_cert: Option<&super::certs_d::ClientCert>,
     host: &str,
 ) -> Result<reqwest::Client, RegistryError> {
     let mut builder = reqwest::Client::builder();
+    if let Some(c) = client_cert {
+        let fail = |reason: String| RegistryError::ClientCert {
+            path: c.cert.clone(),
+            reason,
+        };
+        let mut pem = std::fs::read(&c.cert).map_err(|e| fail(e.to_string()))?;
+        pem.push(b'\n');
+        pem.extend(std::fs::read(&c.key).map_err(|e| fail(e.to_string()))?);
+        // Never quote the key's content: only say that it did not parse.
+        let identity = reqwest::Identity::from_pem(&pem)
+            .map_err(|_| fail("not a PEM certificate with its PEM private key".into()))?;
+        builder = builder.identity(identity);
+    }
     for path in ca_certs {
         let ca_error = |reason: String| RegistryError::CaCert {
             path: path.to_owned(),
