@@ -103,12 +103,11 @@ impl Client {
             .cloned()
             .chain(super::certs_d::ca_files(host))
             .collect();
-        let client_cert = super::certs_d::client_certificate(host).map_err(|e| {
-            RegistryError::ClientCert {
+        let client_cert =
+            super::certs_d::client_certificate(host).map_err(|e| RegistryError::ClientCert {
                 path: e.cert.clone(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         let http = http_client(options.insecure, &ca_certs, client_cert.as_ref(), host)?;
         // A CA given for the registry means it speaks TLS: never fall back to plain HTTP then.
         let may_use_http = (options.insecure || reference.is_loopback()) && ca_certs.is_empty();
@@ -552,7 +551,8 @@ impl Client {
                 Ok(r)
                     if r.status() == StatusCode::UNAUTHORIZED
                         && !reauthenticated
-                        && self.is_own(r.url()) =>
+                        && self.is_own(r.url())
+                        && !insufficient_scope(&r) =>
                 {
                     reauthenticated = true;
                     self.reauthenticate(&r).await?;
@@ -600,7 +600,7 @@ impl Client {
             return Ok(r);
         }
         let has_token = matches!(*self.auth.lock().await, Auth::Bearer { .. });
-        if r.status() == StatusCode::UNAUTHORIZED && has_token {
+        if r.status() == StatusCode::UNAUTHORIZED && has_token && !insufficient_scope(&r) {
             // A token that expired in the middle of the push: renew it. The stream cannot be
             // sent again, so the caller retries the upload as a whole, with the new token.
             self.reauthenticate(&r).await?;
@@ -625,6 +625,18 @@ impl Client {
 enum PingError {
     NotTls,
     Other(RegistryError),
+}
+
+/// Whether a 401 says the token is fine but does not allow this request
+/// (`error="insufficient_scope"`, e.g. a DELETE a push token does not grant): a new token with
+/// the same scope would be refused the same way, so none is fetched.
+fn insufficient_scope(response: &Response) -> bool {
+    response
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("error=\"insufficient_scope\""))
 }
 
 fn challenge_of(response: &Response) -> Option<Challenge> {

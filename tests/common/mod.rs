@@ -121,6 +121,17 @@ pub struct RegistryConfig {
     pub read_only: bool,
     /// Serve HTTPS with a certificate for 127.0.0.1 from a fresh private CA (trusted by nobody).
     pub tls: bool,
+    /// Require bearer tokens from this token server (distribution's `auth: token`).
+    pub token: Option<TokenAuth>,
+}
+
+/// distribution's `auth: token` section: tokens are asked for at `realm` and must be signed by
+/// a certificate in `rootcertbundle`, with `iss` = `issuer` and `aud` = `service`.
+pub struct TokenAuth {
+    pub realm: String,
+    pub service: String,
+    pub issuer: String,
+    pub rootcertbundle: PathBuf,
 }
 
 /// A `docker-registry` of its own on a free loopback port, stopped when dropped.
@@ -226,6 +237,15 @@ impl Registry {
             yaml.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: nixpush-test\n    path: {}\n",
                 file.display()
+            ));
+        }
+        if let Some(t) = &config.token {
+            yaml.push_str(&format!(
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                t.realm,
+                t.service,
+                t.issuer,
+                t.rootcertbundle.display()
             ));
         }
         let config_path = dir.path().join("config.yml");
