@@ -159,7 +159,17 @@ pub fn transport_reason(err: &reqwest::Error) -> String {
         reason = Some(s.to_string());
         source = s.source();
     }
-    bound(&reason.unwrap_or_else(|| "request failed".to_owned()))
+    let reason = reason.unwrap_or_else(|| "request failed".to_owned());
+    // A server that refuses the handshake this way usually wants a client certificate.
+    let hint = if ["BadCertificate", "CertificateRequired"]
+        .iter()
+        .any(|alert| reason.contains(&format!("fatal alert: {alert}")))
+    {
+        " (the registry wants a client certificate: put NAME.cert and NAME.key in certs.d/HOST:PORT/)"
+    } else {
+        ""
+    };
+    bound(&format!("{reason}{hint}"))
 }
 
 #[cfg(test)]

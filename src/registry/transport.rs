@@ -128,5 +128,19 @@ pub(super) fn is_certificate_error(e: &reqwest::Error) -> bool {
                 | rustls::Error::AlertReceived(_)
                 | rustls::Error::NoCertificatesPresented
         )
-    )
+    ) || is_alert_after_handshake(e)
+}
+
+/// An alert the server sent once the handshake was over (TLS 1.3 refuses a missing client
+/// certificate this way): the TLS stream hands it on as an `io::Error` carrying only rustls'
+/// message, so it is recognised by that message.
+fn is_alert_after_handshake(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.to_string().starts_with("received fatal alert: ") {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }

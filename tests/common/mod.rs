@@ -121,6 +121,9 @@ pub struct RegistryConfig {
     pub read_only: bool,
     /// Serve HTTPS with a certificate for 127.0.0.1 from a fresh private CA (trusted by nobody).
     pub tls: bool,
+    /// With `tls`: require a client certificate signed by that CA (mutual TLS); one is made
+    /// for the test (`Registry::client_certificate`).
+    pub client_certs: bool,
     /// Require bearer tokens from this token server (distribution's `auth: token`).
     pub token: Option<TokenAuth>,
 }
@@ -225,6 +228,47 @@ impl Registry {
                 d.join("cert.pem").display(),
                 d.join("key.pem").display()
             ));
+            if config.client_certs {
+                let ext = d.join("client.ext");
+                std::fs::write(
+                    &ext,
+                    "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+                )
+                .unwrap();
+                openssl(&[
+                    "req",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-subj",
+                    "/CN=nixpush test client",
+                    "-keyout",
+                    "client.key",
+                    "-out",
+                    "client.csr",
+                ]);
+                openssl(&[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "client.csr",
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-days",
+                    "2",
+                    "-extfile",
+                    "client.ext",
+                    "-out",
+                    "client.pem",
+                ]);
+                yaml.push_str(&format!(
+                    "    clientcas:\n      - {}\n",
+                    d.join("ca.pem").display()
+                ));
+            }
         }
         if let Some((user, pass)) = &config.htpasswd {
             require("htpasswd");
@@ -290,6 +334,14 @@ impl Registry {
     /// The certificate of the private CA that signed a TLS registry's certificate (PEM).
     pub fn certificate(&self) -> PathBuf {
         self.dir.path().join("ca.pem")
+    }
+
+    /// The client certificate and key a `client_certs` registry accepts (PEM).
+    pub fn client_certificate(&self) -> (PathBuf, PathBuf) {
+        (
+            self.dir.path().join("client.pem"),
+            self.dir.path().join("client.key"),
+        )
     }
 
     /// `127.0.0.1:PORT`
