@@ -193,6 +193,17 @@ fn record_tags(
     tags: &[String],
 ) -> Result<(), LocalError> {
     let path = dir.join("index.json");
+    // Writers of one layout take turns on its `oci-layout` file (always there, and read by no
+    // one for anything else), so two runs tagging at once both keep their tags.
+    let marker = dir.join("oci-layout");
+    let lock = std::fs::File::open(&marker).map_err(|source| LocalError::Read {
+        path: marker.clone(),
+        source,
+    })?;
+    lock.lock().map_err(|source| LocalError::Write {
+        path: marker.clone(),
+        source,
+    })?;
     let existing = read_index(dir)?;
     let index =
         merged_index_of(existing.as_deref(), media_type, digest, size, tags).map_err(|source| {
@@ -201,6 +212,7 @@ fn record_tags(
                 source,
             }
         })?;
+    // The lock is released when `lock` is closed, after the new index is in place.
     write_whole(&path, &index)
 }
 
@@ -371,5 +383,43 @@ mod tests {
             std::fs::read(tmp.path().join("index.json")).unwrap(),
             b"not json"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writers_tagging_one_layout_at_once_keep_every_tag() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("layout");
+        let plan = test_plan::plan(Compression::default());
+        // Laid out once, so the writers below race only on index.json.
+        write(&plan, &dir, &["first".into()], 2, Arc::new(Silent))
+            .await
+            .unwrap();
+        let tags: Vec<String> = (0..8).map(|i| format!("t{i}")).collect();
+        let writes = tags.iter().map(|t| {
+            let (plan, dir) = (plan.clone(), dir.clone());
+            let tag = t.clone();
+            tokio::spawn(async move { write(&plan, &dir, &[tag], 1, Arc::new(Silent)).await })
+        });
+        for w in futures_util::future::join_all(writes).await {
+            w.unwrap().unwrap();
+        }
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+        let mut names: Vec<String> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                m["annotations"]["org.opencontainers.image.ref.name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        names.sort();
+        let mut expected = tags.clone();
+        expected.push("first".into());
+        expected.sort();
+        assert_eq!(names, expected);
     }
 }
