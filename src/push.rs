@@ -270,16 +270,20 @@ async fn push_to_registry(
         request.installables(),
         destination.registry()
     ));
-    let connect = Client::connect(
-        destination,
-        ConnectOptions {
-            insecure: request.insecure,
-            ca_cert: request.ca_cert.clone(),
-            credentials: credentials_for(request, destination, reporter.as_ref()),
-            reporter: reporter.clone(),
-            access: registry::Access::PullPush,
-        },
-    );
+    let connect = async {
+        let credentials = credentials_for(request, destination, reporter.clone()).await;
+        Client::connect(
+            destination,
+            ConnectOptions {
+                insecure: request.insecure,
+                ca_cert: request.ca_cert.clone(),
+                credentials,
+                reporter: reporter.clone(),
+                access: registry::Access::PullPush,
+            },
+        )
+        .await
+    };
     let (prepared, client) = tokio::join!(prepare_all(request, &reporter), connect);
     let prepared = prepared?;
     let client = client?;
@@ -691,25 +695,32 @@ fn index_children(bytes: &[u8]) -> Vec<String> {
 /// Credentials for the destination, the first source that has some: the ones given explicitly
 /// (`--creds`, `--username` with `--password-stdin`, `NIXPUSH_USERNAME`/`NIXPUSH_PASSWORD`),
 /// then the stored ones (see [`stored_credentials`]).
-fn credentials_for(
+async fn credentials_for(
     request: &PushRequest,
     destination: &Reference,
-    reporter: &dyn Reporter,
+    reporter: Arc<dyn Reporter>,
 ) -> Option<Credentials> {
-    let found = first_credentials(
-        request.credentials.as_ref(),
-        OsKeyring::shared(),
-        stored_files(),
-        destination.registry(),
-        reporter,
-    );
-    if found.is_none() {
-        reporter.detail(&format!(
-            "credentials: none stored for {}; anonymous",
-            destination.registry()
-        ));
-    }
-    found
+    let explicit = request.credentials.clone();
+    let registry = destination.registry().to_owned();
+    // The keyring (D-Bus) and credential helpers (a child process) block: off the async
+    // threads, so the build started beside this goes on meanwhile.
+    tokio::task::spawn_blocking(move || {
+        let found = first_credentials(
+            explicit.as_ref(),
+            OsKeyring::shared(),
+            stored_files(),
+            &registry,
+            reporter.as_ref(),
+        );
+        if found.is_none() {
+            reporter.detail(&format!(
+                "credentials: none stored for {registry}; anonymous"
+            ));
+        }
+        found
+    })
+    .await
+    .unwrap_or(None)
 }
 
 /// Credentials stored for `registry`: the OS keyring (`nixpush login`), then Docker's config
