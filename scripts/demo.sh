@@ -51,6 +51,7 @@ cat <<EOF
 Pushed: $pushed
 
 Try:
+  target/release/nixpush inspect $image
   skopeo inspect --tls-verify=false docker://$image
   CONTAINERS_CONF=$repo/fixtures/containers.conf podman run --rm --tls-verify=false $image
 
