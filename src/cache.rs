@@ -28,13 +28,15 @@ pub struct CachedLayer {
 /// Most repositories remembered per layer, most recent first.
 const MAX_SEEN: usize = 8;
 
-/// One file's content. `seen` came later: entries without it still read.
-#[derive(Serialize, Deserialize)]
-struct Entry {
+/// One file's content: the layer's blob and where it was seen. `seen` came later: entries
+/// without it still read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheEntry {
     #[serde(flatten)]
-    layer: CachedLayer,
+    pub layer: CachedLayer,
+    /// `registry/repository`s the blob was last seen in, most recent first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    seen: Vec<String>,
+    pub seen: Vec<String>,
 }
 
 /// A cache directory, or none (`--no-cache`, or no home directory to put it in).
@@ -69,18 +71,14 @@ impl LayerCache {
         self.dir.as_ref().map(|d| d.join(format!("{key}.json")))
     }
 
-    fn entry(&self, key: &LayerKey) -> Option<Entry> {
+    /// The whole entry of `key`: its blob and where it was seen, in one read.
+    pub fn entry(&self, key: &LayerKey) -> Option<CacheEntry> {
         let text = std::fs::read(self.entry_path(key)?).ok()?;
         serde_json::from_slice(&text).ok()
     }
 
     pub fn get(&self, key: &LayerKey) -> Option<CachedLayer> {
         self.entry(key).map(|e| e.layer)
-    }
-
-    /// The `registry/repository`s the layer's blob was last seen in, most recent first.
-    pub fn seen(&self, key: &LayerKey) -> Vec<String> {
-        self.entry(key).map(|e| e.seen).unwrap_or_default()
     }
 
     /// Records `layer` under `key`.
@@ -104,7 +102,7 @@ impl LayerCache {
             seen.extend(old.seen.into_iter().filter(|p| Some(p.as_str()) != place));
         }
         seen.truncate(MAX_SEEN);
-        let entry = Entry {
+        let entry = CacheEntry {
             layer: layer.clone(),
             seen,
         };
@@ -195,6 +193,7 @@ mod tests {
 
     #[test]
     fn remembers_where_a_blob_was_seen_most_recent_first() {
+        let seen = |cache: &LayerCache, key| cache.entry(key).map(|e| e.seen).unwrap_or_default();
         let dir = tempfile::tempdir().unwrap();
         let cache = LayerCache::at(dir.path().join("layers"));
         let key = LayerKey::parse(&"c".repeat(64)).unwrap();
@@ -212,26 +211,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cache.get(&key), Some(entry.clone()));
-        assert!(cache.seen(&key).is_empty());
+        assert!(seen(&cache, &key).is_empty());
         for place in ["r.io/a", "r.io/b", "r.io/a"] {
             cache.put_seen(&key, &entry, Some(place)).unwrap();
         }
-        assert_eq!(cache.seen(&key), ["r.io/a", "r.io/b"]);
+        assert_eq!(seen(&cache, &key), ["r.io/a", "r.io/b"]);
         cache.put(&key, &entry).unwrap();
-        assert_eq!(cache.seen(&key), ["r.io/a", "r.io/b"]);
+        assert_eq!(seen(&cache, &key), ["r.io/a", "r.io/b"]);
         for i in 0..20 {
             cache
                 .put_seen(&key, &entry, Some(&format!("r.io/n{i}")))
                 .unwrap();
         }
-        assert_eq!(cache.seen(&key).len(), MAX_SEEN);
-        assert_eq!(cache.seen(&key)[0], "r.io/n19");
+        assert_eq!(seen(&cache, &key).len(), MAX_SEEN);
+        assert_eq!(seen(&cache, &key)[0], "r.io/n19");
         // Another blob for the key: what was seen of the old one no longer applies.
         let other = CachedLayer {
             digest: Digest::of(b"other"),
             ..entry
         };
         cache.put_seen(&key, &other, Some("r.io/z")).unwrap();
-        assert_eq!(cache.seen(&key), ["r.io/z"]);
+        assert_eq!(seen(&cache, &key), ["r.io/z"]);
     }
 }

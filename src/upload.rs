@@ -206,9 +206,8 @@ const MAX_MOUNT_SOURCES: usize = 4;
 
 /// Repositories of this registry a cached blob may be mounted from: every `--mount-from`, then
 /// those the cache saw it in, most recent first.
-fn mount_sources(options: &UploadOptions, key: &LayerKey, client: &Client) -> Vec<String> {
+fn mount_sources(options: &UploadOptions, seen: &[String], client: &Client) -> Vec<String> {
     let prefix = format!("{}/", client.registry());
-    let seen = options.cache.seen(key);
     let mut sources: Vec<String> = Vec::new();
     let candidates = options
         .mount_from
@@ -296,32 +295,26 @@ async fn ensure_layer(
     let mut rebuilt: Option<LayerDigests> = None;
     // An upload session a declined mount opened: the upload starts in it.
     let mut offered: Option<UploadSession> = None;
-    if let Some(known) = options
+    // Read once: what the cache knows serves the skip, the mounts and a monolithic upload.
+    let cached = options
         .cache
-        .get(&spec.key)
-        .filter(|c| c.media_type == media_type)
-    {
-        let present = is_present(client, &known).await?;
-        let sources = mount_sources(options, &spec.key, client);
+        .entry(&spec.key)
+        .filter(|c| c.layer.media_type == media_type);
+    if let Some(entry) = &cached {
+        let known = &entry.layer;
+        let present = is_present(client, known).await?;
+        let sources = mount_sources(options, &entry.seen, client);
         if (present || !sources.is_empty())
-            && trusted(
-                &known,
-                spec,
-                index,
-                options,
-                &mut rebuilt,
-                reporter.as_ref(),
-            )
-            .await?
+            && trusted(known, spec, index, options, &mut rebuilt, reporter.as_ref()).await?
         {
             if present {
-                remember(options, spec, &known, client, reporter.as_ref());
-                return Ok(skipped(&known, LayerAction::Skipped));
+                remember(options, spec, known, client, reporter.as_ref());
+                return Ok(skipped(known, LayerAction::Skipped));
             }
             for source in sources {
                 if try_mount(client, &known.digest, &source, &mut offered).await {
-                    remember(options, spec, &known, client, reporter.as_ref());
-                    return Ok(skipped(&known, LayerAction::Mounted));
+                    remember(options, spec, known, client, reporter.as_ref());
+                    return Ok(skipped(known, LayerAction::Mounted));
                 }
             }
         }
@@ -362,15 +355,11 @@ async fn ensure_layer(
     }
     // What the blob will be, when known beforehand: a monolithic upload can announce it.
     let known_blob = rebuilt.clone().or_else(|| {
-        options
-            .cache
-            .get(&spec.key)
-            .filter(|c| c.media_type == media_type)
-            .map(|c| LayerDigests {
-                diff_id: c.diff_id,
-                digest: c.digest,
-                size: c.size,
-            })
+        cached.map(|c| LayerDigests {
+            diff_id: c.layer.diff_id,
+            digest: c.layer.digest,
+            size: c.layer.size,
+        })
     });
     let whole = match (options.upload, known_blob) {
         (UploadMode::Streaming, _) => None,
