@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 
 use common::*;
 
@@ -36,22 +34,7 @@ fn push_with(
     let mut all = vec![fixture("demo", "app"), image, "--ca-cert".into(), ca];
     all.extend(args.iter().map(|a| a.to_string()));
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
-    let mut cmd = nixpush.command(&all);
-    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    if stdin.is_some() {
-        cmd.stdin(Stdio::piped());
-    }
-    let mut child = cmd.spawn().unwrap();
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    let run = Run::from_output(child.wait_with_output().unwrap());
+    let run = nixpush.run_with(&all, env, stdin);
     assert!(
         !run.stderr.contains(PASSWORD) && !run.stdout.contains(PASSWORD),
         "{}",

@@ -363,7 +363,7 @@ fn skopeo_and_nixpush_through_the_same_faults() {
         .run(&[&fixture("demo", "app"), &source])
         .assert_ok();
     let layout = tempfile::tempdir().unwrap();
-    skopeo_to_oci(&source, layout.path(), "src", &[]);
+    skopeo_to_oci(&source, layout.path(), "src", &[], &[]);
     let skopeo_copy = |front: &Front| {
         let out = Command::new("skopeo")
             .args([

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::front::*;
@@ -80,44 +79,12 @@ fn front_moving_uploads_to(registry: &Registry, storage: &Front, redirect: bool)
     })
 }
 
-/// skopeo copies `image` (with alice's credentials) to an OCI layout; every layer is checked
-/// against the tar oracle. Returns how many layers there are.
+/// skopeo copies `image` (with alice's credentials); every layer is checked against the tar
+/// oracle. Returns how many layers there are.
 fn pull_checked(image: &str) -> usize {
-    let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("layout");
-    let out = Command::new("skopeo")
-        .args([
-            "copy",
-            "--quiet",
-            "--preserve-digests",
-            "--src-tls-verify=false",
-            &format!("--src-creds={USER}:{SECRET_PASSWORD}"),
-            &format!("docker://{image}"),
-            &format!("oci:{}:copy", layout.display()),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read = |p: &std::path::Path| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
-    };
-    let index = read(&layout.join("index.json"));
-    let manifest = read(&oci_blob(
-        &layout,
-        index["manifests"][0]["digest"].as_str().unwrap(),
-    ));
-    let layers = manifest["layers"].as_array().unwrap();
-    for layer in layers {
-        let check = check_layer(&oci_blob(&layout, layer["digest"].as_str().unwrap()));
-        if !check["expected"].is_null() {
-            assert_eq!(check["diff_id"], check["expected"], "{check}");
-        }
-    }
-    layers.len()
+    OciCopy::pull_with_creds(image, &format!("{USER}:{SECRET_PASSWORD}"))
+        .checked_layers()
+        .len()
 }
 
 #[test]

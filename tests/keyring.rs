@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,18 +25,7 @@ fn locked_registry() -> Registry {
 /// Runs nixpush with `env` (a D-Bus session or its absence) and `stdin`; the password must not
 /// show in what it prints.
 fn run(nixpush: &Nixpush, args: &[&str], env: &[(&str, String)], stdin: Option<&str>) -> Run {
-    let mut cmd = nixpush.command(args);
-    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    if stdin.is_some() {
-        cmd.stdin(Stdio::piped());
-    }
-    let mut child = cmd.spawn().unwrap();
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        pipe.write_all(input.as_bytes()).unwrap();
-    }
-    let run = Run::from_output(child.wait_with_output().unwrap());
+    let run = nixpush.run_with(args, env, stdin);
     assert!(
         !run.stderr.contains(PASSWORD) && !run.stdout.contains(PASSWORD),
         "{}",

@@ -5,8 +5,7 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use common::*;
 
@@ -28,27 +27,16 @@ impl TokenFront {
     fn start_with(registry: &Registry, password: &str, options: &[&str]) -> TokenFront {
         require("python3");
         let log = tempfile::NamedTempFile::new().unwrap();
-        let mut child = Command::new("python3")
-            .arg(repo_root().join("tests/fakes/token_proxy.py"))
-            .arg(registry.port.to_string())
-            .args(["alice", password])
-            .arg(log.path())
-            .args(options)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        TokenFront {
-            child,
-            port: line
-                .trim()
-                .parse()
-                .expect("the token front prints its port"),
-            log,
-        }
+        let (child, port) = spawn_listening(
+            Command::new("python3")
+                .arg(repo_root().join("tests/fakes/token_proxy.py"))
+                .arg(registry.port.to_string())
+                .args(["alice", password])
+                .arg(log.path())
+                .args(options),
+            "the token front",
+        );
+        TokenFront { child, port, log }
     }
 
     fn host(&self) -> String {

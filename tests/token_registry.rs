@@ -7,9 +7,8 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,25 +43,17 @@ impl TokenServer {
             .output()
             .expect("openssl runs");
         assert!(out.status.success(), "openssl req failed: {out:?}");
-        let mut child = Command::new("python3")
-            .arg(repo_root().join("tests/fakes/token_server.py"))
-            .arg(dir.path().join("key.pem"))
-            .arg(dir.path().join("cert.pem"))
-            .args(["alice", PASSWORD])
-            .arg(dir.path().join("log"))
-            .args(["--issuer", ISSUER, "--service", SERVICE])
-            .args(options)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .parse()
-            .expect("the token server prints its port");
+        let (child, port) = spawn_listening(
+            Command::new("python3")
+                .arg(repo_root().join("tests/fakes/token_server.py"))
+                .arg(dir.path().join("key.pem"))
+                .arg(dir.path().join("cert.pem"))
+                .args(["alice", PASSWORD])
+                .arg(dir.path().join("log"))
+                .args(["--issuer", ISSUER, "--service", SERVICE])
+                .args(options),
+            "the token server",
+        );
         TokenServer { child, port, dir }
     }
 
@@ -109,38 +100,12 @@ impl Drop for TokenServer {
     }
 }
 
-/// `skopeo copy --src-creds` of `image` into an OCI layout; every layer of store paths is
-/// checked against the oracle. Returns the number of layers.
+/// skopeo copies `image` with `creds`; every layer is checked against the tar oracle. Returns
+/// how many layers there are.
 fn pull_and_check(image: &str, creds: &str) -> usize {
-    let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("layout");
-    skopeo_ok(&[
-        "copy",
-        "--quiet",
-        "--preserve-digests",
-        "--src-tls-verify=false",
-        "--src-creds",
-        creds,
-        &format!("docker://{image}"),
-        &format!("oci:{}:copy", layout.display()),
-    ]);
-    let read = |p: &Path| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
-    };
-    let index = read(&layout.join("index.json"));
-    let manifest = read(&oci_blob(
-        &layout,
-        index["manifests"][0]["digest"].as_str().unwrap(),
-    ));
-    let layers = manifest["layers"].as_array().unwrap();
-    for layer in layers {
-        let blob: PathBuf = oci_blob(&layout, layer["digest"].as_str().unwrap());
-        let check = check_layer(&blob);
-        if !check["expected"].is_null() {
-            assert_eq!(check["diff_id"], check["expected"], "{check}");
-        }
-    }
-    layers.len()
+    OciCopy::pull_with_creds(image, creds)
+        .checked_layers()
+        .len()
 }
 
 #[test]

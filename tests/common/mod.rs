@@ -164,12 +164,6 @@ impl Registry {
             // a CA certificate used as the server's own).
             require("openssl");
             let d = dir.path();
-            let ext = d.join("server.ext");
-            std::fs::write(
-                &ext,
-                "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-            )
-            .unwrap();
             let openssl = |args: &[&str]| {
                 run_ok(
                     Command::new("openssl")
@@ -194,64 +188,20 @@ impl Registry {
                 "-out",
                 "ca.pem",
             ]);
-            openssl(&[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-keyout",
-                "key.pem",
-                "-out",
-                "server.csr",
-            ]);
-            openssl(&[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                "server.ext",
-                "-out",
-                "cert.pem",
-            ]);
-            yaml.push_str(&format!(
-                "  tls:\n    certificate: {}\n    key: {}\n",
-                d.join("cert.pem").display(),
-                d.join("key.pem").display()
-            ));
-            if config.client_certs {
-                let ext = d.join("client.ext");
-                std::fs::write(
-                    &ext,
-                    "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-                )
-                .unwrap();
+            // A certificate for `subject`, with `extensions`, signed by the CA: its key in
+            // `key`, itself in `cert` (`name` names the request's scratch files).
+            let issue = |name: &str, subject: &str, extensions: &str, key: &str, cert: &str| {
+                let (ext, csr) = (format!("{name}.ext"), format!("{name}.csr"));
+                std::fs::write(d.join(&ext), extensions).unwrap();
                 openssl(&[
-                    "req",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-subj",
-                    "/CN=nixpush test client",
-                    "-keyout",
-                    "client.key",
-                    "-out",
-                    "client.csr",
+                    "req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", key,
+                    "-out", &csr,
                 ]);
                 openssl(&[
                     "x509",
                     "-req",
                     "-in",
-                    "client.csr",
+                    &csr,
                     "-CA",
                     "ca.pem",
                     "-CAkey",
@@ -260,10 +210,31 @@ impl Registry {
                     "-days",
                     "2",
                     "-extfile",
-                    "client.ext",
+                    &ext,
                     "-out",
-                    "client.pem",
+                    cert,
                 ]);
+            };
+            issue(
+                "server",
+                "/CN=127.0.0.1",
+                "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+                "key.pem",
+                "cert.pem",
+            );
+            yaml.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                d.join("cert.pem").display(),
+                d.join("key.pem").display()
+            ));
+            if config.client_certs {
+                issue(
+                    "client",
+                    "/CN=nixpush test client",
+                    "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+                    "client.key",
+                    "client.pem",
+                );
                 yaml.push_str(&format!(
                     "    clientcas:\n      - {}\n",
                     d.join("ca.pem").display()
@@ -503,23 +474,46 @@ impl Nixpush {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from_output(self.command(args).output().expect("cannot run nixpush"))
+        self.run_with(args, &[], None)
+    }
+
+    /// `run` with more environment, and `stdin` as standard input when given (else none).
+    pub fn run_with(&self, args: &[&str], env: &[(&str, String)], stdin: Option<&str>) -> Run {
+        let mut cmd = self.command(args);
+        cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        if stdin.is_some() {
+            cmd.stdin(Stdio::piped());
+        }
+        let mut child = cmd.spawn().expect("cannot run nixpush");
+        if let Some(input) = stdin {
+            let mut pipe = child.stdin.take().unwrap();
+            pipe.write_all(input.as_bytes()).unwrap();
+        }
+        Run::from_output(child.wait_with_output().unwrap())
     }
 }
 
 /// `skopeo copy`s a pushed image into an OCI layout at `dir` under `tag`.
-pub fn skopeo_to_oci(image: &str, dir: &Path, tag: &str, extra: &[&str]) {
+/// `global` are skopeo's own options (`--override-arch`), `copy` the copy's (`--src-creds`).
+pub fn skopeo_to_oci(image: &str, dir: &Path, tag: &str, global: &[&str], copy: &[&str]) {
     require("skopeo");
     run_ok(
-        Command::new("skopeo").args(extra).args([
-            "copy",
-            "--quiet",
-            // The blobs exactly as the registry holds them (skopeo would compress a plain tar).
-            "--preserve-digests",
-            "--src-tls-verify=false",
-            &format!("docker://{image}"),
-            &format!("oci:{}:{tag}", dir.display()),
-        ]),
+        Command::new("skopeo")
+            .args(global)
+            .args([
+                "copy",
+                "--quiet",
+                // The blobs exactly as the registry holds them (skopeo would compress a plain
+                // tar).
+                "--preserve-digests",
+                "--src-tls-verify=false",
+            ])
+            .args(copy)
+            .args([
+                &format!("docker://{image}"),
+                &format!("oci:{}:{tag}", dir.display()),
+            ]),
         "skopeo copy",
     );
 }
@@ -678,18 +672,23 @@ pub struct OciCopy {
 impl OciCopy {
     /// `skopeo copy docker://image oci:DIR:copy` and read the manifest it wrote.
     pub fn pull(image: &str) -> OciCopy {
-        OciCopy::pull_with(image, &[])
+        OciCopy::pull_with(image, &[], &[])
+    }
+
+    /// The same, from a registry that wants credentials (`USER:PASSWORD`).
+    pub fn pull_with_creds(image: &str, creds: &str) -> OciCopy {
+        OciCopy::pull_with(image, &[], &["--src-creds", creds])
     }
 
     /// The same, for an image of another architecture than this machine's.
     pub fn pull_platform(image: &str, arch: &str) -> OciCopy {
-        OciCopy::pull_with(image, &["--override-arch", arch])
+        OciCopy::pull_with(image, &["--override-arch", arch], &[])
     }
 
-    fn pull_with(image: &str, skopeo_args: &[&str]) -> OciCopy {
+    fn pull_with(image: &str, global: &[&str], copy: &[&str]) -> OciCopy {
         let dir = tempfile::tempdir().unwrap();
         let layout = dir.path().join("layout");
-        skopeo_to_oci(image, &layout, "copy", skopeo_args);
+        skopeo_to_oci(image, &layout, "copy", global, copy);
         let index: serde_json::Value =
             serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
         let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
@@ -805,4 +804,24 @@ pub fn skopeo_digest(image: &str) -> String {
 pub fn skopeo_ok(args: &[&str]) -> Output {
     require("skopeo");
     run_ok(Command::new("skopeo").args(args), "skopeo")
+}
+
+/// Starts `cmd`, a test server that prints the port it listens on as the first line of its
+/// standard output, and returns it with that port.
+pub fn spawn_listening(cmd: &mut Command, what: &str) -> (Child, u16) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{what} printed {line:?}, not its port"));
+    (child, port)
 }
