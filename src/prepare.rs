@@ -2,7 +2,7 @@
 //! or a plain package), build or realise only what the image needs, keep it rooted, and plan.
 //! Everything here happens before the first request that changes the registry.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -41,6 +41,7 @@ pub async fn prepare(
     request: &PushRequest,
     image: &ImageSource,
     reporter: &Arc<dyn Reporter>,
+    provenance: &mut FlakeProvenance,
 ) -> Result<Prepared, PushError> {
     let installable = image.installable.as_str();
     let evaluated = dockertools::find_conf(installable, &request.nix_args).await?;
@@ -71,7 +72,14 @@ pub async fn prepare(
         }
     }
     let mut annotations = if request.default_annotations {
-        default_annotations(request, installable, evaluated.version.as_deref(), reporter).await
+        default_annotations(
+            request,
+            installable,
+            evaluated.version.as_deref(),
+            reporter,
+            provenance,
+        )
+        .await
     } else {
         BTreeMap::new()
     };
@@ -80,26 +88,45 @@ pub async fn prepare(
     Ok(prepared)
 }
 
+/// What a run learned of each flake its images come from: its metadata and its checkout's
+/// `origin`, asked of Nix and git once per flake (the platforms of a multi-arch image usually
+/// share one). `None`: a flake whose metadata could not be read.
+#[derive(Default)]
+pub struct FlakeProvenance(HashMap<String, Option<(provenance::FlakeMetadata, Option<String>)>>);
+
 /// The flake's provenance; a flake whose metadata cannot be read is pushed without it.
 async fn default_annotations(
     request: &PushRequest,
     installable: &str,
     version: Option<&str>,
     reporter: &Arc<dyn Reporter>,
+    known: &mut FlakeProvenance,
 ) -> BTreeMap<String, String> {
-    match provenance::flake_metadata(installable, &request.nix_args).await {
-        Ok(Some(metadata)) => {
-            let origin = match provenance::local_checkout(&metadata) {
-                Some(checkout) => provenance::origin_of(checkout).await,
-                None => None,
-            };
-            provenance::annotations(&metadata, origin.as_deref(), version)
+    let Some(flake) = provenance::flake_ref(installable) else {
+        return BTreeMap::new();
+    };
+    if !known.0.contains_key(flake) {
+        let learned = match provenance::flake_metadata(installable, &request.nix_args).await {
+            Ok(Some(metadata)) => {
+                let origin = match provenance::local_checkout(&metadata) {
+                    Some(checkout) => provenance::origin_of(checkout).await,
+                    None => None,
+                };
+                Some((metadata, origin))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                reporter.phase(&format!("no provenance annotations: {e}"));
+                None
+            }
+        };
+        known.0.insert(flake.to_owned(), learned);
+    }
+    match known.0.get(flake) {
+        Some(Some((metadata, origin))) => {
+            provenance::annotations(metadata, origin.as_deref(), version)
         }
-        Ok(None) => BTreeMap::new(),
-        Err(e) => {
-            reporter.phase(&format!("no provenance annotations: {e}"));
-            BTreeMap::new()
-        }
+        _ => BTreeMap::new(),
     }
 }
 

@@ -21,7 +21,7 @@ use crate::local::{write_image, write_images, LocalTarget, WrittenImage};
 use crate::nix::{NixError, PlatformSpec};
 use crate::outcome::{ImageOutcome, PushOutcome};
 use crate::plan::{ConfigError, ConfigFlags, ImageDocuments, ImagePlan};
-use crate::prepare::{prepare, Prepared};
+use crate::prepare::{prepare, FlakeProvenance, Prepared};
 use crate::progress::Reporter;
 use crate::reference::Reference;
 use crate::registry::{self, Client, ConnectOptions, Credentials, RegistryError};
@@ -226,8 +226,9 @@ async fn prepare_all(
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Vec<Prepared>, PushError> {
     let mut prepared: Vec<Prepared> = Vec::with_capacity(request.images.len());
+    let mut provenance = FlakeProvenance::default();
     for image in &request.images {
-        let p = prepare(request, image, reporter).await?;
+        let p = prepare(request, image, reporter, &mut provenance).await?;
         if let Some(i) = prepared
             .iter()
             .position(|q| q.plan.platform == p.plan.platform)
