@@ -548,12 +548,7 @@ impl Client {
                 // Only the registry's own 401 is a reason to authenticate: a challenge from
                 // another host (a redirect, object storage) could name a realm that collects
                 // credentials. Theirs is answered to the caller like any other status.
-                Ok(r)
-                    if r.status() == StatusCode::UNAUTHORIZED
-                        && !reauthenticated
-                        && self.is_own(r.url())
-                        && !insufficient_scope(&r) =>
-                {
+                Ok(r) if !reauthenticated && self.may_renew(&r) => {
                     reauthenticated = true;
                     self.reauthenticate(&r).await?;
                     continue;
@@ -600,7 +595,7 @@ impl Client {
             return Ok(r);
         }
         let has_token = matches!(*self.auth.lock().await, Auth::Bearer { .. });
-        if r.status() == StatusCode::UNAUTHORIZED && has_token && !insufficient_scope(&r) {
+        if has_token && self.may_renew(&r) {
             // A token that expired in the middle of the push: renew it. The stream cannot be
             // sent again, so the caller retries the upload as a whole, with the new token.
             self.reauthenticate(&r).await?;
@@ -613,6 +608,13 @@ impl Client {
             return Err(self.refusal(&method, &url, r).await);
         }
         Ok(r)
+    }
+
+    /// Whether a renewed authentication may fix this answer: a 401 from the registry's own
+    /// origin that is not about scope (`error="insufficient_scope"`: a new token with the same
+    /// scope would be refused the same way).
+    fn may_renew(&self, r: &Response) -> bool {
+        r.status() == StatusCode::UNAUTHORIZED && self.is_own(r.url()) && !insufficient_scope(r)
     }
 
     /// Whether `url` is on the registry's own origin (scheme, host and port), the only one
@@ -628,8 +630,7 @@ enum PingError {
 }
 
 /// Whether a 401 says the token is fine but does not allow this request
-/// (`error="insufficient_scope"`, e.g. a DELETE a push token does not grant): a new token with
-/// the same scope would be refused the same way, so none is fetched.
+/// (`error="insufficient_scope"`, e.g. a DELETE a push token does not grant).
 fn insufficient_scope(response: &Response) -> bool {
     response
         .headers()
