@@ -1,31 +1,24 @@
 //! nixpush: publish Nix-built container images straight to OCI registries.
 //!
-//! The flow is `nix` (build, closure) -> `plan` (layers, config) -> `layer` (tar -> compress ->
-//! hash, streamed) -> `registry` (distribution API), run by `push`. The binary in `main.rs` only
-//! parses arguments, draws progress and maps errors to exit codes.
+//! Data flows one way: `nix` and `dockertools` (what the installable is, its closure) -> `plan`
+//! (layers, config) -> `layer` (tar -> compress -> hash, streamed) -> `registry` (the
+//! distribution API) or a local `destination`, driven by `push`. What goes in is a
+//! [`request::PushRequest`], what comes out a [`outcome::PushOutcome`], and progress is told
+//! through [`progress::Reporter`]. The command line, and drawing progress, live in the binary.
 
-pub mod cache;
-pub mod cli;
-pub mod cli_docs;
-pub mod credential_store;
+pub mod credentials;
 pub mod destination;
 pub mod digest;
 pub mod dockertools;
 pub mod image;
-pub mod images_file;
 pub mod inspect;
+pub mod known_layers;
 pub mod layer;
-pub mod layer_index;
-pub mod local;
-pub mod login;
 pub mod nix;
 pub mod outcome;
 pub mod plan;
-pub mod prepare;
 pub mod progress;
-pub mod provenance;
 pub mod push;
 pub mod reference;
 pub mod registry;
-pub mod rootfs;
-pub mod upload;
+pub mod request;

@@ -2,8 +2,7 @@
 //! and everything for humans on stderr, and map failures to exit codes (2: usage, found before
 //! any I/O; 1: everything else; 130: interrupted, with nothing tagged).
 
-mod report;
-mod terminal_report;
+mod cli;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,10 +10,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use nixpush::cli::{Cli, Command, UsageError};
-use nixpush::outcome::json_document;
+use cli::json::json_document;
+use cli::progress::{ProgressBars, ProgressLines};
+use cli::{Cli, Command, UsageError};
 use nixpush::progress::{Reporter, Silent};
-use nixpush::push::{push_sharing, PushError, PushRequest, SharedLayers};
+use nixpush::push::{push_sharing, PushError, SharedLayers};
+use nixpush::request::PushRequest;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -23,14 +24,17 @@ fn main() -> ExitCode {
         Some(Command::Push(args)) => *args,
         Some(Command::Inspect(args)) => return inspect(args),
         Some(Command::Completions(args)) => {
-            return print_generated(|out| nixpush::cli_docs::completions(args.shell, out))
+            return print_generated(|out| cli::docs::completions(args.shell, out))
         }
-        Some(Command::Man) => return print_generated(nixpush::cli_docs::man_page),
+        Some(Command::Man) => return print_generated(cli::docs::man_page),
         Some(Command::Login(args)) => {
-            return keyring_command(args.into_request().and_then(|r| nixpush::login::login(&r)))
+            return keyring_command(
+                args.into_request()
+                    .and_then(|r| nixpush::credentials::login(&r)),
+            )
         }
         Some(Command::Logout(args)) => {
-            return keyring_command(nixpush::login::logout(&args.registry))
+            return keyring_command(nixpush::credentials::logout(&args.registry))
         }
     };
     let output = Output {
@@ -40,7 +44,7 @@ fn main() -> ExitCode {
     };
     let (quiet, verbose) = (args.quiet, args.verbose);
     let requests = match &args.images {
-        Some(file) => nixpush::images_file::requests_from_file(file, &args),
+        Some(file) => cli::images_file::requests_from_file(file, &args),
         None => args.into_request().map(|r| vec![r]),
     };
     let requests = match requests {
@@ -50,9 +54,9 @@ fn main() -> ExitCode {
     let reporter: Arc<dyn Reporter> = if quiet {
         Arc::new(Silent)
     } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        Arc::new(terminal_report::TerminalReporter::new(verbose))
+        Arc::new(ProgressBars::new(verbose))
     } else {
-        Arc::new(report::StderrReporter::new(verbose))
+        Arc::new(ProgressLines::new(verbose))
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -151,7 +155,7 @@ fn print_line(text: &str) {
 }
 
 /// `nixpush inspect`: the description on stdout (text, or JSON with `--json`).
-fn inspect(args: nixpush::cli::InspectArgs) -> ExitCode {
+fn inspect(args: cli::InspectArgs) -> ExitCode {
     let (json, verbose) = (args.json, args.verbose);
     let request = match args.into_request() {
         Ok(r) => r,
@@ -164,7 +168,7 @@ fn inspect(args: nixpush::cli::InspectArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return failure(&anyhow::Error::new(e).context("cannot start the async runtime")),
     };
-    let reporter: Arc<dyn Reporter> = Arc::new(report::StderrReporter::new(verbose));
+    let reporter: Arc<dyn Reporter> = Arc::new(ProgressLines::new(verbose));
     let outcome = runtime.block_on(async {
         tokio::select! {
             r = nixpush::inspect::inspect(&request, reporter) => Some(r),
@@ -195,7 +199,7 @@ fn print_generated(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) ->
 }
 
 /// `nixpush login` / `logout`: their message on stderr (nothing goes to stdout).
-fn keyring_command(result: Result<String, nixpush::login::LoginError>) -> ExitCode {
+fn keyring_command(result: Result<String, nixpush::credentials::LoginError>) -> ExitCode {
     match result {
         Ok(message) => {
             eprintln!("nixpush: {message}");

@@ -1,18 +1,8 @@
-//! Progress as the library reports it. The library calls a `Reporter`; the binary decides how to
-//! draw it (plain lines on stderr, or nothing). Nothing here writes to a terminal.
+//! Progress as the library reports it: typed events through the `Reporter` trait. The binary
+//! decides how to draw them (bars, lines on stderr, or nothing); nothing here writes anywhere.
 
 use crate::digest::Digest;
-
-/// What happened to one layer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LayerAction {
-    /// The registry already had the blob: nothing was read or sent.
-    Skipped,
-    /// The blob was built and sent.
-    Pushed,
-    /// The registry linked the blob from another repository (cross-repository mount).
-    Mounted,
-}
+use crate::outcome::LayerAction;
 
 /// Events of a push, in the order they happen for each layer.
 pub trait Reporter: Send + Sync {

@@ -13,6 +13,8 @@ use crate::digest::Digest;
 
 /// Docker Hub's canonical name, what `nginx` or `user/app` expand to.
 pub const DOCKER_HUB: &str = "docker.io";
+/// The tag meant when a reference names neither tag nor digest.
+pub const DEFAULT_TAG: &str = "latest";
 /// The host Docker Hub's registry API answers on.
 const DOCKER_HUB_API: &str = "registry-1.docker.io";
 /// Distribution's limit on a repository name.
@@ -138,6 +140,16 @@ impl Reference {
 
     pub fn digest(&self) -> Option<&Digest> {
         self.digest.as_ref()
+    }
+
+    /// What to ask the registry for when reading this image: the digest, else the tag, else
+    /// [`DEFAULT_TAG`], as `docker pull` has it.
+    pub fn manifest_target(&self) -> String {
+        match (&self.digest, &self.tag) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => DEFAULT_TAG.to_owned(),
+        }
     }
 
     /// True for `localhost`, `127.0.0.0/8` and `[::1]`: hosts where an unencrypted registry is

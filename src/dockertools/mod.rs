@@ -5,4 +5,4 @@ mod conf;
 mod source;
 
 pub use conf::{ConfError, DockerToolsConf};
-pub use source::{as_store_path, find_conf, ConfSource, Evaluated};
+pub use source::{find_conf, ConfSource, Evaluated};

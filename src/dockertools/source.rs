@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::nix::{self, NixError, STORE_DIR};
+use crate::nix::{self, as_store_path, NixError};
 
 /// Where an image's conf.json comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,18 +42,6 @@ pub struct Evaluated {
     pub conf: Option<ConfSource>,
     /// Its `version` attribute, when it has one.
     pub version: Option<String>,
-}
-
-/// The store path an installable names directly, if it is one (`/nix/store/...`, `./result`).
-pub fn as_store_path(installable: &str) -> Option<PathBuf> {
-    if installable.contains('#') || !(installable.starts_with('/') || installable.starts_with('.'))
-    {
-        return None;
-    }
-    let real = std::fs::canonicalize(installable).ok()?;
-    let inside = real.strip_prefix(STORE_DIR).ok()?;
-    let top = inside.components().next()?;
-    Some(Path::new(STORE_DIR).join(top))
 }
 
 /// The conf of `installable` if it is a dockerTools image (else `conf` is `None`: a plain

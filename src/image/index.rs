@@ -7,10 +7,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::canonical_json;
+use super::media_types::{OCI_INDEX, OCI_MANIFEST};
 use crate::digest::Digest;
 use crate::nix::Platform;
-
-pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 
 /// One image of an index.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,12 +54,12 @@ impl ImageIndex {
         }
         canonical_json(&Doc {
             schema_version: 2,
-            media_type: INDEX_MEDIA_TYPE,
+            media_type: OCI_INDEX,
             manifests: self
                 .manifests
                 .iter()
                 .map(|m| EntryDoc {
-                    media_type: super::MANIFEST_MEDIA_TYPE,
+                    media_type: OCI_MANIFEST,
                     digest: &m.digest,
                     size: m.size,
                     platform: PlatformDoc {
@@ -97,7 +96,7 @@ mod tests {
             annotations: [("a.b".to_owned(), "c".to_owned())].into(),
         };
         let v: serde_json::Value = serde_json::from_slice(&index.to_bytes()).unwrap();
-        assert_eq!(v["mediaType"], INDEX_MEDIA_TYPE);
+        assert_eq!(v["mediaType"], OCI_INDEX);
         assert_eq!(v["manifests"][0]["platform"]["architecture"], "amd64");
         assert!(v["manifests"][0]["platform"].get("variant").is_none());
         assert_eq!(v["manifests"][1]["platform"]["variant"], "v8");

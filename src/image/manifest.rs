@@ -6,10 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::canonical_json;
+use super::media_types::OCI_MANIFEST;
 use crate::digest::Digest;
-
-pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 
 /// A content descriptor: what a manifest says of each blob it names.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -44,7 +42,7 @@ impl Manifest {
         }
         canonical_json(&Doc {
             schema_version: 2,
-            media_type: MANIFEST_MEDIA_TYPE,
+            media_type: OCI_MANIFEST,
             config: &self.config,
             layers: &self.layers,
             annotations: &self.annotations,

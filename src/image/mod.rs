@@ -1,15 +1,19 @@
-//! The JSON documents of an image: the OCI image config and the OCI image manifest, written
-//! deterministically (keys sorted, no wall clock unless asked) so the same inputs give the same
-//! digests. Own small types rather than `oci-spec`'s, whose labels and annotations live in
+//! The JSON documents of an image, once each: the media types; the config, manifest and index
+//! as nixpush writes them, deterministically (keys sorted, no wall clock unless asked) so the
+//! same inputs give the same digests; and tolerant read models of what a registry holds. Own small types rather than `oci-spec`'s, whose labels and annotations live in
 //! `HashMap`s: here every map is a `BTreeMap`, so the bytes are stable by construction.
 
 mod config;
 mod index;
 mod manifest;
+pub mod media_types;
+pub mod read;
 
 pub use config::{EmptyObject, HistoryEntry, ImageConfig, RunConfig};
-pub use index::{ImageIndex, IndexEntry, INDEX_MEDIA_TYPE};
-pub use manifest::{Descriptor, Manifest, CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+pub use index::{ImageIndex, IndexEntry};
+pub use manifest::{Descriptor, Manifest};
+pub use media_types::{OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
+pub use read::index_children;
 
 /// Serialises with keys sorted at every level (serde_json's `Value` map is a `BTreeMap`).
 pub(crate) fn canonical_json<T: serde::Serialize>(value: &T) -> Vec<u8> {

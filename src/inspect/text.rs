@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::document::SUMMARY_KEYS;
 use super::{ImageSummary, IndexSummary, Inspection};
+use crate::image::read::SUMMARY_KEYS;
 
 /// Width of the label column.
 const LABEL: usize = 12;

@@ -58,6 +58,49 @@ impl LayerSpec {
             LayerContent::Generated { .. } => &[],
         }
     }
+
+    /// A short description for progress: its first store path's name, and how many more.
+    pub fn describe(&self) -> String {
+        let first = self
+            .store_paths()
+            .first()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match self.store_paths().len() {
+            0 => "root filesystem (/etc, /tmp, --contents links)".to_owned(),
+            1 => first,
+            n => format!("{first} and {} more", n - 1),
+        }
+    }
+}
+
+/// A layer that could not be made, named by its place in the image and its store paths.
+#[derive(Debug, thiserror::Error)]
+#[error("layer {index} ({first}{more})", index = index + 1, more = if *extra > 0 { format!(" and {extra} more") } else { String::new() })]
+pub struct LayerFailure {
+    /// 0-based position in the image.
+    pub index: usize,
+    pub first: String,
+    pub extra: usize,
+    #[source]
+    pub source: LayerError,
+}
+
+impl LayerFailure {
+    /// `source`, as the failure of layer `index`, `spec`.
+    pub fn new(spec: &LayerSpec, index: usize, source: LayerError) -> Self {
+        LayerFailure {
+            index,
+            first: spec
+                .store_paths()
+                .first()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            extra: spec.store_paths().len().saturating_sub(1),
+            source,
+        }
+    }
 }
 
 /// What can go wrong while making a layer.

@@ -9,7 +9,7 @@ mod store_path;
 pub use build::{build, closure_of, references, Built, GcRoots};
 pub use platform::{Platform, PlatformSpec};
 pub use run::{nix_stdout, nix_store_stdout};
-pub use store_path::{check_store_path, Closure, StorePath, STORE_DIR};
+pub use store_path::{as_store_path, check_store_path, Closure, StorePath, STORE_DIR};
 
 /// What went wrong talking to Nix. Nix prints its own diagnostics to stderr before these.
 #[derive(Debug, thiserror::Error)]

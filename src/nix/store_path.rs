@@ -184,6 +184,18 @@ impl Closure {
     }
 }
 
+/// The store path an installable names directly, if it is one (`/nix/store/...`, `./result`).
+pub fn as_store_path(installable: &str) -> Option<PathBuf> {
+    if installable.contains('#') || !(installable.starts_with('/') || installable.starts_with('.'))
+    {
+        return None;
+    }
+    let real = std::fs::canonicalize(installable).ok()?;
+    let inside = real.strip_prefix(STORE_DIR).ok()?;
+    let top = inside.components().next()?;
+    Some(Path::new(STORE_DIR).join(top))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

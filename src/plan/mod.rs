@@ -3,6 +3,8 @@
 
 mod layering;
 mod popularity;
+pub mod provenance;
+mod rootfs;
 mod run_config;
 mod time;
 
@@ -13,13 +15,14 @@ use bytes::Bytes;
 
 pub use layering::plain_layers;
 pub use popularity::by_popularity;
+pub use rootfs::{root_entries, RootFsError};
 pub use run_config::{ConfigError, ConfigFlags};
 pub use time::{format_unix, is_rfc3339, parse_unix, rfc3339_now, unix_now};
 
 use crate::digest::Digest;
-use crate::image::{Descriptor, HistoryEntry, ImageConfig, Manifest, CONFIG_MEDIA_TYPE};
+use crate::image::{Descriptor, HistoryEntry, ImageConfig, Manifest, OCI_CONFIG};
+use crate::known_layers::{DIFF_ID_ANNOTATION, LAYER_KEY_ANNOTATION};
 use crate::layer::{Compression, LayerContent, LayerDigests, LayerKey, LayerSpec, Owner};
-use crate::layer_index::{DIFF_ID_ANNOTATION, LAYER_KEY_ANNOTATION};
 use crate::nix::{Platform, StorePath};
 
 /// Default for `--max-layers`: well under the 127 layers overlayfs-based runtimes stack reliably,
@@ -83,7 +86,7 @@ impl ImagePlan {
         let config_digest = Digest::of(&config);
         let manifest = Manifest {
             config: Descriptor {
-                media_type: CONFIG_MEDIA_TYPE.to_owned(),
+                media_type: OCI_CONFIG.to_owned(),
                 digest: config_digest.clone(),
                 size: config.len() as u64,
                 annotations: BTreeMap::new(),

@@ -41,6 +41,24 @@ pub struct UploadSession {
     pub(super) id: u64,
 }
 
+/// A blob's bytes as they are produced, sent once as a request body: a stream cannot be sent
+/// again, so a failed upload is retried by producing the bytes again.
+pub struct BlobBody(reqwest::Body);
+
+impl BlobBody {
+    pub fn new<S, E>(stream: S) -> Self
+    where
+        S: futures_util::Stream<Item = Result<Bytes, E>> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+    {
+        BlobBody(reqwest::Body::wrap_stream(stream))
+    }
+
+    pub(super) fn into_inner(self) -> reqwest::Body {
+        self.0
+    }
+}
+
 impl Client {
     /// `HEAD /v2/<name>/blobs/<digest>`: whether the registry has the blob, and its size when
     /// the registry says (`Some(None)`: present, size not given).
@@ -105,7 +123,7 @@ impl Client {
     pub async fn send_upload_data(
         &self,
         session: &UploadSession,
-        body: reqwest::Body,
+        body: BlobBody,
     ) -> Result<UploadSession, RegistryError> {
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -135,7 +153,7 @@ impl Client {
         session: UploadSession,
         digest: &Digest,
         size: u64,
-        body: reqwest::Body,
+        body: BlobBody,
     ) -> Result<(), RegistryError> {
         let mut url = session.location.clone();
         url.query_pairs_mut()

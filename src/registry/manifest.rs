@@ -8,6 +8,7 @@ use reqwest::{Method, StatusCode};
 use super::client::{status_error, Client};
 use super::RegistryError;
 use crate::digest::Digest;
+use crate::image::media_types::MANIFEST_ACCEPT;
 
 impl Client {
     /// Puts `bytes` (a manifest of `media_type` whose digest is `digest`) under `reference`.
@@ -32,7 +33,6 @@ impl Client {
 }
 
 /// What `get_manifest` accepts: OCI and Docker manifests and indexes.
-const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
 /// Largest manifest read: the distribution spec's own limit is 4 MiB.
 const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 

@@ -6,17 +6,13 @@ mod auth;
 mod blob;
 mod certs_d;
 mod client;
-mod docker_config;
 mod error;
 mod manifest;
 mod retry;
 mod transport;
 
 pub use auth::{Credentials, Secret};
-pub use blob::{Mount, UploadSession};
+pub use blob::{BlobBody, Mount, UploadSession};
 pub use client::{cancel_abandoned_uploads, Access, Client, ConnectOptions};
-pub use docker_config::{
-    default_config_path, lookup as docker_config_credentials, podman_auth_paths, DockerConfigError,
-};
 pub use error::RegistryError;
 pub use retry::{backoff, MAX_ATTEMPTS};

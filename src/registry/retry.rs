@@ -1,6 +1,8 @@
-//! The retry policy: how often, and how long to wait. The one place that retries is
-//! `Client::send`; the upload of a layer is retried as a whole by the pusher, by reopening the
-//! layer stream, using the same policy (a `Retry-After` the failed step got included).
+//! The retry policy (how often, how long to wait) and the one loop that applies it to single
+//! requests: the ping, every buffered request (`Client::send`) and token fetches go through
+//! [`with_retries`]. The upload of a layer is retried as a whole by the pusher, by reopening the
+//! layer stream, with the same policy (a `Retry-After` the failed step got included); its steps
+//! are sent once each, so retries never nest.
 
 use std::time::Duration;
 
@@ -41,6 +43,42 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(secs).min(MAX_BACKOFF))
 }
 
+/// What one attempt of a request came to.
+pub(crate) enum Attempt<T, E> {
+    /// A final answer, good or bad: returned as it is.
+    Done(Result<T, E>),
+    /// An answer that may be different later: tried again after `wait` while attempts remain
+    /// (`reason`, when given, is told to the user), else `last` is the answer.
+    Again {
+        last: Result<T, E>,
+        wait: Duration,
+        reason: Option<String>,
+    },
+}
+
+/// Runs `attempt` (given the attempt's number, from 1) until it gives a final answer or
+/// `max_attempts` have been made.
+pub(crate) async fn with_retries<T, E>(
+    max_attempts: u32,
+    on_retry: impl Fn(&str),
+    mut attempt: impl AsyncFnMut(u32) -> Attempt<T, E>,
+) -> Result<T, E> {
+    let mut n = 1;
+    loop {
+        match attempt(n).await {
+            Attempt::Done(answer) => return answer,
+            Attempt::Again { last, .. } if n >= max_attempts => return last,
+            Attempt::Again { wait, reason, .. } => {
+                if let Some(reason) = reason {
+                    on_retry(&reason);
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
+        n += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +99,48 @@ mod tests {
         assert_eq!(backoff(1, Some(&h)), Duration::from_secs(2));
         h.insert(RETRY_AFTER, "9999".parse().unwrap());
         assert_eq!(backoff(1, Some(&h)), MAX_BACKOFF);
+    }
+
+    #[tokio::test]
+    async fn a_temporary_answer_is_retried_until_the_attempts_run_out() {
+        let told = std::sync::Mutex::new(Vec::new());
+        let mut calls = 0;
+        let answer: Result<u32, &str> = with_retries(
+            3,
+            |r| told.lock().unwrap().push(r.to_owned()),
+            async |n| {
+                calls += 1;
+                Attempt::Again {
+                    last: Err("503"),
+                    wait: Duration::ZERO,
+                    reason: Some(format!("try {n}")),
+                }
+            },
+        )
+        .await;
+        assert_eq!(answer, Err("503"));
+        assert_eq!(calls, 3);
+        assert_eq!(*told.lock().unwrap(), ["try 1", "try 2"]);
+    }
+
+    #[tokio::test]
+    async fn a_final_answer_ends_the_loop_at_once() {
+        let answer: Result<u32, &str> = with_retries(
+            4,
+            |_| {},
+            async |n| {
+                if n < 2 {
+                    Attempt::Again {
+                        last: Err("dropped"),
+                        wait: Duration::ZERO,
+                        reason: None,
+                    }
+                } else {
+                    Attempt::Done(Ok(n))
+                }
+            },
+        )
+        .await;
+        assert_eq!(answer, Ok(2));
     }
 }

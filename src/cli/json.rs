@@ -1,0 +1,129 @@
+//! The `--json` document: what a push did, for machines (its shape is documented in
+//! docs/usage.md; field names are camelCase and never removed).
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use nixpush::digest::Digest;
+use nixpush::outcome::{LayerAction, PushOutcome};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Document<'a> {
+    images: Vec<ImageDoc<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ImageDoc<'a> {
+    destination: &'a str,
+    reference: &'a str,
+    installable: &'a str,
+    platform: &'a str,
+    manifest_digest: &'a Digest,
+    config_digest: &'a Digest,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index_digest: Option<&'a Digest>,
+    tags: &'a [String],
+    layers: Vec<LayerDoc<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LayerDoc<'a> {
+    digest: &'a Digest,
+    size: u64,
+    diff_id: &'a Digest,
+    store_paths: &'a [PathBuf],
+    action: &'static str,
+    bytes_sent: u64,
+}
+
+/// The `--json` document for every destination pushed: one `images` entry per image (a
+/// multi-arch push gives one per platform, sharing `indexDigest` and `reference`).
+pub fn json_document(outcomes: &[PushOutcome]) -> String {
+    let images = outcomes
+        .iter()
+        .flat_map(|o| {
+            o.images.iter().map(move |image| ImageDoc {
+                destination: &o.destination,
+                reference: &o.reference,
+                installable: &image.installable,
+                platform: &image.platform,
+                manifest_digest: &image.manifest_digest,
+                config_digest: &image.config_digest,
+                index_digest: o.index_digest.as_ref(),
+                tags: &o.tags,
+                layers: image
+                    .layers
+                    .iter()
+                    .map(|l| LayerDoc {
+                        digest: &l.digests.digest,
+                        size: l.digests.size,
+                        diff_id: &l.digests.diff_id,
+                        store_paths: &l.store_paths,
+                        action: action_name(&l.action),
+                        bytes_sent: l.bytes_sent,
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&Document { images }).expect("the outcome always serialises")
+}
+
+fn action_name(action: &LayerAction) -> &'static str {
+    match action {
+        LayerAction::Skipped => "skipped",
+        LayerAction::Pushed => "pushed",
+        LayerAction::Mounted => "mounted",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nixpush::layer::{LayerDigests, LayerKey};
+    use nixpush::outcome::{ImageOutcome, LayerReport};
+
+    #[test]
+    fn one_entry_per_platform_image_sharing_the_index() {
+        let layer = LayerReport {
+            key: LayerKey::parse(&"a".repeat(64)).unwrap(),
+            digests: LayerDigests {
+                diff_id: Digest::of(b"tar"),
+                digest: Digest::of(b"blob"),
+                size: 4,
+            },
+            store_paths: vec!["/nix/store/aaa-x".into()],
+            action: LayerAction::Mounted,
+            bytes_sent: 0,
+        };
+        let image = |p: &str| ImageOutcome {
+            installable: format!(".#{p}"),
+            platform: p.to_owned(),
+            manifest_digest: Digest::of(p.as_bytes()),
+            config_digest: Digest::of(b"config"),
+            layers: vec![layer.clone()],
+        };
+        let outcome = PushOutcome {
+            destination: "r.io/a:1".into(),
+            reference: "r.io/a@sha256:x".into(),
+            digest: Digest::of(b"index"),
+            tags: vec!["1".into()],
+            to_stdout: false,
+            images: vec![image("linux/amd64"), image("linux/arm64")],
+            index_digest: Some(Digest::of(b"index")),
+        };
+        let v: serde_json::Value = serde_json::from_str(&json_document(&[outcome])).unwrap();
+        let images = v["images"].as_array().unwrap();
+        assert_eq!(images.len(), 2);
+        assert_eq!(images[1]["platform"], "linux/arm64");
+        assert_eq!(images[0]["indexDigest"], images[1]["indexDigest"]);
+        assert_eq!(images[0]["layers"][0]["action"], "mounted");
+        assert_eq!(images[0]["layers"][0]["storePaths"][0], "/nix/store/aaa-x");
+        assert_eq!(images[0]["layers"][0]["bytesSent"], 0);
+        assert_eq!(images[0]["tags"][0], "1");
+    }
+}

@@ -1,0 +1,397 @@
+//! `nixpush [push]`'s arguments, and the step that checks them into a `PushRequest`.
+
+use clap::Args;
+
+use nixpush::destination::Destination;
+use nixpush::known_layers::LayerCache;
+use nixpush::layer::Compression;
+use nixpush::nix::PlatformSpec;
+use nixpush::plan::ConfigFlags;
+use nixpush::reference::Reference;
+use nixpush::request::{ImageSource, PushRequest, UploadMode};
+
+use super::credentials_args::explicit_credentials;
+use super::{default_jobs, UsageError};
+
+#[derive(Clone, Debug, Args)]
+pub struct PushArgs {
+    /// What to build: a flake installable (./flake#attr, .#docker) or a store path.
+    #[arg(value_name = "INSTALLABLE", required_unless_present_any = ["images", "platforms"])]
+    pub installable: Option<String>,
+    /// Where to push: HOST[:PORT]/REPO[:TAG][@sha256:DIGEST] (short names mean Docker Hub), or
+    /// a local target to try the image first: oci:DIR[:TAG] (an OCI image layout) or
+    /// docker-archive:PATH[:NAME[:TAG]] (`-`: standard output, for `podman load`).
+    #[arg(value_name = "DESTINATION", required_unless_present_any = ["images", "platforms"])]
+    pub destination: Option<String>,
+    /// Push every image described in this TOML file (one [[image]] table each, see the README),
+    /// sharing work: a layer common to several images is built and uploaded once.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["installable", "destination"])]
+    pub images: Option<std::path::PathBuf>,
+    /// Another tag for the same image (repeatable); with none here nor in DESTINATION, the
+    /// image's own tag, else `latest`.
+    #[arg(short = 't', long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Multi-arch: the image for one platform, OS/ARCH[/VARIANT]=INSTALLABLE (repeatable, no
+    /// INSTALLABLE argument then). Each is pushed, then an OCI index naming them all is tagged.
+    /// The platform must be the image's own (dockerTools `architecture`, the derivation's
+    /// system); building for another system is Nix's job (remote builders, binfmt).
+    #[arg(
+        long = "platform",
+        value_name = "OS/ARCH=INSTALLABLE",
+        conflicts_with = "images"
+    )]
+    pub platforms: Vec<String>,
+    /// Extra arguments for `nix build`, after `--` (e.g. -- --impure -L).
+    #[arg(last = true, value_name = "NIX_ARGS")]
+    pub nix_args: Vec<String>,
+
+    /// Program to run: a path (relative paths are inside the top store path) or a JSON array.
+    #[arg(long, value_name = "CMD", help_heading = "Image config")]
+    pub entrypoint: Option<String>,
+    /// Default arguments: one word or a JSON array.
+    #[arg(long, value_name = "CMD", help_heading = "Image config")]
+    pub cmd: Option<String>,
+    /// Environment variable KEY=VALUE (repeatable).
+    #[arg(long, value_name = "KEY=VALUE", help_heading = "Image config")]
+    pub env: Vec<String>,
+    /// Working directory of the container.
+    #[arg(long, value_name = "DIR", help_heading = "Image config")]
+    pub workdir: Option<String>,
+    /// User (and group) the container runs as: NAME, UID, or UID:GID.
+    #[arg(long, value_name = "USER", help_heading = "Image config")]
+    pub user: Option<String>,
+    /// Port the container listens on, PORT[/tcp|udp|sctp] (repeatable).
+    #[arg(long, value_name = "PORT", help_heading = "Image config")]
+    pub expose: Vec<String>,
+    /// Image label KEY=VALUE (repeatable).
+    #[arg(long, value_name = "KEY=VALUE", help_heading = "Image config")]
+    pub label: Vec<String>,
+    /// Installable whose top-level directories are linked into / (e.g. /bin from busybox,
+    /// /etc/ssl from a CA bundle), as dockerTools `contents` does (repeatable).
+    #[arg(long, value_name = "INSTALLABLE", help_heading = "Image config")]
+    pub contents: Vec<String>,
+    /// Image creation time: `now` or an RFC 3339 time [default: 1970-01-01T00:00:01Z].
+    #[arg(long, value_name = "TIME", help_heading = "Image config")]
+    pub created: Option<String>,
+
+    /// Most layers the image gets (one is the generated root filesystem); past it, the least
+    /// popular store paths share one layer [default: 100].
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=127), help_heading = "Layers")]
+    pub max_layers: Option<usize>,
+    /// How layers are compressed: gzip (read by every client), zstd (smaller and faster; needs
+    /// a recent runtime), none.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Gzip, help_heading = "Layers")]
+    pub compression: CompressionArg,
+    /// Compression level: gzip 0 to 9 [default: 1], zstd 1 to 19 [default: 3].
+    #[arg(long, value_name = "LEVEL", help_heading = "Layers")]
+    pub compression_level: Option<u32>,
+    /// Layers built and uploaded at once [default: twice the cores, 4 to 8].
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64), help_heading = "Layers")]
+    pub jobs: Option<usize>,
+    /// An image on the destination's registry whose layers may be reused (repeatable): its
+    /// layers are linked (mounted) instead of built and uploaded when they match.
+    #[arg(long, value_name = "REF", help_heading = "Layers")]
+    pub cache_from: Vec<String>,
+    /// A repository on the destination's registry to mount known layers from (repeatable;
+    /// REPO or HOST/REPO): a layer the local cache knows is linked from there instead of
+    /// uploaded. Repositories the cache saw a layer in are tried too.
+    #[arg(long, value_name = "REPO", help_heading = "Layers")]
+    pub mount_from: Vec<String>,
+    /// How layer blobs go up: auto (one streaming PATCH; one PUT with Content-Length when the
+    /// layer cache knows the digest), streaming, or monolithic (one PUT, for registries that
+    /// refuse chunked uploads, such as Google Artifact Registry: a layer whose digest is not
+    /// known is compressed twice, once only to hash it, since nothing is written to disk).
+    #[arg(long, value_enum, default_value_t = UploadArg::Auto, help_heading = "Layers")]
+    pub upload: UploadArg,
+    /// Trust no known blob: rebuild every layer that would be skipped or mounted and reuse the
+    /// blob only if it is byte-identical (costs the CPU of a cold push, uploads no more).
+    #[arg(long, help_heading = "Layers")]
+    pub verify: bool,
+    /// Neither read nor write the local layer cache.
+    #[arg(long, help_heading = "Layers")]
+    pub no_cache: bool,
+
+    /// Registry credentials USER:PASSWORD (visible to other users of this machine: prefer
+    /// --password-stdin or NIXPUSH_USERNAME/NIXPUSH_PASSWORD).
+    #[arg(long, value_name = "USER:PASSWORD", help_heading = "Registry")]
+    pub creds: Option<String>,
+    /// Registry user name, with the password (or token) read from standard input.
+    #[arg(
+        long,
+        short = 'u',
+        value_name = "USER",
+        requires = "password_stdin",
+        help_heading = "Registry"
+    )]
+    pub username: Option<String>,
+    /// Read the password for --username from standard input.
+    #[arg(long, requires = "username", help_heading = "Registry")]
+    pub password_stdin: bool,
+
+    /// Allow plain HTTP and unverified TLS for a non-loopback registry.
+    #[arg(long, help_heading = "Registry", conflicts_with = "ca_cert")]
+    pub insecure: bool,
+    /// Trust the CA certificates in this PEM file too (a private registry's CA); HTTPS only.
+    #[arg(long, value_name = "FILE", help_heading = "Registry")]
+    pub ca_cert: Option<std::path::PathBuf>,
+
+    /// Manifest annotation KEY=VALUE (repeatable; wins over a default one).
+    #[arg(
+        long = "annotation",
+        value_name = "KEY=VALUE",
+        help_heading = "Provenance"
+    )]
+    pub annotations: Vec<String>,
+    /// Do not annotate the manifest with the flake's provenance (org.opencontainers.image.source,
+    /// revision, created from the flake's lastModified, version).
+    #[arg(long, help_heading = "Provenance")]
+    pub no_default_annotations: bool,
+
+    /// Print one JSON document describing what was pushed (see the README) instead of the
+    /// reference lines.
+    #[arg(long, conflicts_with = "dry_run", help_heading = "Output")]
+    pub json: bool,
+    /// Also write the pushed reference line(s) to this file (e.g. for a signing step).
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "dry_run",
+        help_heading = "Output"
+    )]
+    pub digest_file: Option<std::path::PathBuf>,
+
+    /// Build and plan, then print the layers (number, NAR size, key, store paths) instead of
+    /// pushing; no registry is contacted.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print only the pushed reference, no progress.
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also print each registry request with its answer, and where credentials came from
+    /// (never a secret: no header, no query string).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+/// `--platform OS/ARCH[/VARIANT]=INSTALLABLE`.
+fn parse_platform_image(s: &str) -> Result<ImageSource, UsageError> {
+    let bad = || UsageError::Platform(s.to_owned());
+    let (platform, installable) = s.split_once('=').ok_or_else(bad)?;
+    let platform = PlatformSpec::parse(platform).ok_or_else(bad)?;
+    if installable.trim().is_empty() {
+        return Err(bad());
+    }
+    Ok(ImageSource {
+        installable: installable.to_owned(),
+        platform: Some(platform),
+    })
+}
+
+/// `--upload`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum UploadArg {
+    Auto,
+    Streaming,
+    Monolithic,
+}
+
+impl From<UploadArg> for UploadMode {
+    fn from(a: UploadArg) -> Self {
+        match a {
+            UploadArg::Auto => UploadMode::Auto,
+            UploadArg::Streaming => UploadMode::Streaming,
+            UploadArg::Monolithic => UploadMode::Monolithic,
+        }
+    }
+}
+
+/// `--compression`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompressionArg {
+    Gzip,
+    Zstd,
+    None,
+}
+
+impl CompressionArg {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            CompressionArg::Gzip => "gzip",
+            CompressionArg::Zstd => "zstd",
+            CompressionArg::None => "none",
+        }
+    }
+
+    fn with_level(self, level: Option<u32>) -> Result<Compression, UsageError> {
+        let check = |range: std::ops::RangeInclusive<u32>, default: u32| {
+            let level = level.unwrap_or(default);
+            if range.contains(&level) {
+                Ok(level)
+            } else {
+                Err(UsageError::Level {
+                    compression: self,
+                    level,
+                    range,
+                })
+            }
+        };
+        Ok(match self {
+            CompressionArg::Gzip => Compression::Gzip {
+                level: check(0..=9, nixpush::layer::DEFAULT_GZIP_LEVEL)?,
+            },
+            CompressionArg::Zstd => Compression::Zstd {
+                level: check(1..=19, nixpush::layer::DEFAULT_ZSTD_LEVEL)?,
+            },
+            CompressionArg::None => match level {
+                None => Compression::None,
+                Some(level) => {
+                    return Err(UsageError::Level {
+                        compression: self,
+                        level,
+                        range: 0..=0,
+                    })
+                }
+            },
+        })
+    }
+}
+
+impl PushArgs {
+    /// Checks every argument and builds the request. No I/O.
+    pub fn into_request(mut self) -> Result<PushRequest, UsageError> {
+        let images = if self.platforms.is_empty() {
+            let installable = self.installable.take().unwrap_or_default();
+            if installable.trim().is_empty() {
+                return Err(UsageError::EmptyInstallable);
+            }
+            vec![ImageSource {
+                installable,
+                platform: None,
+            }]
+        } else {
+            // The one positional argument is the destination.
+            if self.destination.is_some() {
+                return Err(UsageError::PlatformAndInstallable);
+            }
+            self.destination = self.installable.take();
+            self.platforms
+                .iter()
+                .map(|p| parse_platform_image(p))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let destination = Destination::parse(&self.destination.unwrap_or_default())?;
+        if let Destination::Local(local) = &destination {
+            if !self.cache_from.is_empty() {
+                return Err(UsageError::RegistryOnly(
+                    "--cache-from",
+                    destination.to_string(),
+                ));
+            }
+            if !self.platforms.is_empty()
+                && matches!(
+                    local,
+                    nixpush::destination::LocalTarget::DockerArchive { .. }
+                )
+            {
+                return Err(UsageError::MultiArchArchive(destination.to_string()));
+            }
+        }
+        if self.json && destination.is_stdout() {
+            return Err(UsageError::StdoutTwice("docker-archive:-"));
+        }
+        let mut annotations = std::collections::BTreeMap::new();
+        for a in &self.annotations {
+            let (k, v) = ConfigFlags::parse_key_value("--annotation", a)?;
+            annotations.insert(k, v);
+        }
+        if let Some(bad) = self.tags.iter().find(|t| !nixpush::reference::valid_tag(t)) {
+            return Err(UsageError::Tag(bad.clone()));
+        }
+        let mut cache_from = Vec::new();
+        for r in &self.cache_from {
+            let r = Reference::parse(r)?;
+            if Some(r.registry()) != destination.registry().map(Reference::registry) {
+                return Err(UsageError::CacheFromElsewhere(r.to_string()));
+            }
+            cache_from.push(r);
+        }
+        let mut mount_from = Vec::new();
+        for repo in &self.mount_from {
+            let Some(registry) = destination.registry().map(Reference::registry) else {
+                return Err(UsageError::RegistryOnly(
+                    "--mount-from",
+                    destination.to_string(),
+                ));
+            };
+            // HOST/REPO on the destination's registry, or a repository path on it.
+            let r = match Reference::parse(repo) {
+                Ok(r) if r.registry() == registry => r,
+                _ => Reference::parse(&format!("{registry}/{repo}"))?,
+            };
+            if r.tag().is_some() || r.digest().is_some() {
+                return Err(UsageError::MountFrom(repo.clone()));
+            }
+            mount_from.push(r.repository().to_owned());
+        }
+        let mut config = ConfigFlags {
+            workdir: self.workdir,
+            user: self.user,
+            ..ConfigFlags::default()
+        };
+        if let Some(e) = &self.entrypoint {
+            config.entrypoint = ConfigFlags::parse_command("--entrypoint", e)?;
+        }
+        if let Some(c) = &self.cmd {
+            config.cmd = ConfigFlags::parse_command("--cmd", c)?;
+        }
+        for e in &self.env {
+            config.env.push(ConfigFlags::parse_key_value("--env", e)?);
+        }
+        for l in &self.label {
+            config
+                .labels
+                .push(ConfigFlags::parse_key_value("--label", l)?);
+        }
+        for p in &self.expose {
+            config.expose.push(ConfigFlags::parse_port(p)?);
+        }
+        let created = match self.created.as_deref() {
+            None => None,
+            Some("now") => Some(nixpush::plan::rfc3339_now()),
+            Some(t) if nixpush::plan::is_rfc3339(t) => Some(t.to_owned()),
+            Some(t) => return Err(UsageError::Created(t.to_owned())),
+        };
+        let compression = self.compression.with_level(self.compression_level)?;
+        Ok(PushRequest {
+            images,
+            nix_args: self.nix_args,
+            destination,
+            config,
+            contents: self.contents,
+            cache_from,
+            mount_from,
+            upload: self.upload.into(),
+            tags: self.tags,
+            credentials: explicit_credentials(
+                self.creds.as_deref(),
+                self.username.as_deref(),
+                self.password_stdin,
+            )?,
+            created,
+            max_layers: self.max_layers,
+            compression,
+            jobs: self.jobs.unwrap_or_else(default_jobs),
+            insecure: self.insecure,
+            ca_cert: self.ca_cert,
+            verify: self.verify,
+            annotations,
+            default_annotations: !self.no_default_annotations,
+            cache: if self.no_cache {
+                LayerCache::disabled()
+            } else {
+                LayerCache::open_default()
+            },
+        })
+    }
+}

@@ -1,0 +1,267 @@
+//! Credentials stored by `docker login` in Docker's `config.json` (`$DOCKER_CONFIG`, else
+//! `~/.docker`), and by `podman login` in its `auth.json` (same format): the `auths` entries, as
+//! `auth` (base64 `user:password`) or `username`/`password`; else the credential helper the file
+//! names for the registry (`credHelpers`) or for all (`credsStore`), run as
+//! `docker-credential-<name> get`. Docker Hub is also looked up under its legacy key
+//! `https://index.docker.io/v1/`.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+
+use crate::reference::DOCKER_HUB;
+use crate::registry::{Credentials, Secret};
+
+/// Where Docker keeps its client configuration.
+pub fn default_config_path() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {
+        return Some(PathBuf::from(dir).join("config.json"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))
+}
+
+/// Why Docker's config could not be used. No variant holds any part of the file's content:
+/// serde_json quotes the offending value in its messages, and that value may be a password.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerConfigError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a Docker config at line {line}, column {column}", path.display())]
+    Malformed {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+    },
+    #[error("the \"auth\" of {key:?} in {} is not base64 of user:password", path.display())]
+    BadAuth { path: PathBuf, key: String },
+    #[error("credential helper docker-credential-{helper} failed: {reason}")]
+    Helper { helper: String, reason: String },
+}
+
+/// Credentials for `registry` in the config file at `path`, if it has any. A missing file is
+/// no credentials; an unreadable or malformed one is an error worth telling.
+pub fn lookup(path: &Path, registry: &str) -> Result<Option<Credentials>, DockerConfigError> {
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(DockerConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    #[derive(serde::Deserialize)]
+    struct Config {
+        #[serde(default)]
+        auths: std::collections::BTreeMap<String, Entry>,
+        #[serde(default, rename = "credHelpers")]
+        cred_helpers: std::collections::BTreeMap<String, String>,
+        #[serde(default, rename = "credsStore")]
+        creds_store: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        auth: Option<String>,
+        username: Option<String>,
+        password: Option<String>,
+        identitytoken: Option<String>,
+    }
+    let config: Config =
+        serde_json::from_slice(&text).map_err(|e| DockerConfigError::Malformed {
+            path: path.to_owned(),
+            line: e.line(),
+            column: e.column(),
+        })?;
+    let mut keys = vec![
+        registry.to_owned(),
+        format!("https://{registry}"),
+        format!("http://{registry}"),
+    ];
+    if registry == DOCKER_HUB {
+        keys.push("https://index.docker.io/v1/".to_owned());
+        keys.push("index.docker.io".to_owned());
+    }
+    let entry = config.auths.iter().find(|(k, _)| {
+        let k = k.trim_end_matches('/');
+        keys.iter()
+            .any(|want| want == k || format!("{want}/v1") == k || format!("{want}/v2") == k)
+            || (registry == DOCKER_HUB && k == "https://index.docker.io/v1")
+    });
+    let helper = config
+        .cred_helpers
+        .get(registry)
+        .or(config.creds_store.as_ref())
+        .filter(|h| !h.is_empty());
+    let Some((key, entry)) = entry
+        .filter(|(_, e)| e.auth.is_some() || e.username.is_some() || e.identitytoken.is_some())
+    else {
+        return match helper {
+            Some(helper) => from_helper(helper, &server_url(registry)),
+            None => Ok(None),
+        };
+    };
+    // `docker login` to a registry that hands out refresh tokens stores one here; it wins.
+    if let Some(token) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+        return Ok(Some(Credentials::identity_token(token)));
+    }
+    if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
+        let bad = || DockerConfigError::BadAuth {
+            path: path.to_owned(),
+            key: key.clone(),
+        };
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .ok()
+            .and_then(|d| String::from_utf8(d).ok())
+            .ok_or_else(bad)?;
+        let (user, pass) = decoded.split_once(':').ok_or_else(bad)?;
+        return Ok(Some(Credentials {
+            username: user.to_owned(),
+            password: Secret::new(pass),
+        }));
+    }
+    match (&entry.username, &entry.password) {
+        (Some(u), Some(p)) => Ok(Some(Credentials {
+            username: u.clone(),
+            password: Secret::new(p.clone()),
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// What Docker hands a credential helper for a registry.
+fn server_url(registry: &str) -> String {
+    if registry == DOCKER_HUB {
+        "https://index.docker.io/v1/".to_owned()
+    } else {
+        registry.to_owned()
+    }
+}
+
+/// `docker-credential-<helper> get`, server URL on stdin, `{"Username","Secret"}` on stdout.
+/// A helper that knows no credentials for the server answers with an error: that is none.
+fn from_helper(helper: &str, server: &str) -> Result<Option<Credentials>, DockerConfigError> {
+    use std::io::Write;
+    let program = format!("docker-credential-{helper}");
+    let fail = |reason: String| DockerConfigError::Helper {
+        helper: helper.to_owned(),
+        reason,
+    };
+    let mut child = std::process::Command::new(&program)
+        .arg("get")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(format!("cannot run {program}: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    if !out.status.success() {
+        return Ok(None);
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(rename = "Username")]
+        username: String,
+        #[serde(rename = "Secret")]
+        secret: String,
+    }
+    // Never quote the answer in an error: it holds the secret.
+    let answer: Answer = serde_json::from_slice(&out.stdout)
+        .map_err(|_| fail("its answer is not the JSON credential helpers print".to_owned()))?;
+    // An identity token comes as the user `<token>` (Azure's helper does this).
+    Ok(Some(Credentials {
+        username: answer.username,
+        password: Secret::new(answer.secret),
+    }))
+}
+
+/// Podman's auth files, in the order podman reads them.
+pub fn podman_auth_paths() -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    if let Some(p) = std::env::var_os("REGISTRY_AUTH_FILE") {
+        paths.push(PathBuf::from(p));
+    }
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
+        paths.push(PathBuf::from(dir).join("containers/auth.json"));
+    }
+    paths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(json: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), json).unwrap();
+        f
+    }
+
+    #[test]
+    fn finds_auth_by_host_and_scheme_prefixed_keys() {
+        // "dTpw" is base64 of "u:p".
+        let f = config(
+            r#"{"auths":{"https://ghcr.io":{"auth":"dTpw"},"r.io:5000":{"username":"a","password":"b"}}}"#,
+        );
+        let c = lookup(f.path(), "ghcr.io").unwrap().unwrap();
+        assert_eq!((c.username.as_str(), c.password.expose()), ("u", "p"));
+        let c = lookup(f.path(), "r.io:5000").unwrap().unwrap();
+        assert_eq!((c.username.as_str(), c.password.expose()), ("a", "b"));
+        assert!(lookup(f.path(), "quay.io").unwrap().is_none());
+    }
+
+    #[test]
+    fn an_identity_token_wins_over_auth_and_is_marked_as_one() {
+        let f = config(r#"{"auths":{"r.io":{"auth":"dTpw","identitytoken":"refresh-me"}}}"#);
+        let c = lookup(f.path(), "r.io").unwrap().unwrap();
+        assert!(c.is_identity_token());
+        assert_eq!(c.password.expose(), "refresh-me");
+        assert!(!format!("{c:?}").contains("refresh-me"));
+        let f = config(r#"{"auths":{"r.io":{"auth":"dTpw","identitytoken":""}}}"#);
+        assert!(!lookup(f.path(), "r.io")
+            .unwrap()
+            .unwrap()
+            .is_identity_token());
+    }
+
+    #[test]
+    fn docker_hub_uses_the_legacy_key() {
+        let f = config(r#"{"auths":{"https://index.docker.io/v1/":{"auth":"dTpw"}}}"#);
+        assert!(lookup(f.path(), "docker.io").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_malformed_config_never_quotes_its_content() {
+        // A string where an object belongs: serde_json would quote it; it is a secret here.
+        let f = config(r#"{"auths":{"r.io":"dXNlcjpodW50ZXIy"}}"#);
+        let e = lookup(f.path(), "r.io").unwrap_err().to_string();
+        assert!(
+            !e.contains("dXNlcjpodW50ZXIy") && !e.contains("hunter2"),
+            "{e}"
+        );
+        assert!(e.contains("line 1"), "{e}");
+        let f = config(r#"{"auths":{"r.io":{"username":"u","password":12345678}}}"#);
+        let e = lookup(f.path(), "r.io").unwrap_err().to_string();
+        assert!(!e.contains("12345678"), "{e}");
+    }
+
+    #[test]
+    fn missing_file_is_none_and_malformed_is_an_error_without_secrets() {
+        assert!(lookup(Path::new("/nonexistent/config.json"), "x")
+            .unwrap()
+            .is_none());
+        let f = config("{not json");
+        assert!(lookup(f.path(), "x").is_err());
+        let f = config(r#"{"auths":{"x":{"auth":"!!!secret!!!"}}}"#);
+        let e = lookup(f.path(), "x").unwrap_err().to_string();
+        assert!(!e.contains("secret"), "{e}");
+    }
+}

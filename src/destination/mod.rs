@@ -1,0 +1,334 @@
+//! Where an image goes other than a registry, for trying it before publishing: an OCI image
+//! layout directory (`oci:DIR[:TAG]`) or a docker-archive stream (`docker-archive:-`,
+//! `docker-archive:FILE`). The layers, config and manifest are the very ones a registry push
+//! makes; only where the bytes go differs. Nothing here knows of the push that drives it.
+//!
+//! Both writers leave nothing half-written behind: every file is written under a temporary name
+//! and renamed into place whole, and a failed or interrupted write stops every layer still being
+//! built (see [`Cancel`]) and waits for it, so its temporary file is gone before the error is
+//! returned.
+
+mod blob_dir;
+mod docker_archive;
+mod measure;
+mod oci_index;
+mod oci_layout;
+mod output;
+mod target;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::layer::LayerFailure;
+use crate::outcome::LayerReport;
+use crate::plan::{ImageDocuments, ImagePlan};
+use crate::progress::Reporter;
+
+pub use target::{Destination, DestinationError};
+
+/// Where a local image goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LocalTarget {
+    /// An OCI image layout directory (created if missing; other images in it are kept).
+    OciLayout { dir: PathBuf, tag: Option<String> },
+    /// A docker-archive (`docker save`'s format) written to `path`, or to stdout when `None`.
+    DockerArchive {
+        path: Option<PathBuf>,
+        /// `name[:tag]` recorded in the archive's `RepoTags`, when given.
+        name: Option<String>,
+    },
+}
+
+/// The image as written: the same documents and layer blobs a registry push makes.
+#[derive(Clone, Debug)]
+pub struct WrittenImage {
+    pub documents: ImageDocuments,
+    pub layers: Vec<LayerReport>,
+}
+
+/// Why a local image could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error(transparent)]
+    Layer(#[from] LayerFailure),
+    #[error("a docker-archive holds no image index: write a multi-arch image to a registry or an OCI layout (oci:DIR)")]
+    NoIndex,
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not an OCI image index; not overwriting it", path.display())]
+    BadIndex {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot write the docker-archive to standard output")]
+    Stdout(#[source] std::io::Error),
+    #[error("writing was stopped")]
+    Cancelled,
+    #[error("a local writer stopped unexpectedly")]
+    Panicked,
+}
+
+/// Writes `plan`'s image to `target`; `tags` are the names it gets there (the layout's
+/// `org.opencontainers.image.ref.name`s, the archive's `RepoTags` tags).
+pub async fn write_image(
+    plan: &ImagePlan,
+    target: &LocalTarget,
+    tags: &[String],
+    jobs: usize,
+    reporter: Arc<dyn Reporter>,
+) -> Result<WrittenImage, LocalError> {
+    match target {
+        // `tag` is among `tags` already: the caller works out every name the image gets.
+        LocalTarget::OciLayout { dir, tag: _ } => {
+            oci_layout::write(plan, dir, tags, jobs, reporter).await
+        }
+        LocalTarget::DockerArchive { path, name } => {
+            let repo_tags = docker_archive::repo_tags(name.as_deref(), tags);
+            docker_archive::write(plan, path.as_deref(), &repo_tags, jobs, reporter).await
+        }
+    }
+}
+
+/// Writes a multi-arch image to `target`: each platform's image, then the image index `index`
+/// makes from them, under `tags`. Only an OCI layout can hold one; a docker-archive holds
+/// images, not indexes.
+pub async fn write_images(
+    plans: &[&ImagePlan],
+    index: impl FnOnce(&[WrittenImage]) -> Vec<u8>,
+    target: &LocalTarget,
+    tags: &[String],
+    jobs: usize,
+    reporter: Arc<dyn Reporter>,
+) -> Result<(Vec<WrittenImage>, crate::digest::Digest), LocalError> {
+    match target {
+        LocalTarget::OciLayout { dir, tag: _ } => {
+            oci_layout::write_multi(plans, index, dir, tags, jobs, reporter).await
+        }
+        LocalTarget::DockerArchive { .. } => Err(LocalError::NoIndex),
+    }
+}
+
+/// A stop signal shared by everything writing one image. Set when one layer fails (the others
+/// stop at their next write instead of finishing for nothing) and when the write is abandoned
+/// (the future dropped: Ctrl-C), so blocking threads end promptly and remove their temporary
+/// files.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Stops every writer; true if this call was the first to do so.
+    pub(crate) fn stop(&self) -> bool {
+        !self.0.swap(true, Ordering::SeqCst)
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// A guard that stops every writer when dropped: held by the async side for as long as it
+    /// waits, so an abandoned write stops its blocking threads.
+    pub(crate) fn on_drop(&self) -> StopOnDrop {
+        StopOnDrop(self.clone())
+    }
+}
+
+/// See [`Cancel::on_drop`].
+pub(crate) struct StopOnDrop(Cancel);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// A layer job's index and its value, or its failure and whether that failure is the one that
+/// stopped the others (the cause, rather than a consequence of the stop).
+type JobOutcome<T> = (usize, Result<T, (bool, LocalError)>);
+
+/// Runs layer jobs concurrently (at most `jobs` at once, results in layer order). The first
+/// failure stops the others through `cancel`, and every job is waited for before that failure
+/// is returned, so none is still writing when the caller sees it.
+async fn run_layers<T, F, Fut>(
+    count: usize,
+    jobs: usize,
+    cancel: &Cancel,
+    job: F,
+) -> Result<Vec<T>, LocalError>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<T, LocalError>>,
+{
+    use futures_util::StreamExt;
+    let results: Vec<JobOutcome<T>> = futures_util::stream::iter(0..count)
+        .map(|index| {
+            let fut = job(index);
+            async move {
+                if cancel.is_stopped() {
+                    return (index, Err((false, LocalError::Cancelled)));
+                }
+                // Only the failure that stopped the others is the cause; theirs follow from it.
+                let result = fut.await.map_err(|e| (cancel.stop(), e));
+                (index, result)
+            }
+        })
+        // Unordered: a large layer must not hold back the start of the layers after it.
+        .buffer_unordered(jobs.max(1))
+        .collect()
+        .await;
+    let mut ordered: Vec<Option<T>> = (0..count).map(|_| None).collect();
+    let mut failure = None;
+    for (index, result) in results {
+        match result {
+            Ok(value) => ordered[index] = Some(value),
+            Err((true, e)) => failure = Some(e),
+            Err((false, e)) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(ordered
+        .into_iter()
+        .map(|v| v.expect("every layer job succeeded"))
+        .collect())
+}
+
+#[cfg(test)]
+pub(crate) mod test_plan {
+    //! A small image plan that needs no Nix: generated layers only.
+
+    use std::collections::BTreeMap;
+
+    use crate::layer::{Compression, LayerContent, LayerKey, LayerSpec, RootEntry};
+    use crate::nix::Platform;
+    use crate::plan::ImagePlan;
+
+    /// A layer of a few generated files; `seed` makes its content (and key) distinct.
+    pub fn layer(seed: u8, big: bool) -> LayerSpec {
+        // Pseudo-random bytes do not compress: a big layer spans many compressor chunks.
+        let mut state = seed as u32 + 1;
+        let noise: Vec<u8> = (0..if big { 300_000 } else { 100 })
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (state >> 16) as u8
+            })
+            .collect();
+        LayerSpec {
+            content: LayerContent::Generated {
+                entries: vec![
+                    RootEntry::Directory {
+                        path: "etc".into(),
+                        mode: 0o755,
+                    },
+                    RootEntry::File {
+                        path: format!("etc/file-{seed}"),
+                        mode: 0o644,
+                        content: noise,
+                    },
+                    RootEntry::Symlink {
+                        path: "bin".into(),
+                        target: "/nix/store/x-app/bin".into(),
+                    },
+                ],
+            },
+            key: LayerKey::parse(&format!("{seed:02x}").repeat(32)).unwrap(),
+            nar_size: 0,
+        }
+    }
+
+    pub fn plan(compression: Compression) -> ImagePlan {
+        ImagePlan {
+            layers: vec![layer(1, true), layer(2, false), layer(3, false)],
+            platform: Platform {
+                os: "linux".into(),
+                architecture: "amd64".into(),
+                variant: None,
+            },
+            created: "1970-01-01T00:00:01Z".into(),
+            config: serde_json::json!({"Entrypoint": ["/bin/app"]}),
+            compression,
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_first_failure_is_returned_after_every_job_ended() {
+        let cancel = Cancel::default();
+        let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let result: Result<Vec<usize>, LocalError> = run_layers(6, 3, &cancel, |i| {
+            let cancel = cancel.clone();
+            let finished = finished.clone();
+            async move {
+                let outcome = if i == 1 {
+                    Err(LocalError::Write {
+                        path: "layer-2".into(),
+                        source: std::io::Error::other("broke"),
+                    })
+                } else {
+                    // The others notice the stop, as a blocking writer would at its next write.
+                    for _ in 0..100 {
+                        if cancel.is_stopped() {
+                            break;
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    if cancel.is_stopped() {
+                        Err(LocalError::Cancelled)
+                    } else {
+                        Ok(i)
+                    }
+                };
+                finished.fetch_add(1, Ordering::SeqCst);
+                outcome
+            }
+        })
+        .await;
+        let err = result.expect_err("a layer failed");
+        assert_eq!(err.to_string(), "cannot write layer-2");
+        // Jobs not started before the failure never start; the started ones all ended.
+        assert!(finished.load(Ordering::SeqCst) <= 3);
+        assert!(cancel.is_stopped());
+    }
+
+    #[tokio::test]
+    async fn results_come_back_in_layer_order() {
+        let cancel = Cancel::default();
+        let got = run_layers(5, 2, &cancel, |i| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(10 * (5 - i as u64))).await;
+            Ok::<_, LocalError>(i)
+        })
+        .await
+        .unwrap();
+        assert_eq!(got, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_local_error_keeps_its_causes_in_the_message() {
+        let e = LocalError::Write {
+            path: "/x/index.json".into(),
+            source: std::io::Error::other("disk full"),
+        };
+        // The binary prints the whole chain (`{:#}`), as for every other error.
+        let e = anyhow::Error::new(e);
+        assert_eq!(format!("{e:#}"), "cannot write /x/index.json: disk full");
+    }
+}

@@ -1,0 +1,258 @@
+//! The local layer cache: layer key -> {digest, diff_id, size, media type}, and the repositories
+//! the blob was last pushed to or found in (`registry/repository`: where it may be mounted from),
+//! one small JSON file per key under `$XDG_CACHE_HOME/nixpush/layers/v1/` (or
+//! `$NIXPUSH_CACHE_DIR`).
+//!
+//! One file per key, written to a temporary file and renamed into place, makes the cache safe when
+//! several runs share it: a reader sees a whole entry or none, and two writers of the same key
+//! write the same content. An unreadable or malformed entry is a miss, never an error: the worst a
+//! bad cache can do is cost a rebuild, because every hit is confirmed by a HEAD before use.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::layer::{LayerDigests, LayerKey};
+
+/// A layer's blob as it is known without reading the store: what the cache stores, and what
+/// a manifest names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownBlob {
+    pub digest: Digest,
+    pub diff_id: Digest,
+    pub size: u64,
+    pub media_type: String,
+}
+
+impl KnownBlob {
+    /// The blob a layer was built into, compressed as `media_type` says.
+    pub fn new(digests: &LayerDigests, media_type: &str) -> Self {
+        KnownBlob {
+            digest: digests.digest.clone(),
+            diff_id: digests.diff_id.clone(),
+            size: digests.size,
+            media_type: media_type.to_owned(),
+        }
+    }
+
+    /// The digests a layer built into this blob has.
+    pub fn digests(&self) -> LayerDigests {
+        LayerDigests {
+            diff_id: self.diff_id.clone(),
+            digest: self.digest.clone(),
+            size: self.size,
+        }
+    }
+}
+
+/// Most repositories remembered per layer, most recent first.
+const MAX_SEEN: usize = 8;
+
+/// One file's content: the layer's blob and where it was seen. `seen` came later: entries
+/// without it still read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheEntry {
+    #[serde(flatten)]
+    pub layer: KnownBlob,
+    /// `registry/repository`s the blob was last seen in, most recent first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<String>,
+}
+
+/// A cache directory, or none (`--no-cache`, or no home directory to put it in).
+#[derive(Clone, Debug)]
+pub struct LayerCache {
+    dir: Option<PathBuf>,
+}
+
+impl LayerCache {
+    /// The cache in its usual place.
+    pub fn open_default() -> Self {
+        let root = std::env::var_os("NIXPUSH_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("nixpush"))
+            })
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nixpush")));
+        LayerCache {
+            dir: root.map(|r| r.join("layers/v1")),
+        }
+    }
+
+    pub fn at(dir: PathBuf) -> Self {
+        LayerCache { dir: Some(dir) }
+    }
+
+    pub fn disabled() -> Self {
+        LayerCache { dir: None }
+    }
+
+    fn entry_path(&self, key: &LayerKey) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.join(format!("{key}.json")))
+    }
+
+    /// The whole entry of `key`: its blob and where it was seen, in one read.
+    pub fn entry(&self, key: &LayerKey) -> Option<CacheEntry> {
+        let text = std::fs::read(self.entry_path(key)?).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    pub fn get(&self, key: &LayerKey) -> Option<KnownBlob> {
+        self.entry(key).map(|e| e.layer)
+    }
+
+    /// Records `layer` under `key`.
+    pub fn put(&self, key: &LayerKey, layer: &KnownBlob) -> std::io::Result<()> {
+        self.put_seen(key, layer, None)
+    }
+
+    /// Records `layer` under `key`, seen in `place` (`registry/repository`) if given. Two runs
+    /// recording at once may lose one's `place`: a missed mount, never a wrong entry.
+    pub fn put_seen(
+        &self,
+        key: &LayerKey,
+        layer: &KnownBlob,
+        place: Option<&str>,
+    ) -> std::io::Result<()> {
+        let (Some(dir), Some(path)) = (&self.dir, self.entry_path(key)) else {
+            return Ok(());
+        };
+        let mut seen: Vec<String> = place.map(str::to_owned).into_iter().collect();
+        if let Some(old) = self.entry(key).filter(|e| e.layer.digest == layer.digest) {
+            seen.extend(old.seen.into_iter().filter(|p| Some(p.as_str()) != place));
+        }
+        seen.truncate(MAX_SEEN);
+        let entry = CacheEntry {
+            layer: layer.clone(),
+            seen,
+        };
+        std::fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        tmp.write_all(&serde_json::to_vec(&entry).expect("cache entries serialise"))?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_writers_and_readers_of_one_key_never_see_a_partial_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::at(dir.path().join("layers"));
+        let key = LayerKey::parse(&"b".repeat(64)).unwrap();
+        let entry = KnownBlob {
+            digest: Digest::of(b"blob"),
+            diff_id: Digest::of(b"tar"),
+            size: 123_456,
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+        };
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..200 {
+                        cache.put(&key, &entry).unwrap();
+                    }
+                });
+                s.spawn(|| {
+                    for _ in 0..200 {
+                        // A miss (not written yet) or the whole entry; never anything else.
+                        if let Some(got) = cache.get(&key) {
+                            assert_eq!(got, entry);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(cache.get(&key), Some(entry));
+        // Nothing but the entry is left behind (temporary files are renamed or removed).
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("layers"))
+                .unwrap()
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn round_trips_and_treats_damage_as_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::at(dir.path().join("layers"));
+        let key = LayerKey::parse(&"a".repeat(64)).unwrap();
+        assert_eq!(cache.get(&key), None);
+        let entry = KnownBlob {
+            digest: Digest::of(b"blob"),
+            diff_id: Digest::of(b"tar"),
+            size: 4,
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+        };
+        cache.put(&key, &entry).unwrap();
+        assert_eq!(cache.get(&key), Some(entry.clone()));
+        cache.put(&key, &entry).unwrap();
+        assert_eq!(cache.get(&key), Some(entry));
+        std::fs::write(
+            dir.path().join("layers").join(format!("{key}.json")),
+            b"{trunc",
+        )
+        .unwrap();
+        assert_eq!(cache.get(&key), None);
+        assert!(LayerCache::disabled()
+            .put(
+                &key,
+                &KnownBlob {
+                    digest: Digest::of(b""),
+                    diff_id: Digest::of(b""),
+                    size: 0,
+                    media_type: String::new(),
+                }
+            )
+            .is_ok());
+    }
+
+    #[test]
+    fn remembers_where_a_blob_was_seen_most_recent_first() {
+        let seen = |cache: &LayerCache, key| cache.entry(key).map(|e| e.seen).unwrap_or_default();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::at(dir.path().join("layers"));
+        let key = LayerKey::parse(&"c".repeat(64)).unwrap();
+        let entry = KnownBlob {
+            digest: Digest::of(b"blob"),
+            diff_id: Digest::of(b"tar"),
+            size: 4,
+            media_type: "m".into(),
+        };
+        // An entry written before `seen` existed still reads.
+        std::fs::create_dir_all(dir.path().join("layers")).unwrap();
+        std::fs::write(
+            dir.path().join("layers").join(format!("{key}.json")),
+            serde_json::to_vec(&entry).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(cache.get(&key), Some(entry.clone()));
+        assert!(seen(&cache, &key).is_empty());
+        for place in ["r.io/a", "r.io/b", "r.io/a"] {
+            cache.put_seen(&key, &entry, Some(place)).unwrap();
+        }
+        assert_eq!(seen(&cache, &key), ["r.io/a", "r.io/b"]);
+        cache.put(&key, &entry).unwrap();
+        assert_eq!(seen(&cache, &key), ["r.io/a", "r.io/b"]);
+        for i in 0..20 {
+            cache
+                .put_seen(&key, &entry, Some(&format!("r.io/n{i}")))
+                .unwrap();
+        }
+        assert_eq!(seen(&cache, &key).len(), MAX_SEEN);
+        assert_eq!(seen(&cache, &key)[0], "r.io/n19");
+        // Another blob for the key: what was seen of the old one no longer applies.
+        let other = KnownBlob {
+            digest: Digest::of(b"other"),
+            ..entry
+        };
+        cache.put_seen(&key, &other, Some("r.io/z")).unwrap();
+        assert_eq!(seen(&cache, &key), ["r.io/z"]);
+    }
+}

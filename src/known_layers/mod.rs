@@ -1,0 +1,9 @@
+//! What is known about layer blobs without reading the store: the local cache (what this
+//! machine pushed or saw) and layers learnt from manifests already in a registry. Each answers
+//! "which blob holds the layer with this key"; a HEAD or a mount confirms it before use.
+
+mod cache;
+mod manifests;
+
+pub use cache::{CacheEntry, KnownBlob, LayerCache};
+pub use manifests::{KnownLayer, LayerIndex, DIFF_ID_ANNOTATION, LAYER_KEY_ANNOTATION};

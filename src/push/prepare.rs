@@ -1,0 +1,325 @@
+//! From an installable to an `ImagePlan`: ask Nix what the installable is (a dockerTools image,
+//! or a plain package), build or realise only what the image needs, keep it rooted, and plan.
+//! Everything here happens before the first request that changes the registry.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use super::PushError;
+use crate::digest::Digest;
+use crate::dockertools::{self, ConfError, ConfSource, DockerToolsConf};
+use crate::layer::{LayerContent, LayerKey, LayerSpec, Owner, RootEntry};
+use crate::nix::PlatformSpec;
+use crate::nix::{self, Built, Closure, GcRoots, Platform};
+use crate::plan::provenance;
+use crate::plan::root_entries;
+use crate::plan::{
+    plain_layers, store_paths_layer, unix_now, ImagePlan, DEFAULT_CREATED, DEFAULT_MAX_LAYERS,
+};
+use crate::progress::Reporter;
+use crate::request::{ImageSource, PushRequest};
+
+/// A plan, the store paths it reads kept alive, and the image's own tag if it has one.
+pub struct Prepared {
+    pub plan: ImagePlan,
+    /// The tag the image names for itself (dockerTools' `repo_tag`).
+    pub image_tag: Option<String>,
+    pub closure_size: (usize, u64),
+    /// GC roots of everything the plan reads; dropped after the push.
+    _alive: Alive,
+}
+
+/// Held only to be dropped at the end of the push.
+enum Alive {
+    Built { _built: Vec<Built> },
+    Roots { _roots: GcRoots },
+}
+
+/// Builds what `image.installable` needs and plans its image, checking it is for the platform
+/// the request says, and annotating it with the flake's provenance.
+pub async fn prepare(
+    request: &PushRequest,
+    image: &ImageSource,
+    reporter: &Arc<dyn Reporter>,
+    provenance: &mut FlakeProvenance,
+) -> Result<Prepared, PushError> {
+    let installable = image.installable.as_str();
+    let evaluated = dockertools::find_conf(installable, &request.nix_args).await?;
+    let mut prepared = match evaluated.conf {
+        None => prepare_package(request, installable).await?,
+        Some(source) => {
+            // A conf found by evaluation is only an attribute named `conf`; one found among a
+            // store path's references was already checked to have a conf's keys.
+            let found_by_reference = matches!(source, ConfSource::StorePath(_));
+            match prepare_docker_tools(request, source, reporter).await {
+                // A `conf` attribute that is not a dockerTools conf.json: an ordinary package
+                // after all.
+                Err(PushError::Conf {
+                    source: ConfError::Shape(_),
+                    ..
+                }) if !found_by_reference => prepare_package(request, installable).await?,
+                other => other?,
+            }
+        }
+    };
+    if let Some(expected) = &image.platform {
+        if !expected.matches(&prepared.plan.platform) {
+            return Err(PushError::PlatformMismatch {
+                installable: installable.to_owned(),
+                expected: expected.to_string(),
+                actual: PlatformSpec::of(&prepared.plan.platform).to_string(),
+            });
+        }
+    }
+    let mut annotations = if request.default_annotations {
+        default_annotations(
+            request,
+            installable,
+            evaluated.version.as_deref(),
+            reporter,
+            provenance,
+        )
+        .await
+    } else {
+        BTreeMap::new()
+    };
+    annotations.extend(request.annotations.clone());
+    prepared.plan.annotations = annotations;
+    Ok(prepared)
+}
+
+/// What a run learned of each flake its images come from: its metadata and its checkout's
+/// `origin`, asked of Nix and git once per flake (the platforms of a multi-arch image usually
+/// share one). `None`: a flake whose metadata could not be read.
+#[derive(Default)]
+pub struct FlakeProvenance(HashMap<String, Option<(provenance::FlakeMetadata, Option<String>)>>);
+
+/// The flake's provenance; a flake whose metadata cannot be read is pushed without it.
+async fn default_annotations(
+    request: &PushRequest,
+    installable: &str,
+    version: Option<&str>,
+    reporter: &Arc<dyn Reporter>,
+    known: &mut FlakeProvenance,
+) -> BTreeMap<String, String> {
+    let Some(flake) = provenance::flake_ref(installable) else {
+        return BTreeMap::new();
+    };
+    if !known.0.contains_key(flake) {
+        let learned = match provenance::flake_metadata(installable, &request.nix_args).await {
+            Ok(Some(metadata)) => {
+                let origin = match provenance::local_checkout(&metadata) {
+                    Some(checkout) => provenance::origin_of(checkout).await,
+                    None => None,
+                };
+                Some((metadata, origin))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                reporter.phase(&format!("no provenance annotations: {e}"));
+                None
+            }
+        };
+        known.0.insert(flake.to_owned(), learned);
+    }
+    match known.0.get(flake) {
+        Some(Some((metadata, origin))) => {
+            provenance::annotations(metadata, origin.as_deref(), version)
+        }
+        _ => BTreeMap::new(),
+    }
+}
+
+/// Refuses the flags that would set what a dockerTools image defines in Nix.
+fn refuse_config_flags(request: &PushRequest) -> Result<(), PushError> {
+    let mut flags = request.config.set_flags().unwrap_or_default();
+    for (given, flag) in [
+        (!request.contents.is_empty(), "--contents"),
+        (request.created.is_some(), "--created"),
+        (request.max_layers.is_some(), "--max-layers"),
+    ] {
+        if given {
+            flags.push(flag);
+        }
+    }
+    if flags.is_empty() {
+        Ok(())
+    } else {
+        Err(PushError::ConfigWithImage { flags })
+    }
+}
+
+async fn prepare_package(request: &PushRequest, installable: &str) -> Result<Prepared, PushError> {
+    let built = nix::build(installable, &request.nix_args).await?;
+    // The platform is what the store paths were built for, never this machine's: without the
+    // derivation there is no honest answer, so say so rather than guess.
+    let system = built.system.as_deref().ok_or_else(|| {
+        PushError::Unsupported(format!(
+            "cannot tell which system {} was built for: its derivation is not in this store (build it here, or push a flake installable)",
+            built.top().display()
+        ))
+    })?;
+    let platform = Platform::from_nix_system(system)?;
+    let config = request.config.resolve(built.top())?;
+
+    // --contents: built like the installable, their closures join the image's.
+    let mut closure = built.closure.clone();
+    let mut contents = Vec::with_capacity(request.contents.len());
+    for installable in &request.contents {
+        let c = nix::build(installable, &request.nix_args).await?;
+        closure.paths.extend(c.closure.paths.clone());
+        contents.push(c);
+    }
+    let tops: Vec<_> = contents.iter().map(|c| c.top().to_owned()).collect();
+    let entries = root_entries(&tops, request.config.user.as_deref())?;
+    // One layer is the generated root filesystem; the store paths share the rest.
+    let mut layers = plain_layers(
+        &closure,
+        &built.outputs,
+        request
+            .max_layers
+            .unwrap_or(DEFAULT_MAX_LAYERS)
+            .saturating_sub(1)
+            .max(1),
+        &Owner::default(),
+        request.compression,
+    );
+    layers.push(LayerSpec {
+        key: LayerKey::of_entries(&entries, request.compression),
+        nar_size: entries
+            .iter()
+            .map(|e| match e {
+                RootEntry::File { content, .. } => content.len() as u64,
+                _ => 0,
+            })
+            .sum(),
+        content: LayerContent::Generated { entries },
+    });
+    let plan = ImagePlan {
+        layers,
+        platform,
+        created: request
+            .created
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CREATED.to_owned()),
+        config: serde_json::to_value(config).expect("a run config serialises"),
+        compression: request.compression,
+        annotations: BTreeMap::new(),
+    };
+    contents.push(built);
+    Ok(Prepared {
+        plan,
+        image_tag: None,
+        closure_size: (closure.paths.len(), closure.nar_size()),
+        _alive: Alive::Built { _built: contents },
+    })
+}
+
+async fn prepare_docker_tools(
+    request: &PushRequest,
+    source: ConfSource,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<Prepared, PushError> {
+    let mut roots = GcRoots::new()?;
+    let conf_path = match source {
+        ConfSource::Derivation(drv) => {
+            reporter.phase(&format!("building the dockerTools image description {drv}"));
+            roots
+                .realise(&drv)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    nix::NixError::Unexpected(format!("realising {drv} produced no output"))
+                })?
+        }
+        ConfSource::StorePath(path) => {
+            roots.realise(&path.to_string_lossy()).await?;
+            path
+        }
+    };
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| PushError::Read {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let conf = DockerToolsConf::parse(&read(&conf_path)?, unix_now()).map_err(|source| {
+        PushError::Conf {
+            path: conf_path.clone(),
+            source,
+        }
+    })?;
+    refuse_config_flags(request)?;
+    if let Some(base) = &conf.from_image {
+        return Err(PushError::Unsupported(format!(
+            "this image has a base image ({}): dockerTools fromImage is not supported yet (build the image without fromImage)",
+            base.display()
+        )));
+    }
+    // The conf refers to every store path it names, so its closure holds them all, NAR hashes
+    // included, and rooting the conf keeps them alive.
+    let closure = nix::closure_of(std::slice::from_ref(&conf_path)).await?;
+    let checksum_path = conf.customisation_layer.join("checksum");
+    let checksum = String::from_utf8_lossy(&read(&checksum_path)?)
+        .trim()
+        .to_owned();
+    let diff_id: Digest = format!("sha256:{checksum}").parse().map_err(|_| {
+        PushError::Unsupported(format!("{} is not a hex sha256", checksum_path.display()))
+    })?;
+    let plan = docker_tools_plan(&conf, &closure, diff_id, request)?;
+    Ok(Prepared {
+        plan,
+        image_tag: conf.tag.clone(),
+        closure_size: (closure.paths.len(), closure.nar_size()),
+        _alive: Alive::Roots { _roots: roots },
+    })
+}
+
+/// The layers nixpkgs would make: one per `store_layers` entry in that order (files owned and
+/// dated as the conf says), then the customisation layer's tar as it is.
+fn docker_tools_plan(
+    conf: &DockerToolsConf,
+    closure: &Closure,
+    customisation_diff_id: Digest,
+    request: &PushRequest,
+) -> Result<ImagePlan, PushError> {
+    let lookup = |p: &Path| {
+        closure.get(p).ok_or_else(|| {
+            PushError::Unsupported(format!(
+                "the image names {}, which is not in its conf's closure",
+                p.display()
+            ))
+        })
+    };
+    let mut layers = Vec::with_capacity(conf.store_layers.len() + 1);
+    for paths in &conf.store_layers {
+        let paths = paths
+            .iter()
+            .map(|p| lookup(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        layers.push(store_paths_layer(&paths, &conf.owner, request.compression));
+    }
+    let custom = lookup(&conf.customisation_layer)?;
+    layers.push(LayerSpec {
+        key: LayerKey::of_tarball(custom, request.compression),
+        nar_size: custom.nar_size,
+        content: LayerContent::Tarball {
+            store_path: custom.path.clone(),
+            diff_id: customisation_diff_id,
+        },
+    });
+    Ok(ImagePlan {
+        layers,
+        platform: Platform {
+            os: conf.os.clone(),
+            architecture: conf.architecture.clone(),
+            variant: None,
+        },
+        created: conf.created.clone(),
+        config: conf.config.clone(),
+        compression: request.compression,
+        annotations: BTreeMap::new(),
+    })
+}

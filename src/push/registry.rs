@@ -1,0 +1,300 @@
+//! A push to a registry: prepare the images while connecting, learn which layers the registry
+//! already holds (the tag's current manifest, `--cache-from`), upload every blob, then write the
+//! manifest (or, for multi-arch, each platform's manifest by digest and the index) under the
+//! tags, last.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::prepare::Prepared;
+use super::upload::{upload_blobs, UploadOptions};
+use super::{image_index, prepare_all, tags_for, PushError, SharedLayers};
+use crate::credentials;
+use crate::digest::Digest;
+use crate::image::{index_children, OCI_INDEX, OCI_MANIFEST};
+use crate::known_layers::{KnownBlob, KnownLayer, LayerIndex};
+use crate::layer::Compression;
+use crate::nix::PlatformSpec;
+use crate::outcome::{ImageOutcome, LayerReport, PushOutcome};
+use crate::plan::ImagePlan;
+use crate::progress::Reporter;
+use crate::reference::Reference;
+use crate::registry::{Access, Client, ConnectOptions, Credentials};
+use crate::request::PushRequest;
+
+pub(super) async fn push_to_registry(
+    request: &PushRequest,
+    destination: &Reference,
+    reporter: Arc<dyn Reporter>,
+    shared: &mut SharedLayers,
+) -> Result<PushOutcome, PushError> {
+    // Prepare and connect at once: wrong credentials or an unreachable registry are reported
+    // without waiting for a long build, and a build error still comes first.
+    reporter.phase(&format!(
+        "building {} and connecting to {}",
+        request.installables(),
+        destination.registry()
+    ));
+    let connect = async {
+        let credentials = credentials_for(request, destination, reporter.clone()).await;
+        Client::connect(
+            destination,
+            ConnectOptions {
+                insecure: request.insecure,
+                ca_cert: request.ca_cert.clone(),
+                credentials,
+                reporter: reporter.clone(),
+                access: Access::PullPush,
+            },
+        )
+        .await
+    };
+    let (prepared, client) = tokio::join!(prepare_all(request, &reporter), connect);
+    let prepared = prepared?;
+    let client = client?;
+    for p in &prepared {
+        let (paths, nar_size) = p.closure_size;
+        reporter.phase(&format!(
+            "{}: {paths} store paths ({} MiB) in {} layers",
+            PlatformSpec::of(&p.plan.platform),
+            nar_size / (1024 * 1024),
+            p.plan.layers.len()
+        ));
+    }
+
+    let tags = tags_for(request, &prepared)?;
+    let mut index = learn_layers(
+        &client,
+        request,
+        tags.first().map(String::as_str),
+        reporter.as_ref(),
+    )
+    .await;
+    if shared.registry.as_deref() == Some(destination.registry()) {
+        index.merge(&shared.index);
+    }
+    let multi_arch = request.is_multi_arch();
+    let mut images = Vec::with_capacity(prepared.len());
+    let mut documents_of = Vec::with_capacity(prepared.len());
+    let mut single = None;
+    for (source, p) in request.images.iter().zip(&prepared) {
+        let plan = &p.plan;
+        let options = UploadOptions {
+            // The plan's own: the media types it names and the blobs must agree.
+            compression: plan.compression,
+            jobs: request.jobs,
+            cache: request.cache.clone(),
+            index: index.clone(),
+            verify: request.verify,
+            mount_from: request.mount_from.clone(),
+            upload: request.upload,
+        };
+        let uploaded = upload_blobs(&client, plan, &options, reporter.clone()).await?;
+        let documents = uploaded.documents;
+        if multi_arch {
+            // By digest: untagged until the index that names it is written.
+            let digest = &documents.manifest_digest;
+            reporter.phase(&format!(
+                "writing the {} manifest {digest}",
+                PlatformSpec::of(&plan.platform)
+            ));
+            client
+                .put_manifest(
+                    &digest.to_string(),
+                    OCI_MANIFEST,
+                    documents.manifest.clone(),
+                    digest,
+                )
+                .await?;
+        }
+        // Layers of one platform's image may serve the next (a shared customisation layer).
+        for layer in &uploaded.layers {
+            index.add(
+                layer.key.clone(),
+                known_layer(layer, plan.compression, client.repository()),
+            );
+        }
+        documents_of.push(documents.clone());
+        images.push(ImageOutcome {
+            installable: source.installable.clone(),
+            platform: PlatformSpec::of(&plan.platform).to_string(),
+            manifest_digest: documents.manifest_digest.clone(),
+            config_digest: documents.config_digest.clone(),
+            layers: uploaded.layers,
+        });
+        single = Some(documents.manifest);
+    }
+    if !multi_arch {
+        // One image: its manifest is what the tags name.
+        let manifest = single.expect("a request has at least one image");
+        return finish_registry_push(
+            request,
+            destination,
+            &client,
+            (manifest, OCI_MANIFEST),
+            tags,
+            images,
+            None,
+            prepared,
+            shared,
+            &reporter,
+        )
+        .await;
+    }
+    let plans: Vec<&ImagePlan> = prepared.iter().map(|p| &p.plan).collect();
+    let index_bytes = Bytes::from(image_index(&plans, &documents_of));
+    let index_digest = Digest::of(&index_bytes);
+    finish_registry_push(
+        request,
+        destination,
+        &client,
+        (index_bytes, OCI_INDEX),
+        tags,
+        images,
+        Some(index_digest),
+        prepared,
+        shared,
+        &reporter,
+    )
+    .await
+}
+
+/// The last step of a registry push, once every blob (and each platform's manifest) is in:
+/// the top manifest or index, under each tag (or by digest).
+#[allow(clippy::too_many_arguments)]
+async fn finish_registry_push(
+    request: &PushRequest,
+    destination: &Reference,
+    client: &Client,
+    (top, media_type): (Bytes, &'static str),
+    tags: Vec<String>,
+    images: Vec<ImageOutcome>,
+    index_digest: Option<Digest>,
+    prepared: Vec<Prepared>,
+    shared: &mut SharedLayers,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<PushOutcome, PushError> {
+    let digest = Digest::of(&top);
+    if let Some(expected) = destination.digest() {
+        if *expected != digest {
+            return Err(PushError::DigestMismatch {
+                expected: expected.clone(),
+                actual: digest,
+            });
+        }
+    }
+    let targets = if tags.is_empty() {
+        vec![digest.to_string()]
+    } else {
+        tags.clone()
+    };
+    for target in &targets {
+        reporter.phase(&format!("writing {digest} as {target}"));
+        client
+            .put_manifest(target, media_type, top.clone(), &digest)
+            .await?;
+    }
+    // `prepared` (and with it the GC roots) lives until the tags are written.
+    drop(prepared);
+    if shared.registry.as_deref() != Some(destination.registry()) {
+        *shared = SharedLayers {
+            registry: Some(destination.registry().to_owned()),
+            index: LayerIndex::default(),
+        };
+    }
+    for image in &images {
+        for layer in &image.layers {
+            shared.index.add(
+                layer.key.clone(),
+                known_layer(layer, request.compression, client.repository()),
+            );
+        }
+    }
+    Ok(PushOutcome {
+        destination: destination.to_string(),
+        reference: destination.pinned(&digest),
+        digest,
+        tags,
+        to_stdout: false,
+        images,
+        index_digest,
+    })
+}
+
+fn known_layer(layer: &LayerReport, compression: Compression, repository: &str) -> KnownLayer {
+    KnownLayer {
+        layer: KnownBlob::new(&layer.digests, compression.media_type()),
+        repository: repository.to_owned(),
+    }
+}
+
+/// Most manifests of an index read to learn their layers.
+const MAX_LEARNED_MANIFESTS: usize = 16;
+
+/// Reads the manifests that may already name this image's layers: the tag about to be written
+/// (the previous version, on a fresh CI runner; each platform's manifest when it is an index),
+/// then each `--cache-from`. A manifest that cannot be read teaches nothing; it never fails the
+/// push.
+async fn learn_layers(
+    client: &Client,
+    request: &PushRequest,
+    tag: Option<&str>,
+    reporter: &dyn Reporter,
+) -> LayerIndex {
+    let mut index = LayerIndex::default();
+    let mut sources: Vec<(String, String)> = Vec::new();
+    if let Some(tag) = tag {
+        sources.push((client.repository().to_owned(), tag.to_owned()));
+    }
+    for r in &request.cache_from {
+        sources.push((r.repository().to_owned(), r.manifest_target()));
+    }
+    let mut read = 0;
+    while let Some((repository, reference)) = (!sources.is_empty()).then(|| sources.remove(0)) {
+        match client.get_manifest(&repository, &reference).await {
+            Ok(Some(bytes)) => {
+                read += 1;
+                let n = index.learn(&bytes, &repository);
+                if n > 0 {
+                    reporter.phase(&format!("{repository}:{reference} names {n} known layers"));
+                }
+                for child in index_children(&bytes) {
+                    if read + sources.len() < MAX_LEARNED_MANIFESTS {
+                        sources.push((repository.clone(), child));
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => reporter.phase(&format!(
+                "not reusing layers of {repository}:{reference}: {e}"
+            )),
+        }
+    }
+    index
+}
+
+/// Credentials for the destination, the first source that has some: the ones given explicitly
+/// (`--creds`, `--username` with `--password-stdin`, `NIXPUSH_USERNAME`/`NIXPUSH_PASSWORD`),
+/// then the stored ones (see [`credentials::lookup`]).
+async fn credentials_for(
+    request: &PushRequest,
+    destination: &Reference,
+    reporter: Arc<dyn Reporter>,
+) -> Option<Credentials> {
+    let explicit = request.credentials.clone();
+    let registry = destination.registry().to_owned();
+    // The keyring (D-Bus) and credential helpers (a child process) block: off the async
+    // threads, so the build started beside this goes on meanwhile.
+    tokio::task::spawn_blocking(move || {
+        let found = credentials::lookup(explicit.as_ref(), &registry, reporter.as_ref());
+        if found.is_none() {
+            reporter.detail(&format!(
+                "credentials: none stored for {registry}; anonymous"
+            ));
+        }
+        found
+    })
+    .await
+    .unwrap_or(None)
+}

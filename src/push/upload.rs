@@ -1,0 +1,263 @@
+//! The registry side of a push: every layer blob (skipped when the registry has it, else built
+//! and uploaded in one streaming pass, concurrently), then the config blob. The manifest that
+//! names them is returned, not written: the caller writes it only once all of this succeeded.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::reuse::{rebuild, remember, Reuse};
+use super::PushError;
+use crate::known_layers::{KnownBlob, LayerCache, LayerIndex};
+use crate::layer::{open_layer, Compression, LayerDigests, LayerError, LayerFailure, LayerSpec};
+use crate::outcome::{LayerAction, LayerReport};
+use crate::plan::{ImageDocuments, ImagePlan};
+use crate::progress::Reporter;
+use crate::registry::{self, BlobBody, Client, UploadSession};
+use crate::request::UploadMode;
+
+/// How blobs are uploaded.
+#[derive(Clone, Debug)]
+pub(super) struct UploadOptions {
+    pub compression: Compression,
+    pub jobs: usize,
+    pub cache: LayerCache,
+    /// Layers learned from manifests already in the registry.
+    pub index: LayerIndex,
+    /// Rebuild every layer that would be skipped and use the known blob only if it is
+    /// byte-identical (`--verify`).
+    pub verify: bool,
+    /// Repositories of the registry to mount known blobs from (`--mount-from`).
+    pub mount_from: Vec<String>,
+    pub upload: UploadMode,
+}
+
+/// Every blob is in the registry; this manifest names them.
+pub(super) struct UploadedImage {
+    pub documents: ImageDocuments,
+    pub layers: Vec<LayerReport>,
+}
+
+/// Puts every blob of `plan` in the registry (layers, then the config) and returns the
+/// manifest that names them, ready to be written.
+pub(super) async fn upload_blobs(
+    client: &Client,
+    plan: &ImagePlan,
+    options: &UploadOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<UploadedImage, PushError> {
+    let total = plan.layers.len();
+    // Unordered: a large layer must not hold back the start of the layers after it (`buffered`
+    // starts nothing new until the oldest finishes). Results are put back in layer order.
+    let mut layers: Vec<(usize, LayerReport)> =
+        futures_util::stream::iter(plan.layers.iter().enumerate())
+            .map(|(index, spec)| {
+                let reporter = reporter.clone();
+                async move {
+                    reporter.layer_started(index, total, &spec.describe());
+                    let report =
+                        ensure_layer(client, spec, index, options, reporter.clone()).await?;
+                    reporter.layer_done(
+                        index,
+                        &report.action,
+                        &report.digests.digest,
+                        report.digests.size,
+                    );
+                    Ok::<_, PushError>((index, report))
+                }
+            })
+            .buffer_unordered(options.jobs.max(1))
+            .try_collect()
+            .await?;
+    layers.sort_by_key(|(index, _)| *index);
+    let layers: Vec<LayerReport> = layers.into_iter().map(|(_, r)| r).collect();
+
+    let digests: Vec<LayerDigests> = layers.iter().map(|l| l.digests.clone()).collect();
+    let documents = plan.documents(&digests);
+    if client.blob_size(&documents.config_digest).await?.is_none() {
+        retrying(
+            || async {
+                Ok(client
+                    .put_blob(&documents.config_digest, documents.config.clone())
+                    .await?)
+            },
+            |reason| reporter.retrying(&format!("config blob: {reason}")),
+        )
+        .await?;
+    }
+    Ok(UploadedImage { documents, layers })
+}
+
+/// Runs an upload sequence, starting it again from scratch when it fails in a way that may
+/// succeed later: the one retry point for uploads (their steps make one attempt each).
+async fn retrying<T, F, Fut>(mut attempt_once: F, on_retry: impl Fn(&str)) -> Result<T, PushError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, PushError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match attempt_once().await {
+            Err(PushError::Registry(e)) if e.is_temporary() && attempt < registry::MAX_ATTEMPTS => {
+                on_retry(&e.to_string());
+                let wait = e
+                    .retry_after()
+                    .unwrap_or_else(|| registry::backoff(attempt, None));
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Makes sure one layer's blob is in the registry: skipped when a known digest is already
+/// there, else built and uploaded in one pass, retried from scratch on a temporary failure.
+async fn ensure_layer(
+    client: &Client,
+    spec: &LayerSpec,
+    index: usize,
+    options: &UploadOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<LayerReport, PushError> {
+    let media_type = options.compression.media_type();
+    // With --verify, a known blob is used only when rebuilding the layer gives exactly it.
+    let mut rebuilt: Option<LayerDigests> = None;
+    // An upload session a declined mount opened: the upload starts in it.
+    let mut offered: Option<UploadSession> = None;
+    // Read once: what the cache knows serves the skip, the mounts and a monolithic upload.
+    let cached = options
+        .cache
+        .entry(&spec.key)
+        .filter(|c| c.layer.media_type == media_type);
+    let mut reuse = Reuse {
+        client,
+        spec,
+        index,
+        options,
+        reporter: reporter.as_ref(),
+        rebuilt: &mut rebuilt,
+        offered: &mut offered,
+    };
+    if let Some(report) = reuse.known_blob(cached.as_ref()).await? {
+        return Ok(report);
+    }
+    // What the blob will be, when known beforehand: a monolithic upload can announce it.
+    let known_blob = rebuilt
+        .clone()
+        .or_else(|| cached.map(|c| c.layer.digests()));
+    let whole = match (options.upload, known_blob) {
+        (UploadMode::Streaming, _) => None,
+        (_, Some(known)) => Some(known),
+        (UploadMode::Monolithic, None) => Some(
+            rebuild(spec, options.compression)
+                .await
+                .map_err(|e| LayerFailure::new(spec, index, e))?,
+        ),
+        (UploadMode::Auto, None) => None,
+    };
+    let sent = Arc::new(AtomicU64::new(0));
+    let attempt = |offered: Option<UploadSession>, whole: Option<LayerDigests>| {
+        let (reporter, sent) = (reporter.clone(), sent.clone());
+        async move {
+            upload_layer(
+                client,
+                spec,
+                index,
+                options.compression,
+                reporter,
+                sent,
+                offered,
+                whole.as_ref(),
+            )
+            .await
+        }
+    };
+    let on_retry = |reason: &str| reporter.layer_retry(index, reason);
+    let uploaded = retrying(|| attempt(offered.take(), whole.clone()), on_retry).await;
+    let digests = match uploaded {
+        // A cached digest that is not what the store gives now (a damaged cache): the blob is
+        // streamed instead, and the cache corrected below.
+        Err(PushError::KnownDigestWrong { .. }) if options.upload == UploadMode::Auto => {
+            reporter.phase(&format!(
+                "layer {}: the cached digest is not what the store gives; streaming it",
+                index + 1
+            ));
+            retrying(|| attempt(None, None), on_retry).await?
+        }
+        other => other?,
+    };
+    let entry = KnownBlob::new(&digests, media_type);
+    remember(options, spec, &entry, client, reporter.as_ref());
+    let bytes_sent = sent.load(Ordering::Relaxed);
+    Ok(LayerReport::new(
+        spec,
+        digests,
+        LayerAction::Pushed,
+        bytes_sent,
+    ))
+}
+
+/// One upload attempt: POST (unless a declined mount opened the session), then either one
+/// streaming PATCH fed by the layer pipeline and PUT ?digest=, or, when `whole` names the blob
+/// beforehand, one PUT ?digest= carrying it. A failed attempt cancels its upload session.
+#[allow(clippy::too_many_arguments)]
+async fn upload_layer(
+    client: &Client,
+    spec: &LayerSpec,
+    index: usize,
+    compression: Compression,
+    reporter: Arc<dyn Reporter>,
+    sent: Arc<AtomicU64>,
+    offered: Option<UploadSession>,
+    whole: Option<&LayerDigests>,
+) -> Result<LayerDigests, PushError> {
+    let session = match offered {
+        Some(session) => session,
+        None => client.start_upload().await?,
+    };
+    let stream = open_layer(spec, compression);
+    let body = stream.body.inspect(move |chunk| {
+        if let Ok(c) = chunk {
+            sent.fetch_add(c.len() as u64, Ordering::Relaxed);
+            reporter.layer_bytes(index, c.len() as u64);
+        }
+    });
+    let body = BlobBody::new(body);
+    let sent = match whole {
+        Some(expected) => client
+            .put_upload_whole(session.clone(), &expected.digest, expected.size, body)
+            .await
+            .map(|()| None),
+        None => client.send_upload_data(&session, body).await.map(Some),
+    };
+    let produced = stream
+        .digests
+        .await
+        .map_err(|_| LayerError::Panicked)
+        .and_then(|r| r);
+    let layer_error = |source| PushError::from(LayerFailure::new(spec, index, source));
+    let result = match (sent, produced) {
+        // A store path that cannot be read is the real cause, whatever the upload saw.
+        (_, Err(e)) if !matches!(e, LayerError::Sink(_)) => Err(layer_error(e)),
+        // The blob is not the one announced: the registry refused it, or will.
+        (_, Ok(d)) if whole.is_some_and(|w| *w != d) => Err(PushError::KnownDigestWrong {
+            layer: index + 1,
+            expected: whole.expect("checked").digest.clone(),
+            actual: d.digest,
+        }),
+        (Err(e), _) => Err(e.into()),
+        (Ok(_), Err(e)) => Err(layer_error(e)),
+        (Ok(None), Ok(d)) => return Ok(d),
+        (Ok(Some(next)), Ok(d)) => {
+            match client.commit_upload(next, &d.digest, Bytes::new()).await {
+                Ok(()) => return Ok(d),
+                Err(e) => Err(e.into()),
+            }
+        }
+    };
+    client.cancel_upload(session).await;
+    result
+}

@@ -1,0 +1,310 @@
+//! The connection to one repository of one registry: which scheme it speaks (the ping), how it
+//! wants to be authenticated (`auth.rs`), and the sending every request goes through
+//! (`send.rs`). Stacked as in go-containerregistry's transports: scheme and TLS, then
+//! authentication, then retries, each knowing nothing of the others' details.
+
+use std::sync::Arc;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, Response, StatusCode, Url};
+use tokio::sync::Mutex;
+
+use super::auth::{Credentials, Token};
+use super::error::{
+    display_url, explain_body, is_temporary_status, transport_reason, RegistryError,
+};
+use super::retry::{backoff, with_retries, Attempt, MAX_ATTEMPTS};
+use super::transport::{base_url, http_client, is_certificate_error, is_not_tls};
+use crate::progress::Reporter;
+use crate::reference::Reference;
+use auth::challenge_of;
+
+mod auth;
+mod send;
+mod sessions;
+pub use sessions::cancel_abandoned_uploads;
+
+/// Most bytes of an error body read before giving up on the rest.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// What a connection may do in its repository: a bearer token is asked for exactly this scope,
+/// so reading an image needs no write permission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read manifests and blobs (`nixpush inspect`).
+    Pull,
+    /// Read and write: a push reads the manifest it replaces, then uploads.
+    PullPush,
+}
+
+impl Access {
+    /// The actions of a token scope, `repository:<name>:<actions>`.
+    fn actions(self) -> &'static str {
+        match self {
+            Access::Pull => "pull",
+            Access::PullPush => "pull,push",
+        }
+    }
+}
+
+/// How to reach a registry.
+#[derive(Clone)]
+pub struct ConnectOptions {
+    /// What the connection is for; the scope of bearer tokens.
+    pub access: Access,
+    /// Allow plain HTTP and unverified TLS for any host (loopback hosts may use HTTP anyway).
+    pub insecure: bool,
+    /// PEM file of extra CA certificates to trust (a private CA); implies HTTPS.
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Credentials to use when the registry asks for them.
+    pub credentials: Option<Credentials>,
+    /// Told about retries.
+    pub reporter: Arc<dyn Reporter>,
+}
+
+enum Auth {
+    Anonymous,
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        token: Option<Token>,
+    },
+}
+
+/// A ready connection to `registry/repository`.
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    registry: String,
+    repository: String,
+    credentials: Option<Credentials>,
+    access: Access,
+    auth: Mutex<Auth>,
+    /// Other repositories whose blobs may be mounted here: a token must allow pulling them.
+    mount_sources: std::sync::Mutex<Vec<String>>,
+    reporter: Arc<dyn Reporter>,
+    /// Upload sessions open now, cancelled if the client is dropped with them open.
+    uploads: sessions::OpenUploads,
+}
+
+impl Client {
+    /// Finds the scheme, pings `/v2/`, and authenticates if the registry asks.
+    ///
+    /// Loopback hosts try HTTPS and fall back to HTTP only when the server does not speak TLS
+    /// at all; a certificate error never falls back. Other hosts use HTTPS unless `insecure`.
+    pub async fn connect(
+        reference: &Reference,
+        options: ConnectOptions,
+    ) -> Result<Self, RegistryError> {
+        let host = reference.api_host();
+        // `--ca-cert`, then the CAs certs.d holds for this host (as docker and podman do).
+        let ca_certs: Vec<_> = options
+            .ca_cert
+            .iter()
+            .cloned()
+            .chain(super::certs_d::ca_files(host))
+            .collect();
+        let client_cert =
+            super::certs_d::client_certificate(host).map_err(|e| RegistryError::ClientCert {
+                path: e.cert.clone(),
+                reason: e.to_string(),
+            })?;
+        let http = http_client(options.insecure, &ca_certs, client_cert.as_ref(), host)?;
+        // A CA given for the registry means it speaks TLS: never fall back to plain HTTP then.
+        let may_use_http = (options.insecure || reference.is_loopback()) && ca_certs.is_empty();
+        let mut client = Client {
+            http,
+            base: base_url("https", host)?,
+            registry: reference.registry().to_owned(),
+            repository: reference.repository().to_owned(),
+            credentials: options.credentials,
+            access: options.access,
+            auth: Mutex::new(Auth::Anonymous),
+            mount_sources: std::sync::Mutex::new(Vec::new()),
+            reporter: options.reporter,
+            uploads: Default::default(),
+        };
+        let ping = match client.ping().await {
+            Err(PingError::NotTls) if may_use_http => {
+                client.base = base_url("http", host)?;
+                client.ping().await
+            }
+            other => other,
+        };
+        let response = match ping {
+            Ok(r) => r,
+            Err(PingError::NotTls) => {
+                return Err(RegistryError::Tls {
+                    host: host.to_owned(),
+                    reason: "the server does not speak TLS (use --insecure to allow plain HTTP)"
+                        .into(),
+                })
+            }
+            Err(PingError::Other(e)) => return Err(e),
+        };
+        match response.status() {
+            s if s.is_success() => {}
+            StatusCode::UNAUTHORIZED => {
+                let challenge = challenge_of(&response).ok_or_else(|| {
+                    client.protocol(
+                        "GET /v2/ answered 401 without a usable WWW-Authenticate challenge",
+                    )
+                })?;
+                client.authenticate(challenge).await?;
+                // Try the credentials now, so wrong ones are reported before any work.
+                let v2 = client.base.join("v2/").expect("static path");
+                client.send(Method::GET, v2, HeaderMap::new(), None).await?;
+            }
+            s => {
+                return Err(client.protocol(&format!(
+                    "GET /v2/ answered {s}: this does not look like an OCI registry"
+                )))
+            }
+        }
+        Ok(client)
+    }
+
+    /// The registry as the user wrote it, for messages.
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+
+    /// `base/v2/<repository>/<rest>`.
+    pub fn url(&self, rest: &str) -> Url {
+        self.url_in(&self.repository, rest)
+    }
+
+    /// `base/v2/<repository>/<rest>` for another repository of the same registry.
+    pub fn url_in(&self, repository: &str, rest: &str) -> Url {
+        self.base
+            .join(&format!("v2/{repository}/{rest}"))
+            .expect("repository and path segments are URL-safe")
+    }
+
+    pub(crate) fn protocol(&self, what: &str) -> RegistryError {
+        RegistryError::Protocol {
+            host: self.registry.clone(),
+            what: what.to_owned(),
+        }
+    }
+
+    /// A retry is worth telling: a push that is slow because of them should say why.
+    fn retrying(&self, reason: &str) {
+        self.reporter
+            .retrying(&format!("{}: {reason}", self.registry));
+    }
+
+    /// `GET /v2/`, retried while the registry may be starting (a temporary status, a dropped
+    /// connection); a server that does not speak TLS, or a certificate error, is final.
+    async fn ping(&self) -> Result<Response, PingError> {
+        let url = self.base.join("v2/").expect("static path");
+        let url = &url;
+        with_retries(
+            MAX_ATTEMPTS,
+            |reason| self.retrying(reason),
+            async |attempt| {
+                let sent = self.http.get(url.clone()).send().await;
+                self.trace(&Method::GET, url, &sent);
+                match sent {
+                    Ok(r) if is_temporary_status(r.status()) => Attempt::Again {
+                        wait: backoff(attempt, Some(r.headers())),
+                        last: Ok(r),
+                        reason: None,
+                    },
+                    Ok(r) => Attempt::Done(Ok(r)),
+                    Err(e) if is_not_tls(&e) => Attempt::Done(Err(PingError::NotTls)),
+                    Err(e) if is_certificate_error(&e) => {
+                        Attempt::Done(Err(PingError::Other(RegistryError::Tls {
+                            host: self.registry.clone(),
+                            reason: transport_reason(&e),
+                        })))
+                    }
+                    Err(e) => Attempt::Again {
+                        last: Err(PingError::Other(RegistryError::Connect {
+                            url: display_url(url),
+                            reason: transport_reason(&e),
+                        })),
+                        wait: backoff(attempt, None),
+                        reason: Some(transport_reason(&e)),
+                    },
+                }
+            },
+        )
+        .await
+    }
+
+    /// Tells `--verbose` of a request and its answer: method, URL without its query (which may
+    /// carry upload state), status. Never a header: they carry the credentials.
+    fn trace(&self, method: &Method, url: &Url, sent: &Result<Response, reqwest::Error>) {
+        let answer = match sent {
+            Ok(r) => r.status().to_string(),
+            Err(e) => transport_reason(e),
+        };
+        self.reporter
+            .detail(&format!("{method} {} -> {answer}", display_url(url)));
+    }
+}
+
+enum PingError {
+    NotTls,
+    Other(RegistryError),
+}
+
+/// Reads at most `MAX_ERROR_BODY` bytes of a response body; errors give what was read.
+pub(crate) async fn read_bounded(mut response: Response) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = MAX_ERROR_BODY - out.len();
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= MAX_ERROR_BODY {
+            break;
+        }
+    }
+    out
+}
+
+impl Client {
+    /// Reads a whole response body of at most `max` bytes; `what` ("the manifest") names it in
+    /// errors. Past `max` the read stops: a broken or hostile registry cannot make us hold more.
+    pub(crate) async fn read_body(
+        &self,
+        mut response: Response,
+        max: usize,
+        what: &str,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|_| self.protocol(&format!("{what} could not be read")))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > max {
+                return Err(self.protocol(&format!(
+                    "{what} is larger than {} MiB",
+                    max / (1024 * 1024)
+                )));
+            }
+        }
+        Ok(body)
+    }
+}
+
+/// An unexpected status as an error carrying the registry's explanation.
+pub(crate) async fn status_error(method: &Method, url: &Url, response: Response) -> RegistryError {
+    let status = response.status();
+    let retry_after = super::retry::retry_after(response.headers());
+    let detail = explain_body(&read_bounded(response).await);
+    RegistryError::Status {
+        method: method.to_string(),
+        url: display_url(url),
+        status,
+        detail,
+        retry_after,
+    }
+}

@@ -1,0 +1,151 @@
+//! Sending a request: credentials attached, an expired token renewed once on a 401, and
+//! (`send`) the one retry loop for single requests. Upload steps use `send_once` and
+//! `send_stream`: their sequence is retried as a whole by the uploader, so retries never nest.
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, AUTHORIZATION};
+use reqwest::{Method, Response, StatusCode, Url};
+
+use super::{Auth, Client};
+use crate::registry::error::{display_url, is_temporary_status, RegistryError};
+use crate::registry::retry::{backoff, with_retries, Attempt, MAX_ATTEMPTS};
+use crate::registry::transport::transport_error;
+use crate::registry::BlobBody;
+
+impl Client {
+    /// Sends a request whose body can be sent again, retrying what may succeed later and
+    /// renewing authentication once. Returns the response whatever its status, except 401/403.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<Response, RegistryError> {
+        self.send_with_attempts(method, url, headers, body, MAX_ATTEMPTS)
+            .await
+    }
+
+    /// Like [`Client::send`], in one attempt: for the steps of a sequence (an upload) that is
+    /// retried as a whole, so retries are never nested. Authentication is still renewed once.
+    pub async fn send_once(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<Response, RegistryError> {
+        self.send_with_attempts(method, url, headers, body, 1).await
+    }
+
+    pub(super) async fn send_with_attempts(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+        max_attempts: u32,
+    ) -> Result<Response, RegistryError> {
+        let mut reauthenticated = false;
+        let (method, url, headers, body) = (&method, &url, &headers, &body);
+        with_retries(
+            max_attempts,
+            |reason| self.retrying(reason),
+            async |attempt| loop {
+                let mut req = self
+                    .http
+                    .request(method.clone(), url.clone())
+                    .headers(headers.clone());
+                match self.authorization(url).await {
+                    Ok(Some(auth)) => req = req.header(AUTHORIZATION, auth),
+                    Ok(None) => {}
+                    Err(e) => return Attempt::Done(Err(e)),
+                }
+                if let Some(b) = body {
+                    req = req.body(b.clone());
+                }
+                let sent = req.send().await;
+                self.trace(method, url, &sent);
+                return match sent {
+                    Err(e) => {
+                        let err = transport_error(method, url, &e);
+                        // A redirect loop would loop again.
+                        if !err.is_temporary() {
+                            return Attempt::Done(Err(err));
+                        }
+                        Attempt::Again {
+                            reason: Some(err.to_string()),
+                            last: Err(err),
+                            wait: backoff(attempt, None),
+                        }
+                    }
+                    // Only the registry's own 401 is a reason to authenticate: a challenge from
+                    // another host (a redirect, object storage) could name a realm that
+                    // collects credentials. Theirs is answered to the caller like any other.
+                    // Renewed once, within the same attempt.
+                    Ok(r) if !reauthenticated && self.may_renew(&r) => {
+                        reauthenticated = true;
+                        if let Err(e) = self.reauthenticate(&r).await {
+                            return Attempt::Done(Err(e));
+                        }
+                        continue;
+                    }
+                    Ok(r)
+                        if matches!(
+                            r.status(),
+                            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                        ) && self.is_own(r.url()) =>
+                    {
+                        Attempt::Done(Err(self.refusal(method, url, r).await))
+                    }
+                    Ok(r) if is_temporary_status(r.status()) => Attempt::Again {
+                        reason: Some(format!("{method} answered {}", r.status())),
+                        wait: backoff(attempt, Some(r.headers())),
+                        last: Ok(r),
+                    },
+                    Ok(r) => Attempt::Done(Ok(r)),
+                };
+            },
+        )
+        .await
+    }
+
+    /// Sends a request with a streamed body, once: a stream cannot be replayed, so retrying is
+    /// the caller's (it reopens the stream). Authentication is whatever is current.
+    pub async fn send_stream(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: BlobBody,
+    ) -> Result<Response, RegistryError> {
+        let mut req = self
+            .http
+            .request(method.clone(), url.clone())
+            .headers(headers)
+            .body(body.into_inner());
+        if let Some(auth) = self.authorization(&url).await? {
+            req = req.header(AUTHORIZATION, auth);
+        }
+        let sent = req.send().await;
+        self.trace(&method, &url, &sent);
+        let r = sent.map_err(|e| transport_error(&method, &url, &e))?;
+        if !self.is_own(r.url()) {
+            return Ok(r);
+        }
+        let has_token = matches!(*self.auth.lock().await, Auth::Bearer { .. });
+        if has_token && self.may_renew(&r) {
+            // A token that expired in the middle of the push: renew it. The stream cannot be
+            // sent again, so the caller retries the upload as a whole, with the new token.
+            self.reauthenticate(&r).await?;
+            return Err(RegistryError::TokenRenewed {
+                method: method.to_string(),
+                url: display_url(&url),
+            });
+        }
+        if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            return Err(self.refusal(&method, &url, r).await);
+        }
+        Ok(r)
+    }
+}
