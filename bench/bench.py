@@ -3,7 +3,7 @@
 prints each result as a median of several runs and as a ratio to a baseline run in the same
 invocation.
 
-Measured (see README, "Benchmark"):
+Measured (see docs/benchmarks.md):
   1. cold push of a synthetic closure (N store paths, half random, half text) to a fresh
      registry, against the baseline a user has today: the same layers written uncompressed as an
      OCI layout on disk (Python tarfile, as dockerTools' stream script writes them), then

@@ -179,6 +179,62 @@ fn a_docker_credential_helper() {
 }
 
 #[test]
+fn a_credential_helper_that_hangs_is_stopped_and_named_in_one_line() {
+    let registry = locked_registry();
+    let nixpush = Nixpush::new();
+    let bin = nixpush.docker_config.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    // A helper stuck on something (a prompt no one sees, a keychain that never answers).
+    let helper = bin.join("docker-credential-stuck");
+    let pid_file = nixpush.docker_config.path().join("helper.pid");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\necho $$ > {}\nexec sleep 600\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        nixpush.docker_config.path().join("config.json"),
+        r#"{"credsStore":"stuck"}"#,
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let started = std::time::Instant::now();
+    let run = push_with(
+        &registry,
+        &nixpush,
+        &[],
+        &[
+            ("PATH", path),
+            ("NIXPUSH_CREDENTIAL_HELPER_TIMEOUT", "2".to_owned()),
+        ],
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let line = run.error_line();
+    assert!(
+        line.contains("docker-credential-stuck") && line.contains("did not answer within 2 s"),
+        "{line}"
+    );
+    assert_eq!(
+        run.stderr.lines().filter(|l| l.contains("error")).count(),
+        1
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(registry.uploads_started(), 0);
+    // The helper was stopped, not left running.
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(
+        !std::path::Path::new("/proc").join(pid.trim()).exists(),
+        "the helper (pid {}) is still running",
+        pid.trim()
+    );
+}
+
+#[test]
 fn a_podman_auth_file() {
     let registry = locked_registry();
     let nixpush = Nixpush::new();

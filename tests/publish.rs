@@ -174,7 +174,7 @@ fn json_and_the_digest_file_name_what_the_registry_holds() {
     let json: serde_json::Value = serde_json::from_str(nixpush.run(&args).assert_ok()).unwrap();
     let doc = &json["images"][0];
     assert_eq!(json["images"].as_array().unwrap().len(), 1);
-    // The documented shape, exactly (README, "Output for machines").
+    // The documented shape, exactly (docs/usage.md, "Output for machines").
     let keys = |v: &serde_json::Value| -> Vec<String> {
         let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
         k.sort();

@@ -6,7 +6,11 @@
 mod common;
 
 use std::process::{Child, Command};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use common::front::{Action, Front};
 use common::*;
 
 const PASSWORD: &str = "t0ken-Pa55word";
@@ -92,6 +96,75 @@ fn a_push_behind_token_auth_asks_for_the_repository_scope_and_sends_the_token() 
     // The image is whole in the registry behind.
     let copy = OciCopy::pull(&format!("{}/team/app:v1", registry.host()));
     assert_eq!(copy.checked_layers().len(), 3);
+}
+
+/// A fault front before the token front: the first `failures` token requests are answered
+/// 503 (a token service restarting), everything else goes through. The challenge names the
+/// realm on the host the client asked, so token requests pass this front too.
+fn flaky_realm(tokens: &TokenFront, failures: usize) -> Front {
+    let answered = Arc::new(AtomicUsize::new(0));
+    Front::start(Some(tokens.port), move |r| {
+        if r.path() == "/token" && answered.fetch_add(1, Ordering::SeqCst) < failures {
+            Action::answer(503, &[], b"token service unavailable")
+        } else {
+            Action::forward()
+        }
+    })
+}
+
+#[test]
+fn a_token_realm_answering_503_twice_is_asked_again_and_the_push_completes() {
+    let registry = Registry::start();
+    let tokens = TokenFront::start(&registry);
+    let front = flaky_realm(&tokens, 2);
+    let nixpush = Nixpush::new();
+    nixpush.login(&front.host(), "alice", PASSWORD);
+    let run = nixpush.run(&[
+        &fixture("demo", "app"),
+        &format!("{}/team/app:v1", front.host()),
+    ]);
+    run.assert_ok();
+    assert!(!run.stderr.contains(PASSWORD));
+    let statuses: Vec<Option<u16>> = front
+        .seen()
+        .iter()
+        .filter(|s| s.target.starts_with("/token"))
+        .map(|s| s.status)
+        .collect();
+    assert_eq!(
+        statuses[..3],
+        [Some(503), Some(503), Some(200)],
+        "{statuses:?}"
+    );
+    let copy = OciCopy::pull(&format!("{}/team/app:v1", registry.host()));
+    assert_eq!(copy.checked_layers().len(), 3);
+}
+
+#[test]
+fn a_token_realm_that_stays_unavailable_fails_the_push_in_one_line() {
+    let registry = Registry::start();
+    let tokens = TokenFront::start(&registry);
+    let front = flaky_realm(&tokens, usize::MAX);
+    let nixpush = Nixpush::new();
+    nixpush.login(&front.host(), "alice", PASSWORD);
+    let started = Instant::now();
+    let run = nixpush.run(&[
+        &fixture("demo", "app"),
+        &format!("{}/team/app:v1", front.host()),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let line = run.error_line();
+    assert!(line.contains("503") && line.contains("/token"), "{line}");
+    // Retried with backoff, a bounded number of times, then given up: not a hang.
+    let asked = front
+        .seen()
+        .iter()
+        .filter(|s| s.target.starts_with("/token"))
+        .count();
+    assert!((2..=8).contains(&asked), "{asked} token requests");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(!run.stderr.contains(PASSWORD));
+    assert_eq!(registry.uploads_started(), 0);
 }
 
 #[test]

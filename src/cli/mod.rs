@@ -24,7 +24,7 @@ pub use usage::UsageError;
 /// Layers built and uploaded at once unless `--jobs` says otherwise: twice the core count,
 /// 4 to 8. A job alternates between compressing (one core) and waiting on the registry, so more
 /// jobs than cores keep the cores busy: on 2 cores a cold 500 MiB push took 3.4 s with 1 job,
-/// 2.4 s with 2 and 2.1 s with 8 (see the README); each job holds well under 1 MiB of buffers.
+/// 2.4 s with 2 and 2.1 s with 8 (docs/benchmarks.md); each job holds well under 1 MiB of buffers.
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get() * 2)
@@ -116,7 +116,7 @@ pub struct InspectArgs {
     /// The image: HOST[:PORT]/REPO[:TAG][@sha256:DIGEST]; without tag or digest, `latest`.
     #[arg(value_name = "REF")]
     pub reference: String,
-    /// Print one JSON document (its shape is in the README) instead of text.
+    /// Print one JSON document (its shape is in docs/usage.md) instead of text.
     #[arg(long)]
     pub json: bool,
     /// Also print each registry request with its answer on stderr (never a secret).

@@ -23,7 +23,7 @@ pub struct PushArgs {
     /// docker-archive:PATH[:NAME[:TAG]] (`-`: standard output, for `podman load`).
     #[arg(value_name = "DESTINATION", required_unless_present_any = ["images", "platforms"])]
     pub destination: Option<String>,
-    /// Push every image described in this TOML file (one [[image]] table each, see the README),
+    /// Push every image described in this TOML file (one [[image]] table each, see docs/usage.md),
     /// sharing work: a layer common to several images is built and uploaded once.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["installable", "destination"])]
     pub images: Option<std::path::PathBuf>,
@@ -147,7 +147,7 @@ pub struct PushArgs {
     #[arg(long, help_heading = "Provenance")]
     pub no_default_annotations: bool,
 
-    /// Print one JSON document describing what was pushed (see the README) instead of the
+    /// Print one JSON document describing what was pushed (see docs/usage.md) instead of the
     /// reference lines.
     #[arg(long, conflicts_with = "dry_run", help_heading = "Output")]
     pub json: bool,

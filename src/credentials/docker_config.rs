@@ -6,6 +6,7 @@
 //! `https://index.docker.io/v1/`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use base64::Engine as _;
 
@@ -40,6 +41,38 @@ pub enum DockerConfigError {
     BadAuth { path: PathBuf, key: String },
     #[error("credential helper docker-credential-{helper} failed: {reason}")]
     Helper { helper: String, reason: String },
+    #[error("credential helper docker-credential-{helper} did not answer within {seconds} s (stopped; NIXPUSH_CREDENTIAL_HELPER_TIMEOUT sets the limit)")]
+    HelperTimeout { helper: String, seconds: f64 },
+}
+
+impl DockerConfigError {
+    /// Whether the error is a credential helper's: the place the user said this registry's
+    /// credentials are could not give them, so going on without them would mislead.
+    pub fn is_helper(&self) -> bool {
+        matches!(
+            self,
+            DockerConfigError::Helper { .. } | DockerConfigError::HelperTimeout { .. }
+        )
+    }
+}
+
+/// How long a credential helper may take to answer unless `NIXPUSH_CREDENTIAL_HELPER_TIMEOUT`
+/// (seconds) says otherwise: long enough for a helper that asks a keychain or a cloud's
+/// metadata service, short enough that a hung one fails the push rather than hanging it.
+pub const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a running helper is checked on.
+const HELPER_POLL: Duration = Duration::from_millis(10);
+/// Most bytes of a helper's answer read: credentials are small.
+const MAX_HELPER_ANSWER: u64 = 1024 * 1024;
+
+/// The helper time limit in force.
+fn helper_timeout() -> Duration {
+    std::env::var("NIXPUSH_CREDENTIAL_HELPER_TIMEOUT")
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(HELPER_TIMEOUT)
 }
 
 /// Credentials for `registry` in the config file at `path`, if it has any. A missing file is
@@ -146,7 +179,7 @@ fn server_url(registry: &str) -> String {
 /// `docker-credential-<helper> get`, server URL on stdin, `{"Username","Secret"}` on stdout.
 /// A helper that knows no credentials for the server answers with an error: that is none.
 fn from_helper(helper: &str, server: &str) -> Result<Option<Credentials>, DockerConfigError> {
-    use std::io::Write;
+    use std::io::{Read, Write};
     let program = format!("docker-credential-{helper}");
     let fail = |reason: String| DockerConfigError::Helper {
         helper: helper.to_owned(),
@@ -156,16 +189,48 @@ fn from_helper(helper: &str, server: &str) -> Result<Option<Credentials>, Docker
         .arg("get")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| fail(format!("cannot run {program}: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(server.as_bytes());
     }
-    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
-    if !out.status.success() {
+    // Read on a thread of its own, so a helper that never ends (waiting on a prompt no one
+    // sees, a hung keychain) is killed at the deadline instead of hanging the push.
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let (sent, answer) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = stdout
+            .by_ref()
+            .take(MAX_HELPER_ANSWER)
+            .read_to_end(&mut out);
+        let _ = sent.send(out);
+    });
+    let timeout = helper_timeout();
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait().map_err(|e| fail(e.to_string()))? {
+            Some(status) => break status,
+            None if std::time::Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(DockerConfigError::HelperTimeout {
+                    helper: helper.to_owned(),
+                    seconds: timeout.as_secs_f64(),
+                });
+            }
+            None => std::thread::sleep(HELPER_POLL),
+        }
+    };
+    if !status.success() {
         return Ok(None);
     }
+    // The helper has exited; what it printed is all there (a child it left behind holding the
+    // pipe open gets until the deadline).
+    let out = answer
+        .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        .unwrap_or_default();
     #[derive(serde::Deserialize)]
     struct Answer {
         #[serde(rename = "Username")]
@@ -174,7 +239,7 @@ fn from_helper(helper: &str, server: &str) -> Result<Option<Credentials>, Docker
         secret: String,
     }
     // Never quote the answer in an error: it holds the secret.
-    let answer: Answer = serde_json::from_slice(&out.stdout)
+    let answer: Answer = serde_json::from_slice(&out)
         .map_err(|_| fail("its answer is not the JSON credential helpers print".to_owned()))?;
     // An identity token comes as the user `<token>` (Azure's helper does this).
     Ok(Some(Credentials {

@@ -265,6 +265,7 @@ mod tests {
         let files = || vec![docker.clone()];
         let find = |explicit: Option<&Credentials>| {
             crate::credentials::first_credentials(explicit, &store, files(), "r.io:5000", &Silent)
+                .unwrap()
                 .map(|c| c.username)
         };
 
@@ -306,7 +307,7 @@ mod tests {
         let phases = Phases::default();
         let found =
             crate::credentials::first_credentials(None, &Broken, vec![docker], "r.io", &phases);
-        assert_eq!(found.unwrap().username, "docker");
+        assert_eq!(found.unwrap().unwrap().username, "docker");
         let phases = phases.0.into_inner().unwrap();
         assert_eq!(phases.len(), 1, "{phases:?}");
         assert!(phases[0].contains("keyring is locked"), "{phases:?}");

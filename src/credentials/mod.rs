@@ -8,7 +8,9 @@ mod login;
 
 use std::path::PathBuf;
 
-pub use docker_config::{default_config_path, podman_auth_paths, DockerConfigError};
+pub use docker_config::{
+    default_config_path, podman_auth_paths, DockerConfigError, HELPER_TIMEOUT,
+};
 pub use keyring::{
     within, CredentialStore, KeyringStore, OsKeyring, StoreError, KEYRING_KIND, LOOKUP_TIMEOUT,
     SERVICE,
@@ -22,7 +24,10 @@ use crate::registry::Credentials;
 /// (entries, then its credential helper), then podman's auth files. A source that cannot be
 /// read is reported and skipped (a machine without a keyring silently): the registry will say
 /// if anonymous access is not enough.
-pub fn stored_credentials(registry: &str, reporter: &dyn Reporter) -> Option<Credentials> {
+pub fn stored_credentials(
+    registry: &str,
+    reporter: &dyn Reporter,
+) -> Result<Option<Credentials>, DockerConfigError> {
     lookup(None, registry, reporter)
 }
 
@@ -33,7 +38,7 @@ pub fn lookup(
     explicit: Option<&Credentials>,
     registry: &str,
     reporter: &dyn Reporter,
-) -> Option<Credentials> {
+) -> Result<Option<Credentials>, DockerConfigError> {
     first_credentials(
         explicit,
         OsKeyring::shared(),
@@ -51,17 +56,18 @@ fn stored_files() -> impl Iterator<Item = PathBuf> {
 }
 
 /// The first credentials of: `explicit`, the `keyring`'s entry for `registry`, the
-/// Docker-format auth `files` in order.
+/// Docker-format auth `files` in order. A source that cannot be read is told and skipped,
+/// except a credential helper that fails: that is an error.
 pub fn first_credentials(
     explicit: Option<&Credentials>,
     keyring: &dyn CredentialStore,
     files: impl IntoIterator<Item = PathBuf>,
     registry: &str,
     reporter: &dyn Reporter,
-) -> Option<Credentials> {
+) -> Result<Option<Credentials>, DockerConfigError> {
     if let Some(c) = explicit {
         reporter.detail("credentials: given on the command line or in NIXPUSH_USERNAME");
-        return Some(c.clone());
+        return Ok(Some(c.clone()));
     }
     match keyring.get(registry) {
         Ok(Some(c)) => {
@@ -69,7 +75,7 @@ pub fn first_credentials(
                 "credentials for {registry}: the keyring (user {})",
                 c.username
             ));
-            return Some(c);
+            return Ok(Some(c));
         }
         Ok(None) => {}
         Err(e @ StoreError::NoService(_)) => reporter.detail(&format!("credentials: {e}")),
@@ -88,11 +94,12 @@ pub fn first_credentials(
                     path.display(),
                     c.username
                 ));
-                return Some(c);
+                return Ok(Some(c));
             }
             Ok(None) => {}
+            Err(e) if e.is_helper() => return Err(e),
             Err(e) => reporter.phase(&format!("ignoring stored credentials: {e}")),
         }
     }
-    None
+    Ok(None)
 }

@@ -43,6 +43,8 @@ pub struct InspectRequest {
 pub enum InspectError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::DockerConfigError),
     #[error("no manifest at {0} (no such tag, digest or repository)")]
     NotFound(String),
     #[error("the manifest at {reference} cannot be read: {reason}")]
@@ -73,7 +75,7 @@ pub enum InspectError {
     },
 }
 
-/// What `inspect` found; serialised as is for `--json` (the shape is in the README).
+/// What `inspect` found; serialised as is for `--json` (the shape is in docs/usage.md).
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Inspection {
@@ -160,9 +162,10 @@ pub async fn inspect(
     reporter: Arc<dyn Reporter>,
 ) -> Result<Inspection, InspectError> {
     let reference = &request.reference;
-    let credentials = request.credentials.clone().or_else(|| {
-        crate::credentials::stored_credentials(reference.registry(), reporter.as_ref())
-    });
+    let credentials = match request.credentials.clone() {
+        Some(c) => Some(c),
+        None => crate::credentials::stored_credentials(reference.registry(), reporter.as_ref())?,
+    };
     let client = Client::connect(
         reference,
         ConnectOptions {

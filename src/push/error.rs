@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::credentials::DockerConfigError;
 use crate::destination::LocalError;
 use crate::digest::Digest;
 use crate::dockertools::ConfError;
@@ -42,6 +43,8 @@ pub enum PushError {
     Layer(#[from] LayerFailure),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Credentials(#[from] DockerConfigError),
     #[error(transparent)]
     Local(#[from] LocalError),
     #[error("the image's manifest digest is {actual}, not the {expected} the destination names")]

@@ -37,8 +37,8 @@ pub(super) async fn push_to_registry(
         destination.registry()
     ));
     let connect = async {
-        let credentials = credentials_for(request, destination, reporter.clone()).await;
-        Client::connect(
+        let credentials = credentials_for(request, destination, reporter.clone()).await?;
+        let client = Client::connect(
             destination,
             ConnectOptions {
                 insecure: request.insecure,
@@ -48,7 +48,8 @@ pub(super) async fn push_to_registry(
                 access: Access::PullPush,
             },
         )
-        .await
+        .await?;
+        Ok::<_, PushError>(client)
     };
     let (prepared, client) = tokio::join!(prepare_all(request, &reporter), connect);
     let prepared = prepared?;
@@ -281,14 +282,14 @@ async fn credentials_for(
     request: &PushRequest,
     destination: &Reference,
     reporter: Arc<dyn Reporter>,
-) -> Option<Credentials> {
+) -> Result<Option<Credentials>, PushError> {
     let explicit = request.credentials.clone();
     let registry = destination.registry().to_owned();
     // The keyring (D-Bus) and credential helpers (a child process) block: off the async
-    // threads, so the build started beside this goes on meanwhile.
-    tokio::task::spawn_blocking(move || {
+    // threads, so the build started beside this goes on meanwhile. Both are bounded in time.
+    let found = tokio::task::spawn_blocking(move || {
         let found = credentials::lookup(explicit.as_ref(), &registry, reporter.as_ref());
-        if found.is_none() {
+        if let Ok(None) = found {
             reporter.detail(&format!(
                 "credentials: none stored for {registry}; anonymous"
             ));
@@ -296,5 +297,6 @@ async fn credentials_for(
         found
     })
     .await
-    .unwrap_or(None)
+    .unwrap_or(Ok(None))?;
+    Ok(found)
 }
