@@ -1,5 +1,5 @@
 //! `nixpush login` and `nixpush logout`: registry credentials kept in the OS keyring (see
-//! [`crate::credential_store`]) for later pushes. The credentials are stored as given, not tried
+//! [`super::keyring`]) for later pushes. The credentials are stored as given, not tried
 //! against the registry first: the next push checks them before it uploads anything.
 
 use std::io::{BufRead, IsTerminal, Read};

@@ -92,7 +92,7 @@ impl ImagePlan {
                 annotations: BTreeMap::new(),
             },
             // Each layer says which layer key it was built for, so a later push with an empty
-            // cache can skip it without building it (see `layer_index`).
+            // cache can skip it without building it (see `known_layers`).
             layers: layers
                 .iter()
                 .zip(&self.layers)
