@@ -429,6 +429,7 @@ mod tests {
         plan.layers[2].content = crate::layer::LayerContent::StorePaths {
             paths: vec![tmp.path().join("missing")],
             owner: Default::default(),
+            nix_dirs_mode: crate::layer::NIX_DIRS_MODE,
         };
         let err = write(&plan, Some(&path), &[], 2, Arc::new(Silent))
             .await

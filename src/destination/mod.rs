@@ -262,6 +262,7 @@ pub(crate) mod test_plan {
             config: serde_json::json!({"Entrypoint": ["/bin/app"]}),
             compression,
             annotations: BTreeMap::new(),
+            config_bytes: Default::default(),
         }
     }
 }

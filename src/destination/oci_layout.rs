@@ -354,10 +354,16 @@ mod tests {
         let dir = tmp.path().join("layout");
         let mut plan = test_plan::plan(Compression::default());
         // A store path that is not there: its layer fails while the others are being written.
-        plan.layers[1] = crate::plan::store_paths_layer(&[], &Default::default(), plan.compression);
+        plan.layers[1] = crate::plan::store_paths_layer(
+            &[],
+            &Default::default(),
+            crate::layer::NIX_DIRS_MODE,
+            plan.compression,
+        );
         plan.layers[1].content = crate::layer::LayerContent::StorePaths {
             paths: vec![tmp.path().join("missing")],
             owner: Default::default(),
+            nix_dirs_mode: crate::layer::NIX_DIRS_MODE,
         };
         let err = write(&plan, &dir, &["v1".into()], 3, Arc::new(Silent))
             .await

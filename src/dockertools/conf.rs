@@ -10,9 +10,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::layer::Owner;
+use crate::layer::{Owner, NIX_DIRS_MODE, OLD_NIX_DIRS_MODE};
 use crate::nix::{check_store_path, STORE_DIR};
-use crate::plan::{format_unix, parse_unix};
+use crate::plan::{format_unix, isoformat, parse_unix};
 
 /// A dockerTools image as its conf describes it.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,9 +28,16 @@ pub struct DockerToolsConf {
     pub tag: Option<String>,
     /// `created`, as `YYYY-MM-DDTHH:MM:SSZ`.
     pub created: String,
+    /// `created` as nixpkgs' script writes it in the config (Python's `isoformat()`).
+    pub created_iso: String,
+    /// The name of `repo_tag` (`name:tag`), if any.
+    pub name: Option<String>,
     /// mtime and owner of every file of the store layers.
     pub owner: Owner,
-    /// A base image archive; nixpush does not support one yet.
+    /// Mode of the store layers' `/nix/` and `/nix/store/` entries: 0755 for a conf of the
+    /// current shape, 0555 for the older one (those nixpkgs versions wrote them so).
+    pub nix_dirs_mode: u32,
+    /// A base image archive (`fromImage`): its layers come first.
     pub from_image: Option<PathBuf>,
 }
 
@@ -110,6 +117,13 @@ impl DockerToolsConf {
                 expected: "an ISO 8601 date-time or \"now\"",
             })
         };
+        // `uid`/`gid`/`uname`/`gname` came in one change (early 2024) with the 0755 `/nix`
+        // entries; `mtime` came later. Any of them marks a conf of the current rules.
+        let current = raw.uid.is_some()
+            || raw.gid.is_some()
+            || raw.uname.is_some()
+            || raw.gname.is_some()
+            || raw.mtime.is_some();
         let created_text = raw.created.as_deref().unwrap_or(DEFAULT_CREATED);
         let created = time("created", created_text)?;
         let mtime = match raw.mtime.as_deref() {
@@ -144,12 +158,13 @@ impl DockerToolsConf {
             .iter()
             .map(|layer| layer.iter().map(|p| path("store_layers", p)).collect())
             .collect::<Result<Vec<Vec<PathBuf>>, _>>()?;
-        let tag = raw
+        let name_tag = raw
             .repo_tag
             .as_deref()
             .and_then(|rt| rt.rsplit_once(':'))
-            .filter(|(name, tag)| !tag.contains('/') && !name.is_empty() && !tag.is_empty())
-            .map(|(_, tag)| tag.to_owned());
+            .filter(|(name, tag)| !tag.contains('/') && !name.is_empty() && !tag.is_empty());
+        let tag = name_tag.map(|(_, tag)| tag.to_owned());
+        let name = name_tag.map(|(name, _)| name.to_owned());
         Ok(DockerToolsConf {
             architecture: raw.architecture,
             os: raw.os.unwrap_or_else(|| "linux".to_owned()),
@@ -157,13 +172,20 @@ impl DockerToolsConf {
             store_layers,
             customisation_layer: path("customisation_layer", &raw.customisation_layer)?,
             tag,
+            name,
             created: format_unix(created),
+            created_iso: isoformat(created_text, created),
             owner: Owner {
                 mtime,
                 uid: id("uid", raw.uid)?,
                 gid: id("gid", raw.gid)?,
                 uname: raw.uname.unwrap_or_else(|| "root".to_owned()),
                 gname: raw.gname.unwrap_or_else(|| "root".to_owned()),
+            },
+            nix_dirs_mode: if current {
+                NIX_DIRS_MODE
+            } else {
+                OLD_NIX_DIRS_MODE
             },
             from_image: match raw.from_image {
                 Some(p) => Some(path("from_image", &p)?),

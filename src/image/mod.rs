@@ -7,6 +7,7 @@ mod config;
 mod index;
 mod manifest;
 pub mod media_types;
+pub mod python_json;
 pub mod read;
 
 pub use config::{EmptyObject, HistoryEntry, ImageConfig, RunConfig};

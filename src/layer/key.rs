@@ -11,7 +11,7 @@ use std::fmt;
 
 use sha2::{Digest as _, Sha256};
 
-use super::{Compression, Owner, TAR_RULES_VERSION};
+use super::{Compression, Owner, NIX_DIRS_MODE, TAR_RULES_VERSION};
 use crate::nix::StorePath;
 
 /// Hex sha256 over the layer's defining metadata.
@@ -23,12 +23,17 @@ impl LayerKey {
     pub fn compute<'a>(
         paths: impl IntoIterator<Item = &'a StorePath>,
         owner: &Owner,
+        nix_dirs_mode: u32,
         compression: Compression,
     ) -> Self {
         let mut text = format!(
             "nixpush layer key\ntar-rules {TAR_RULES_VERSION}\nmtime {}\nuid {}\ngid {}\nuname {:?}\ngname {:?}\ncompression {}\n",
             owner.mtime, owner.uid, owner.gid, owner.uname, owner.gname, compression.key_name()
         );
+        // Only the older rules say so: keys of layers under the current ones stay as they were.
+        if nix_dirs_mode != NIX_DIRS_MODE {
+            text.push_str(&format!("nix-dirs-mode {nix_dirs_mode:o}\n"));
+        }
         for p in paths {
             text.push_str(&format!("path {} {}\n", p.path.display(), p.nar_hash));
         }
@@ -42,6 +47,18 @@ impl LayerKey {
             "nixpush layer key\ntarball {} {}\ncompression {}\n",
             store_path.path.display(),
             store_path.nar_hash,
+            compression.key_name()
+        );
+        LayerKey(hex::encode(Sha256::digest(text.as_bytes())))
+    }
+
+    /// The key of a layer that is member `member` of the image archive `archive`: the archive
+    /// is a store path, so its NAR hash and the member's name decide the layer's bytes.
+    pub fn of_archive_member(archive: &StorePath, member: &str, compression: Compression) -> Self {
+        let text = format!(
+            "nixpush layer key\narchive {} {}\nmember {member:?}\ncompression {}\n",
+            archive.path.display(),
+            archive.nar_hash,
             compression.key_name()
         );
         LayerKey(hex::encode(Sha256::digest(text.as_bytes())))
@@ -101,23 +118,36 @@ mod tests {
         let (a, b) = (sp("a", "sha256-1"), sp("b", "sha256-2"));
         let owner = Owner::default();
         let gz = Compression::default();
-        let base = LayerKey::compute([&a, &b], &owner, gz);
-        assert_eq!(base, LayerKey::compute([&a, &b], &owner, gz));
-        assert_ne!(base, LayerKey::compute([&b, &a], &owner, gz), "order");
+        let base = LayerKey::compute([&a, &b], &owner, NIX_DIRS_MODE, gz);
+        assert_eq!(base, LayerKey::compute([&a, &b], &owner, NIX_DIRS_MODE, gz));
         assert_ne!(
             base,
-            LayerKey::compute([&a, &sp("b", "sha256-3")], &owner, gz),
+            LayerKey::compute([&b, &a], &owner, NIX_DIRS_MODE, gz),
+            "order"
+        );
+        assert_ne!(
+            base,
+            LayerKey::compute([&a, &sp("b", "sha256-3")], &owner, NIX_DIRS_MODE, gz),
             "narHash"
         );
         let later = Owner {
             mtime: 2,
             ..Owner::default()
         };
-        assert_ne!(base, LayerKey::compute([&a, &b], &later, gz), "mtime");
         assert_ne!(
             base,
-            LayerKey::compute([&a, &b], &owner, Compression::None),
+            LayerKey::compute([&a, &b], &later, NIX_DIRS_MODE, gz),
+            "mtime"
+        );
+        assert_ne!(
+            base,
+            LayerKey::compute([&a, &b], &owner, NIX_DIRS_MODE, Compression::None),
             "compression"
+        );
+        assert_ne!(
+            base,
+            LayerKey::compute([&a, &b], &owner, crate::layer::OLD_NIX_DIRS_MODE, gz),
+            "the /nix entries' mode"
         );
         assert_eq!(LayerKey::parse(base.as_str()), Some(base));
         assert_eq!(LayerKey::parse("xyz"), None);

@@ -1,6 +1,7 @@
 //! Image layers made from store paths: what goes in a layer (`LayerSpec`), the exact tar bytes,
 //! compression, hashing, and the key that names a layer's content before it is built.
 
+mod archive_member;
 mod compress;
 mod generated;
 mod gzip;
@@ -13,23 +14,36 @@ use std::path::PathBuf;
 
 use crate::digest::Digest;
 
+pub use archive_member::{copy_member, open_archive, CopyError};
 pub use compress::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL};
 pub use generated::{write_generated_tar, RootEntry};
 pub use key::LayerKey;
 pub use stream::{build_layer, open_layer, LayerDigests, LayerStream};
 pub use tar::Owner;
 pub(crate) use tar::{Kind as TarKind, TarWriter};
-pub use walk::write_layer_tar;
+pub use walk::{write_layer_tar, write_layer_tar_with};
 
 /// Version of the tar rules above; part of every layer key, so a change in bytes can never be
 /// mistaken for a layer built under the old rules.
 pub const TAR_RULES_VERSION: u32 = 1;
 
+/// Mode of the leading `/nix/` and `/nix/store/` entries of a store layer, as nixpkgs writes
+/// them since its conf.json gained `uid`/`gid` (early 2024).
+pub const NIX_DIRS_MODE: u32 = 0o755;
+/// The same, as nixpkgs wrote them before (mid 2020 to early 2024): a conf without
+/// `uid`/`gid`/`uname`/`gname`/`mtime` comes from those versions.
+pub const OLD_NIX_DIRS_MODE: u32 = 0o555;
+
 /// What a layer's uncompressed tar is made of.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LayerContent {
-    /// Store paths, in order, written by nixpush's tar writer with this ownership.
-    StorePaths { paths: Vec<PathBuf>, owner: Owner },
+    /// Store paths, in order, written by nixpush's tar writer with this ownership, after the
+    /// `/nix/` and `/nix/store/` entries (of mode `nix_dirs_mode`, see [`NIX_DIRS_MODE`]).
+    StorePaths {
+        paths: Vec<PathBuf>,
+        owner: Owner,
+        nix_dirs_mode: u32,
+    },
     /// A tar already in the store, used byte for byte: dockerTools' customisation layer, a
     /// store path holding `layer.tar` and its sha256 (`checksum`), which is the diff_id.
     Tarball {
@@ -38,6 +52,14 @@ pub enum LayerContent {
     },
     /// Entries nixpush makes up (the root filesystem of a plain package: /etc, /tmp, links).
     Generated { entries: Vec<RootEntry> },
+    /// A member of an image archive in the store (`buildImage`, `pullImage`, a `fromImage`
+    /// base), used byte for byte; `diff_id` is what the archive's config says it is.
+    ArchiveMember {
+        archive: PathBuf,
+        gzipped: bool,
+        member: String,
+        diff_id: Digest,
+    },
 }
 
 /// One layer of an image: its content and the key that names it.
@@ -55,6 +77,7 @@ impl LayerSpec {
         match &self.content {
             LayerContent::StorePaths { paths, .. } => paths,
             LayerContent::Tarball { store_path, .. } => std::slice::from_ref(store_path),
+            LayerContent::ArchiveMember { archive, .. } => std::slice::from_ref(archive),
             LayerContent::Generated { .. } => &[],
         }
     }
@@ -67,6 +90,9 @@ impl LayerSpec {
             .and_then(|p| p.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if let LayerContent::ArchiveMember { member, .. } = &self.content {
+            return format!("{member} of {first}");
+        }
         match self.store_paths().len() {
             0 => "root filesystem (/etc, /tmp, --contents links)".to_owned(),
             1 => first,

@@ -10,8 +10,10 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::sync::mpsc;
 
+use super::archive_member::CopyError;
 use super::{
-    write_generated_tar, write_layer_tar, Compression, LayerContent, LayerError, LayerSpec,
+    copy_member, write_generated_tar, write_layer_tar_with, Compression, LayerContent, LayerError,
+    LayerSpec,
 };
 use crate::digest::{Digest, HashingWriter};
 
@@ -44,21 +46,41 @@ pub fn build_layer<W: Write>(
     let encoder = compression.encoder(blob).map_err(LayerError::Sink)?;
     let tar = HashingWriter::new(encoder);
     let tar = match &spec.content {
-        LayerContent::StorePaths { paths, owner } => write_layer_tar(paths, owner, tar)?,
+        LayerContent::StorePaths {
+            paths,
+            owner,
+            nix_dirs_mode,
+        } => write_layer_tar_with(paths, owner, *nix_dirs_mode, tar)?,
         LayerContent::Tarball { store_path, .. } => {
             copy_tarball(&store_path.join("layer.tar"), tar)?
         }
         LayerContent::Generated { entries } => write_generated_tar(entries, tar)?,
+        LayerContent::ArchiveMember {
+            archive,
+            gzipped,
+            member,
+            ..
+        } => copy_member(archive, *gzipped, member, tar).map_err(|e| archive_error(archive, e))?,
     };
     let (encoder, diff_id, _) = tar.finish();
-    if let LayerContent::Tarball {
-        store_path,
-        diff_id: expected,
-    } = &spec.content
-    {
+    // A tar used as it is must be the one its checksum (or its image's config) names.
+    let expected = match &spec.content {
+        LayerContent::Tarball {
+            store_path,
+            diff_id,
+        } => Some((store_path.join("layer.tar"), diff_id)),
+        LayerContent::ArchiveMember {
+            archive,
+            member,
+            diff_id,
+            ..
+        } => Some((archive.join(member), diff_id)),
+        _ => None,
+    };
+    if let Some((path, expected)) = expected {
         if *expected != diff_id {
             return Err(LayerError::ChecksumMismatch {
-                path: store_path.join("layer.tar"),
+                path,
                 expected: expected.clone(),
                 actual: diff_id,
             });
@@ -75,6 +97,18 @@ pub fn build_layer<W: Write>(
             size,
         },
     ))
+}
+
+/// A failure copying an archive member: the sink's own failure stays one (the upload broke),
+/// a read failure is the archive's.
+fn archive_error(archive: &std::path::Path, e: CopyError) -> LayerError {
+    match e {
+        CopyError::Write(e) => LayerError::Sink(e),
+        CopyError::Read(source) => LayerError::Read {
+            path: archive.to_owned(),
+            source,
+        },
+    }
 }
 
 /// Copies a tar from the store as it is.

@@ -1,7 +1,7 @@
 //! Writes the tar of a layer's store paths by walking the local store.
 //!
 //! Order and metadata follow nixpkgs' `archive_paths_to`: `/nix/` and `/nix/store/` first (mode
-//! 0755), then each store path in the order given, each followed by everything below it in
+//! 0755, or 0555 as nixpkgs wrote them before 2024), then each store path in the order given, each followed by everything below it in
 //! `pathlib` sort order (component-wise, bytewise: a depth-first walk over names sorted bytewise
 //! gives exactly that). Symlinks are stored, never followed; hard links are stored as regular
 //! files with their full content; modes come from `lstat`.
@@ -18,15 +18,26 @@ use super::LayerError;
 /// Size of the buffer file contents are copied through.
 const COPY_BUFFER: usize = 256 * 1024;
 
-/// Writes the uncompressed tar of `paths` into `out`.
+/// Writes the uncompressed tar of `paths` into `out`, as current nixpkgs does.
 pub fn write_layer_tar<W: Write>(
     paths: &[PathBuf],
     owner: &Owner,
     out: W,
 ) -> Result<W, LayerError> {
+    write_layer_tar_with(paths, owner, super::NIX_DIRS_MODE, out)
+}
+
+/// Writes the uncompressed tar of `paths` into `out`, its `/nix/` and `/nix/store/` entries of
+/// mode `nix_dirs_mode` (the one thing that differs between nixpkgs' eras).
+pub fn write_layer_tar_with<W: Write>(
+    paths: &[PathBuf],
+    owner: &Owner,
+    nix_dirs_mode: u32,
+    out: W,
+) -> Result<W, LayerError> {
     let mut tar = TarWriter::new(out);
     for root in ["/nix", "/nix/store"] {
-        tar.append_header(root.as_bytes(), Kind::Directory, 0o755, owner)
+        tar.append_header(root.as_bytes(), Kind::Directory, nix_dirs_mode, owner)
             .map_err(LayerError::Sink)?;
     }
     let mut buf = vec![0u8; COPY_BUFFER];

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::{by_popularity, store_paths_layer};
-use crate::layer::{Compression, LayerSpec, Owner};
+use crate::layer::{Compression, LayerSpec, Owner, NIX_DIRS_MODE};
 use crate::nix::{Closure, StorePath};
 
 /// The layers of `closure`, at most `max_layers` of them; `top` are the installable's outputs.
@@ -25,7 +25,7 @@ pub fn plain_layers(
 ) -> Vec<LayerSpec> {
     group(closure, top, max_layers)
         .into_iter()
-        .map(|group| store_paths_layer(&group, owner, compression))
+        .map(|group| store_paths_layer(&group, owner, NIX_DIRS_MODE, compression))
         .collect()
 }
 

@@ -2,6 +2,7 @@
 //! config around them. Pure: nothing here touches the network or reads a store file.
 
 mod layering;
+mod nixpkgs_config;
 mod popularity;
 pub mod provenance;
 mod rootfs;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 
 pub use layering::plain_layers;
+pub use nixpkgs_config::{isoformat, NixpkgsConfig};
 pub use popularity::by_popularity;
 pub use rootfs::{root_entries, RootFsError};
 pub use run_config::{ConfigError, ConfigFlags};
@@ -43,6 +45,22 @@ pub struct ImagePlan {
     pub compression: Compression,
     /// The manifest's annotations (`--annotation`, and the flake's provenance).
     pub annotations: BTreeMap<String, String>,
+    /// How the config blob is written.
+    pub config_bytes: ConfigBytes,
+}
+
+/// How an image's config blob is written.
+#[derive(Clone, Debug, Default)]
+pub enum ConfigBytes {
+    /// nixpush's own config document, from `created`, `config` and the layers (plain packages).
+    #[default]
+    Own,
+    /// These bytes, as they are: an image archive's config, whose sha256 is the image ID
+    /// `docker load` prints for the archive.
+    Exact(Bytes),
+    /// The config nixpkgs' stream script writes for a dockerTools image, once the diff_ids
+    /// are known: the image ID of the tarball nixpkgs would build.
+    Nixpkgs(NixpkgsConfig),
 }
 
 /// An image's config and manifest, as bytes with their digests: the same for every target.
@@ -81,8 +99,17 @@ impl ImagePlan {
 impl ImagePlan {
     /// The config and manifest naming `layers` (the blobs of `self.layers`, in order).
     pub fn documents(&self, layers: &[LayerDigests]) -> ImageDocuments {
-        let config = self.image_config(layers.iter().map(|l| l.diff_id.clone()).collect());
-        let config = Bytes::from(config.to_bytes());
+        let config = match &self.config_bytes {
+            ConfigBytes::Own => {
+                let diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
+                Bytes::from(self.image_config(diff_ids).to_bytes())
+            }
+            ConfigBytes::Exact(bytes) => bytes.clone(),
+            ConfigBytes::Nixpkgs(nixpkgs) => {
+                let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
+                Bytes::from(nixpkgs.to_bytes(&diff_ids))
+            }
+        };
         let config_digest = Digest::of(&config);
         let manifest = Manifest {
             config: Descriptor {
@@ -139,6 +166,7 @@ impl ImagePlan {
                 LayerContent::StorePaths { .. } => "",
                 LayerContent::Tarball { .. } => "  (tar from the store, as is)",
                 LayerContent::Generated { .. } => "  (generated)",
+                LayerContent::ArchiveMember { .. } => "  (layer of an image archive, as is)",
             };
             out.push_str(&format!(
                 "layer {}  {} bytes NAR  key {}{kind}\n",
@@ -148,6 +176,9 @@ impl ImagePlan {
             ));
             for path in layer.store_paths() {
                 out.push_str(&format!("  {}\n", path.display()));
+            }
+            if let LayerContent::ArchiveMember { member, .. } = &layer.content {
+                out.push_str(&format!("    {member}\n"));
             }
             if let LayerContent::Generated { entries } = &layer.content {
                 for e in entries {
@@ -165,18 +196,21 @@ fn store_paths_comment(paths: &[PathBuf]) -> String {
     format!("store paths: [{}]", quoted.join(", "))
 }
 
-/// A layer of `paths`, in that order.
+/// A layer of `paths`, in that order, its `/nix/` and `/nix/store/` entries of mode
+/// `nix_dirs_mode` (see [`crate::layer::NIX_DIRS_MODE`]).
 pub fn store_paths_layer(
     paths: &[&StorePath],
     owner: &Owner,
+    nix_dirs_mode: u32,
     compression: Compression,
 ) -> LayerSpec {
     LayerSpec {
-        key: LayerKey::compute(paths.iter().copied(), owner, compression),
+        key: LayerKey::compute(paths.iter().copied(), owner, nix_dirs_mode, compression),
         nar_size: paths.iter().map(|p| p.nar_size).sum(),
         content: LayerContent::StorePaths {
             paths: paths.iter().map(|p| p.path.clone()).collect(),
             owner: owner.clone(),
+            nix_dirs_mode,
         },
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::credentials::DockerConfigError;
 use crate::destination::LocalError;
 use crate::digest::Digest;
-use crate::dockertools::ConfError;
+use crate::dockertools::{ArchiveError, ConfError};
 use crate::layer::LayerFailure;
 use crate::nix::NixError;
 use crate::plan::ConfigError;
@@ -45,6 +45,8 @@ pub enum PushError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Credentials(#[from] DockerConfigError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
     #[error(transparent)]
     Local(#[from] LocalError),
     #[error("the image's manifest digest is {actual}, not the {expected} the destination names")]

@@ -22,7 +22,14 @@ pub(super) async fn write_local(
     let target = match target {
         LocalTarget::DockerArchive { path, name: None } => LocalTarget::DockerArchive {
             path: path.clone(),
-            name: Some(default_archive_name(&request.images[0].installable)),
+            // The name the image gives itself (dockerTools' `repo_tag`, an archive's
+            // `RepoTags`), else one made from the installable.
+            name: Some(
+                prepared[0]
+                    .image_name
+                    .clone()
+                    .unwrap_or_else(|| default_archive_name(&request.images[0].installable)),
+            ),
         },
         other => other.clone(),
     };

@@ -3,6 +3,8 @@
 //! blobs are not all in the registry. A multi-arch push uploads each platform's image (its
 //! manifest by digest), then writes the index that names them, under the tags, last.
 
+mod archive;
+mod docker_tools;
 mod error;
 mod local;
 mod prepare;

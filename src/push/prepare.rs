@@ -3,35 +3,35 @@
 //! Everything here happens before the first request that changes the registry.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::sync::Arc;
 
 use super::PushError;
-use crate::digest::Digest;
-use crate::dockertools::{self, ConfError, ConfSource, DockerToolsConf};
+use crate::dockertools::{self, ConfError, ConfSource};
 use crate::layer::{LayerContent, LayerKey, LayerSpec, Owner, RootEntry};
 use crate::nix::PlatformSpec;
-use crate::nix::{self, Built, Closure, GcRoots, Platform};
+use crate::nix::{self, Built, GcRoots, Platform};
 use crate::plan::provenance;
 use crate::plan::root_entries;
-use crate::plan::{
-    plain_layers, store_paths_layer, unix_now, ImagePlan, DEFAULT_CREATED, DEFAULT_MAX_LAYERS,
-};
+use crate::plan::{plain_layers, ImagePlan, DEFAULT_CREATED, DEFAULT_MAX_LAYERS};
 use crate::progress::Reporter;
 use crate::request::{ImageSource, PushRequest};
 
-/// A plan, the store paths it reads kept alive, and the image's own tag if it has one.
+/// A plan, the store paths it reads kept alive, and the image's own name and tag if it has
+/// them.
 pub struct Prepared {
     pub plan: ImagePlan,
-    /// The tag the image names for itself (dockerTools' `repo_tag`).
+    /// The tag the image names for itself (dockerTools' `repo_tag`, an archive's `RepoTags`).
     pub image_tag: Option<String>,
+    /// The name the image gives itself, the same way (a docker-archive written locally is
+    /// named so).
+    pub image_name: Option<String>,
     pub closure_size: (usize, u64),
     /// GC roots of everything the plan reads; dropped after the push.
-    _alive: Alive,
+    pub(super) _alive: Alive,
 }
 
 /// Held only to be dropped at the end of the push.
-enum Alive {
+pub(super) enum Alive {
     Built { _built: Vec<Built> },
     Roots { _roots: GcRoots },
 }
@@ -52,7 +52,7 @@ pub async fn prepare(
             // A conf found by evaluation is only an attribute named `conf`; one found among a
             // store path's references was already checked to have a conf's keys.
             let found_by_reference = matches!(source, ConfSource::StorePath(_));
-            match prepare_docker_tools(request, source, reporter).await {
+            match super::docker_tools::prepare_docker_tools(request, source, reporter).await {
                 // A `conf` attribute that is not a dockerTools conf.json: an ordinary package
                 // after all.
                 Err(PushError::Conf {
@@ -132,7 +132,7 @@ async fn default_annotations(
 }
 
 /// Refuses the flags that would set what a dockerTools image defines in Nix.
-fn refuse_config_flags(request: &PushRequest) -> Result<(), PushError> {
+pub(super) fn refuse_config_flags(request: &PushRequest) -> Result<(), PushError> {
     let mut flags = request.config.set_flags().unwrap_or_default();
     for (given, flag) in [
         (!request.contents.is_empty(), "--contents"),
@@ -152,6 +152,15 @@ fn refuse_config_flags(request: &PushRequest) -> Result<(), PushError> {
 
 async fn prepare_package(request: &PushRequest, installable: &str) -> Result<Prepared, PushError> {
     let built = nix::build(installable, &request.nix_args).await?;
+    // An image archive Nix built (`buildImage`, `pullImage`): the image it holds, not a package
+    // whose only file is a tarball.
+    let top = built.top().to_owned();
+    let archive = tokio::task::spawn_blocking(move || dockertools::read_archive(&top))
+        .await
+        .map_err(|_| PushError::Unsupported("reading the image archive stopped".into()))??;
+    if let Some(archive) = archive {
+        return super::archive::prepare_archive(request, built, archive);
+    }
     // The platform is what the store paths were built for, never this machine's: without the
     // derivation there is no honest answer, so say so rather than guess.
     let system = built.system.as_deref().ok_or_else(|| {
@@ -206,120 +215,14 @@ async fn prepare_package(request: &PushRequest, installable: &str) -> Result<Pre
         config: serde_json::to_value(config).expect("a run config serialises"),
         compression: request.compression,
         annotations: BTreeMap::new(),
+        config_bytes: Default::default(),
     };
     contents.push(built);
     Ok(Prepared {
         plan,
         image_tag: None,
+        image_name: None,
         closure_size: (closure.paths.len(), closure.nar_size()),
         _alive: Alive::Built { _built: contents },
-    })
-}
-
-async fn prepare_docker_tools(
-    request: &PushRequest,
-    source: ConfSource,
-    reporter: &Arc<dyn Reporter>,
-) -> Result<Prepared, PushError> {
-    let mut roots = GcRoots::new()?;
-    let conf_path = match source {
-        ConfSource::Derivation(drv) => {
-            reporter.phase(&format!("building the dockerTools image description {drv}"));
-            roots
-                .realise(&drv)
-                .await?
-                .into_iter()
-                .next()
-                .ok_or_else(|| {
-                    nix::NixError::Unexpected(format!("realising {drv} produced no output"))
-                })?
-        }
-        ConfSource::StorePath(path) => {
-            roots.realise(&path.to_string_lossy()).await?;
-            path
-        }
-    };
-    let read = |path: &Path| {
-        std::fs::read(path).map_err(|source| PushError::Read {
-            path: path.to_owned(),
-            source,
-        })
-    };
-    let conf = DockerToolsConf::parse(&read(&conf_path)?, unix_now()).map_err(|source| {
-        PushError::Conf {
-            path: conf_path.clone(),
-            source,
-        }
-    })?;
-    refuse_config_flags(request)?;
-    if let Some(base) = &conf.from_image {
-        return Err(PushError::Unsupported(format!(
-            "this image has a base image ({}): dockerTools fromImage is not supported yet (build the image without fromImage)",
-            base.display()
-        )));
-    }
-    // The conf refers to every store path it names, so its closure holds them all, NAR hashes
-    // included, and rooting the conf keeps them alive.
-    let closure = nix::closure_of(std::slice::from_ref(&conf_path)).await?;
-    let checksum_path = conf.customisation_layer.join("checksum");
-    let checksum = String::from_utf8_lossy(&read(&checksum_path)?)
-        .trim()
-        .to_owned();
-    let diff_id: Digest = format!("sha256:{checksum}").parse().map_err(|_| {
-        PushError::Unsupported(format!("{} is not a hex sha256", checksum_path.display()))
-    })?;
-    let plan = docker_tools_plan(&conf, &closure, diff_id, request)?;
-    Ok(Prepared {
-        plan,
-        image_tag: conf.tag.clone(),
-        closure_size: (closure.paths.len(), closure.nar_size()),
-        _alive: Alive::Roots { _roots: roots },
-    })
-}
-
-/// The layers nixpkgs would make: one per `store_layers` entry in that order (files owned and
-/// dated as the conf says), then the customisation layer's tar as it is.
-fn docker_tools_plan(
-    conf: &DockerToolsConf,
-    closure: &Closure,
-    customisation_diff_id: Digest,
-    request: &PushRequest,
-) -> Result<ImagePlan, PushError> {
-    let lookup = |p: &Path| {
-        closure.get(p).ok_or_else(|| {
-            PushError::Unsupported(format!(
-                "the image names {}, which is not in its conf's closure",
-                p.display()
-            ))
-        })
-    };
-    let mut layers = Vec::with_capacity(conf.store_layers.len() + 1);
-    for paths in &conf.store_layers {
-        let paths = paths
-            .iter()
-            .map(|p| lookup(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        layers.push(store_paths_layer(&paths, &conf.owner, request.compression));
-    }
-    let custom = lookup(&conf.customisation_layer)?;
-    layers.push(LayerSpec {
-        key: LayerKey::of_tarball(custom, request.compression),
-        nar_size: custom.nar_size,
-        content: LayerContent::Tarball {
-            store_path: custom.path.clone(),
-            diff_id: customisation_diff_id,
-        },
-    });
-    Ok(ImagePlan {
-        layers,
-        platform: Platform {
-            os: conf.os.clone(),
-            architecture: conf.architecture.clone(),
-            variant: None,
-        },
-        created: conf.created.clone(),
-        config: conf.config.clone(),
-        compression: request.compression,
-        annotations: BTreeMap::new(),
     })
 }

@@ -16,8 +16,10 @@ The rules it follows:
 * `tarfile.open(fileobj=..., mode="w|")`: stream mode, default (PAX) format,
   default encoding; the archive ends with two zero blocks and is padded to a
   multiple of tarfile.RECORDSIZE (10240 bytes).
-* First two entries: directories "/nix/" and "/nix/store/" (mode 0o755), with
-  the mtime/uid/gid/uname/gname below applied to them too.
+* First two entries: directories "/nix/" and "/nix/store/" (mode 0o755; 0o555
+  with --nix-dirs-mode 555, as nixpkgs wrote them from mid 2020 until its conf
+  gained uid/gid in early 2024), with the mtime/uid/gid/uname/gname below
+  applied to them too.
 * Then for each store path, in the order given: a store path that is a symlink
   is just that entry; otherwise the path itself and everything below it
   (`path.glob("**/*")`, which does not descend into symlinked directories),
@@ -28,7 +30,7 @@ The rules it follows:
 
 Usage:
   python3 tests/oracle/layer_tar.py [--mtime N] [--uid N] [--gid N]
-      [--uname S] [--gname S] [--out FILE] STORE_PATH...
+      [--uname S] [--gname S] [--nix-dirs-mode OCTAL] [--out FILE] STORE_PATH...
 
 Prints one line, `sha256:<hex>`: the digest of the whole uncompressed tar
 (the layer's diff_id). With --out, the tar is also written to FILE.
@@ -60,7 +62,7 @@ class HashingWriter:
         return len(data)
 
 
-def archive_paths_to(obj, paths, mtime, uid, gid, uname, gname):
+def archive_paths_to(obj, paths, mtime, uid, gid, uname, gname, nix_dirs_mode=0o755):
     """Writes the layer tar for `paths` (store paths, in order) to `obj`."""
 
     def append_root(ti):
@@ -79,7 +81,7 @@ def archive_paths_to(obj, paths, mtime, uid, gid, uname, gname):
     def root_dir(name):
         ti = tarfile.TarInfo(name)
         ti.type = tarfile.DIRTYPE
-        ti.mode = 0o755
+        ti.mode = nix_dirs_mode
         return ti
 
     with tarfile.open(fileobj=obj, mode="w|") as tar:
@@ -125,6 +127,8 @@ def main(argv=None):
                         help="user name of every entry (default: root)")
     parser.add_argument("--gname", default="root",
                         help="group name of every entry (default: root)")
+    parser.add_argument("--nix-dirs-mode", type=lambda s: int(s, 8), default=0o755,
+                        help="mode of the /nix and /nix/store entries, octal (default: 755)")
     parser.add_argument("--out", metavar="FILE",
                         help="also write the uncompressed tar to FILE")
     parser.add_argument("paths", nargs="+", metavar="STORE_PATH",
@@ -140,7 +144,7 @@ def main(argv=None):
     def write(out):
         writer = HashingWriter(out)
         archive_paths_to(writer, args.paths, args.mtime, args.uid, args.gid,
-                         args.uname, args.gname)
+                         args.uname, args.gname, args.nix_dirs_mode)
         return writer.digest.hexdigest()
 
     if args.out is None:

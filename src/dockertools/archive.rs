@@ -1,0 +1,288 @@
+//! Image archives in the store: what `dockerTools.buildImage` (a `.tar.gz`), `pullImage` (a plain
+//! `.tar` skopeo wrote) and a built `buildLayeredImage` (`./result`) are. Recognised by content,
+//! never by name: a tar, gzip-compressed or not, whose `manifest.json` names a config and layers
+//! (`docker save`'s format).
+//!
+//! This is the one place nixpush reads a tarball, because Nix already built it. The archive is
+//! read twice, never unpacked: once for its index (`manifest.json` and the config, which
+//! `docker save` and skopeo write last), and once per layer, streaming that layer's member into
+//! the compressor. Nothing is written to disk and no layer is held in memory.
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
+
+use crate::digest::Digest;
+use crate::layer::{copy_member, open_archive, CopyError};
+
+/// Most bytes of `manifest.json` or of an image config read: both are small documents.
+const MAX_DOCUMENT: u64 = 16 * 1024 * 1024;
+
+/// What an image archive holds, read from its `manifest.json` and config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveImage {
+    pub path: PathBuf,
+    /// The archive is gzip-compressed (`buildImage`'s `.tar.gz`).
+    pub gzipped: bool,
+    /// The config's bytes, as they are: their sha256 is the image ID `docker load` prints.
+    pub config: Vec<u8>,
+    /// The layer members, bottom first, with the diff_id the config gives each.
+    pub layers: Vec<ArchiveLayer>,
+    /// `RepoTags` (`name:tag`), as the archive names the image.
+    pub repo_tags: Vec<String>,
+    /// The config's `architecture`, `os` and `variant`.
+    pub architecture: String,
+    pub os: String,
+    pub variant: Option<String>,
+    /// The config's `config.Env` (a base image's, merged into an image built on it).
+    pub env: Vec<String>,
+    /// The config's `created`, as written.
+    pub created: Option<String>,
+}
+
+impl ArchiveImage {
+    /// The tag the archive names its image with (the first of `RepoTags`), if any.
+    pub fn tag(&self) -> Option<&str> {
+        self.name_tag().map(|(_, tag)| tag)
+    }
+
+    /// The name the archive gives its image (the first of `RepoTags`, without the tag).
+    pub fn name(&self) -> Option<&str> {
+        self.name_tag().map(|(name, _)| name)
+    }
+
+    fn name_tag(&self) -> Option<(&str, &str)> {
+        self.repo_tags
+            .first()
+            .and_then(|rt| rt.rsplit_once(':'))
+            .filter(|(name, tag)| !tag.contains('/') && !name.is_empty() && !tag.is_empty())
+    }
+}
+
+/// One layer of an archive: its member and its diff_id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveLayer {
+    /// The member's name in the archive (`<hex>/layer.tar`, `<hex>.tar`).
+    pub member: String,
+    pub diff_id: Digest,
+    /// The member's size in the archive (compressed, when the member is).
+    pub size: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("cannot read the image archive {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the image archive {} has a member named {member:?}: absolute names and `..` are refused", path.display())]
+    UnsafeName { path: PathBuf, member: String },
+    #[error("the image archive {}: {what}", path.display())]
+    Malformed { path: PathBuf, what: String },
+}
+
+/// Whether the file starts like a tar (a ustar header), gzip-compressed or not.
+fn looks_like_tar(path: &Path) -> io::Result<Option<bool>> {
+    let mut file = std::fs::File::open(path)?;
+    let mut magic = [0u8; 2];
+    let n = file.read(&mut magic)?;
+    let gzipped = n == 2 && magic == [0x1f, 0x8b];
+    let file = std::fs::File::open(path)?;
+    let mut header = [0u8; 512];
+    let read = if gzipped {
+        read_full(&mut GzDecoder::new(file), &mut header)
+    } else {
+        read_full(&mut { file }, &mut header)
+    };
+    // A gzip stream that is not valid (or too short) is simply not an archive.
+    match read {
+        Ok(512) if &header[257..262] == b"ustar" => Ok(Some(gzipped)),
+        _ => Ok(None),
+    }
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// A member name as written, checked: relative, without `..`, `./` prefix dropped.
+fn member_name(path: &Path, raw: &[u8]) -> Result<String, ArchiveError> {
+    let name = String::from_utf8_lossy(raw).into_owned();
+    let unsafe_name = name.starts_with('/') || name.split('/').any(|c| c == "..");
+    if unsafe_name {
+        return Err(ArchiveError::UnsafeName {
+            path: path.to_owned(),
+            member: name,
+        });
+    }
+    Ok(name.trim_start_matches("./").to_owned())
+}
+
+/// Reads the archive at `path` if it is an image archive; `None` for any other file (a plain
+/// package). A tar that names its image wrongly, or whose members could escape, is an error.
+pub fn read_archive(path: &Path) -> Result<Option<ArchiveImage>, ArchiveError> {
+    let read_err = |source| ArchiveError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let Some(gzipped) = looks_like_tar(path).map_err(read_err)? else {
+        return Ok(None);
+    };
+    // Every member's name, and the small JSON documents kept as they pass (the config is not
+    // known until manifest.json, usually last, names it: every small `.json` is kept).
+    let mut names: Vec<(String, u64)> = Vec::new();
+    let mut documents: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut archive = open_archive(path, gzipped).map_err(read_err)?;
+    for entry in archive.entries().map_err(read_err)? {
+        let mut entry = entry.map_err(read_err)?;
+        let name = member_name(path, &entry.path_bytes())?;
+        if name.ends_with(".json") && entry.size() <= MAX_DOCUMENT {
+            let mut bytes = Vec::with_capacity(entry.size() as usize);
+            entry.read_to_end(&mut bytes).map_err(read_err)?;
+            documents.push((name.clone(), bytes));
+        }
+        names.push((name, entry.size()));
+    }
+    let Some((_, manifest)) = documents.iter().find(|(n, _)| n == "manifest.json") else {
+        return Ok(None);
+    };
+    let malformed = |what: String| ArchiveError::Malformed {
+        path: path.to_owned(),
+        what,
+    };
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Entry {
+        config: String,
+        #[serde(default)]
+        repo_tags: Option<Vec<String>>,
+        layers: Vec<String>,
+    }
+    let entries: Vec<Entry> = serde_json::from_slice(manifest)
+        .map_err(|e| malformed(format!("manifest.json is not docker save's manifest: {e}")))?;
+    let entry = match entries.as_slice() {
+        [one] => one,
+        [] => return Err(malformed("manifest.json names no image".into())),
+        more => {
+            return Err(malformed(format!(
+                "it holds {} images; nixpush pushes an archive of one",
+                more.len()
+            )))
+        }
+    };
+    let find = |wanted: &str| -> Result<(String, u64), ArchiveError> {
+        let wanted = member_name(path, wanted.as_bytes())?;
+        names
+            .iter()
+            .find(|(n, _)| *n == wanted)
+            .cloned()
+            .ok_or_else(|| malformed(format!("manifest.json names {wanted:?}, which it lacks")))
+    };
+    let (config_name, _) = find(&entry.config)?;
+    let config = match documents.iter().find(|(n, _)| *n == config_name) {
+        Some((_, bytes)) => bytes.clone(),
+        // Not named `.json` (`docker save` of newer Docker: `blobs/sha256/<hex>`): read it now.
+        None => {
+            let out =
+                copy_member(path, gzipped, &config_name, Vec::new()).map_err(|e| match e {
+                    CopyError::Read(e) | CopyError::Write(e) => read_err(e),
+                })?;
+            if out.len() as u64 > MAX_DOCUMENT {
+                return Err(malformed(format!(
+                    "its config {config_name:?} is too large"
+                )));
+            }
+            out
+        }
+    };
+    let summary = ConfigSummary::parse(&config)
+        .map_err(|e| malformed(format!("its config {config_name:?}: {e}")))?;
+    if summary.diff_ids.len() != entry.layers.len() {
+        return Err(malformed(format!(
+            "its config lists {} diff_ids for {} layers",
+            summary.diff_ids.len(),
+            entry.layers.len()
+        )));
+    }
+    let layers = entry
+        .layers
+        .iter()
+        .zip(summary.diff_ids)
+        .map(|(member, diff_id)| {
+            let (member, size) = find(member)?;
+            Ok(ArchiveLayer {
+                member,
+                diff_id,
+                size,
+            })
+        })
+        .collect::<Result<Vec<_>, ArchiveError>>()?;
+    Ok(Some(ArchiveImage {
+        path: path.to_owned(),
+        gzipped,
+        config,
+        layers,
+        repo_tags: entry.repo_tags.clone().unwrap_or_default(),
+        architecture: summary.architecture,
+        os: summary.os,
+        variant: summary.variant,
+        env: summary.env,
+        created: summary.created,
+    }))
+}
+
+/// What nixpush needs of an image config: the platform, the layers' diff_ids, the `Env`.
+struct ConfigSummary {
+    architecture: String,
+    os: String,
+    variant: Option<String>,
+    diff_ids: Vec<Digest>,
+    env: Vec<String>,
+    created: Option<String>,
+}
+
+impl ConfigSummary {
+    fn parse(bytes: &[u8]) -> Result<Self, String> {
+        #[derive(serde::Deserialize)]
+        struct Config {
+            architecture: Option<String>,
+            os: Option<String>,
+            variant: Option<String>,
+            created: Option<String>,
+            rootfs: RootFs,
+            #[serde(default)]
+            config: Option<Run>,
+        }
+        #[derive(serde::Deserialize)]
+        struct RootFs {
+            diff_ids: Vec<Digest>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Run {
+            #[serde(rename = "Env", default)]
+            env: Option<Vec<String>>,
+        }
+        let c: Config = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        Ok(ConfigSummary {
+            architecture: c.architecture.ok_or("it names no architecture")?.to_owned(),
+            os: c.os.unwrap_or_else(|| "linux".to_owned()),
+            variant: c.variant.filter(|v| !v.is_empty()),
+            diff_ids: c.rootfs.diff_ids,
+            env: c.config.and_then(|r| r.env).unwrap_or_default(),
+            created: c.created,
+        })
+    }
+}
