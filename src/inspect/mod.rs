@@ -140,6 +140,9 @@ pub struct LayerSummary {
     /// The store paths the layer's history entry names; `None` when it names none (an image
     /// not made by nixpush or dockerTools), empty for a layer of no store path.
     pub store_paths: Option<Vec<String>>,
+    /// For a layer of a dockerTools `fromImage` base: its member in the base image archive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_image_member: Option<String>,
     /// The layer descriptor's annotations (nixpush's `dev.nixpush.layer.key` and `.diff-id`).
     pub annotations: BTreeMap<String, String>,
 }
@@ -306,6 +309,7 @@ async fn inspect_image(
         .map(|(i, l)| LayerSummary {
             diff_id: config.diff_id(i, count),
             store_paths: config.store_paths(i, count),
+            base_image_member: config.base_member(i, count),
             digest: l.digest,
             size: l.size,
             media_type: l.media_type,

@@ -120,6 +120,9 @@ fn render_image(out: &mut String, image: &ImageSummary) {
             }
             None => {}
         }
+        if let Some(member) = &layer.base_image_member {
+            let _ = writeln!(out, "{indent}(base image: {member})");
+        }
         annotations(out, &indent, &layer.annotations);
     }
 }

@@ -148,6 +148,12 @@ pub enum LayerError {
         expected: Digest,
         actual: Digest,
     },
+    #[error("{} is not what the image's config says: its sha256 is {actual}, the config says {expected}", path.display())]
+    DiffIdMismatch {
+        path: PathBuf,
+        expected: Digest,
+        actual: Digest,
+    },
     #[error("layer output failed")]
     Sink(#[source] std::io::Error),
     #[error("layer builder stopped unexpectedly")]

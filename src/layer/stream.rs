@@ -64,27 +64,30 @@ pub fn build_layer<W: Write>(
     };
     let (encoder, diff_id, _) = tar.finish();
     // A tar used as it is must be the one its checksum (or its image's config) names.
-    let expected = match &spec.content {
+    match &spec.content {
         LayerContent::Tarball {
             store_path,
-            diff_id,
-        } => Some((store_path.join("layer.tar"), diff_id)),
+            diff_id: expected,
+        } if *expected != diff_id => {
+            return Err(LayerError::ChecksumMismatch {
+                path: store_path.join("layer.tar"),
+                expected: expected.clone(),
+                actual: diff_id,
+            })
+        }
         LayerContent::ArchiveMember {
             archive,
             member,
-            diff_id,
+            diff_id: expected,
             ..
-        } => Some((archive.join(member), diff_id)),
-        _ => None,
-    };
-    if let Some((path, expected)) = expected {
-        if *expected != diff_id {
-            return Err(LayerError::ChecksumMismatch {
-                path,
+        } if *expected != diff_id => {
+            return Err(LayerError::DiffIdMismatch {
+                path: archive.join(member),
                 expected: expected.clone(),
                 actual: diff_id,
-            });
+            })
         }
+        _ => {}
     }
     let blob = encoder.finish().map_err(LayerError::Sink)?;
     let (mut sink, digest, size) = blob.finish();

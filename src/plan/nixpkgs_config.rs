@@ -143,6 +143,8 @@ pub fn isoformat(conf_text: &str, unix: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::str::FromStr;
+
     use super::*;
     use serde_json::json;
 
@@ -161,6 +163,33 @@ mod tests {
         // No base image: the conf's config as it is.
         let entries = NixpkgsConfig::config_entries(&json!({"Cmd": ["x"]}), None);
         assert_eq!(entries, vec![("Cmd".to_owned(), json!(["x"]))]);
+    }
+
+    #[test]
+    fn the_bytes_are_those_of_python_json_dumps() {
+        // Pinned from CPython 3.11: json.dumps(image, indent=4) of this image, built as
+        // nixpkgs' script builds it (sha256 of the 871 bytes).
+        let config = NixpkgsConfig {
+            created: isoformat("1970-01-01T00:00:01+00:00", 1),
+            architecture: "amd64".into(),
+            os: "linux".into(),
+            config: NixpkgsConfig::config_entries(
+                &json!({"Cmd": ["/bin/app", "--ünï"], "Env": ["A=1"], "Labels": {"b": "2", "a": "1"}}),
+                None,
+            ),
+            comments: vec![
+                NixpkgsConfig::comment(&["/nix/store/x-a".into(), "/nix/store/y-b".into()]),
+                NixpkgsConfig::comment(&["0a/layer.tar".into()]),
+            ],
+        };
+        let a = Digest::from_str(&format!("sha256:{}", "a".repeat(64))).unwrap();
+        let b = Digest::from_str(&format!("sha256:{}", "b".repeat(64))).unwrap();
+        let bytes = config.to_bytes(&[a, b]);
+        assert_eq!(bytes.len(), 871);
+        assert_eq!(
+            Digest::of(&bytes).to_string(),
+            "sha256:363d778f978b16416cb3abeff5e2e6a0a6af11f9cfc924f22da90f12a4f2d61e"
+        );
     }
 
     #[test]

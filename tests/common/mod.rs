@@ -108,8 +108,38 @@ pub fn oracle_diff_id(paths: &[PathBuf], owner: &[&str]) -> String {
 
 /// The conf.json of a dockerTools-shaped fixture attribute, built and parsed.
 pub fn fixture_conf(attr: &str) -> serde_json::Value {
-    let outputs = nix_build(&format!("{}.conf", fixture("demo", attr)));
-    read_json(&outputs[0])
+    read_json(&fixture_conf_path(attr))
+}
+
+/// The store path of that conf.json.
+pub fn fixture_conf_path(attr: &str) -> PathBuf {
+    nix_build(&format!("{}.conf", fixture("demo", attr))).remove(0)
+}
+
+/// The config digest (image ID) nixpkgs' stream script gives the image a conf.json describes,
+/// as the Python oracle (tests/oracle/nixpkgs_config.py) derives it from nixpkgs' rules.
+pub fn oracle_config_digest(conf: &Path) -> String {
+    require("python3");
+    let out = run_ok(
+        Command::new("python3")
+            .arg(repo_root().join("tests/oracle/nixpkgs_config.py"))
+            .arg(conf),
+        "the config oracle",
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// What an image archive holds, read by Python's tarfile (tests/oracle/archive_facts.py):
+/// `image_id`, `layer_digests`, `diff_ids`, `repo_tags`.
+pub fn archive_facts(archive: &Path) -> serde_json::Value {
+    require("python3");
+    let out = run_ok(
+        Command::new("python3")
+            .arg(repo_root().join("tests/oracle/archive_facts.py"))
+            .arg(archive),
+        "the archive reader",
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Options of a test registry.

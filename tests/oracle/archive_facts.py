@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""What an image archive (docker save's format, gzipped or not) says, read
+with Python's tarfile, independently of nixpush's reader: the image ID (the
+sha256 of its config member, which `docker load` prints), the sha256 of each
+layer member as it is (its diff_id when the member is an uncompressed tar),
+the diff_ids its config lists, and its RepoTags.
+
+Usage: python3 tests/oracle/archive_facts.py ARCHIVE   (prints one JSON object)
+"""
+
+import hashlib
+import json
+import sys
+import tarfile
+
+
+def main(path):
+    with tarfile.open(path) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))[0]
+        config = tar.extractfile(manifest["Config"]).read()
+        layers = []
+        for name in manifest["Layers"]:
+            member = tar.getmember(name)
+            while member.issym() or member.islnk():
+                # skopeo's legacy `<id>/layer.tar` entries are links to `<hex>.tar`.
+                target = member.linkname
+                if member.issym():
+                    target = "/".join(name.split("/")[:-1] + [target]).lstrip("/")
+                    parts = []
+                    for p in target.split("/"):
+                        if p == "..":
+                            parts.pop()
+                        elif p not in ("", "."):
+                            parts.append(p)
+                    target = "/".join(parts)
+                member = tar.getmember(target)
+            layers.append("sha256:" + hashlib.sha256(tar.extractfile(member).read()).hexdigest())
+    print(json.dumps({
+        "image_id": "sha256:" + hashlib.sha256(config).hexdigest(),
+        "layer_digests": layers,
+        "diff_ids": json.loads(config)["rootfs"]["diff_ids"],
+        "repo_tags": manifest.get("RepoTags") or [],
+    }))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
