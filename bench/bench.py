@@ -12,9 +12,13 @@ Measured (see docs/benchmarks.md):
      store files opened (traced with strace; must be 0);
   3. push of the next version, which changes only the top store path (a fleet update): time,
      layers and bytes uploaded;
-  4. peak RSS of the nixpush process (VmHWM, sampled from /proc) for a 1 GiB and a 4 GiB image.
+  4. peak RSS of the nixpush process (VmHWM, sampled from /proc) for a 1 GiB and a 4 GiB image;
+  5. push of a dockerTools.buildImage-shaped archive (a gzipped docker-archive in the store, two
+     layers, half random, half text) against `skopeo copy docker-archive:` of the same archive
+     uncompressed (Debian's skopeo 1.9 reads no gzipped docker-archive).
 
 Usage: python3 bench/bench.py [--runs 3] [--paths 100] [--mib 500] [--rss-sizes 1024,4096]
+                              [--archive-mib 200]
 Run through `make bench`, which sets the offline Nix configuration.
 """
 
@@ -32,7 +36,9 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "oracle"))
+sys.path.insert(0, os.path.join(REPO, "fixtures", "demo"))
 import layer_tar  # noqa: E402
+import make_archive  # noqa: E402
 
 NIXPUSH = os.path.join(REPO, "target", "release", "nixpush")
 BENCH_FLAKE = f"path:{REPO}/bench#default"
@@ -231,6 +237,63 @@ def manifest_layers(host, repo, tag):
     return {l["digest"]: l["size"] for l in m["layers"]}, m["config"]["size"]
 
 
+def archive_fixture(mib, work):
+    """A buildImage-shaped `.tar.gz` of two layers (random bytes, text) added to the store, and
+    the same archive uncompressed (for skopeo). Returns (store path, plain archive path)."""
+    half = mib * 1024 * 1024 // 2
+    random_dir = os.path.join(work, "random")
+    text_dir = os.path.join(work, "text")
+    os.makedirs(random_dir)
+    os.makedirs(text_dir)
+    with open(os.path.join(random_dir, "random.bin"), "wb") as f:
+        f.write(os.urandom(half))
+    with open(os.path.join(text_dir, "text.txt"), "wb") as f:
+        line = b"compressible text of the benchmark archive %09d\n"
+        n = 0
+        while f.tell() < half:
+            f.write(line % n)
+            n += 1
+    gz = os.path.join(work, f"bench-archive-{mib}m.tar.gz")
+    args = argparse.Namespace(out=gz, name_tag="bench/archive:v1", env=[], cmd=None,
+                              arch="amd64", layers=[random_dir, text_dir])
+    make_archive.buildimage(args)
+    store = subprocess.run(["nix-store", "--add", gz], env=nix_env(), check=True,
+                           capture_output=True, text=True).stdout.strip()
+    plain = os.path.join(work, "plain.tar")
+    with open(plain, "wb") as out:
+        subprocess.run(["gzip", "-dc", gz], stdout=out, check=True)
+    return store, plain
+
+
+def bench_archive(mib, runs):
+    """Medians of (nixpush, skopeo) pushing the archive to a fresh registry each time."""
+    work = tempfile.mkdtemp(prefix="nixpush-bench-archive-")
+    try:
+        store, plain = archive_fixture(mib, work)
+        ours, theirs = [], []
+        for _ in range(runs):
+            reg = Registry()
+            cache = tempfile.mkdtemp(prefix="nixpush-bench-cache-")
+            try:
+                env = nix_env({"NIXPUSH_CACHE_DIR": cache, "DOCKER_CONFIG": cache})
+                t, _, _ = timed([NIXPUSH, "-q", store, f"{reg.host}/bench/archive:v1"], env)
+                ours.append(t)
+            finally:
+                reg.stop()
+                shutil.rmtree(cache, ignore_errors=True)
+            reg = Registry()
+            try:
+                t, _, _ = timed(["skopeo", "copy", "-q", "--dest-tls-verify=false",
+                                 f"docker-archive:{plain}", f"docker://{reg.host}/bench/archive:v1"],
+                                nix_env())
+                theirs.append(t)
+            finally:
+                reg.stop()
+        return median(ours), median(theirs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def median(values):
     return statistics.median(values)
 
@@ -241,6 +304,7 @@ def main():
     ap.add_argument("--paths", type=int, default=100)
     ap.add_argument("--mib", type=int, default=500)
     ap.add_argument("--rss-sizes", default="1024,4096")
+    ap.add_argument("--archive-mib", type=int, default=200)
     args = ap.parse_args()
     for tool in ("nix", "docker-registry", "skopeo", "strace"):
         if not shutil.which(tool):
@@ -319,6 +383,8 @@ def main():
             reg.stop()
             shutil.rmtree(cache, ignore_errors=True)
 
+    archive = bench_archive(args.archive_mib, args.runs) if args.archive_mib else None
+
     m_cold, m_base = median(cold), median(base)
     print()
     print(f"| measure ({args.runs} runs, median) | nixpush | baseline | ratio | target |")
@@ -332,6 +398,10 @@ def main():
     for size, peak, t in rss:
         print(f"| peak RSS, {size} MiB image | {peak / 1024:.1f} MiB ({t:.1f} s) | | "
               f"{peak / rss[0][1]:.2f}x of {rss[0][0]} MiB | < 100 MiB, flat |")
+    if archive:
+        ours, theirs = archive
+        print(f"| buildImage archive, {args.archive_mib} MiB (.tar.gz in the store) | {ours:.2f} s | "
+              f"{theirs:.2f} s (skopeo copy docker-archive:, uncompressed) | {ours / theirs:.2f}x | |")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ PACKAGES=(
   docker-registry                  # local registry (CNCF distribution)
   skopeo umoci podman runc         # inspect, unpack and run pushed images
   apache2-utils busybox-static strace python3
-  git ca-certificates curl openssl
+  git ca-certificates curl openssl zstd
   gnome-keyring dbus-daemon        # a real Secret Service for `nixpush login` tests
 )
 

@@ -127,6 +127,29 @@ fn a_build_image_archive_is_pushed_as_the_image_it_holds() {
 }
 
 #[test]
+fn a_zstd_build_image_archive_is_the_same_image() {
+    let (zstd, _registry) = push_archive("image-archive-zst", "v1");
+    let (gzip, _other) = push_archive("image-archive", "v1");
+    // The same config and the same layer blobs; only the layer keys in the manifest's
+    // annotations differ, since they name the archive they were read from.
+    let blobs = |pinned: &str| {
+        let m: serde_json::Value = serde_json::from_slice(&skopeo_raw(pinned)).unwrap();
+        let layers: Vec<serde_json::Value> = m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].clone())
+            .collect();
+        (m["config"]["digest"].clone(), layers)
+    };
+    assert_eq!(
+        blobs(&zstd),
+        blobs(&gzip),
+        "compressor = \"zstd\" holds the same image"
+    );
+}
+
+#[test]
 fn a_pull_image_archive_is_pushed_as_the_image_it_holds() {
     let (pinned, _registry) = push_archive("base-archive", "1.0");
     assert_eq!(podman_run(&pinned, &[], &[]), "from the base image\n");
@@ -297,5 +320,45 @@ fn config_flags_with_an_image_archive_are_a_usage_error() {
         run.error_line().contains("--entrypoint"),
         "{}",
         run.error_line()
+    );
+}
+
+#[test]
+fn inspect_names_the_base_image_layers() {
+    let registry = Registry::start();
+    let nixpush = Nixpush::new();
+    let image = format!("{}/ar/from:v1", registry.host());
+    nixpush
+        .run(&[&fixture("demo", "docker-from-image"), &image])
+        .assert_ok();
+    let text = nixpush.run(&["inspect", &image]).assert_ok().to_owned();
+    let conf = fixture_conf("docker-from-image");
+    let base = archive_facts(std::path::Path::new(conf["from_image"].as_str().unwrap()));
+    assert_eq!(text.matches("(base image: ").count(), 2, "{text}");
+    assert_eq!(
+        base["diff_ids"].as_array().unwrap().len(),
+        2,
+        "the base has two layers"
+    );
+    assert!(
+        text.contains(conf["store_layers"][0][0].as_str().unwrap()),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_local_docker_archive_of_a_dockertools_image_is_named_by_its_repo_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("image.tar");
+    Nixpush::new()
+        .run(&[
+            &fixture("demo", "docker"),
+            &format!("docker-archive:{}", path.display()),
+        ])
+        .assert_ok();
+    assert_eq!(
+        archive_facts(&path)["repo_tags"],
+        serde_json::json!(["demo/docker:fixture"]),
+        "the conf's repo_tag, not the attribute's name"
     );
 }

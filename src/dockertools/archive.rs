@@ -11,10 +11,8 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use flate2::read::GzDecoder;
-
 use crate::digest::Digest;
-use crate::layer::{copy_member, open_archive, CopyError};
+use crate::layer::{copy_member, open_archive, ArchiveCompression, CopyError};
 
 /// Most bytes of `manifest.json` or of an image config read: both are small documents.
 const MAX_DOCUMENT: u64 = 16 * 1024 * 1024;
@@ -23,8 +21,8 @@ const MAX_DOCUMENT: u64 = 16 * 1024 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArchiveImage {
     pub path: PathBuf,
-    /// The archive is gzip-compressed (`buildImage`'s `.tar.gz`).
-    pub gzipped: bool,
+    /// How the archive is compressed (`buildImage`: `.tar.gz` by default, `.tar.zst` or `.tar`).
+    pub compression: ArchiveCompression,
     /// The config's bytes, as they are: their sha256 is the image ID `docker load` prints.
     pub config: Vec<u8>,
     /// The layer members, bottom first, with the diff_id the config gives each.
@@ -84,22 +82,18 @@ pub enum ArchiveError {
     Malformed { path: PathBuf, what: String },
 }
 
-/// Whether the file starts like a tar (a ustar header), gzip-compressed or not.
-fn looks_like_tar(path: &Path) -> io::Result<Option<bool>> {
-    let mut file = std::fs::File::open(path)?;
-    let mut magic = [0u8; 2];
-    let n = file.read(&mut magic)?;
-    let gzipped = n == 2 && magic == [0x1f, 0x8b];
-    let file = std::fs::File::open(path)?;
+/// How the file is compressed, if it starts like a tar (a ustar header) once decompressed.
+fn looks_like_tar(path: &Path) -> io::Result<Option<ArchiveCompression>> {
+    let mut magic = [0u8; 4];
+    let n = read_full(&mut std::fs::File::open(path)?, &mut magic)?;
+    let compression = ArchiveCompression::sniff(&magic[..n]);
     let mut header = [0u8; 512];
-    let read = if gzipped {
-        read_full(&mut GzDecoder::new(file), &mut header)
-    } else {
-        read_full(&mut { file }, &mut header)
-    };
-    // A gzip stream that is not valid (or too short) is simply not an archive.
+    // A compressed stream that is not valid (or too short) is simply not an archive.
+    let read = compression
+        .decoder(std::fs::File::open(path)?)
+        .and_then(|mut r| read_full(&mut r, &mut header));
     match read {
-        Ok(512) if &header[257..262] == b"ustar" => Ok(Some(gzipped)),
+        Ok(512) if &header[257..262] == b"ustar" => Ok(Some(compression)),
         _ => Ok(None),
     }
 }
@@ -138,14 +132,14 @@ pub fn read_archive(path: &Path) -> Result<Option<ArchiveImage>, ArchiveError> {
     if !path.is_file() {
         return Ok(None);
     }
-    let Some(gzipped) = looks_like_tar(path).map_err(read_err)? else {
+    let Some(compression) = looks_like_tar(path).map_err(read_err)? else {
         return Ok(None);
     };
     // Every member's name, and the small JSON documents kept as they pass (the config is not
     // known until manifest.json, usually last, names it: every small `.json` is kept).
     let mut names: Vec<(String, u64)> = Vec::new();
     let mut documents: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut archive = open_archive(path, gzipped).map_err(read_err)?;
+    let mut archive = open_archive(path, compression).map_err(read_err)?;
     for entry in archive.entries().map_err(read_err)? {
         let mut entry = entry.map_err(read_err)?;
         let name = member_name(path, &entry.path_bytes())?;
@@ -197,7 +191,7 @@ pub fn read_archive(path: &Path) -> Result<Option<ArchiveImage>, ArchiveError> {
         // Not named `.json` (`docker save` of newer Docker: `blobs/sha256/<hex>`): read it now.
         None => {
             let out =
-                copy_member(path, gzipped, &config_name, Vec::new()).map_err(|e| match e {
+                copy_member(path, compression, &config_name, Vec::new()).map_err(|e| match e {
                     CopyError::Read(e) | CopyError::Write(e) => read_err(e),
                 })?;
             if out.len() as u64 > MAX_DOCUMENT {
@@ -232,7 +226,7 @@ pub fn read_archive(path: &Path) -> Result<Option<ArchiveImage>, ArchiveError> {
         .collect::<Result<Vec<_>, ArchiveError>>()?;
     Ok(Some(ArchiveImage {
         path: path.to_owned(),
-        gzipped,
+        compression,
         config,
         layers,
         repo_tags: entry.repo_tags.clone().unwrap_or_default(),

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use crate::digest::Digest;
 
-pub use archive_member::{copy_member, open_archive, CopyError};
+pub use archive_member::{copy_member, open_archive, ArchiveCompression, CopyError};
 pub use compress::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL};
 pub use generated::{write_generated_tar, RootEntry};
 pub use key::LayerKey;
@@ -56,7 +56,7 @@ pub enum LayerContent {
     /// base), used byte for byte; `diff_id` is what the archive's config says it is.
     ArchiveMember {
         archive: PathBuf,
-        gzipped: bool,
+        compression: ArchiveCompression,
         member: String,
         diff_id: Digest,
     },

@@ -57,10 +57,11 @@ pub fn build_layer<W: Write>(
         LayerContent::Generated { entries } => write_generated_tar(entries, tar)?,
         LayerContent::ArchiveMember {
             archive,
-            gzipped,
+            compression,
             member,
             ..
-        } => copy_member(archive, *gzipped, member, tar).map_err(|e| archive_error(archive, e))?,
+        } => copy_member(archive, *compression, member, tar)
+            .map_err(|e| archive_error(archive, e))?,
     };
     let (encoder, diff_id, _) = tar.finish();
     // A tar used as it is must be the one its checksum (or its image's config) names.

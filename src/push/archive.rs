@@ -71,7 +71,7 @@ pub(super) fn archive_layers(
             nar_size: l.size,
             content: LayerContent::ArchiveMember {
                 archive: archive.path.clone(),
-                gzipped: archive.gzipped,
+                compression: archive.compression,
                 member: l.member.clone(),
                 diff_id: l.diff_id.clone(),
             },

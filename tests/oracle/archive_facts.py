@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What an image archive (docker save's format, gzipped or not) says, read
+"""What an image archive (docker save's format, plain, gzipped or zstd) says, read
 with Python's tarfile, independently of nixpush's reader: the image ID (the
 sha256 of its config member, which `docker load` prints), the sha256 of each
 layer member as it is (its diff_id when the member is an uncompressed tar),
@@ -9,13 +9,25 @@ Usage: python3 tests/oracle/archive_facts.py ARCHIVE   (prints one JSON object)
 """
 
 import hashlib
+import io
 import json
+import subprocess
 import sys
 import tarfile
 
 
+def open_archive(path):
+    """tarfile reads plain and gzipped archives; a zstd one goes through the zstd tool."""
+    with open(path, "rb") as f:
+        zstd = f.read(4) == b"\x28\xb5\x2f\xfd"
+    if zstd:
+        data = subprocess.run(["zstd", "-dc", path], check=True, capture_output=True).stdout
+        return tarfile.open(fileobj=io.BytesIO(data))
+    return tarfile.open(path)
+
+
 def main(path):
-    with tarfile.open(path) as tar:
+    with open_archive(path) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))[0]
         config = tar.extractfile(manifest["Config"]).read()
         layers = []
