@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use common::*;
 
@@ -65,19 +64,11 @@ fn push_archive(attr: &str, tag: &str) -> (String, Registry) {
 /// `podman load` of an archive: the image ID podman gives it. A gzipped archive is given
 /// to podman decompressed: Debian's podman 4.3 reads only plain docker-archives.
 fn podman_load_id(archive: &std::path::Path) -> String {
-    require("podman");
     let plain = tempfile::NamedTempFile::new().unwrap();
     let mut gz = flate2::read::GzDecoder::new(std::fs::File::open(archive).unwrap());
     std::io::copy(&mut gz, &mut std::fs::File::create(plain.path()).unwrap()).unwrap();
-    let out = Command::new("podman")
-        .env(
-            "CONTAINERS_CONF",
-            repo_root().join("fixtures/containers.conf"),
-        )
-        .args(["load", "--input"])
-        .arg(plain.path())
-        .output()
-        .unwrap();
+    let path = plain.path().display().to_string();
+    let out = podman(&["load", "--input", &path]).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -93,21 +84,10 @@ fn podman_load_id(archive: &std::path::Path) -> String {
         .unwrap_or_else(|| panic!("podman load said {stdout}"))
         .trim()
         .to_owned();
-    let id = Command::new("podman")
-        .env(
-            "CONTAINERS_CONF",
-            repo_root().join("fixtures/containers.conf"),
-        )
-        .args(["image", "inspect", "--format", "{{.Id}}", &name])
+    let id = podman(&["image", "inspect", "--format", "{{.Id}}", &name])
         .output()
         .unwrap();
-    let _ = Command::new("podman")
-        .env(
-            "CONTAINERS_CONF",
-            repo_root().join("fixtures/containers.conf"),
-        )
-        .args(["rmi", "--force", &name])
-        .output();
+    let _ = podman(&["rmi", "--force", &name]).output();
     format!("sha256:{}", String::from_utf8_lossy(&id.stdout).trim())
 }
 

@@ -219,21 +219,9 @@ fn a_second_tag_in_the_same_layout_keeps_the_first() {
     assert_eq!(layout_digest(&dir, "v2"), second);
 }
 
-/// Podman, with the test bed's settings (fixtures/containers.conf), as `podman_run` uses it.
-fn podman() -> Command {
-    require("podman");
-    let mut cmd = Command::new("podman");
-    cmd.env(
-        "CONTAINERS_CONF",
-        repo_root().join("fixtures/containers.conf"),
-    );
-    cmd
-}
-
 /// The ID of a local podman image.
 fn podman_image_id(name: &str) -> String {
-    let out = podman()
-        .args(["image", "inspect", "--format", "{{.Id}}", name])
+    let out = podman(&["image", "inspect", "--format", "{{.Id}}", name])
         .output()
         .unwrap();
     assert!(
@@ -277,8 +265,7 @@ fn a_docker_archive_on_stdout_loads_in_podman_and_runs() {
         .spawn()
         .expect("cannot run nixpush");
     let archive = writer.stdout.take().unwrap();
-    let load = podman()
-        .arg("load")
+    let load = podman(&["load"])
         .stdin(archive)
         .output()
         .expect("cannot run podman load");
@@ -355,11 +342,7 @@ fn a_docker_archive_file_of_a_docker_tools_image_loads_with_its_tag() {
         format!("{}.json", config.strip_prefix("sha256:").unwrap())
     );
 
-    let load = podman()
-        .args(["load", "--input"])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let load = podman(&["load", "--input"]).arg(&file).output().unwrap();
     assert!(
         load.status.success(),
         "podman load failed:\n{}",

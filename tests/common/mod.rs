@@ -778,21 +778,23 @@ impl Run {
     }
 }
 
+/// A podman command with the test bed's configuration (runc, fixtures/containers.conf).
+pub fn podman(args: &[&str]) -> Command {
+    require("podman");
+    let mut cmd = Command::new("podman");
+    cmd.env(
+        "CONTAINERS_CONF",
+        repo_root().join("fixtures/containers.conf"),
+    )
+    .args(args);
+    cmd
+}
+
 /// Runs `image` with podman (runc, fixtures/containers.conf): `options` go before the image,
 /// `args` after it. Returns stdout, failing the test if podman fails; removes the image after.
 pub fn podman_run(image: &str, options: &[&str], args: &[&str]) -> String {
-    require("podman");
     require("runc");
-    let podman = |argv: Vec<&str>| {
-        Command::new("podman")
-            .env(
-                "CONTAINERS_CONF",
-                repo_root().join("fixtures/containers.conf"),
-            )
-            .args(argv)
-            .output()
-            .expect("cannot run podman")
-    };
+    let podman = |argv: Vec<&str>| podman(&argv).output().expect("cannot run podman");
     let mut argv = vec!["run", "--rm", "--tls-verify=false"];
     argv.extend(options);
     argv.push(image);
