@@ -130,6 +130,11 @@ fn a_zstd_build_image_archive_is_the_same_image() {
 }
 
 #[test]
+fn a_layer_named_through_a_link_is_read_from_the_linked_member() {
+    push_archive("linked-archive", "1");
+}
+
+#[test]
 fn a_pull_image_archive_is_pushed_as_the_image_it_holds() {
     let (pinned, _registry) = push_archive("base-archive", "1.0");
     assert_eq!(podman_run(&pinned, &[], &[]), "from the base image\n");
@@ -264,6 +269,7 @@ fn broken_archives_are_refused_in_one_line_and_nothing_is_tagged() {
         ),
         ("bad-archive-diffid", "is not what the image's config says"),
         ("bad-archive-truncated", "cannot read the image archive"),
+        ("bad-archive-twoimages", "it holds 2 images"),
     ] {
         let registry = Registry::start();
         let run = Nixpush::new().run(&[

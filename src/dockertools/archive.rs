@@ -12,7 +12,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
-use crate::layer::{copy_member, open_archive, ArchiveCompression, CopyError};
+use crate::layer::{copy_member, scan_archive, ArchiveCompression, CopyError};
 
 /// Most bytes of `manifest.json` or of an image config read: both are small documents.
 const MAX_DOCUMENT: u64 = 16 * 1024 * 1024;
@@ -139,16 +139,26 @@ pub fn read_archive(path: &Path) -> Result<Option<ArchiveImage>, ArchiveError> {
     // known until manifest.json, usually last, names it: every small `.json` is kept).
     let mut names: Vec<(String, u64)> = Vec::new();
     let mut documents: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut archive = open_archive(path, compression).map_err(read_err)?;
-    for entry in archive.entries().map_err(read_err)? {
-        let mut entry = entry.map_err(read_err)?;
-        let name = member_name(path, &entry.path_bytes())?;
-        if name.ends_with(".json") && entry.size() <= MAX_DOCUMENT {
-            let mut bytes = Vec::with_capacity(entry.size() as usize);
-            entry.read_to_end(&mut bytes).map_err(read_err)?;
+    let mut unsafe_name = None;
+    scan_archive(path, compression, |m| -> io::Result<Option<()>> {
+        let name = match member_name(path, m.name) {
+            Ok(name) => name,
+            Err(e) => {
+                unsafe_name = Some(e);
+                return Ok(Some(()));
+            }
+        };
+        if name.ends_with(".json") && m.size <= MAX_DOCUMENT {
+            let mut bytes = Vec::with_capacity(m.size as usize);
+            m.content.read_to_end(&mut bytes)?;
             documents.push((name.clone(), bytes));
         }
-        names.push((name, entry.size()));
+        names.push((name, m.size));
+        Ok(None)
+    })
+    .map_err(read_err)?;
+    if let Some(e) = unsafe_name {
+        return Err(e);
     }
     let Some((_, manifest)) = documents.iter().find(|(n, _)| n == "manifest.json") else {
         return Ok(None);

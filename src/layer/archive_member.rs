@@ -51,6 +51,100 @@ pub fn open_archive(
     Ok(tar::Archive::new(compression.decoder(file)?))
 }
 
+/// One member as a scan meets it.
+pub struct Member<'a> {
+    /// Its name, as written.
+    pub name: &'a [u8],
+    /// Its size in the archive.
+    pub size: u64,
+    /// Where a symbolic or hard link member points, as written, and whether it is symbolic.
+    pub link: Option<(Vec<u8>, bool)>,
+    /// Its content (what is not read is skipped).
+    pub content: &'a mut dyn Read,
+}
+
+/// Calls `visit` on each member of the archive in turn until it returns `Some`. An
+/// uncompressed archive is read by seeking past the content nobody reads, so a scan for a
+/// few members (the index, one layer) reads little more than their headers and themselves.
+pub fn scan_archive<T, E: From<io::Error>>(
+    path: &Path,
+    compression: ArchiveCompression,
+    mut visit: impl FnMut(Member<'_>) -> Result<Option<T>, E>,
+) -> Result<Option<T>, E> {
+    fn each<'a, R: 'a + Read, T, E: From<io::Error>>(
+        entries: impl Iterator<Item = io::Result<tar::Entry<'a, R>>>,
+        visit: &mut impl FnMut(Member<'_>) -> Result<Option<T>, E>,
+    ) -> Result<Option<T>, E> {
+        for entry in entries {
+            let mut entry = entry?;
+            let name = entry.path_bytes().into_owned();
+            let size = entry.size();
+            let kind = entry.header().entry_type();
+            let link = if kind.is_symlink() || kind.is_hard_link() {
+                entry
+                    .link_name_bytes()
+                    .map(|l| (l.into_owned(), kind.is_symlink()))
+            } else {
+                None
+            };
+            let member = Member {
+                name: &name,
+                size,
+                link,
+                content: &mut entry,
+            };
+            if let Some(found) = visit(member)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+    if compression == ArchiveCompression::None {
+        let file = BufReader::with_capacity(READ_BUFFER, std::fs::File::open(path)?);
+        let mut archive = tar::Archive::new(SeekableBuf(file));
+        each(archive.entries_with_seek()?, &mut visit)
+    } else {
+        let mut archive = open_archive(path, compression)?;
+        each(archive.entries()?, &mut visit)
+    }
+}
+
+/// A buffered file that can still seek (`BufReader` seeks, dropping its buffer).
+struct SeekableBuf(BufReader<std::fs::File>);
+
+impl Read for SeekableBuf {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl io::Seek for SeekableBuf {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        self.0.seek(pos)
+    }
+}
+
+/// The member a link named `name` pointing at `target` stands for: a symbolic link's target
+/// is relative to the link's folder, a hard link's to the archive's root.
+pub fn link_target(name: &str, target: &str, symbolic: bool) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    if symbolic {
+        parts.extend(name.split('/'));
+        parts.pop();
+    }
+    for p in target.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.retain(|p| !p.is_empty() && *p != ".");
+    parts.join("/")
+}
+
 /// Why a member could not be copied: the archive could not be read, or `out` refused a write.
 #[derive(Debug)]
 pub enum CopyError {
@@ -58,39 +152,74 @@ pub enum CopyError {
     Write(io::Error),
 }
 
+/// Most links followed to reach a member's content.
+const MAX_LINKS: usize = 8;
+
 /// Copies the uncompressed bytes of `member` of the archive at `path` into `out`, and
-/// nothing else: a member that is itself gzip-compressed is decompressed on the way. Blocking.
+/// nothing else: a member that is itself gzip-compressed is decompressed on the way, and a
+/// member that is a link (skopeo's `<id>/layer.tar`) is followed. Blocking.
 pub fn copy_member<W: io::Write>(
     path: &Path,
     compression: ArchiveCompression,
     member: &str,
     mut out: W,
 ) -> Result<W, CopyError> {
-    let mut archive = open_archive(path, compression).map_err(CopyError::Read)?;
-    for entry in archive.entries().map_err(CopyError::Read)? {
-        let entry = entry.map_err(CopyError::Read)?;
-        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        if name.trim_start_matches("./") != member {
-            continue;
-        }
-        let mut entry = BufReader::with_capacity(READ_BUFFER, entry);
-        let start = io::BufRead::fill_buf(&mut entry).map_err(CopyError::Read)?;
-        let mut content: Box<dyn Read + '_> = if start.starts_with(&[0x1f, 0x8b]) {
-            Box::new(GzDecoder::new(entry))
-        } else {
-            Box::new(entry)
-        };
-        let mut buf = vec![0u8; READ_BUFFER];
-        loop {
-            let n = content.read(&mut buf).map_err(CopyError::Read)?;
-            if n == 0 {
-                return Ok(out);
+    let mut wanted = member.to_owned();
+    for _ in 0..=MAX_LINKS {
+        let found = scan_archive(path, compression, |m| -> Result<_, CopyError> {
+            let name = String::from_utf8_lossy(m.name);
+            if name.trim_start_matches("./") != wanted {
+                return Ok(None);
             }
-            out.write_all(&buf[..n]).map_err(CopyError::Write)?;
+            if let Some((link, symbolic)) = &m.link {
+                let target = String::from_utf8_lossy(link);
+                return Ok(Some(Err(link_target(&wanted, &target, *symbolic))));
+            }
+            let mut content = BufReader::with_capacity(READ_BUFFER, m.content);
+            let start = io::BufRead::fill_buf(&mut content).map_err(CopyError::Read)?;
+            let mut content: Box<dyn Read + '_> = if start.starts_with(&[0x1f, 0x8b]) {
+                Box::new(GzDecoder::new(content))
+            } else {
+                Box::new(content)
+            };
+            let mut buf = vec![0u8; READ_BUFFER];
+            loop {
+                let n = content.read(&mut buf).map_err(CopyError::Read)?;
+                if n == 0 {
+                    return Ok(Some(Ok(())));
+                }
+                out.write_all(&buf[..n]).map_err(CopyError::Write)?;
+            }
+        })?;
+        match found {
+            Some(Ok(())) => return Ok(out),
+            Some(Err(target)) => wanted = target,
+            None => break,
         }
     }
     Err(CopyError::Read(io::Error::new(
         io::ErrorKind::NotFound,
-        format!("the archive has no member {member:?}"),
+        format!("the archive has no member {member:?} with content"),
     )))
+}
+
+impl From<io::Error> for CopyError {
+    fn from(e: io::Error) -> Self {
+        CopyError::Read(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_resolve_as_skopeo_and_docker_write_them() {
+        assert_eq!(link_target("abc/layer.tar", "../0f.tar", true), "0f.tar");
+        assert_eq!(
+            link_target("abc/layer.tar", "def/layer.tar", false),
+            "def/layer.tar"
+        );
+        assert_eq!(link_target("a/b/c", "./d", true), "a/b/d");
+    }
 }

@@ -14,7 +14,9 @@ use std::path::PathBuf;
 
 use crate::digest::Digest;
 
-pub use archive_member::{copy_member, open_archive, ArchiveCompression, CopyError};
+pub use archive_member::{
+    copy_member, open_archive, scan_archive, ArchiveCompression, CopyError, Member,
+};
 pub use compress::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL};
 pub use generated::{write_generated_tar, RootEntry};
 pub use key::LayerKey;
