@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use super::blob_dir::BlobDir;
 use crate::digest::Digest;
 use crate::image::{OCI_INDEX, OCI_MANIFEST};
-use crate::known_layers::LayerIndex;
+use crate::known_layers::LearntLayers;
 
 /// Annotation of an index entry: the name (tag) it is known by in the layout.
 pub(crate) const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
@@ -88,8 +88,8 @@ fn ref_name(entry: &Value) -> Option<&str> {
 
 /// The layers named by the image manifests of the layout at `layout` whose descriptors carry
 /// nixpush's layer annotations. Whatever cannot be read teaches nothing.
-pub(crate) fn known_layers(layout: &Path, blobs: &BlobDir) -> LayerIndex {
-    let mut known = LayerIndex::default();
+pub(crate) fn known_layers(layout: &Path, blobs: &BlobDir) -> LearntLayers {
+    let mut known = LearntLayers::default();
     let Ok(bytes) = std::fs::read(layout.join("index.json")) else {
         return known;
     };

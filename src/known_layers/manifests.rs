@@ -29,11 +29,11 @@ pub struct KnownLayer {
 /// Layer key -> a known blob. The first source to name a key wins (the destination is read
 /// first).
 #[derive(Clone, Debug, Default)]
-pub struct LayerIndex {
+pub struct LearntLayers {
     known: BTreeMap<LayerKey, KnownLayer>,
 }
 
-impl LayerIndex {
+impl LearntLayers {
     pub fn get(&self, key: &LayerKey) -> Option<&KnownLayer> {
         self.known.get(key)
     }
@@ -53,7 +53,7 @@ impl LayerIndex {
     }
 
     /// Adds every entry of `other` not already known.
-    pub fn merge(&mut self, other: &LayerIndex) {
+    pub fn merge(&mut self, other: &LearntLayers) {
         for (k, v) in &other.known {
             self.add(k.clone(), v.clone());
         }
@@ -126,7 +126,7 @@ mod tests {
                 {{"mediaType":"x","digest":"{d}","size":4,"annotations":{{"{LAYER_KEY_ANNOTATION}":"short","{DIFF_ID_ANNOTATION}":"{t}"}}}}
             ]}}"#
         );
-        let mut index = LayerIndex::default();
+        let mut index = LearntLayers::default();
         assert_eq!(index.learn(manifest.as_bytes(), "org/app"), 1);
         let known = index.get(&LayerKey::parse(&key).unwrap()).unwrap();
         assert_eq!(

@@ -6,4 +6,4 @@ mod cache;
 mod manifests;
 
 pub use cache::{CacheEntry, KnownBlob, LayerCache};
-pub use manifests::{KnownLayer, LayerIndex, DIFF_ID_ANNOTATION, LAYER_KEY_ANNOTATION};
+pub use manifests::{KnownLayer, LearntLayers, DIFF_ID_ANNOTATION, LAYER_KEY_ANNOTATION};

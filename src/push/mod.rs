@@ -18,7 +18,7 @@ pub use error::PushError;
 
 use crate::destination::{Destination, LocalTarget};
 use crate::image::{ImageIndex, IndexEntry};
-use crate::known_layers::LayerIndex;
+use crate::known_layers::LearntLayers;
 use crate::nix::PlatformSpec;
 use crate::outcome::PushOutcome;
 use crate::plan::{ImageDocuments, ImagePlan};
@@ -71,7 +71,7 @@ pub async fn push(
 #[derive(Debug, Default)]
 pub struct SharedLayers {
     registry: Option<String>,
-    index: LayerIndex,
+    learnt: LearntLayers,
 }
 
 /// Like [`push`], for one request of several pushed in one run: layers in `shared` (pushed

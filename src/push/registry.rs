@@ -13,7 +13,7 @@ use super::{image_index, prepare_all, tags_for, PushError, SharedLayers};
 use crate::credentials;
 use crate::digest::Digest;
 use crate::image::{index_children, OCI_INDEX, OCI_MANIFEST};
-use crate::known_layers::{KnownBlob, KnownLayer, LayerIndex};
+use crate::known_layers::{KnownBlob, KnownLayer, LearntLayers};
 use crate::layer::Compression;
 use crate::nix::PlatformSpec;
 use crate::outcome::{ImageOutcome, LayerReport, PushOutcome};
@@ -65,7 +65,7 @@ pub(super) async fn push_to_registry(
     }
 
     let tags = tags_for(request, &prepared)?;
-    let mut index = learn_layers(
+    let mut learnt = learn_layers(
         &client,
         request,
         tags.first().map(String::as_str),
@@ -73,7 +73,7 @@ pub(super) async fn push_to_registry(
     )
     .await;
     if shared.registry.as_deref() == Some(destination.registry()) {
-        index.merge(&shared.index);
+        learnt.merge(&shared.learnt);
     }
     let multi_arch = request.is_multi_arch();
     let mut images = Vec::with_capacity(prepared.len());
@@ -86,7 +86,7 @@ pub(super) async fn push_to_registry(
             compression: plan.compression,
             jobs: request.jobs,
             cache: request.cache.clone(),
-            index: index.clone(),
+            learnt: learnt.clone(),
             verify: request.verify,
             mount_from: request.mount_from.clone(),
             upload: request.upload,
@@ -111,7 +111,7 @@ pub(super) async fn push_to_registry(
         }
         // Layers of one platform's image may serve the next (a shared customisation layer).
         for layer in &uploaded.layers {
-            index.add(
+            learnt.add(
                 layer.key.clone(),
                 known_layer(layer, plan.compression, client.repository()),
             );
@@ -201,12 +201,12 @@ async fn finish_registry_push(
     if shared.registry.as_deref() != Some(destination.registry()) {
         *shared = SharedLayers {
             registry: Some(destination.registry().to_owned()),
-            index: LayerIndex::default(),
+            learnt: LearntLayers::default(),
         };
     }
     for image in &images {
         for layer in &image.layers {
-            shared.index.add(
+            shared.learnt.add(
                 layer.key.clone(),
                 known_layer(layer, request.compression, client.repository()),
             );
@@ -242,8 +242,8 @@ async fn learn_layers(
     request: &PushRequest,
     tag: Option<&str>,
     reporter: &dyn Reporter,
-) -> LayerIndex {
-    let mut index = LayerIndex::default();
+) -> LearntLayers {
+    let mut learnt = LearntLayers::default();
     let mut sources: Vec<(String, String)> = Vec::new();
     if let Some(tag) = tag {
         sources.push((client.repository().to_owned(), tag.to_owned()));
@@ -256,7 +256,7 @@ async fn learn_layers(
         match client.get_manifest(&repository, &reference).await {
             Ok(Some(bytes)) => {
                 read += 1;
-                let n = index.learn(&bytes, &repository);
+                let n = learnt.learn(&bytes, &repository);
                 if n > 0 {
                     reporter.phase(&format!("{repository}:{reference} names {n} known layers"));
                 }
@@ -272,7 +272,7 @@ async fn learn_layers(
             )),
         }
     }
-    index
+    learnt
 }
 
 /// Credentials for the destination, the first source that has some: the ones given explicitly

@@ -50,7 +50,7 @@ impl Reuse<'_> {
         }
         let Some(known) = self
             .options
-            .index
+            .learnt
             .get(&self.spec.key)
             .filter(|k| k.layer.media_type == media_type)
         else {

@@ -10,7 +10,7 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use super::reuse::{rebuild, remember, Reuse};
 use super::PushError;
-use crate::known_layers::{KnownBlob, LayerCache, LayerIndex};
+use crate::known_layers::{KnownBlob, LayerCache, LearntLayers};
 use crate::layer::{open_layer, Compression, LayerDigests, LayerError, LayerFailure, LayerSpec};
 use crate::outcome::{LayerAction, LayerReport};
 use crate::plan::{ImageDocuments, ImagePlan};
@@ -25,7 +25,7 @@ pub(super) struct UploadOptions {
     pub jobs: usize,
     pub cache: LayerCache,
     /// Layers learned from manifests already in the registry.
-    pub index: LayerIndex,
+    pub learnt: LearntLayers,
     /// Rebuild every layer that would be skipped and use the known blob only if it is
     /// byte-identical (`--verify`).
     pub verify: bool,
