@@ -186,12 +186,15 @@ fn a_credential_helper_that_hangs_is_stopped_and_named_in_one_line() {
     std::fs::create_dir(&bin).unwrap();
     // A helper stuck on something (a prompt no one sees, a keychain that never answers).
     let helper = bin.join("docker-credential-stuck");
+    // A script that starts another program, as helpers wrapping a cloud CLI do: both must go.
     let pid_file = nixpush.docker_config.path().join("helper.pid");
+    let child_file = nixpush.docker_config.path().join("child.pid");
     std::fs::write(
         &helper,
         format!(
-            "#!/bin/sh\necho $$ > {}\nexec sleep 600\n",
-            pid_file.display()
+            "#!/bin/sh\necho $$ > {}\nsleep 600 &\necho $! > {}\nwait\n",
+            pid_file.display(),
+            child_file.display()
         ),
     )
     .unwrap();
@@ -225,13 +228,22 @@ fn a_credential_helper_that_hangs_is_stopped_and_named_in_one_line() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
     assert_eq!(registry.uploads_started(), 0);
-    // The helper was stopped, not left running.
-    let pid = std::fs::read_to_string(&pid_file).unwrap();
-    assert!(
-        !std::path::Path::new("/proc").join(pid.trim()).exists(),
-        "the helper (pid {}) is still running",
-        pid.trim()
-    );
+    // The helper was stopped, and what it started too, not left running.
+    for file in [&pid_file, &child_file] {
+        let pid = std::fs::read_to_string(file).unwrap();
+        let proc_dir = std::path::Path::new("/proc").join(pid.trim());
+        // Killed, then reaped by whoever is its parent now: give that a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while proc_dir.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(
+            !proc_dir.exists(),
+            "pid {} (from {}) is still running",
+            pid.trim(),
+            file.display()
+        );
+    }
 }
 
 #[test]

@@ -270,6 +270,7 @@ fn broken_archives_are_refused_in_one_line_and_nothing_is_tagged() {
         ("bad-archive-diffid", "is not what the image's config says"),
         ("bad-archive-truncated", "cannot read the image archive"),
         ("bad-archive-twoimages", "it holds 2 images"),
+        ("bad-archive-truncatedplain", "cut short"),
     ] {
         let registry = Registry::start();
         let run = Nixpush::new().run(&[

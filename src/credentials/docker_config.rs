@@ -5,6 +5,7 @@
 //! `docker-credential-<name> get`. Docker Hub is also looked up under its legacy key
 //! `https://index.docker.io/v1/`.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -60,10 +61,25 @@ impl DockerConfigError {
 /// (seconds) says otherwise: long enough for a helper that asks a keychain or a cloud's
 /// metadata service, short enough that a hung one fails the push rather than hanging it.
 pub const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest limit `NIXPUSH_CREDENTIAL_HELPER_TIMEOUT` may set.
+const MAX_HELPER_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// How often a running helper is checked on.
 const HELPER_POLL: Duration = Duration::from_millis(10);
 /// Most bytes of a helper's answer read: credentials are small.
 const MAX_HELPER_ANSWER: u64 = 1024 * 1024;
+
+/// Stops a helper and everything it started (its process group), and reaps it.
+fn stop_group(child: &mut std::process::Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals the process group the helper leads; it
+        // touches no memory of ours.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
 
 /// The helper time limit in force.
 fn helper_timeout() -> Duration {
@@ -71,7 +87,8 @@ fn helper_timeout() -> Duration {
         .ok()
         .and_then(|s| s.trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
+        // A day at most: a limit past that is no limit, and too large a one would overflow.
+        .map(|s| Duration::from_secs_f64(s.min(MAX_HELPER_TIMEOUT.as_secs_f64())))
         .unwrap_or(HELPER_TIMEOUT)
 }
 
@@ -185,7 +202,10 @@ fn from_helper(helper: &str, server: &str) -> Result<Option<Credentials>, Docker
         helper: helper.to_owned(),
         reason,
     };
+    // In a process group of its own, so a helper that is a script starting other programs is
+    // stopped whole at the deadline.
     let mut child = std::process::Command::new(&program)
+        .process_group(0)
         .arg("get")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -213,8 +233,7 @@ fn from_helper(helper: &str, server: &str) -> Result<Option<Credentials>, Docker
         match child.try_wait().map_err(|e| fail(e.to_string()))? {
             Some(status) => break status,
             None if std::time::Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
+                stop_group(&mut child);
                 return Err(DockerConfigError::HelperTimeout {
                     helper: helper.to_owned(),
                     seconds: timeout.as_secs_f64(),

@@ -1,21 +1,35 @@
-//! Image archives in the store: what `dockerTools.buildImage` (a `.tar.gz`), `pullImage` (a plain
-//! `.tar` skopeo wrote) and a built `buildLayeredImage` (`./result`) are. Recognised by content,
-//! never by name: a tar, gzip-compressed or not, whose `manifest.json` names a config and layers
-//! (`docker save`'s format).
+//! Image archives in the store: what `dockerTools.buildImage` (a `.tar.gz`, `.tar.zst` or
+//! `.tar`), `pullImage` (a plain `.tar` skopeo wrote) and a built `buildLayeredImage`
+//! (`./result`) are. Recognised by content, never by name: a tar, plain, gzip- or
+//! zstd-compressed, whose `manifest.json` names a config and layers (`docker save`'s format).
 //!
 //! This is the one place nixpush reads a tarball, because Nix already built it. The archive is
-//! read twice, never unpacked: once for its index (`manifest.json` and the config, which
-//! `docker save` and skopeo write last), and once per layer, streaming that layer's member into
-//! the compressor. Nothing is written to disk and no layer is held in memory.
+//! never unpacked: it is read once for its index (`manifest.json` and the config, which
+//! `docker save` and skopeo write last; a plain tar by seeking from header to header), and once
+//! per layer, streaming that layer's member into the compressor. Nothing is written to disk;
+//! what is held in memory is bounded (the small JSON documents at the archive's root).
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
-use crate::layer::{copy_member, scan_archive, ArchiveCompression, CopyError};
+use crate::layer::{link_target, read_member, scan_archive, ArchiveCompression};
 
 /// Most bytes of `manifest.json` or of an image config read: both are small documents.
 const MAX_DOCUMENT: u64 = 16 * 1024 * 1024;
+/// Most bytes of JSON documents kept while looking for the index (an archive that is no image
+/// may hold many).
+const MAX_DOCUMENTS: u64 = 64 * 1024 * 1024;
+/// Most links followed from a name the manifest gives to a member with content.
+const MAX_LINKS: usize = 8;
+
+/// A member seen in the index pass.
+struct Named {
+    name: String,
+    size: u64,
+    /// Where it points, and whether symbolically, when it is a link.
+    link: Option<(String, bool)>,
+}
 
 /// What an image archive holds, read from its `manifest.json` and config.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,31 +149,33 @@ pub fn read_archive(path: &Path) -> Result<Option<ArchiveImage>, ArchiveError> {
     let Some(compression) = looks_like_tar(path).map_err(read_err)? else {
         return Ok(None);
     };
-    // Every member's name, and the small JSON documents kept as they pass (the config is not
-    // known until manifest.json, usually last, names it: every small `.json` is kept).
-    let mut names: Vec<(String, u64)> = Vec::new();
+    // Every member's name (names are only keys here, never paths on disk), and the small JSON
+    // documents at the archive's root kept as they pass: the config is not known until
+    // manifest.json, usually last, names it.
+    let mut names: Vec<Named> = Vec::new();
     let mut documents: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut unsafe_name = None;
+    let mut kept = 0;
     scan_archive(path, compression, |m| -> io::Result<Option<()>> {
-        let name = match member_name(path, m.name) {
-            Ok(name) => name,
-            Err(e) => {
-                unsafe_name = Some(e);
-                return Ok(Some(()));
-            }
-        };
-        if name.ends_with(".json") && m.size <= MAX_DOCUMENT {
+        let name = String::from_utf8_lossy(m.name)
+            .trim_start_matches("./")
+            .to_owned();
+        let root_json = name.ends_with(".json") && !name.contains('/');
+        if root_json && m.size <= MAX_DOCUMENT && kept + m.size <= MAX_DOCUMENTS {
             let mut bytes = Vec::with_capacity(m.size as usize);
             m.content.read_to_end(&mut bytes)?;
+            kept += m.size;
             documents.push((name.clone(), bytes));
         }
-        names.push((name, m.size));
+        names.push(Named {
+            name,
+            size: m.size,
+            link: m
+                .link
+                .map(|(l, symbolic)| (String::from_utf8_lossy(&l).into_owned(), symbolic)),
+        });
         Ok(None)
     })
     .map_err(read_err)?;
-    if let Some(e) = unsafe_name {
-        return Err(e);
-    }
     let Some((_, manifest)) = documents.iter().find(|(n, _)| n == "manifest.json") else {
         return Ok(None);
     };
@@ -187,30 +203,31 @@ pub fn read_archive(path: &Path) -> Result<Option<ArchiveImage>, ArchiveError> {
             )))
         }
     };
+    // A member the manifest names: checked, and found (through links, for its size).
     let find = |wanted: &str| -> Result<(String, u64), ArchiveError> {
         let wanted = member_name(path, wanted.as_bytes())?;
-        names
-            .iter()
-            .find(|(n, _)| *n == wanted)
-            .cloned()
-            .ok_or_else(|| malformed(format!("manifest.json names {wanted:?}, which it lacks")))
+        let mut name = wanted.clone();
+        for _ in 0..=MAX_LINKS {
+            let found = names.iter().rev().find(|n| n.name == name).ok_or_else(|| {
+                malformed(format!("manifest.json names {wanted:?}, which it lacks"))
+            })?;
+            match &found.link {
+                Some((target, symbolic)) => name = link_target(&name, target, *symbolic),
+                None => return Ok((wanted, found.size)),
+            }
+        }
+        Err(malformed(format!(
+            "{wanted:?} is a link that leads nowhere"
+        )))
     };
     let (config_name, _) = find(&entry.config)?;
     let config = match documents.iter().find(|(n, _)| *n == config_name) {
         Some((_, bytes)) => bytes.clone(),
-        // Not named `.json` (`docker save` of newer Docker: `blobs/sha256/<hex>`): read it now.
-        None => {
-            let out =
-                copy_member(path, compression, &config_name, Vec::new()).map_err(|e| match e {
-                    CopyError::Read(e) | CopyError::Write(e) => read_err(e),
-                })?;
-            if out.len() as u64 > MAX_DOCUMENT {
-                return Err(malformed(format!(
-                    "its config {config_name:?} is too large"
-                )));
-            }
-            out
-        }
+        // Elsewhere (`docker save` of newer Docker: `blobs/sha256/<hex>`): read it now, as it is
+        // and never past the bound.
+        None => read_member(path, compression, &config_name, MAX_DOCUMENT)
+            .map_err(read_err)?
+            .ok_or_else(|| malformed(format!("its config {config_name:?} is not a plain file")))?,
     };
     let summary = ConfigSummary::parse(&config)
         .map_err(|e| malformed(format!("its config {config_name:?}: {e}")))?;

@@ -6,7 +6,7 @@
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 
 /// Read buffer over the archive file.
 const READ_BUFFER: usize = 256 * 1024;
@@ -36,14 +36,15 @@ impl ArchiveCompression {
         let reader = BufReader::with_capacity(READ_BUFFER, reader);
         Ok(match self {
             ArchiveCompression::None => Box::new(reader),
-            ArchiveCompression::Gzip => Box::new(GzDecoder::new(reader)),
+            // `gzip` may write several members one after the other: all of them are the archive.
+            ArchiveCompression::Gzip => Box::new(MultiGzDecoder::new(reader)),
             ArchiveCompression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader)?),
         })
     }
 }
 
 /// The archive's entries, decompressed as it is compressed.
-pub fn open_archive(
+fn open_archive(
     path: &Path,
     compression: ArchiveCompression,
 ) -> io::Result<tar::Archive<Box<dyn Read>>> {
@@ -71,14 +72,17 @@ pub fn scan_archive<T, E: From<io::Error>>(
     compression: ArchiveCompression,
     mut visit: impl FnMut(Member<'_>) -> Result<Option<T>, E>,
 ) -> Result<Option<T>, E> {
+    /// The visit's answer, or where the last member's content ends when none answered.
     fn each<'a, R: 'a + Read, T, E: From<io::Error>>(
         entries: impl Iterator<Item = io::Result<tar::Entry<'a, R>>>,
         visit: &mut impl FnMut(Member<'_>) -> Result<Option<T>, E>,
-    ) -> Result<Option<T>, E> {
+    ) -> Result<Result<T, u64>, E> {
+        let mut end = 0;
         for entry in entries {
             let mut entry = entry?;
             let name = entry.path_bytes().into_owned();
             let size = entry.size();
+            end = entry.raw_file_position() + size.div_ceil(512) * 512;
             let kind = entry.header().entry_type();
             let link = if kind.is_symlink() || kind.is_hard_link() {
                 entry
@@ -94,18 +98,31 @@ pub fn scan_archive<T, E: From<io::Error>>(
                 content: &mut entry,
             };
             if let Some(found) = visit(member)? {
-                return Ok(Some(found));
+                return Ok(Ok(found));
             }
         }
-        Ok(None)
+        Ok(Err(end))
     }
     if compression == ArchiveCompression::None {
-        let file = BufReader::with_capacity(READ_BUFFER, std::fs::File::open(path)?);
-        let mut archive = tar::Archive::new(SeekableBuf(file));
-        each(archive.entries_with_seek()?, &mut visit)
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        let mut archive =
+            tar::Archive::new(SeekableBuf(BufReader::with_capacity(READ_BUFFER, file)));
+        match each(archive.entries_with_seek()?, &mut visit)? {
+            Ok(found) => Ok(Some(found)),
+            // Seeking past the end of a file is no error, and a header of zeros is the end of
+            // the archive: a tar cut short would read as complete without this. After the last
+            // member comes at least one block of zeros.
+            Err(end) if len < end + 512 => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the archive is cut short (truncated)",
+            )
+            .into()),
+            Err(_) => Ok(None),
+        }
     } else {
         let mut archive = open_archive(path, compression)?;
-        each(archive.entries()?, &mut visit)
+        Ok(each(archive.entries()?, &mut visit)?.ok())
     }
 }
 
@@ -128,7 +145,7 @@ impl io::Seek for SeekableBuf {
 /// is relative to the link's folder, a hard link's to the archive's root.
 pub fn link_target(name: &str, target: &str, symbolic: bool) -> String {
     let mut parts: Vec<&str> = Vec::new();
-    if symbolic {
+    if symbolic && !target.starts_with('/') {
         parts.extend(name.split('/'));
         parts.pop();
     }
@@ -175,10 +192,18 @@ pub fn copy_member<W: io::Write>(
                 let target = String::from_utf8_lossy(link);
                 return Ok(Some(Err(link_target(&wanted, &target, *symbolic))));
             }
-            let mut content = BufReader::with_capacity(READ_BUFFER, m.content);
-            let start = io::BufRead::fill_buf(&mut content).map_err(CopyError::Read)?;
-            let mut content: Box<dyn Read + '_> = if start.starts_with(&[0x1f, 0x8b]) {
-                Box::new(GzDecoder::new(content))
+            // The first two bytes say whether the member is itself gzipped.
+            let mut magic = Vec::with_capacity(2);
+            m.content
+                .take(2)
+                .read_to_end(&mut magic)
+                .map_err(CopyError::Read)?;
+            let content = io::Cursor::new(magic.clone()).chain(m.content);
+            let mut content: Box<dyn Read + '_> = if magic == [0x1f, 0x8b] {
+                Box::new(MultiGzDecoder::new(BufReader::with_capacity(
+                    READ_BUFFER,
+                    content,
+                )))
             } else {
                 Box::new(content)
             };
@@ -203,6 +228,30 @@ pub fn copy_member<W: io::Write>(
     )))
 }
 
+/// The bytes of `member` as they are (not decompressed, links not followed), if it is there
+/// and holds at most `max` bytes; a larger one is an error, never read whole.
+pub fn read_member(
+    path: &Path,
+    compression: ArchiveCompression,
+    member: &str,
+    max: u64,
+) -> io::Result<Option<Vec<u8>>> {
+    scan_archive(path, compression, |m| -> io::Result<Option<Vec<u8>>> {
+        if String::from_utf8_lossy(m.name).trim_start_matches("./") != member {
+            return Ok(None);
+        }
+        if m.size > max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{member:?} is larger than {max} bytes"),
+            ));
+        }
+        let mut bytes = Vec::with_capacity(m.size as usize);
+        m.content.read_to_end(&mut bytes)?;
+        Ok(Some(bytes))
+    })
+}
+
 impl From<io::Error> for CopyError {
     fn from(e: io::Error) -> Self {
         CopyError::Read(e)
@@ -221,5 +270,6 @@ mod tests {
             "def/layer.tar"
         );
         assert_eq!(link_target("a/b/c", "./d", true), "a/b/d");
+        assert_eq!(link_target("a/b/c", "/d/e", true), "d/e", "from the root");
     }
 }

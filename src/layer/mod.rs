@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use crate::digest::Digest;
 
 pub use archive_member::{
-    copy_member, open_archive, scan_archive, ArchiveCompression, CopyError, Member,
+    copy_member, link_target, read_member, scan_archive, ArchiveCompression, CopyError, Member,
 };
 pub use compress::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL};
 pub use generated::{write_generated_tar, RootEntry};
@@ -81,6 +81,17 @@ impl LayerSpec {
             LayerContent::Tarball { store_path, .. } => std::slice::from_ref(store_path),
             LayerContent::ArchiveMember { archive, .. } => std::slice::from_ref(archive),
             LayerContent::Generated { .. } => &[],
+        }
+    }
+
+    /// The diff_id the layer must have, when it is known before it is built: a tarball used as
+    /// it is (its `checksum`), an archive member (its image's config).
+    pub fn expected_diff_id(&self) -> Option<&Digest> {
+        match &self.content {
+            LayerContent::Tarball { diff_id, .. } | LayerContent::ArchiveMember { diff_id, .. } => {
+                Some(diff_id)
+            }
+            _ => None,
         }
     }
 

@@ -33,7 +33,10 @@ impl Reuse<'_> {
         cached: Option<&CacheEntry>,
     ) -> Result<Option<LayerReport>, PushError> {
         let media_type = self.options.compression.media_type();
-        if let Some(entry) = cached {
+        // A layer whose diff_id is fixed beforehand (its image's config names it) takes no blob
+        // of another: the config and the layers would disagree.
+        let fits = |k: &KnownBlob| self.spec.expected_diff_id().is_none_or(|d| *d == k.diff_id);
+        if let Some(entry) = cached.filter(|e| fits(&e.layer)) {
             let known = &entry.layer;
             let present = is_present(self.client, known).await?;
             let sources = self.mount_sources(&entry.seen);
@@ -52,7 +55,7 @@ impl Reuse<'_> {
             .options
             .learnt
             .get(&self.spec.key)
-            .filter(|k| k.layer.media_type == media_type)
+            .filter(|k| k.layer.media_type == media_type && fits(&k.layer))
         else {
             return Ok(None);
         };

@@ -55,6 +55,10 @@ pub enum RegistryError {
     },
     #[error("registry {host} gave an unusable answer: {what}")]
     Protocol { host: String, what: String },
+    /// A request already retried as long as the policy allows (a token fetch inside an upload
+    /// step): final, so the step that needed it is not retried around it.
+    #[error(transparent)]
+    GaveUp(Box<RegistryError>),
 }
 
 fn detail_suffix(detail: &str) -> String {

@@ -13,6 +13,7 @@ use crate::registry::error::{
     display_url, explain_body, is_temporary_status, transport_reason, RegistryError,
 };
 use crate::registry::retry::{backoff, with_retries, Attempt, MAX_ATTEMPTS};
+use crate::registry::transport::{is_certificate_error, transport_error};
 
 impl Client {
     /// Sets up authentication for `challenge`; for bearer tokens, fetches one now so bad
@@ -155,6 +156,14 @@ impl Client {
                         }
                     }
                     Ok(r) => Attempt::Done(Ok(r)),
+                    // A certificate the realm's host does not have will not change.
+                    Err(e) if is_certificate_error(&e) => Attempt::Done(Err(RegistryError::Tls {
+                        host: url.host_str().unwrap_or_default().to_owned(),
+                        reason: transport_reason(&e),
+                    })),
+                    Err(e) if !transport_error(method, url, &e).is_temporary() => {
+                        Attempt::Done(Err(transport_error(method, url, &e)))
+                    }
                     Err(e) => Attempt::Again {
                         reason: Some(transport_reason(&e)),
                         last: Err(RegistryError::Connect {
@@ -166,7 +175,15 @@ impl Client {
                 }
             },
         )
-        .await?;
+        .await
+        // Retried already: the upload step that needed a token is not retried around it.
+        .map_err(|e| {
+            if e.is_temporary() {
+                RegistryError::GaveUp(Box::new(e))
+            } else {
+                e
+            }
+        })?;
         match response.status() {
             s if s.is_success() => {}
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
