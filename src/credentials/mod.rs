@@ -8,9 +8,7 @@ mod login;
 
 use std::path::PathBuf;
 
-pub use docker_config::{
-    default_config_path, podman_auth_paths, DockerConfigError, HELPER_TIMEOUT,
-};
+pub use docker_config::{default_config_path, podman_auth_paths, DockerConfigError};
 pub use keyring::{
     within, CredentialStore, KeyringStore, OsKeyring, StoreError, KEYRING_KIND, LOOKUP_TIMEOUT,
     SERVICE,

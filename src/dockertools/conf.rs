@@ -3,8 +3,9 @@
 //! the file ownership.
 //!
 //! Two shapes exist. Current nixpkgs has `mtime`, `uid`, `gid`, `uname` and `gname` (uid and gid
-//! as JSON strings); older nixpkgs lacks them, and then files are owned by root (0) and their
-//! mtime is `created`. Either date may be `now`.
+//! as JSON strings); older nixpkgs (mid 2020 to early 2024) lacks them, and then files are owned
+//! by root (0), their mtime is `created`, and the layers' `/nix` and `/nix/store` entries have
+//! mode 0555 rather than 0755. Either date may be `now`.
 
 use std::path::PathBuf;
 

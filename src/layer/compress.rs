@@ -7,6 +7,7 @@
 use std::io::{self, Write};
 
 use super::gzip::GzipStream;
+use crate::image::media_types::{OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD};
 
 /// gzip level used unless asked otherwise: level 1 compresses store contents at several times
 /// the speed of level 6 for a few percent more bytes, and the upload, not the ratio, is what a
@@ -47,9 +48,9 @@ impl Compression {
     /// The OCI media type of a layer blob compressed this way.
     pub fn media_type(&self) -> &'static str {
         match self {
-            Compression::Gzip { .. } => "application/vnd.oci.image.layer.v1.tar+gzip",
-            Compression::Zstd { .. } => "application/vnd.oci.image.layer.v1.tar+zstd",
-            Compression::None => "application/vnd.oci.image.layer.v1.tar",
+            Compression::Gzip { .. } => OCI_LAYER_GZIP,
+            Compression::Zstd { .. } => OCI_LAYER_ZSTD,
+            Compression::None => OCI_LAYER,
         }
     }
 

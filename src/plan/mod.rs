@@ -1,5 +1,6 @@
 //! From a built closure to an `ImagePlan`: which store paths go in which layer, and the image
-//! config around them. Pure: nothing here touches the network or reads a store file.
+//! config around them. Pure data, but for `provenance.rs`, which asks `nix` and `git` about the
+//! flake; nothing here touches the network or reads a store file.
 
 mod layering;
 mod nixpkgs_config;
