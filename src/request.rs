@@ -10,7 +10,7 @@ use crate::layer::Compression;
 use crate::nix::PlatformSpec;
 use crate::plan::ConfigFlags;
 use crate::reference::{valid_tag, Reference, DEFAULT_TAG};
-use crate::registry::Credentials;
+use crate::registry::{Credentials, RetryPolicy};
 
 /// One image to build: an installable, and the platform `--platform` says it is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +47,8 @@ pub struct PushRequest {
     pub jobs: usize,
     pub insecure: bool,
     pub ca_cert: Option<PathBuf>,
+    /// How long to keep trying, and how long a silent registry is waited for.
+    pub retry: RetryPolicy,
     pub cache: LayerCache,
     /// Rebuild layers that would be skipped, and reuse a blob only if identical.
     pub verify: bool,

@@ -254,9 +254,13 @@ const READ_AT_MOST: u64 = 48 * 1024 * 1024;
 
 fn push_to(front: &Front) -> (Run, Duration) {
     let started = Instant::now();
+    // A short budget: these registries fail for good; how long a push keeps trying is
+    // tests/resilience.rs's subject.
     let run = Nixpush::new().run(&[
         &fixture("demo", "app"),
         &format!("{}/hostile/app:v1", front.host()),
+        "--retry-for",
+        "5s",
     ]);
     (run, started.elapsed())
 }

@@ -7,7 +7,7 @@ pub mod docs;
 pub mod images_file;
 pub mod json;
 pub mod progress;
-mod push_args;
+pub(crate) mod push_args;
 #[cfg(test)]
 mod tests;
 mod usage;

@@ -8,6 +8,7 @@ use nixpush::layer::Compression;
 use nixpush::nix::PlatformSpec;
 use nixpush::plan::ConfigFlags;
 use nixpush::reference::Reference;
+use nixpush::registry::RetryPolicy;
 use nixpush::request::{ImageSource, PushRequest, UploadMode};
 
 use super::credentials_args::explicit_credentials;
@@ -134,6 +135,27 @@ pub struct PushArgs {
     /// Trust the CA certificates in this PEM file too (a private registry's CA); HTTPS only.
     #[arg(long, value_name = "FILE", help_heading = "Registry")]
     pub ca_cert: Option<std::path::PathBuf>,
+    /// Keep trying a request that fails in a way that may pass (a dropped connection, a 5xx, a
+    /// 429) for this long from its first try, then give up on the push: seconds, or with a
+    /// unit (`90s`, `5m`).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "90s",
+        value_parser = parse_duration,
+        help_heading = "Registry"
+    )]
+    pub retry_for: std::time::Duration,
+    /// Count a request as failed (and try it again) when no byte of the registry's answer has
+    /// come for this long: seconds, or with a unit (`30s`, `2m`).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = parse_duration,
+        help_heading = "Registry"
+    )]
+    pub stall_timeout: std::time::Duration,
 
     /// Manifest annotation KEY=VALUE (repeatable; wins over a default one).
     #[arg(
@@ -186,6 +208,30 @@ fn parse_platform_image(s: &str) -> Result<ImageSource, UsageError> {
         installable: installable.to_owned(),
         platform: Some(platform),
     })
+}
+
+/// A duration as `--retry-for` and `--stall-timeout` take it: seconds (`90`, `1.5`), or a
+/// number with `ms`, `s`, `m` or `h`. A stall timeout of zero would fail every request: refused.
+pub(super) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (seconds, or 500ms, 30s, 5m, 1h)"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => number,
+        "ms" => number / 1000.0,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        other => return Err(format!("unknown unit {other:?}: use ms, s, m or h")),
+    };
+    if !(seconds > 0.0 && seconds <= 24.0 * 3600.0) {
+        return Err(format!("{s:?}: more than nothing and at most a day"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 /// `--upload`.
@@ -384,6 +430,10 @@ impl PushArgs {
             jobs: self.jobs.unwrap_or_else(default_jobs),
             insecure: self.insecure,
             ca_cert: self.ca_cert,
+            retry: RetryPolicy {
+                retry_for: self.retry_for,
+                stall_timeout: self.stall_timeout,
+            },
             verify: self.verify,
             annotations,
             default_annotations: !self.no_default_annotations,

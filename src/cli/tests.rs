@@ -181,3 +181,19 @@ fn local_targets_annotations_and_output_flags() {
     assert!(req(&[".#a", "r.io/x", "--annotation", "novalue"]).is_err());
     assert!(parse(&[".#a", "r.io/x", "--json", "--dry-run"]).is_err());
 }
+
+#[test]
+fn durations_take_seconds_or_a_unit() {
+    use super::push_args::parse_duration;
+    use std::time::Duration;
+    assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+    assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+    assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+    assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+    for bad in ["", "0", "-1", "5 parsecs", "2d", "1e9"] {
+        assert!(parse_duration(bad).is_err(), "{bad:?}");
+    }
+    let args = parse(&[".#a", "r.io/x"]).unwrap().push;
+    assert_eq!(args.retry_for, Duration::from_secs(90));
+    assert_eq!(args.stall_timeout, Duration::from_secs(30));
+}

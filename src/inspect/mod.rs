@@ -177,6 +177,7 @@ pub async fn inspect(
             ca_cert: request.ca_cert.clone(),
             credentials,
             reporter,
+            retry: Default::default(),
         },
     )
     .await?;

@@ -54,6 +54,10 @@ const MAX_SEEN: usize = 8;
 /// without it still read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CacheEntry {
+    /// The layer key the entry is for: an entry found under another key's name (a file copied
+    /// over another) is ignored. Entries written before it was recorded are ignored too.
+    #[serde(default)]
+    pub key: Option<String>,
     #[serde(flatten)]
     pub layer: KnownBlob,
     /// `registry/repository`s the blob was last seen in, most recent first.
@@ -93,10 +97,13 @@ impl LayerCache {
         self.dir.as_ref().map(|d| d.join(format!("{key}.json")))
     }
 
-    /// The whole entry of `key`: its blob and where it was seen, in one read.
+    /// The whole entry of `key`: its blob and where it was seen, in one read. An entry that
+    /// does not name `key` as its own is no entry of it.
     pub fn entry(&self, key: &LayerKey) -> Option<CacheEntry> {
         let text = std::fs::read(self.entry_path(key)?).ok()?;
-        serde_json::from_slice(&text).ok()
+        serde_json::from_slice::<CacheEntry>(&text)
+            .ok()
+            .filter(|e| e.key.as_deref() == Some(key.as_str()))
     }
 
     pub fn get(&self, key: &LayerKey) -> Option<KnownBlob> {
@@ -125,6 +132,7 @@ impl LayerCache {
         }
         seen.truncate(MAX_SEEN);
         let entry = CacheEntry {
+            key: Some(key.to_string()),
             layer: layer.clone(),
             seen,
         };
@@ -139,6 +147,36 @@ impl LayerCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_copied_over_another_keys_file_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::at(dir.path().join("layers"));
+        let (a, b) = (
+            LayerKey::parse(&"a".repeat(64)).unwrap(),
+            LayerKey::parse(&"b".repeat(64)).unwrap(),
+        );
+        let blob = |s: &[u8]| KnownBlob {
+            digest: Digest::of(s),
+            diff_id: Digest::of(s),
+            size: 1,
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+        };
+        cache.put(&a, &blob(b"a")).unwrap();
+        cache.put(&b, &blob(b"b")).unwrap();
+        assert_eq!(cache.get(&b), Some(blob(b"b")));
+        let path = |k: &LayerKey| dir.path().join("layers").join(format!("{k}.json"));
+        std::fs::copy(path(&a), path(&b)).unwrap();
+        assert_eq!(cache.get(&b), None, "a's entry is not b's");
+        assert_eq!(cache.get(&a), Some(blob(b"a")));
+        // An entry written before entries named their key is not trusted either.
+        std::fs::write(
+            path(&a),
+            br#"{"digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","diff_id":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":1,"media_type":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(cache.get(&a), None);
+    }
 
     #[test]
     fn concurrent_writers_and_readers_of_one_key_never_see_a_partial_entry() {
@@ -225,13 +263,8 @@ mod tests {
             size: 4,
             media_type: "m".into(),
         };
-        // An entry written before `seen` existed still reads.
-        std::fs::create_dir_all(dir.path().join("layers")).unwrap();
-        std::fs::write(
-            dir.path().join("layers").join(format!("{key}.json")),
-            serde_json::to_vec(&entry).unwrap(),
-        )
-        .unwrap();
+        // Recorded without a place: seen nowhere yet.
+        cache.put(&key, &entry).unwrap();
         assert_eq!(cache.get(&key), Some(entry.clone()));
         assert!(seen(&cache, &key).is_empty());
         for place in ["r.io/a", "r.io/b", "r.io/a"] {

@@ -46,6 +46,7 @@ pub(super) async fn push_to_registry(
                 credentials,
                 reporter: reporter.clone(),
                 access: Access::PullPush,
+                retry: request.retry,
             },
         )
         .await?;

@@ -76,31 +76,39 @@ pub(super) async fn upload_blobs(
 
     let digests: Vec<LayerDigests> = layers.iter().map(|l| l.digests.clone()).collect();
     let documents = plan.documents(&digests);
+    // Its steps are retried on their own: the config is a replayable body.
     if client.blob_size(&documents.config_digest).await?.is_none() {
-        retrying(
-            || async {
-                Ok(client
-                    .put_blob(&documents.config_digest, documents.config.clone())
-                    .await?)
-            },
-            |reason| reporter.retrying(&format!("config blob: {reason}")),
-        )
-        .await?;
+        client
+            .put_blob(&documents.config_digest, documents.config.clone())
+            .await?;
     }
     Ok(UploadedImage { documents, layers })
 }
 
-/// Runs an upload sequence, starting it again from scratch when it fails in a way that may
-/// succeed later: the one retry point for uploads (their steps make one attempt each).
-async fn retrying<T, F, Fut>(mut attempt_once: F, on_retry: impl Fn(&str)) -> Result<T, PushError>
+/// Runs a layer's upload, starting it again (the layer stream reopened) when its streamed
+/// request fails in a way that may succeed later, for as long as `retry_for` from the first try.
+/// The other steps retry on their own and fail for good (`GaveUp`) when they give up, so this
+/// never retries around them.
+async fn retrying<T, F, Fut>(
+    retry_for: std::time::Duration,
+    mut attempt_once: F,
+    on_retry: impl Fn(&str),
+) -> Result<T, PushError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, PushError>>,
 {
+    let started = std::time::Instant::now();
     let mut attempt = 1;
     loop {
         match attempt_once().await {
-            Err(PushError::Registry(e)) if e.is_temporary() && attempt < registry::MAX_ATTEMPTS => {
+            Err(PushError::Registry(e))
+                if e.is_temporary()
+                    && started.elapsed()
+                        + e.retry_after()
+                            .unwrap_or_else(|| registry::backoff(attempt, None))
+                        < retry_for =>
+            {
                 on_retry(&e.to_string());
                 let wait = e
                     .retry_after()
@@ -176,7 +184,13 @@ async fn ensure_layer(
         }
     };
     let on_retry = |reason: &str| reporter.layer_retry(index, reason);
-    let uploaded = retrying(|| attempt(offered.take(), whole.clone()), on_retry).await;
+    let retry_for = client.retry_policy().retry_for;
+    let uploaded = retrying(
+        retry_for,
+        || attempt(offered.take(), whole.clone()),
+        on_retry,
+    )
+    .await;
     let digests = match uploaded {
         // A cached digest that is not what the store gives now (a damaged cache): the blob is
         // streamed instead, and the cache corrected below.
@@ -185,7 +199,7 @@ async fn ensure_layer(
                 "layer {}: the cached digest is not what the store gives; streaming it",
                 index + 1
             ));
-            retrying(|| attempt(None, None), on_retry).await?
+            retrying(retry_for, || attempt(None, None), on_retry).await?
         }
         other => other?,
     };

@@ -3,8 +3,10 @@
 //! (empty body), one `PATCH` carrying the whole stream with no `Content-Range`, then
 //! `PUT ?digest=`. Registries answer PATCH with 202, 201 (ECR) or 204; all are accepted.
 //!
-//! The upload steps make one attempt each: an upload is retried as a whole (a new session, the
-//! layer stream reopened) by the caller, so retries are never nested. A `Location` is resolved
+//! Each step is tried again on its own (a failed POST asks for a new session; a commit whose
+//! answer is lost, or that the registry no longer knows, is checked with a HEAD of the digest
+//! first). Only the streamed PATCH (or monolithic PUT) is sent once: the caller opens the layer
+//! stream again when it fails. A `Location` is resolved
 //! against the URL of the request that returned it, as HTTP says (it may be relative, and the
 //! upload may have moved to another host).
 
@@ -13,11 +15,15 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCA
 use reqwest::{Method, Response, StatusCode, Url};
 
 use super::client::{status_error, Client};
+use super::retry::{with_retries, Attempt};
 use super::RegistryError;
 use crate::digest::Digest;
 
 /// `Content-Length: 0`, which hyper leaves out of a request with an empty body, and which
 /// some registries (Google Artifact Registry) require on POST and the final PUT.
+/// How long the `DELETE` of an abandoned upload session is tried.
+const CANCEL_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(3);
+
 fn empty_body_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
@@ -193,14 +199,25 @@ impl Client {
             CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),
         );
-        let r = self
-            .send_once(Method::PUT, url.clone(), headers, Some(body))
-            .await?;
-        if r.status() != StatusCode::CREATED {
-            return Err(status_error(&Method::PUT, &url, r).await);
+        let answer = self
+            .send(Method::PUT, url.clone(), headers, Some(body))
+            .await;
+        let failure = match answer {
+            Ok(r) if r.status() == StatusCode::CREATED => {
+                self.untrack(&session);
+                return self.check_content_digest(&r, digest);
+            }
+            Ok(r) => status_error(&Method::PUT, &url, r).await,
+            Err(e) => e,
+        };
+        // An answer lost on the way (the blob usually stored), or a PUT tried again that the
+        // registry no longer knows because the first one committed: ask before calling it a
+        // failure.
+        if let Ok(Some(_)) = self.blob_size(digest).await {
+            self.untrack(&session);
+            return Ok(());
         }
-        self.untrack(&session);
-        self.check_content_digest(&r, digest)
+        Err(failure)
     }
 
     /// Cross-repository mount: `POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo>`.
@@ -221,24 +238,90 @@ impl Client {
         }
     }
 
-    /// `DELETE` to where the session was last: best effort, so an abandoned upload does not
-    /// linger.
+    /// `DELETE` to where the session was last (the latest `Location` the registry gave), tried
+    /// again for a few seconds at most: best effort, so an abandoned upload does not linger.
     pub async fn cancel_upload(&self, session: UploadSession) {
         let location = self.untrack(&session);
         let _ = self
-            .send_once(Method::DELETE, location, HeaderMap::new(), None)
+            .send_briefly(
+                Method::DELETE,
+                location,
+                HeaderMap::new(),
+                None,
+                CANCEL_RETRY_FOR,
+            )
             .await;
     }
 
     /// Uploads a small blob held in memory (the image config): POST, then PUT with the bytes.
+    /// A PUT that carried part of its body before failing has moved the session on (the
+    /// registry holds those bytes), so it is never sent again in that session: the blob is
+    /// looked for (the PUT may have gone through), and else sent again in a new session.
     pub async fn put_blob(&self, digest: &Digest, data: Bytes) -> Result<(), RegistryError> {
-        let session = self.start_upload().await?;
-        self.commit_upload(session, digest, data).await
+        let answer = with_retries(
+            self.retry_policy().retry_for,
+            |reason| self.retrying(reason),
+            async |attempt| {
+                let session = match self.start_upload().await {
+                    Ok(session) => session,
+                    Err(e) => return Attempt::Done(Err(e)),
+                };
+                let mut url = session.location.clone();
+                url.query_pairs_mut()
+                    .append_pair("digest", &digest.to_string());
+                let mut headers = HeaderMap::new();
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/octet-stream"),
+                );
+                let sent = self
+                    .send_briefly(
+                        Method::PUT,
+                        url.clone(),
+                        headers,
+                        Some(data.clone()),
+                        std::time::Duration::ZERO,
+                    )
+                    .await;
+                let failure = match sent {
+                    Ok(r) if r.status() == StatusCode::CREATED => {
+                        self.untrack(&session);
+                        return Attempt::Done(self.check_content_digest(&r, digest));
+                    }
+                    Ok(r) => status_error(&Method::PUT, &url, r).await,
+                    Err(e) => e,
+                };
+                if let Ok(Some(_)) = self.blob_size(digest).await {
+                    self.untrack(&session);
+                    return Attempt::Done(Ok(()));
+                }
+                self.cancel_upload(session).await;
+                if !failure.is_temporary() {
+                    return Attempt::Done(Err(failure));
+                }
+                Attempt::Again {
+                    reason: Some(failure.to_string()),
+                    wait: failure
+                        .retry_after()
+                        .unwrap_or_else(|| super::retry::backoff(attempt, None)),
+                    last: Err(failure),
+                }
+            },
+        )
+        .await;
+        answer.map_err(|e| {
+            if e.is_temporary() {
+                RegistryError::GaveUp(Box::new(e))
+            } else {
+                e
+            }
+        })
     }
 
-    /// `POST url` with an empty body, once: how every upload session starts.
+    /// `POST url` with an empty body: how every upload session starts (tried again on its own
+    /// when it fails: a new session is asked for).
     async fn post_empty(&self, url: &Url) -> Result<Response, RegistryError> {
-        self.send_once(
+        self.send(
             Method::POST,
             url.clone(),
             empty_body_headers(),

@@ -6,6 +6,7 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 
 use super::client::{status_error, Client};
+use super::retry::{backoff, with_retries, Attempt};
 use super::RegistryError;
 use crate::digest::Digest;
 use crate::image::media_types::MANIFEST_ACCEPT;
@@ -50,15 +51,35 @@ impl Client {
             reqwest::header::ACCEPT,
             HeaderValue::from_static(MANIFEST_ACCEPT),
         );
-        let r = self.send(Method::GET, url.clone(), headers, None).await?;
-        match r.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(None),
-            _ => return Err(status_error(&Method::GET, &url, r).await),
-        }
-        let body = self
-            .read_body(r, MAX_MANIFEST_BYTES, "the manifest")
-            .await?;
-        Ok(Some(Bytes::from(body)))
+        // The request is retried by `send`; an answer whose body is cut or stalls half-way is
+        // asked for again here.
+        with_retries(
+            self.retry_policy().retry_for,
+            |reason| self.retrying(reason),
+            async |attempt| {
+                let r = match self
+                    .send(Method::GET, url.clone(), headers.clone(), None)
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) => return Attempt::Done(Err(e)),
+                };
+                match r.status() {
+                    StatusCode::OK => {}
+                    StatusCode::NOT_FOUND => return Attempt::Done(Ok(None)),
+                    _ => return Attempt::Done(Err(status_error(&Method::GET, &url, r).await)),
+                }
+                match self.read_body(r, MAX_MANIFEST_BYTES, "the manifest").await {
+                    Ok(body) => Attempt::Done(Ok(Some(Bytes::from(body)))),
+                    Err(e) if e.is_temporary() => Attempt::Again {
+                        reason: Some(e.to_string()),
+                        last: Err(e),
+                        wait: backoff(attempt, None),
+                    },
+                    Err(e) => Attempt::Done(Err(e)),
+                }
+            },
+        )
+        .await
     }
 }

@@ -15,4 +15,6 @@ pub use auth::{Credentials, Secret};
 pub use blob::{BlobBody, Mount, UploadSession};
 pub use client::{cancel_abandoned_uploads, Access, Client, ConnectOptions};
 pub use error::RegistryError;
-pub use retry::{backoff, MAX_ATTEMPTS};
+pub use retry::{
+    backoff, RetryPolicy, DEFAULT_RETRY_FOR, DEFAULT_STALL_TIMEOUT, FIRST_CONTACT_RETRY_FOR,
+};

@@ -1,4 +1,5 @@
-//! Reaching a registry: the HTTP client (timeouts, TLS roots, `--insecure`, `--ca-cert`), and
+//! Reaching a registry: the HTTP client (timeouts, TLS roots, `--insecure`, `--ca-cert`, no
+//! `Referer`), and
 //! telling transport failures apart: a server that does not speak TLS (plain HTTP may be tried
 //! on loopback) from a certificate error (never), and connection failures from the rest.
 
@@ -10,8 +11,7 @@ use super::error::{display_url, transport_reason, RegistryError};
 
 /// How long to wait for a TCP connection before calling a registry unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long a registry may stay silent in the middle of an answer.
-const READ_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Redirects followed per request (reqwest's default, stated): blob reads may be sent to object
 /// storage, but a loop ends in an error. `Authorization` never follows a redirect to another
 /// host, port or scheme (reqwest strips it; tests/hostile.rs checks).
@@ -29,6 +29,7 @@ pub(super) fn http_client(
     ca_certs: &[std::path::PathBuf],
     client_cert: Option<&super::certs_d::ClientCert>,
     host: &str,
+    stall_timeout: Duration,
 ) -> Result<reqwest::Client, RegistryError> {
     let mut builder = reqwest::Client::builder();
     if let Some(c) = client_cert {
@@ -60,8 +61,13 @@ pub(super) fn http_client(
     builder
         .user_agent(concat!("nixpush/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
+        // Progress-based: a read that brings nothing for this long fails the request (which is
+        // then tried again), however long the whole answer takes.
+        .read_timeout(stall_timeout)
         .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+        // A redirect says nothing of where it came from: the original URL (an upload's state,
+        // a token realm's query) stays between nixpush and the registry.
+        .referer(false)
         .danger_accept_invalid_certs(insecure)
         .build()
         .map_err(|e| RegistryError::Tls {

@@ -106,6 +106,12 @@ pub enum Action {
     CutResponse,
     /// Answer it here; the request body is read and discarded first.
     Answer(Reply),
+    /// Read the request, then answer nothing for this long (a silent registry), then drop the
+    /// connection.
+    Stall(Duration),
+    /// Pass it on, relay the first half of the answer, then nothing more for this long (an
+    /// answer stalled half-way), then drop the connection.
+    StallResponse(Duration),
 }
 
 impl Action {
@@ -133,6 +139,8 @@ impl Action {
             Action::DropMidBody => "drop-mid-body".into(),
             Action::CutResponse => "cut-response".into(),
             Action::Answer(r) => format!("answer-{}", r.status),
+            Action::Stall(_) => "stall".into(),
+            Action::StallResponse(_) => "stall-response".into(),
         }
     }
 }
@@ -163,6 +171,8 @@ pub struct Seen {
     pub target: String,
     /// The `Authorization` header the request carried, if any.
     pub authorization: Option<String>,
+    /// The `Referer` header the request carried, if any.
+    pub referer: Option<String>,
     /// What the front did (see [`Action::name`]).
     pub action: String,
     /// The status relayed or answered, once known.
@@ -288,6 +298,7 @@ fn serve(client: TcpStream, shared: &Shared) {
                 method: request.method.clone(),
                 target: request.target.clone(),
                 authorization: request.header("authorization").map(str::to_owned),
+                referer: request.header("referer").map(str::to_owned),
                 action: action.name(),
                 status: None,
                 location: None,
@@ -336,6 +347,30 @@ fn serve(client: TcpStream, shared: &Shared) {
                     }
                 }
                 false
+            }
+            Action::Stall(how_long) => {
+                let _ = copy_body(
+                    &mut reader,
+                    request.body_framing(),
+                    &mut std::io::sink(),
+                    None,
+                    None,
+                );
+                std::thread::sleep(how_long);
+                false
+            }
+            Action::StallResponse(how_long) => {
+                match forward(&mut reader, &request, shared, Forwarding::default()) {
+                    Some((head, body)) => {
+                        record(&head);
+                        let bytes = response_bytes(&request, &head, &body);
+                        let _ = writer.write_all(&bytes[..bytes.len() - body.len() / 2]);
+                        let _ = writer.flush();
+                        std::thread::sleep(how_long);
+                        false
+                    }
+                    None => false,
+                }
             }
             Action::CutResponse => {
                 match forward(&mut reader, &request, shared, Forwarding::default()) {

@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the bed
 
 pub mod front;
+pub mod seeded;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -367,6 +368,36 @@ impl Registry {
                     .is_some_and(|path| path.contains(path_part))
             })
             .count()
+    }
+
+    /// Upload sessions whose partial data the registry's storage still holds (one folder each
+    /// under a repository's `_uploads`).
+    pub fn partial_uploads(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if !path.is_dir() {
+                    continue;
+                }
+                if path.file_name().is_some_and(|n| n == "_uploads") {
+                    out.extend(
+                        std::fs::read_dir(&path)
+                            .into_iter()
+                            .flatten()
+                            .flatten()
+                            .map(|e| e.path()),
+                    );
+                } else {
+                    walk(&path, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.dir.path().join("data"), &mut out);
+        out
     }
 
     /// Blob uploads started so far (one POST to blobs/uploads/ per upload).

@@ -12,7 +12,7 @@ use crate::registry::auth::{Challenge, Token};
 use crate::registry::error::{
     display_url, explain_body, is_temporary_status, transport_reason, RegistryError,
 };
-use crate::registry::retry::{backoff, with_retries, Attempt, MAX_ATTEMPTS};
+use crate::registry::retry::{backoff, with_retries, Attempt};
 use crate::registry::transport::{is_certificate_error, transport_error};
 
 impl Client {
@@ -128,7 +128,7 @@ impl Client {
         let (url, form, method) = (&url, &form, &method);
         // A token server that is restarting or overloaded is retried like the registry itself.
         let response = with_retries(
-            MAX_ATTEMPTS,
+            self.retry.retry_for,
             |reason| self.retrying(reason),
             async |attempt| {
                 let req = match (form, &self.credentials) {

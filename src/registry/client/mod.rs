@@ -13,7 +13,7 @@ use super::auth::{Credentials, Token};
 use super::error::{
     display_url, explain_body, is_temporary_status, transport_reason, RegistryError,
 };
-use super::retry::{backoff, with_retries, Attempt, MAX_ATTEMPTS};
+use super::retry::{backoff, with_retries, Attempt, RetryPolicy, FIRST_CONTACT_RETRY_FOR};
 use super::transport::{base_url, http_client, is_certificate_error, is_not_tls};
 use crate::progress::Reporter;
 use crate::reference::Reference;
@@ -60,6 +60,8 @@ pub struct ConnectOptions {
     pub credentials: Option<Credentials>,
     /// Told about retries.
     pub reporter: Arc<dyn Reporter>,
+    /// How long to keep trying, and how long a silent registry is waited for.
+    pub retry: RetryPolicy,
 }
 
 enum Auth {
@@ -86,6 +88,7 @@ pub struct Client {
     reporter: Arc<dyn Reporter>,
     /// Upload sessions open now, cancelled if the client is dropped with them open.
     uploads: sessions::OpenUploads,
+    retry: RetryPolicy,
 }
 
 impl Client {
@@ -110,7 +113,13 @@ impl Client {
                 path: e.cert.clone(),
                 reason: e.to_string(),
             })?;
-        let http = http_client(options.insecure, &ca_certs, client_cert.as_ref(), host)?;
+        let http = http_client(
+            options.insecure,
+            &ca_certs,
+            client_cert.as_ref(),
+            host,
+            options.retry.stall_timeout,
+        )?;
         // A CA given for the registry means it speaks TLS: never fall back to plain HTTP then.
         let may_use_http = (options.insecure || reference.is_loopback()) && ca_certs.is_empty();
         let mut client = Client {
@@ -124,6 +133,7 @@ impl Client {
             mount_sources: std::sync::Mutex::new(Vec::new()),
             reporter: options.reporter,
             uploads: Default::default(),
+            retry: options.retry,
         };
         let ping = match client.ping().await {
             Err(PingError::NotTls) if may_use_http => {
@@ -193,8 +203,13 @@ impl Client {
         }
     }
 
+    /// How long this client keeps trying.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
     /// A retry is worth telling: a push that is slow because of them should say why.
-    fn retrying(&self, reason: &str) {
+    pub(crate) fn retrying(&self, reason: &str) {
         self.reporter
             .retrying(&format!("{}: {reason}", self.registry));
     }
@@ -204,8 +219,10 @@ impl Client {
     async fn ping(&self) -> Result<Response, PingError> {
         let url = self.base.join("v2/").expect("static path");
         let url = &url;
+        // First contact: a registry that is not there is said in seconds.
+        let retry_for = self.retry.retry_for.min(FIRST_CONTACT_RETRY_FOR);
         with_retries(
-            MAX_ATTEMPTS,
+            retry_for,
             |reason| self.retrying(reason),
             async |attempt| {
                 let sent = self.http.get(url.clone()).send().await;
@@ -278,10 +295,16 @@ impl Client {
         what: &str,
     ) -> Result<Vec<u8>, RegistryError> {
         let mut body = Vec::new();
+        let url = response.url().clone();
+        // An answer cut or stalled half-way may come whole next time: a transport failure.
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|_| self.protocol(&format!("{what} could not be read")))?
+            .map_err(|e| RegistryError::Transport {
+                method: "GET".into(),
+                url: display_url(&url),
+                reason: format!("{what} was cut short: {}", transport_reason(&e)),
+            })?
         {
             body.extend_from_slice(&chunk);
             if body.len() > max {

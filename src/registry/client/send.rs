@@ -1,20 +1,24 @@
 //! Sending a request: credentials attached, an expired token renewed once on a 401, and
-//! (`send`) the one retry loop for single requests. Upload steps use `send_once` and
-//! `send_stream`: their sequence is retried as a whole by the uploader, so retries never nest.
+//! (`send`) the one retry loop for single requests, every step of an upload included. Only a
+//! streamed body (`send_stream`) is sent once: the uploader opens the stream again when it
+//! fails. A request that used its budget fails for good, so retries never nest.
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, AUTHORIZATION};
 use reqwest::{Method, Response, StatusCode, Url};
 
+use super::status_error;
 use super::{Auth, Client};
 use crate::registry::error::{display_url, is_temporary_status, RegistryError};
-use crate::registry::retry::{backoff, with_retries, Attempt, MAX_ATTEMPTS};
+use crate::registry::retry::{backoff, with_retries, Attempt};
 use crate::registry::transport::transport_error;
 use crate::registry::BlobBody;
 
 impl Client {
-    /// Sends a request whose body can be sent again, retrying what may succeed later and
-    /// renewing authentication once. Returns the response whatever its status, except 401/403.
+    /// Sends a request whose body can be sent again, retrying what may succeed later for as
+    /// long as the policy says, and renewing authentication once. Returns the response whatever
+    /// its status, except 401/403, and except a "not now" (a 5xx, 429, a dropped connection) that
+    /// outlasted the budget: that is [`RegistryError::GaveUp`], which nothing retries again.
     pub async fn send(
         &self,
         method: Method,
@@ -22,34 +26,43 @@ impl Client {
         headers: HeaderMap,
         body: Option<Bytes>,
     ) -> Result<Response, RegistryError> {
-        self.send_with_attempts(method, url, headers, body, MAX_ATTEMPTS)
-            .await
+        let answer = self
+            .send_for(&method, &url, headers, body, self.retry.retry_for)
+            .await;
+        match answer {
+            Ok(r) if is_temporary_status(r.status()) => Err(RegistryError::GaveUp(Box::new(
+                status_error(&method, &url, r).await,
+            ))),
+            Err(e) if e.is_temporary() => Err(RegistryError::GaveUp(Box::new(e))),
+            other => other,
+        }
     }
 
-    /// Like [`Client::send`], in one attempt: for the steps of a sequence (an upload) that is
-    /// retried as a whole, so retries are never nested. Authentication is still renewed once.
-    pub async fn send_once(
+    /// Like [`Client::send`], retrying for at most `retry_for` and handing back the last answer
+    /// as it is: for clean-up requests that must not hold a push up.
+    pub async fn send_briefly(
         &self,
         method: Method,
         url: Url,
         headers: HeaderMap,
         body: Option<Bytes>,
+        retry_for: std::time::Duration,
     ) -> Result<Response, RegistryError> {
-        self.send_with_attempts(method, url, headers, body, 1).await
+        self.send_for(&method, &url, headers, body, retry_for).await
     }
 
-    pub(super) async fn send_with_attempts(
+    async fn send_for(
         &self,
-        method: Method,
-        url: Url,
+        method: &Method,
+        url: &Url,
         headers: HeaderMap,
         body: Option<Bytes>,
-        max_attempts: u32,
+        retry_for: std::time::Duration,
     ) -> Result<Response, RegistryError> {
         let mut reauthenticated = false;
-        let (method, url, headers, body) = (&method, &url, &headers, &body);
+        let (headers, body) = (&headers, &body);
         with_retries(
-            max_attempts,
+            retry_for,
             |reason| self.retrying(reason),
             async |attempt| loop {
                 let mut req = self
