@@ -66,9 +66,17 @@ fn main() -> ExitCode {
         Err(e) => return failure(&anyhow::Error::new(e).context("cannot start the async runtime")),
     };
     let outcome = runtime.block_on(async {
+        let pushing = run(&requests, reporter, &output);
+        tokio::pin!(pushing);
         let outcome = tokio::select! {
-            r = run(&requests, reporter, &output) => Some(r),
-            _ = tokio::signal::ctrl_c() => None,
+            r = &mut pushing => Some(r),
+            _ = tokio::signal::ctrl_c() => {
+                // The uploads in flight end their streams and cancel their sessions: dropped in
+                // the middle of a body, their sessions could not be cancelled. Briefly.
+                nixpush::push::interrupt();
+                let _ = tokio::time::timeout(WIND_DOWN, &mut pushing).await;
+                None
+            }
         };
         // Upload sessions a failed or interrupted push left open are cancelled (briefly).
         nixpush::registry::cancel_abandoned_uploads().await;
@@ -89,6 +97,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// How long an interrupted push is given to end its uploads cleanly.
+const WIND_DOWN: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What goes to stdout (and `--digest-file`).
 struct Output {

@@ -160,15 +160,14 @@ fn a_manifest_the_registry_never_takes_fails_the_push_and_tags_nothing() {
 #[test]
 fn blobs_the_registry_never_commits_fail_the_push_tag_nothing_and_leave_no_session_open() {
     let registry = Registry::start();
-    // Layer bodies at 128 KiB/s: busybox's (over 1 MiB) is still on its way when the small
-    // layers have failed for good (--retry-for 3s), and its session is open when the push gives
-    // up.
+    // Layer bodies throttled: busybox's (over 1 MiB) is still on its way when the small layers
+    // have failed for good (--retry-for 3s), and its session is open when the push gives up.
     let front = Front::start(Some(registry.port), |r| {
         if r.method == "PUT" && r.path().contains("/blobs/uploads/") {
             Action::answer(503, &[], b"storage backend down")
         } else if r.method == "PATCH" {
             Action::Forward(Forwarding {
-                throttle: Some(128 * 1024),
+                throttle: Some(THROTTLE),
                 ..Default::default()
             })
         } else {
@@ -192,26 +191,24 @@ fn blobs_the_registry_never_commits_fail_the_push_tag_nothing_and_leave_no_sessi
         .seen()
         .iter()
         .any(|s| s.target.contains("/manifests/v1") && s.method == "PUT"));
-    // The uploads still running beside the one that failed were cancelled too.
+    // The uploads still running beside the one that failed were stopped, and cancelled too.
     assert!(
-        front
-            .seen()
-            .iter()
-            .any(|s| s.method == "PATCH" && s.status.is_none()),
+        !uncommitted_uploads(&front).is_empty(),
         "an upload was still running: {:#?}",
         front.seen()
     );
     assert_no_session_left_open(&front, &registry);
+    assert_storage_holds_no_partial_upload(&registry);
 }
 
 #[test]
 fn ctrl_c_in_the_middle_of_an_upload_exits_130_tags_nothing_and_cancels_open_sessions() {
     let registry = Registry::start();
-    // Layer bodies at 128 KiB/s: busybox's layer (over 1 MiB) takes seconds.
+    // Layer bodies throttled: busybox's layer (over 1 MiB) takes seconds.
     let front = Front::start(Some(registry.port), |r| {
         if r.method == "PATCH" {
             Action::Forward(Forwarding {
-                throttle: Some(128 * 1024),
+                throttle: Some(THROTTLE),
                 ..Default::default()
             })
         } else {
@@ -250,14 +247,47 @@ fn ctrl_c_in_the_middle_of_an_upload_exits_130_tags_nothing_and_cancels_open_ses
     assert!(run.stdout.is_empty());
     assert_eq!(registry.manifest_status("demo/app", "v1", None), 404);
     // The upload cut short was cancelled (the registry got its DELETE), as was any other open.
-    let in_flight: Vec<String> = front
-        .seen()
-        .iter()
-        .filter(|s| s.method == "PATCH" && s.status.is_none())
-        .filter_map(|s| session_id(&s.target))
-        .collect();
-    assert!(!in_flight.is_empty(), "{:#?}", front.seen());
+    assert!(!uncommitted_uploads(&front).is_empty(), "{:#?}", front.seen());
     assert_no_session_left_open(&front, &registry);
+    assert_storage_holds_no_partial_upload(&registry);
+}
+
+/// Layer bodies are passed on at this rate: a layer of over 1 MiB (busybox's) is still on its
+/// way for seconds, and a stopped upload can still end its request within the wind-down.
+const THROTTLE: u64 = 384 * 1024;
+
+/// Sessions a layer body was sent in (a PATCH) and that were never committed.
+fn uncommitted_uploads(front: &Front) -> Vec<String> {
+    let seen = front.seen();
+    seen.iter()
+        .filter(|s| s.method == "PATCH")
+        .filter_map(|s| session_id(&s.target))
+        .filter(|id| {
+            !seen
+                .iter()
+                .any(|s| s.method == "PUT" && s.status == Some(201) && s.target.contains(id))
+        })
+        .collect()
+}
+
+/// The registry's storage holds no upload's partial data: the DELETEs took effect.
+fn assert_storage_holds_no_partial_upload(registry: &Registry) {
+    // The registry may still be finishing the request that was cut when the DELETE came.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !registry.partial_uploads().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let deletes: Vec<String> = registry
+        .log()
+        .lines()
+        .filter(|l| l.contains("DELETE") || l.contains("resumed") || l.contains("level=error"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        registry.partial_uploads(),
+        Vec::<std::path::PathBuf>::new(),
+        "{deletes:#?}"
+    );
 }
 
 /// skopeo and nixpush through the same fault patterns, counting completed pushes: a comparison

@@ -57,6 +57,8 @@ pub enum PushError {
         expected: Digest,
         actual: Digest,
     },
+    #[error("the push was stopped")]
+    Stopped,
     #[error("{installable} is an image for {actual}, not for the {expected} --platform names")]
     PlatformMismatch {
         installable: String,

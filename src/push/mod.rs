@@ -10,11 +10,13 @@ mod local;
 mod prepare;
 mod registry;
 mod reuse;
+mod stop;
 mod upload;
 
 use std::sync::Arc;
 
 pub use error::PushError;
+pub use stop::{interrupt, is_interrupted};
 
 use crate::destination::{Destination, LocalTarget};
 use crate::image::{ImageIndex, IndexEntry};

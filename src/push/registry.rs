@@ -91,6 +91,7 @@ pub(super) async fn push_to_registry(
             verify: request.verify,
             mount_from: request.mount_from.clone(),
             upload: request.upload,
+            stop: Default::default(),
         };
         let uploaded = upload_blobs(&client, plan, &options, reporter.clone()).await?;
         let documents = uploaded.documents;
@@ -192,6 +193,10 @@ async fn finish_registry_push(
         tags.clone()
     };
     for target in &targets {
+        // Interrupted while winding down: no tag moves, even to a complete image.
+        if super::is_interrupted() {
+            return Err(PushError::Stopped);
+        }
         reporter.phase(&format!("writing {digest} as {target}"));
         client
             .put_manifest(target, media_type, top.clone(), &digest)

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 
 use super::reuse::{rebuild, remember, Reuse};
 use super::PushError;
@@ -17,6 +17,8 @@ use crate::plan::{ImageDocuments, ImagePlan};
 use crate::progress::Reporter;
 use crate::registry::{self, BlobBody, Client, UploadSession};
 use crate::request::UploadMode;
+
+use super::stop::Stop;
 
 /// How blobs are uploaded.
 #[derive(Clone, Debug)]
@@ -32,6 +34,8 @@ pub(super) struct UploadOptions {
     /// Repositories of the registry to mount known blobs from (`--mount-from`).
     pub mount_from: Vec<String>,
     pub upload: UploadMode,
+    /// Ends the uploads in flight early when one layer fails for good (or on Ctrl-C).
+    pub stop: Stop,
 }
 
 /// Every blob is in the registry; this manifest names them.
@@ -51,26 +55,41 @@ pub(super) async fn upload_blobs(
     let total = plan.layers.len();
     // Unordered: a large layer must not hold back the start of the layers after it (`buffered`
     // starts nothing new until the oldest finishes). Results are put back in layer order.
-    let mut layers: Vec<(usize, LayerReport)> =
-        futures_util::stream::iter(plan.layers.iter().enumerate())
-            .map(|(index, spec)| {
-                let reporter = reporter.clone();
-                async move {
-                    reporter.layer_started(index, total, &spec.describe());
-                    let report =
-                        ensure_layer(client, spec, index, options, reporter.clone()).await?;
-                    reporter.layer_done(
-                        index,
-                        &report.action,
-                        &report.digests.digest,
-                        report.digests.size,
-                    );
-                    Ok::<_, PushError>((index, report))
+    let mut running = futures_util::stream::iter(plan.layers.iter().enumerate())
+        .map(|(index, spec)| {
+            let reporter = reporter.clone();
+            async move {
+                if options.stop.is_stopped() || super::is_interrupted() {
+                    return Err(PushError::Stopped);
                 }
-            })
-            .buffer_unordered(options.jobs.max(1))
-            .try_collect()
-            .await?;
+                reporter.layer_started(index, total, &spec.describe());
+                let report = ensure_layer(client, spec, index, options, reporter.clone()).await?;
+                reporter.layer_done(
+                    index,
+                    &report.action,
+                    &report.digests.digest,
+                    report.digests.size,
+                );
+                Ok::<_, PushError>((index, report))
+            }
+        })
+        .buffer_unordered(options.jobs.max(1));
+    let mut layers: Vec<(usize, LayerReport)> = Vec::with_capacity(total);
+    while let Some(result) = running.next().await {
+        match result {
+            Ok(layer) => layers.push(layer),
+            Err(e) => {
+                // The uploads in flight end their streams and cancel their sessions (briefly):
+                // dropped in the middle of a body, their sessions could not be cancelled.
+                options.stop.stop();
+                let _ = tokio::time::timeout(WIND_DOWN, async {
+                    while running.next().await.is_some() {}
+                })
+                .await;
+                return Err(e);
+            }
+        }
+    }
     layers.sort_by_key(|(index, _)| *index);
     let layers: Vec<LayerReport> = layers.into_iter().map(|(_, r)| r).collect();
 
@@ -84,6 +103,10 @@ pub(super) async fn upload_blobs(
     }
     Ok(UploadedImage { documents, layers })
 }
+
+/// How long the uploads in flight are given to end their streams and cancel their sessions once
+/// the push has failed.
+const WIND_DOWN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs a layer's upload, starting it again (the layer stream reopened) when its streamed
 /// request fails in a way that may succeed later, for as long as `retry_for` from the first try.
@@ -104,6 +127,7 @@ where
         match attempt_once().await {
             Err(PushError::Registry(e))
                 if e.is_temporary()
+                    && !super::is_interrupted()
                     && started.elapsed()
                         + e.retry_after()
                             .unwrap_or_else(|| registry::backoff(attempt, None))
@@ -179,6 +203,7 @@ async fn ensure_layer(
                 sent,
                 offered,
                 whole.as_ref(),
+                &options.stop,
             )
             .await
         }
@@ -227,7 +252,9 @@ async fn upload_layer(
     sent: Arc<AtomicU64>,
     offered: Option<UploadSession>,
     whole: Option<&LayerDigests>,
+    stop: &Stop,
 ) -> Result<LayerDigests, PushError> {
+    let stop_signal = stop.clone();
     let session = match offered {
         Some(session) => session,
         None => client.start_upload().await?,
@@ -239,7 +266,10 @@ async fn upload_layer(
             reporter.layer_bytes(index, c.len() as u64);
         }
     });
-    let body = BlobBody::new(body);
+    // Stopped, the stream ends early and the request completes: the registry then answers
+    // with the session's latest state, which the cancel below needs.
+    let stop = stop.clone();
+    let body = BlobBody::new(body.take_until(async move { super::stop::stopped(&stop).await }));
     let sent = match whole {
         Some(expected) => client
             .put_upload_whole(session.clone(), &expected.digest, expected.size, body)
@@ -253,6 +283,7 @@ async fn upload_layer(
         .map_err(|_| LayerError::Panicked)
         .and_then(|r| r);
     let layer_error = |source| PushError::from(LayerFailure::new(spec, index, source));
+    let stop_now = || stop_signal.is_stopped() || super::is_interrupted();
     let result = match (sent, produced) {
         // A store path that cannot be read is the real cause, whatever the upload saw.
         (_, Err(e)) if !matches!(e, LayerError::Sink(_)) => Err(layer_error(e)),
@@ -265,6 +296,7 @@ async fn upload_layer(
         (Err(e), _) => Err(e.into()),
         (Ok(_), Err(e)) => Err(layer_error(e)),
         (Ok(None), Ok(d)) => return Ok(d),
+        (Ok(_), Ok(_)) if stop_now() => Err(PushError::Stopped),
         (Ok(Some(next)), Ok(d)) => {
             match client.commit_upload(next, &d.digest, Bytes::new()).await {
                 Ok(()) => return Ok(d),

@@ -370,8 +370,10 @@ impl Registry {
             .count()
     }
 
-    /// Upload sessions whose partial data the registry's storage still holds (one folder each
-    /// under a repository's `_uploads`).
+    /// Upload sessions whose partial data the registry's storage still holds: an upload
+    /// folder under a repository's `_uploads` with its `data`. (docker-registry 2.8 recreates a
+    /// small `hashstates` file in the folder of a session it has just deleted; that holds no
+    /// data, and is not counted.)
     pub fn partial_uploads(&self) -> Vec<PathBuf> {
         fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             let Ok(entries) = std::fs::read_dir(dir) else {
@@ -388,7 +390,8 @@ impl Registry {
                             .into_iter()
                             .flatten()
                             .flatten()
-                            .map(|e| e.path()),
+                            .map(|e| e.path().join("data"))
+                            .filter(|data| data.exists()),
                     );
                 } else {
                     walk(&path, out);
