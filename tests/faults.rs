@@ -329,27 +329,38 @@ fn skopeo_and_nixpush_through_the_same_faults() {
     let clean = Front::start(Some(registry.port), |_| Action::forward());
     let (ok, why) = skopeo_copy(&clean);
     assert!(ok, "skopeo through a faultless front: {why}");
-    for every in [10, 5] {
+    for every in [10, 5, 3] {
         let (mut skopeo_ok, mut nixpush_ok) = (0, 0);
-        for seed in SEEDS {
+        let (mut skopeo_time, mut nixpush_time) = (Duration::ZERO, Duration::ZERO);
+        let seeds = 1..=10u64;
+        for seed in seeds.clone() {
             let registry = Registry::start();
             let front = faulty_front(&registry, seed, every);
+            let started = Instant::now();
             let (ok, why) = skopeo_copy(&front);
+            skopeo_time += started.elapsed();
             skopeo_ok += usize::from(ok);
             if !ok {
                 println!("  seed {seed}, skopeo: {why}");
             }
             let registry = Registry::start();
             let front = faulty_front(&registry, seed, every);
+            let started = Instant::now();
             let run = Nixpush::new().run(&[
                 &fixture("demo", "app"),
                 &format!("{}/demo/app:v1", front.host()),
             ]);
+            nixpush_time += started.elapsed();
             nixpush_ok += usize::from(run.code == 0);
+            if run.code != 0 {
+                println!("  seed {seed}, nixpush: {}", run.error_line());
+            }
         }
+        let n = seeds.count();
         println!(
-            "one fault in {every} requests: skopeo copy --retry-times 5 completed {skopeo_ok}/{n}, nixpush {nixpush_ok}/{n}",
-            n = SEEDS.len()
+            "one fault in {every} requests: skopeo copy --retry-times 5 completed {skopeo_ok}/{n} ({:.1} s in all), nixpush {nixpush_ok}/{n} ({:.1} s in all)",
+            skopeo_time.as_secs_f64(),
+            nixpush_time.as_secs_f64()
         );
     }
 }
