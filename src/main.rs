@@ -82,6 +82,9 @@ fn main() -> ExitCode {
         nixpush::registry::cancel_abandoned_uploads().await;
         outcome
     });
+    // Not waiting for blocking work still running (a credential helper that does not answer
+    // goes with the process: it dies with nixpush).
+    runtime.shutdown_background();
     match outcome {
         Some(Ok(())) => ExitCode::SUCCESS,
         Some(Err(RunError::Push(e))) if e.is_usage() => {

@@ -247,6 +247,61 @@ fn a_credential_helper_that_hangs_is_stopped_and_named_in_one_line() {
 }
 
 #[test]
+fn ctrl_c_while_a_credential_helper_hangs_ends_the_push_and_the_helper() {
+    let registry = locked_registry();
+    let nixpush = Nixpush::new();
+    let bin = nixpush.docker_config.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let helper = bin.join("docker-credential-stuck");
+    let pid_file = nixpush.docker_config.path().join("helper.pid");
+    std::fs::write(
+        &helper,
+        format!("#!/bin/sh\necho $$ > {}\nexec sleep 600\n", pid_file.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        nixpush.docker_config.path().join("config.json"),
+        r#"{"credsStore":"stuck"}"#,
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let image = format!("{}/creds/app:v1", registry.host());
+    let ca = registry.certificate().display().to_string();
+    let child = nixpush
+        .command(&[&fixture("demo", "app"), &image, "--ca-cert", &ca])
+        .env("PATH", path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !pid_file.exists() {
+        assert!(std::time::Instant::now() < deadline, "the helper never ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let interrupted = std::time::Instant::now();
+    let run = Run::from_output(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(
+        interrupted.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        interrupted.elapsed()
+    );
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let proc_dir = std::path::Path::new("/proc").join(pid.trim());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while proc_dir.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!proc_dir.exists(), "the helper outlived nixpush");
+}
+
+#[test]
 fn a_podman_auth_file() {
     let registry = locked_registry();
     let nixpush = Nixpush::new();

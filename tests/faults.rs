@@ -247,7 +247,11 @@ fn ctrl_c_in_the_middle_of_an_upload_exits_130_tags_nothing_and_cancels_open_ses
     assert!(run.stdout.is_empty());
     assert_eq!(registry.manifest_status("demo/app", "v1", None), 404);
     // The upload cut short was cancelled (the registry got its DELETE), as was any other open.
-    assert!(!uncommitted_uploads(&front).is_empty(), "{:#?}", front.seen());
+    assert!(
+        !uncommitted_uploads(&front).is_empty(),
+        "{:#?}",
+        front.seen()
+    );
     assert_no_session_left_open(&front, &registry);
     assert_storage_holds_no_partial_upload(&registry);
 }

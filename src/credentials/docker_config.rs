@@ -68,6 +68,29 @@ const HELPER_POLL: Duration = Duration::from_millis(10);
 /// Most bytes of a helper's answer read: credentials are small.
 const MAX_HELPER_ANSWER: u64 = 1024 * 1024;
 
+/// Makes the helper die when nixpush does (Ctrl-C does not reach it: it is in a process group
+/// of its own).
+#[cfg(target_os = "linux")]
+fn dies_with_us(command: &mut std::process::Command) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the child between fork and exec and calls only prctl(2),
+    // getppid(2) and _exit(2), which are async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn dies_with_us(_command: &mut std::process::Command) {}
+
 /// Stops a helper and everything it started (its process group), and reaps it.
 fn stop_group(child: &mut std::process::Child) {
     if let Ok(pid) = i32::try_from(child.id()) {
@@ -204,8 +227,10 @@ fn from_helper(helper: &str, server: &str) -> Result<Option<Credentials>, Docker
     };
     // In a process group of its own, so a helper that is a script starting other programs is
     // stopped whole at the deadline.
-    let mut child = std::process::Command::new(&program)
-        .process_group(0)
+    let mut command = std::process::Command::new(&program);
+    command.process_group(0);
+    dies_with_us(&mut command);
+    let mut child = command
         .arg("get")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
