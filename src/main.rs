@@ -66,25 +66,29 @@ fn main() -> ExitCode {
         Err(e) => return failure(&anyhow::Error::new(e).context("cannot start the async runtime")),
     };
     let outcome = runtime.block_on(async {
-        let pushing = run(&requests, reporter, &output);
-        tokio::pin!(pushing);
+        let mut pushing = Box::pin(run(&requests, reporter, &output));
         let outcome = tokio::select! {
             r = &mut pushing => Some(r),
             _ = tokio::signal::ctrl_c() => {
                 // The uploads in flight end their streams and cancel their sessions: dropped in
-                // the middle of a body, their sessions could not be cancelled. Briefly.
+                // the middle of a body, their sessions could not be cancelled. Briefly. A push
+                // that completes meanwhile (its tags were being written) is reported as such.
                 nixpush::push::interrupt();
-                let _ = tokio::time::timeout(WIND_DOWN, &mut pushing).await;
-                None
+                match tokio::time::timeout(WIND_DOWN, &mut pushing).await {
+                    Ok(Ok(())) => Some(Ok(())),
+                    _ => None,
+                }
             }
         };
+        // Dropped now, so the sessions of a push still running go to the list cancelled below.
+        drop(pushing);
         // Upload sessions a failed or interrupted push left open are cancelled (briefly).
         nixpush::registry::cancel_abandoned_uploads().await;
         outcome
     });
-    // Not waiting for blocking work still running (a credential helper that does not answer
-    // goes with the process: it dies with nixpush).
-    runtime.shutdown_background();
+    // Not waiting long for blocking work still running: local writers remove their temporary
+    // files within it; a credential helper that does not answer dies with nixpush.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match outcome {
         Some(Ok(())) => ExitCode::SUCCESS,
         Some(Err(RunError::Push(e))) if e.is_usage() => {

@@ -256,7 +256,10 @@ fn ctrl_c_while_a_credential_helper_hangs_ends_the_push_and_the_helper() {
     let pid_file = nixpush.docker_config.path().join("helper.pid");
     std::fs::write(
         &helper,
-        format!("#!/bin/sh\necho $$ > {}\nexec sleep 600\n", pid_file.display()),
+        format!(
+            "#!/bin/sh\necho $$ > {}\nexec sleep 600\n",
+            pid_file.display()
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -162,15 +162,20 @@ fn a_manifest_whose_body_stalls_half_way_is_asked_for_again() {
     };
     let uploads = registry.uploads_started();
     let started = Instant::now();
-    Nixpush::new()
-        .run(&[
-            &fixture("demo", "app"),
-            &image(front.host()),
-            "--stall-timeout",
-            "1s",
-        ])
-        .assert_ok();
-    assert!(started.elapsed() < Duration::from_secs(30));
+    let run = Nixpush::new().run(&[
+        &fixture("demo", "app"),
+        &image(front.host()),
+        "--stall-timeout",
+        "1s",
+        "--verbose",
+    ]);
+    run.assert_ok();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}: {}",
+        started.elapsed(),
+        run.stderr
+    );
     let reads = front
         .seen()
         .iter()
@@ -301,4 +306,38 @@ fn a_killed_nixpush_takes_its_nix_with_it() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(!proc_dir.exists(), "nix (pid {nix_pid}) outlived nixpush");
+}
+
+#[test]
+fn a_slow_upload_that_keeps_moving_is_never_cut_by_the_stall_timeout() {
+    let registry = Registry::start();
+    // Layer bodies at 96 KiB/s: busybox's layer (over 1 MiB) takes over ten seconds to send,
+    // five times the stall timeout, and never stops moving.
+    let front = Front::start(Some(registry.port), |r| {
+        if r.method == "PATCH" {
+            Action::Forward(Forwarding {
+                throttle: Some(96 * 1024),
+                ..Default::default()
+            })
+        } else {
+            Action::forward()
+        }
+    });
+    let started = Instant::now();
+    let run = Nixpush::new().run(&[
+        &fixture("demo", "app"),
+        &format!("{}/res/app:v1", front.host()),
+        "--stall-timeout",
+        "2s",
+    ]);
+    run.assert_ok();
+    assert!(
+        started.elapsed() > Duration::from_secs(4),
+        "the link was slow"
+    );
+    // Sent once each: no upload was cut and started again.
+    let patches = front.seen().iter().filter(|s| s.method == "PATCH").count();
+    assert_eq!(patches, 3, "{:#?}", front.seen());
+    let copy = OciCopy::pull(&format!("{}/res/app:v1", registry.host()));
+    assert_eq!(copy.checked_layers().len(), 3);
 }

@@ -94,6 +94,7 @@ pub fn local_checkout(metadata: &FlakeMetadata) -> Option<&str> {
 /// The `origin` remote of a local git checkout, if git answers.
 pub async fn origin_of(checkout: &str) -> Option<String> {
     let out = tokio::process::Command::new("git")
+        .kill_on_drop(true)
         .args(["-C", checkout, "remote", "get-url", "origin"])
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

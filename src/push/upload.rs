@@ -109,11 +109,13 @@ pub(super) async fn upload_blobs(
 const WIND_DOWN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs a layer's upload, starting it again (the layer stream reopened) when its streamed
-/// request fails in a way that may succeed later, for as long as `retry_for` from the first try.
-/// The other steps retry on their own and fail for good (`GaveUp`) when they give up, so this
-/// never retries around them.
+/// request fails in a way that may succeed later, for as long as `retry_for` from its first
+/// failure (a layer that streamed for minutes before a drop still gets its budget). The other
+/// steps retry on their own and fail for good (`GaveUp`) when they give up, so this never
+/// retries around them. A stopped push starts nothing again.
 async fn retrying<T, F, Fut>(
     retry_for: std::time::Duration,
+    stop: &Stop,
     mut attempt_once: F,
     on_retry: impl Fn(&str),
 ) -> Result<T, PushError>
@@ -121,14 +123,20 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, PushError>>,
 {
-    let started = std::time::Instant::now();
+    let mut first_failure: Option<std::time::Instant> = None;
     let mut attempt = 1;
     loop {
-        match attempt_once().await {
+        let answer = attempt_once().await;
+        if answer.is_err() {
+            first_failure.get_or_insert_with(std::time::Instant::now);
+        }
+        let failing_for = first_failure.map(|t| t.elapsed()).unwrap_or_default();
+        match answer {
             Err(PushError::Registry(e))
                 if e.is_temporary()
+                    && !stop.is_stopped()
                     && !super::is_interrupted()
-                    && started.elapsed()
+                    && failing_for
                         + e.retry_after()
                             .unwrap_or_else(|| registry::backoff(attempt, None))
                         < retry_for =>
@@ -212,6 +220,7 @@ async fn ensure_layer(
     let retry_for = client.retry_policy().retry_for;
     let uploaded = retrying(
         retry_for,
+        &options.stop,
         || attempt(offered.take(), whole.clone()),
         on_retry,
     )
@@ -224,7 +233,7 @@ async fn ensure_layer(
                 "layer {}: the cached digest is not what the store gives; streaming it",
                 index + 1
             ));
-            retrying(retry_for, || attempt(None, None), on_retry).await?
+            retrying(retry_for, &options.stop, || attempt(None, None), on_retry).await?
         }
         other => other?,
     };
@@ -287,6 +296,8 @@ async fn upload_layer(
     let result = match (sent, produced) {
         // A store path that cannot be read is the real cause, whatever the upload saw.
         (_, Err(e)) if !matches!(e, LayerError::Sink(_)) => Err(layer_error(e)),
+        // Stopped: the stream was ended early on purpose.
+        (Ok(_), _) if stop_now() => Err(PushError::Stopped),
         // The blob is not the one announced: the registry refused it, or will.
         (_, Ok(d)) if whole.is_some_and(|w| *w != d) => Err(PushError::KnownDigestWrong {
             layer: index + 1,
@@ -296,7 +307,6 @@ async fn upload_layer(
         (Err(e), _) => Err(e.into()),
         (Ok(_), Err(e)) => Err(layer_error(e)),
         (Ok(None), Ok(d)) => return Ok(d),
-        (Ok(_), Ok(_)) if stop_now() => Err(PushError::Stopped),
         (Ok(Some(next)), Ok(d)) => {
             match client.commit_upload(next, &d.digest, Bytes::new()).await {
                 Ok(()) => return Ok(d),

@@ -49,19 +49,31 @@ pub struct UploadSession {
 
 /// A blob's bytes as they are produced, sent once as a request body: a stream cannot be sent
 /// again, so a failed upload is retried by producing the bytes again.
-pub struct BlobBody(reqwest::Body);
+pub struct BlobBody(
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, BoxError>> + Send>>,
+);
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl BlobBody {
     pub fn new<S, E>(stream: S) -> Self
     where
         S: futures_util::Stream<Item = Result<Bytes, E>> + Send + 'static,
-        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+        E: Into<BoxError> + 'static,
     {
-        BlobBody(reqwest::Body::wrap_stream(stream))
+        use futures_util::TryStreamExt;
+        BlobBody(Box::pin(stream.map_err(Into::into)))
     }
 
-    pub(super) fn into_inner(self) -> reqwest::Body {
-        self.0
+    /// The request body, telling `watch` of each chunk taken (progress, for the stall timeout).
+    pub(super) fn into_body(self, watch: super::stall::Watch) -> reqwest::Body {
+        use futures_util::StreamExt;
+        let done = watch.clone();
+        let end = futures_util::stream::poll_fn(move |_| {
+            done.body_done();
+            std::task::Poll::Ready(None)
+        });
+        reqwest::Body::wrap_stream(self.0.inspect(move |_| watch.tick()).chain(end))
     }
 }
 
@@ -212,12 +224,30 @@ impl Client {
         };
         // An answer lost on the way (the blob usually stored), or a PUT tried again that the
         // registry no longer knows because the first one committed: ask before calling it a
-        // failure.
-        if let Ok(Some(_)) = self.blob_size(digest).await {
+        // failure (briefly: the PUT had its budget).
+        if let Ok(Some(_)) = self.blob_exists_briefly(digest).await {
             self.untrack(&session);
             return Ok(());
         }
+        // Not there, and the session gone (a registry cancels an upload whose commit failed):
+        // the upload can start again from its stream.
+        if let RegistryError::Status { status, .. } = &failure {
+            if *status == StatusCode::NOT_FOUND {
+                return Err(RegistryError::SessionLost {
+                    url: super::error::display_url(&url),
+                });
+            }
+        }
         Err(failure)
+    }
+
+    /// Whether the registry has `digest` (a HEAD tried for a few seconds at most).
+    async fn blob_exists_briefly(&self, digest: &Digest) -> Result<Option<()>, RegistryError> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let r = self
+            .send_briefly(Method::HEAD, url, HeaderMap::new(), None, CANCEL_RETRY_FOR)
+            .await?;
+        Ok((r.status() == StatusCode::OK).then_some(()))
     }
 
     /// Cross-repository mount: `POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo>`.
@@ -291,7 +321,7 @@ impl Client {
                     Ok(r) => status_error(&Method::PUT, &url, r).await,
                     Err(e) => e,
                 };
-                if let Ok(Some(_)) = self.blob_size(digest).await {
+                if let Ok(Some(_)) = self.blob_exists_briefly(digest).await {
                     self.untrack(&session);
                     return Attempt::Done(Ok(()));
                 }

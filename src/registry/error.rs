@@ -55,6 +55,17 @@ pub enum RegistryError {
     },
     #[error("registry {host} gave an unusable answer: {what}")]
     Protocol { host: String, what: String },
+    /// Nothing moved for the stall timeout: no byte of the body taken, no byte of the answer.
+    #[error("{method} {url}: nothing came from the registry for {} s (--stall-timeout)", after.as_secs_f64())]
+    Stalled {
+        method: String,
+        url: String,
+        after: Duration,
+    },
+    /// The registry no longer knows an upload session whose commit failed, and does not hold
+    /// the blob: the upload starts again.
+    #[error("the registry lost the upload session at {url}")]
+    SessionLost { url: String },
     /// A request already retried as long as the policy allows (a token fetch inside an upload
     /// step): final, so the step that needed it is not retried around it.
     #[error(transparent)]
@@ -73,7 +84,10 @@ impl RegistryError {
     /// Whether the same request may succeed if tried again later.
     pub fn is_temporary(&self) -> bool {
         match self {
-            RegistryError::Connect { .. } | RegistryError::Transport { .. } => true,
+            RegistryError::Connect { .. }
+            | RegistryError::Transport { .. }
+            | RegistryError::Stalled { .. }
+            | RegistryError::SessionLost { .. } => true,
             RegistryError::Status { status, .. } => is_temporary_status(*status),
             RegistryError::TokenRenewed { .. } => true,
             _ => false,

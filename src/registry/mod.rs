@@ -9,6 +9,7 @@ mod client;
 mod error;
 mod manifest;
 mod retry;
+mod stall;
 mod transport;
 
 pub use auth::{Credentials, Secret};

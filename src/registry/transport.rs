@@ -29,7 +29,6 @@ pub(super) fn http_client(
     ca_certs: &[std::path::PathBuf],
     client_cert: Option<&super::certs_d::ClientCert>,
     host: &str,
-    stall_timeout: Duration,
 ) -> Result<reqwest::Client, RegistryError> {
     let mut builder = reqwest::Client::builder();
     if let Some(c) = client_cert {
@@ -61,9 +60,6 @@ pub(super) fn http_client(
     builder
         .user_agent(concat!("nixpush/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
-        // Progress-based: a read that brings nothing for this long fails the request (which is
-        // then tried again), however long the whole answer takes.
-        .read_timeout(stall_timeout)
         .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
         // A redirect says nothing of where it came from: the original URL (an upload's state,
         // a token realm's query) stays between nixpush and the registry.

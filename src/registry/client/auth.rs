@@ -143,7 +143,14 @@ impl Client {
                         .header(AUTHORIZATION, c.basic_header()),
                     (None, None) => self.http.get(url.clone()),
                 };
-                let sent = req.send().await;
+                let Some(sent) = self.watched(req.send(), None).await else {
+                    let stalled = self.stalled(method, url);
+                    return Attempt::Again {
+                        reason: Some(stalled.to_string()),
+                        last: Err(stalled),
+                        wait: backoff(attempt, None),
+                    };
+                };
                 self.trace(method, url, &sent);
                 match sent {
                     Ok(r) if is_temporary_status(r.status()) => {

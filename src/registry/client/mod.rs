@@ -14,6 +14,7 @@ use super::error::{
     display_url, explain_body, is_temporary_status, transport_reason, RegistryError,
 };
 use super::retry::{backoff, with_retries, Attempt, RetryPolicy, FIRST_CONTACT_RETRY_FOR};
+use super::stall::{watched, Watch};
 use super::transport::{base_url, http_client, is_certificate_error, is_not_tls};
 use crate::progress::Reporter;
 use crate::reference::Reference;
@@ -26,6 +27,8 @@ pub use sessions::cancel_abandoned_uploads;
 
 /// Most bytes of an error body read before giving up on the rest.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// How long an error body may stop coming before what came is taken as all of it.
+const ERROR_BODY_STALL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What a connection may do in its repository: a bearer token is asked for exactly this scope,
 /// so reading an image needs no write permission.
@@ -113,13 +116,7 @@ impl Client {
                 path: e.cert.clone(),
                 reason: e.to_string(),
             })?;
-        let http = http_client(
-            options.insecure,
-            &ca_certs,
-            client_cert.as_ref(),
-            host,
-            options.retry.stall_timeout,
-        )?;
+        let http = http_client(options.insecure, &ca_certs, client_cert.as_ref(), host)?;
         // A CA given for the registry means it speaks TLS: never fall back to plain HTTP then.
         let may_use_http = (options.insecure || reference.is_loopback()) && ca_certs.is_empty();
         let mut client = Client {
@@ -143,6 +140,13 @@ impl Client {
             other => other,
         };
         let response = match ping {
+            // Still "not now" when the first-contact budget ran out.
+            Ok(r) if is_temporary_status(r.status()) => {
+                let url = client.base.join("v2/").expect("static path");
+                return Err(RegistryError::GaveUp(Box::new(
+                    status_error(&Method::GET, &url, r).await,
+                )));
+            }
             Ok(r) => r,
             Err(PingError::NotTls) => {
                 return Err(RegistryError::Tls {
@@ -225,7 +229,14 @@ impl Client {
             retry_for,
             |reason| self.retrying(reason),
             async |attempt| {
-                let sent = self.http.get(url.clone()).send().await;
+                let Some(sent) = self.watched(self.http.get(url.clone()).send(), None).await else {
+                    let stalled = self.stalled(&Method::GET, url);
+                    return Attempt::Again {
+                        reason: Some(stalled.to_string()),
+                        last: Err(PingError::Other(stalled)),
+                        wait: backoff(attempt, None),
+                    };
+                };
                 self.trace(&Method::GET, url, &sent);
                 match sent {
                     Ok(r) if is_temporary_status(r.status()) => Attempt::Again {
@@ -255,6 +266,31 @@ impl Client {
         .await
     }
 
+    /// Runs a request until it completes, or until nothing has moved for the stall timeout
+    /// (`None`); `watch` is the progress of its body, when it streams one.
+    pub(crate) async fn watched<T>(
+        &self,
+        request: impl std::future::Future<Output = T>,
+        watch: Option<&Watch>,
+    ) -> Option<T> {
+        let fresh = Watch::new();
+        watched(request, watch.unwrap_or(&fresh), self.retry.stall_timeout).await
+    }
+
+    /// The error of a request that stalled.
+    pub(crate) fn stalled(&self, method: &Method, url: &Url) -> RegistryError {
+        self.reporter.detail(&format!(
+            "{method} {} -> nothing for {} s",
+            display_url(url),
+            self.retry.stall_timeout.as_secs_f64()
+        ));
+        RegistryError::Stalled {
+            method: method.to_string(),
+            url: display_url(url),
+            after: self.retry.stall_timeout,
+        }
+    }
+
     /// Tells `--verbose` of a request and its answer: method, URL without its query (which may
     /// carry upload state), status. Never a header: they carry the credentials.
     fn trace(&self, method: &Method, url: &Url, sent: &Result<Response, reqwest::Error>) {
@@ -272,10 +308,11 @@ enum PingError {
     Other(RegistryError),
 }
 
-/// Reads at most `MAX_ERROR_BODY` bytes of a response body; errors give what was read.
+/// Reads at most `MAX_ERROR_BODY` bytes of a response body; errors, and a body that stops
+/// coming for a while, give what was read.
 pub(crate) async fn read_bounded(mut response: Response) -> Vec<u8> {
     let mut out = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout(ERROR_BODY_STALL, response.chunk()).await {
         let room = MAX_ERROR_BODY - out.len();
         out.extend_from_slice(&chunk[..chunk.len().min(room)]);
         if out.len() >= MAX_ERROR_BODY {
@@ -297,15 +334,19 @@ impl Client {
         let mut body = Vec::new();
         let url = response.url().clone();
         // An answer cut or stalled half-way may come whole next time: a transport failure.
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| RegistryError::Transport {
+        loop {
+            let Ok(next) = tokio::time::timeout(self.retry.stall_timeout, response.chunk()).await
+            else {
+                return Err(self.stalled(&Method::GET, &url));
+            };
+            let Some(chunk) = next.map_err(|e| RegistryError::Transport {
                 method: "GET".into(),
                 url: display_url(&url),
                 reason: format!("{what} was cut short: {}", transport_reason(&e)),
             })?
-        {
+            else {
+                break;
+            };
             body.extend_from_slice(&chunk);
             if body.len() > max {
                 return Err(self.protocol(&format!(

@@ -11,6 +11,7 @@ use super::status_error;
 use super::{Auth, Client};
 use crate::registry::error::{display_url, is_temporary_status, RegistryError};
 use crate::registry::retry::{backoff, with_retries, Attempt};
+use crate::registry::stall::Watch;
 use crate::registry::transport::transport_error;
 use crate::registry::BlobBody;
 
@@ -77,7 +78,14 @@ impl Client {
                 if let Some(b) = body {
                     req = req.body(b.clone());
                 }
-                let sent = req.send().await;
+                let Some(sent) = self.watched(req.send(), None).await else {
+                    let stalled = self.stalled(method, url);
+                    return Attempt::Again {
+                        reason: Some(stalled.to_string()),
+                        last: Err(stalled),
+                        wait: backoff(attempt, None),
+                    };
+                };
                 self.trace(method, url, &sent);
                 return match sent {
                     Err(e) => {
@@ -132,15 +140,20 @@ impl Client {
         headers: HeaderMap,
         body: BlobBody,
     ) -> Result<Response, RegistryError> {
+        // The body's progress keeps the request alive: a layer takes as long as it takes, as
+        // long as its bytes keep going.
+        let watch = Watch::new();
         let mut req = self
             .http
             .request(method.clone(), url.clone())
             .headers(headers)
-            .body(body.into_inner());
+            .body(body.into_body(watch.clone()));
         if let Some(auth) = self.authorization(&url).await? {
             req = req.header(AUTHORIZATION, auth);
         }
-        let sent = req.send().await;
+        let Some(sent) = self.watched(req.send(), Some(&watch)).await else {
+            return Err(self.stalled(&method, &url));
+        };
         self.trace(&method, &url, &sent);
         let r = sent.map_err(|e| transport_error(&method, &url, &e))?;
         if !self.is_own(r.url()) {
