@@ -178,33 +178,38 @@ fn a_docker_credential_helper() {
     );
 }
 
-#[test]
-fn a_credential_helper_that_hangs_is_stopped_and_named_in_one_line() {
-    let registry = locked_registry();
-    let nixpush = Nixpush::new();
+/// Installs `script` as `docker-credential-stuck`, the credential store of every registry in
+/// nixpush's Docker config; returns the `PATH` that finds it.
+fn stuck_helper(nixpush: &Nixpush, script: &str) -> String {
     let bin = nixpush.docker_config.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
-    // A helper stuck on something (a prompt no one sees, a keychain that never answers).
     let helper = bin.join("docker-credential-stuck");
-    // A script that starts another program, as helpers wrapping a cloud CLI do: both must go.
-    let pid_file = nixpush.docker_config.path().join("helper.pid");
-    let child_file = nixpush.docker_config.path().join("child.pid");
-    std::fs::write(
-        &helper,
-        format!(
-            "#!/bin/sh\necho $$ > {}\nsleep 600 &\necho $! > {}\nwait\n",
-            pid_file.display(),
-            child_file.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&helper, script).unwrap();
     std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(
         nixpush.docker_config.path().join("config.json"),
         r#"{"credsStore":"stuck"}"#,
     )
     .unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+}
+
+#[test]
+fn a_credential_helper_that_hangs_is_stopped_and_named_in_one_line() {
+    let registry = locked_registry();
+    let nixpush = Nixpush::new();
+    // A helper stuck on something (a prompt no one sees, a keychain that never answers), and
+    // a script that starts another program, as helpers wrapping a cloud CLI do: both must go.
+    let pid_file = nixpush.docker_config.path().join("helper.pid");
+    let child_file = nixpush.docker_config.path().join("child.pid");
+    let path = stuck_helper(
+        &nixpush,
+        &format!(
+            "#!/bin/sh\necho $$ > {}\nsleep 600 &\necho $! > {}\nwait\n",
+            pid_file.display(),
+            child_file.display()
+        ),
+    );
     let started = std::time::Instant::now();
     let run = push_with(
         &registry,
@@ -229,46 +234,22 @@ fn a_credential_helper_that_hangs_is_stopped_and_named_in_one_line() {
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
     assert_eq!(registry.uploads_started(), 0);
     // The helper was stopped, and what it started too, not left running.
-    for file in [&pid_file, &child_file] {
-        let pid = std::fs::read_to_string(file).unwrap();
-        let proc_dir = std::path::Path::new("/proc").join(pid.trim());
-        // Killed, then reaped by whoever is its parent now: give that a moment.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while proc_dir.exists() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        assert!(
-            !proc_dir.exists(),
-            "pid {} (from {}) is still running",
-            pid.trim(),
-            file.display()
-        );
-    }
+    assert_process_ends(&pid_file);
+    assert_process_ends(&child_file);
 }
 
 #[test]
 fn ctrl_c_while_a_credential_helper_hangs_ends_the_push_and_the_helper() {
     let registry = locked_registry();
     let nixpush = Nixpush::new();
-    let bin = nixpush.docker_config.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    let helper = bin.join("docker-credential-stuck");
     let pid_file = nixpush.docker_config.path().join("helper.pid");
-    std::fs::write(
-        &helper,
-        format!(
+    let path = stuck_helper(
+        &nixpush,
+        &format!(
             "#!/bin/sh\necho $$ > {}\nexec sleep 600\n",
             pid_file.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::write(
-        nixpush.docker_config.path().join("config.json"),
-        r#"{"credsStore":"stuck"}"#,
-    )
-    .unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    );
     let image = format!("{}/creds/app:v1", registry.host());
     let ca = registry.certificate().display().to_string();
     let child = nixpush
@@ -295,13 +276,7 @@ fn ctrl_c_while_a_credential_helper_hangs_ends_the_push_and_the_helper() {
         "{:?}",
         interrupted.elapsed()
     );
-    let pid = std::fs::read_to_string(&pid_file).unwrap();
-    let proc_dir = std::path::Path::new("/proc").join(pid.trim());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while proc_dir.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(!proc_dir.exists(), "the helper outlived nixpush");
+    assert_process_ends(&pid_file);
 }
 
 #[test]

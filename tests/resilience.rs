@@ -290,22 +290,13 @@ fn a_killed_nixpush_takes_its_nix_with_it() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(100));
-    let nix_pid = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .to_owned();
     // Killed outright: no handler runs, no destructor.
     Command::new("kill")
         .args(["-KILL", &child.id().to_string()])
         .status()
         .unwrap();
     child.wait().unwrap();
-    let proc_dir = std::path::Path::new("/proc").join(&nix_pid);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while proc_dir.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(!proc_dir.exists(), "nix (pid {nix_pid}) outlived nixpush");
+    assert_process_ends(&pid_file);
 }
 
 #[test]

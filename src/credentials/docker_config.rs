@@ -70,26 +70,12 @@ const MAX_HELPER_ANSWER: u64 = 1024 * 1024;
 
 /// Makes the helper die when nixpush does (Ctrl-C does not reach it: it is in a process group
 /// of its own).
-#[cfg(target_os = "linux")]
 fn dies_with_us(command: &mut std::process::Command) {
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: the closure runs in the child between fork and exec and calls only prctl(2),
-    // getppid(2) and _exit(2), which are async-signal-safe.
+    // SAFETY: `die_with_parent` runs only async-signal-safe calls between fork and exec.
     unsafe {
-        command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
+        command.pre_exec(crate::child::die_with_parent());
     }
 }
-
-#[cfg(not(target_os = "linux"))]
-fn dies_with_us(_command: &mut std::process::Command) {}
 
 /// Stops a helper and everything it started (its process group), and reaps it.
 fn stop_group(child: &mut std::process::Child) {

@@ -32,29 +32,14 @@ pub async fn nix_store_stdout(args: &[&str]) -> Result<Vec<u8>, NixError> {
     stdout_of(nix_store_program(), "nix-store", args).await
 }
 
-/// Makes a child die when nixpush does, even when nixpush is killed outright (`kill -9`, an OOM
-/// kill, a CI job cancelled): `kill_on_drop` covers every other way out.
-#[cfg(target_os = "linux")]
+/// Makes a child die when nixpush does, even killed outright (`kill_on_drop` covers every
+/// other way out).
 fn dies_with_us(cmd: &mut Command) {
-    // SAFETY: the closure runs in the child between fork and exec and calls only prctl(2) and
-    // getppid(2), which are async-signal-safe.
-    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: `die_with_parent` runs only async-signal-safe calls between fork and exec.
     unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // nixpush may have died between the fork and the prctl.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
+        cmd.pre_exec(crate::child::die_with_parent());
     }
 }
-
-#[cfg(not(target_os = "linux"))]
-fn dies_with_us(_cmd: &mut Command) {}
 
 async fn stdout_of(program: OsString, name: &str, args: &[&str]) -> Result<Vec<u8>, NixError> {
     let command = format!("{name} {}", args.first().copied().unwrap_or_default());

@@ -812,6 +812,23 @@ impl Run {
     }
 }
 
+/// Waits a moment for the process whose pid `pid_file` holds to be gone (killed, then reaped
+/// by whoever is its parent now), and fails the test if it is not.
+pub fn assert_process_ends(pid_file: &Path) {
+    let pid = std::fs::read_to_string(pid_file).unwrap();
+    let proc_dir = Path::new("/proc").join(pid.trim());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while proc_dir.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        !proc_dir.exists(),
+        "pid {} (from {}) is still running",
+        pid.trim(),
+        pid_file.display()
+    );
+}
+
 /// A podman command with the test bed's configuration (runc, fixtures/containers.conf).
 pub fn podman(args: &[&str]) -> Command {
     require("podman");
