@@ -24,6 +24,24 @@ use crate::digest::Digest;
 /// How long the `DELETE` of an abandoned upload session is tried.
 const CANCEL_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// Where an upload session is completed: its `Location` with `?digest=`.
+fn commit_url(session: &UploadSession, digest: &Digest) -> Url {
+    let mut url = session.location.clone();
+    url.query_pairs_mut()
+        .append_pair("digest", &digest.to_string());
+    url
+}
+
+/// The headers of a request carrying blob bytes.
+fn blob_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers
+}
+
 fn empty_body_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
@@ -143,13 +161,13 @@ impl Client {
         session: &UploadSession,
         body: BlobBody,
     ) -> Result<UploadSession, RegistryError> {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
         let r = self
-            .send_stream(Method::PATCH, session.location.clone(), headers, body)
+            .send_stream(
+                Method::PATCH,
+                session.location.clone(),
+                blob_headers(),
+                body,
+            )
             .await?;
         match r.status() {
             StatusCode::ACCEPTED | StatusCode::CREATED | StatusCode::NO_CONTENT => {
@@ -173,14 +191,8 @@ impl Client {
         size: u64,
         body: BlobBody,
     ) -> Result<(), RegistryError> {
-        let mut url = session.location.clone();
-        url.query_pairs_mut()
-            .append_pair("digest", &digest.to_string());
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
+        let url = commit_url(&session, digest);
+        let mut headers = blob_headers();
         headers.insert(reqwest::header::CONTENT_LENGTH, HeaderValue::from(size));
         let r = self
             .send_stream(Method::PUT, url.clone(), headers, body)
@@ -199,18 +211,11 @@ impl Client {
         digest: &Digest,
         body: Bytes,
     ) -> Result<(), RegistryError> {
-        let mut url = session.location.clone();
-        url.query_pairs_mut()
-            .append_pair("digest", &digest.to_string());
-        let mut headers = if body.is_empty() {
-            empty_body_headers()
-        } else {
-            HeaderMap::new()
-        };
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
+        let url = commit_url(&session, digest);
+        let mut headers = blob_headers();
+        if body.is_empty() {
+            headers.extend(empty_body_headers());
+        }
         let answer = self
             .send(Method::PUT, url.clone(), headers, Some(body))
             .await;
@@ -296,19 +301,12 @@ impl Client {
                     Ok(session) => session,
                     Err(e) => return Attempt::Done(Err(e)),
                 };
-                let mut url = session.location.clone();
-                url.query_pairs_mut()
-                    .append_pair("digest", &digest.to_string());
-                let mut headers = HeaderMap::new();
-                headers.insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("application/octet-stream"),
-                );
+                let url = commit_url(&session, digest);
                 let sent = self
                     .send_briefly(
                         Method::PUT,
                         url.clone(),
-                        headers,
+                        blob_headers(),
                         Some(data.clone()),
                         std::time::Duration::ZERO,
                     )
@@ -339,13 +337,7 @@ impl Client {
             },
         )
         .await;
-        answer.map_err(|e| {
-            if e.is_temporary() {
-                RegistryError::GaveUp(Box::new(e))
-            } else {
-                e
-            }
-        })
+        answer.map_err(RegistryError::given_up)
     }
 
     /// `POST url` with an empty body: how every upload session starts (tried again on its own

@@ -94,6 +94,18 @@ impl RegistryError {
         }
     }
 
+    /// The error of a request whose retries are spent: a temporary one becomes [`GaveUp`],
+    /// which nothing retries again; a final one stays as it is.
+    ///
+    /// [`GaveUp`]: RegistryError::GaveUp
+    pub fn given_up(self) -> RegistryError {
+        if self.is_temporary() {
+            RegistryError::GaveUp(Box::new(self))
+        } else {
+            self
+        }
+    }
+
     /// How long the registry asked to wait before trying again (`Retry-After`), if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -144,12 +144,7 @@ impl Client {
                     (None, None) => self.http.get(url.clone()),
                 };
                 let Some(sent) = self.watched(req.send(), None).await else {
-                    let stalled = self.stalled(method, url);
-                    return Attempt::Again {
-                        reason: Some(stalled.to_string()),
-                        last: Err(stalled),
-                        wait: backoff(attempt, None),
-                    };
+                    return self.stalled_attempt(method, url, attempt);
                 };
                 self.trace(method, url, &sent);
                 match sent {
@@ -184,13 +179,7 @@ impl Client {
         )
         .await
         // Retried already: the upload step that needed a token is not retried around it.
-        .map_err(|e| {
-            if e.is_temporary() {
-                RegistryError::GaveUp(Box::new(e))
-            } else {
-                e
-            }
-        })?;
+        .map_err(RegistryError::given_up)?;
         match response.status() {
             s if s.is_success() => {}
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {

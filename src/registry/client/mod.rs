@@ -143,9 +143,7 @@ impl Client {
             // Still "not now" when the first-contact budget ran out.
             Ok(r) if is_temporary_status(r.status()) => {
                 let url = client.base.join("v2/").expect("static path");
-                return Err(RegistryError::GaveUp(Box::new(
-                    status_error(&Method::GET, &url, r).await,
-                )));
+                return Err(status_error(&Method::GET, &url, r).await.given_up());
             }
             Ok(r) => r,
             Err(PingError::NotTls) => {
@@ -230,12 +228,7 @@ impl Client {
             |reason| self.retrying(reason),
             async |attempt| {
                 let Some(sent) = self.watched(self.http.get(url.clone()).send(), None).await else {
-                    let stalled = self.stalled(&Method::GET, url);
-                    return Attempt::Again {
-                        reason: Some(stalled.to_string()),
-                        last: Err(PingError::Other(stalled)),
-                        wait: backoff(attempt, None),
-                    };
+                    return self.stalled_attempt(&Method::GET, url, attempt);
                 };
                 self.trace(&Method::GET, url, &sent);
                 match sent {
@@ -277,6 +270,21 @@ impl Client {
         watched(request, watch.unwrap_or(&fresh), self.retry.stall_timeout).await
     }
 
+    /// The attempt of a request that stalled: tried again after the backoff.
+    pub(crate) fn stalled_attempt<T, E: From<RegistryError>>(
+        &self,
+        method: &Method,
+        url: &Url,
+        attempt: u32,
+    ) -> Attempt<T, E> {
+        let stalled = self.stalled(method, url);
+        Attempt::Again {
+            reason: Some(stalled.to_string()),
+            last: Err(stalled.into()),
+            wait: backoff(attempt, None),
+        }
+    }
+
     /// The error of a request that stalled.
     pub(crate) fn stalled(&self, method: &Method, url: &Url) -> RegistryError {
         self.reporter.detail(&format!(
@@ -306,6 +314,12 @@ impl Client {
 enum PingError {
     NotTls,
     Other(RegistryError),
+}
+
+impl From<RegistryError> for PingError {
+    fn from(e: RegistryError) -> Self {
+        PingError::Other(e)
+    }
 }
 
 /// Reads at most `MAX_ERROR_BODY` bytes of a response body; errors, and a body that stops

@@ -31,11 +31,10 @@ impl Client {
             .send_for(&method, &url, headers, body, self.retry.retry_for)
             .await;
         match answer {
-            Ok(r) if is_temporary_status(r.status()) => Err(RegistryError::GaveUp(Box::new(
-                status_error(&method, &url, r).await,
-            ))),
-            Err(e) if e.is_temporary() => Err(RegistryError::GaveUp(Box::new(e))),
-            other => other,
+            Ok(r) if is_temporary_status(r.status()) => {
+                Err(status_error(&method, &url, r).await.given_up())
+            }
+            other => other.map_err(RegistryError::given_up),
         }
     }
 
@@ -79,12 +78,7 @@ impl Client {
                     req = req.body(b.clone());
                 }
                 let Some(sent) = self.watched(req.send(), None).await else {
-                    let stalled = self.stalled(method, url);
-                    return Attempt::Again {
-                        reason: Some(stalled.to_string()),
-                        last: Err(stalled),
-                        wait: backoff(attempt, None),
-                    };
+                    return self.stalled_attempt(method, url, attempt);
                 };
                 self.trace(method, url, &sent);
                 return match sent {
