@@ -68,15 +68,6 @@ const HELPER_POLL: Duration = Duration::from_millis(10);
 /// Most bytes of a helper's answer read: credentials are small.
 const MAX_HELPER_ANSWER: u64 = 1024 * 1024;
 
-/// Makes the helper die when nixpush does (Ctrl-C does not reach it: it is in a process group
-/// of its own).
-fn dies_with_us(command: &mut std::process::Command) {
-    // SAFETY: `die_with_parent` runs only async-signal-safe calls between fork and exec.
-    unsafe {
-        command.pre_exec(crate::child::die_with_parent());
-    }
-}
-
 /// Stops a helper and everything it started (its process group), and reaps it.
 fn stop_group(child: &mut std::process::Child) {
     if let Ok(pid) = i32::try_from(child.id()) {
@@ -215,7 +206,8 @@ fn from_helper(helper: &str, server: &str) -> Result<Option<Credentials>, Docker
     // stopped whole at the deadline.
     let mut command = std::process::Command::new(&program);
     command.process_group(0);
-    dies_with_us(&mut command);
+    // Ctrl-C does not reach it (a process group of its own): it dies with nixpush instead.
+    crate::child::dies_with_us(&mut command);
     let mut child = command
         .arg("get")
         .stdin(std::process::Stdio::piped())

@@ -32,19 +32,11 @@ pub async fn nix_store_stdout(args: &[&str]) -> Result<Vec<u8>, NixError> {
     stdout_of(nix_store_program(), "nix-store", args).await
 }
 
-/// Makes a child die when nixpush does, even killed outright (`kill_on_drop` covers every
-/// other way out).
-fn dies_with_us(cmd: &mut Command) {
-    // SAFETY: `die_with_parent` runs only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(crate::child::die_with_parent());
-    }
-}
-
 async fn stdout_of(program: OsString, name: &str, args: &[&str]) -> Result<Vec<u8>, NixError> {
     let command = format!("{name} {}", args.first().copied().unwrap_or_default());
     let mut cmd = Command::new(program);
-    dies_with_us(&mut cmd);
+    // Even killed outright: `kill_on_drop` covers every other way out.
+    crate::child::dies_with_us(cmd.as_std_mut());
     let output = cmd
         .args(args)
         .stdin(Stdio::null())

@@ -94,10 +94,7 @@ pub fn local_checkout(metadata: &FlakeMetadata) -> Option<&str> {
 /// The `origin` remote of a local git checkout, if git answers.
 pub async fn origin_of(checkout: &str) -> Option<String> {
     let mut git = tokio::process::Command::new("git");
-    // SAFETY: `die_with_parent` runs only async-signal-safe calls between fork and exec.
-    unsafe {
-        git.pre_exec(crate::child::die_with_parent());
-    }
+    crate::child::dies_with_us(git.as_std_mut());
     let out = git
         .kill_on_drop(true)
         .args(["-C", checkout, "remote", "get-url", "origin"])
