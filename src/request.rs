@@ -35,6 +35,8 @@ pub struct PushRequest {
     pub mount_from: Vec<String>,
     /// How blobs go up (`--upload`).
     pub upload: UploadMode,
+    /// The manifests' media types (`--format`); `None`: OCI unless the registry refuses it.
+    pub format: Option<crate::image::ManifestFormat>,
     /// More tags for the same manifest (`--tag`), beside the destination's.
     pub tags: Vec<String>,
     /// Credentials given explicitly (they win over every stored ones).

@@ -104,6 +104,11 @@ pub struct PushArgs {
     /// known is compressed twice, once only to hash it, since nothing is written to disk).
     #[arg(long, value_enum, default_value_t = UploadArg::Auto, help_heading = "Layers")]
     pub upload: UploadArg,
+    /// The media types of the manifests written to a registry: oci, or docker (Docker schema 2,
+    /// for registries that refuse OCI manifests; no annotations, no zstd layers). Without it,
+    /// OCI, and Docker schema 2 for a registry that refuses OCI (tried once, then remembered).
+    #[arg(long, value_enum, value_name = "FORMAT", help_heading = "Registry")]
+    pub format: Option<FormatArg>,
     /// Trust no known blob: rebuild every layer that would be skipped or mounted and reuse the
     /// blob only if it is byte-identical (costs the CPU of a cold push, uploads no more).
     #[arg(long, help_heading = "Layers")]
@@ -252,6 +257,22 @@ impl From<UploadArg> for UploadMode {
     }
 }
 
+/// `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    Oci,
+    Docker,
+}
+
+impl From<FormatArg> for nixpush::image::ManifestFormat {
+    fn from(a: FormatArg) -> Self {
+        match a {
+            FormatArg::Oci => nixpush::image::ManifestFormat::Oci,
+            FormatArg::Docker => nixpush::image::ManifestFormat::Docker,
+        }
+    }
+}
+
 /// `--compression`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum CompressionArg {
@@ -328,6 +349,12 @@ impl PushArgs {
         };
         let destination = Destination::parse(&self.destination.unwrap_or_default())?;
         if let Destination::Local(local) = &destination {
+            if self.format.is_some() {
+                return Err(UsageError::RegistryOnly(
+                    "--format",
+                    destination.to_string(),
+                ));
+            }
             if !self.cache_from.is_empty() {
                 return Err(UsageError::RegistryOnly(
                     "--cache-from",
@@ -418,6 +445,7 @@ impl PushArgs {
             cache_from,
             mount_from,
             upload: self.upload.into(),
+            format: self.format.map(Into::into),
             tags: self.tags,
             credentials: explicit_credentials(
                 self.creds.as_deref(),

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::canonical_json;
-use super::media_types::{OCI_INDEX, OCI_MANIFEST};
 use crate::digest::Digest;
 use crate::nix::Platform;
 
@@ -21,9 +20,13 @@ pub struct IndexEntry {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageIndex {
+    /// OCI's index, or Docker's manifest list (no annotations there).
+    pub format: super::ManifestFormat,
     pub manifests: Vec<IndexEntry>,
     pub annotations: BTreeMap<String, String>,
 }
+
+static EMPTY: BTreeMap<String, String> = BTreeMap::new();
 
 impl ImageIndex {
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -54,12 +57,12 @@ impl ImageIndex {
         }
         canonical_json(&Doc {
             schema_version: 2,
-            media_type: OCI_INDEX,
+            media_type: self.format.index_type(),
             manifests: self
                 .manifests
                 .iter()
                 .map(|m| EntryDoc {
-                    media_type: OCI_MANIFEST,
+                    media_type: self.format.manifest_type(),
                     digest: &m.digest,
                     size: m.size,
                     platform: PlatformDoc {
@@ -69,7 +72,12 @@ impl ImageIndex {
                     },
                 })
                 .collect(),
-            annotations: &self.annotations,
+            // A manifest list has no annotations.
+            annotations: if self.format.has_annotations() {
+                &self.annotations
+            } else {
+                &EMPTY
+            },
         })
     }
 }
@@ -77,10 +85,12 @@ impl ImageIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::media_types::OCI_INDEX;
 
     #[test]
     fn entries_carry_their_platform_and_keys_are_sorted() {
         let index = ImageIndex {
+            format: Default::default(),
             manifests: vec![
                 IndexEntry {
                     digest: Digest::of(b"amd64"),

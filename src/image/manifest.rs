@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::canonical_json;
-use super::media_types::OCI_MANIFEST;
 use crate::digest::Digest;
 
 /// A content descriptor: what a manifest says of each blob it names.
@@ -22,6 +21,8 @@ pub struct Descriptor {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Manifest {
+    /// OCI's, or Docker schema 2's (see [`super::ManifestFormat`]).
+    pub media_type: &'static str,
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
     pub annotations: BTreeMap<String, String>,
@@ -42,7 +43,7 @@ impl Manifest {
         }
         canonical_json(&Doc {
             schema_version: 2,
-            media_type: OCI_MANIFEST,
+            media_type: self.media_type,
             config: &self.config,
             layers: &self.layers,
             annotations: &self.annotations,

@@ -4,6 +4,7 @@
 //! `HashMap`s: here every map is a `BTreeMap`, so the bytes are stable by construction.
 
 mod config;
+mod format;
 mod index;
 mod manifest;
 pub mod media_types;
@@ -11,6 +12,7 @@ pub mod python_json;
 pub mod read;
 
 pub use config::{EmptyObject, HistoryEntry, ImageConfig, RunConfig};
+pub use format::{ManifestFormat, NotInDockerFormat};
 pub use index::{ImageIndex, IndexEntry};
 pub use manifest::{Descriptor, Manifest};
 pub use media_types::{OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};

@@ -178,6 +178,7 @@ pub async fn inspect(
             credentials,
             reporter,
             retry: Default::default(),
+            host_facts: None,
         },
     )
     .await?;

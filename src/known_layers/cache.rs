@@ -69,6 +69,8 @@ pub struct CacheEntry {
 #[derive(Clone, Debug)]
 pub struct LayerCache {
     dir: Option<PathBuf>,
+    /// Where what each registry host refused is kept (`registry::HostFacts`), beside the layers.
+    hosts: Option<PathBuf>,
 }
 
 impl LayerCache {
@@ -81,16 +83,28 @@ impl LayerCache {
             })
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nixpush")));
         LayerCache {
-            dir: root.map(|r| r.join("layers/v1")),
+            dir: root.as_ref().map(|r| r.join("layers/v1")),
+            hosts: root.map(|r| r.join("hosts/v1")),
         }
     }
 
     pub fn at(dir: PathBuf) -> Self {
-        LayerCache { dir: Some(dir) }
+        LayerCache {
+            dir: Some(dir),
+            hosts: None,
+        }
     }
 
     pub fn disabled() -> Self {
-        LayerCache { dir: None }
+        LayerCache {
+            dir: None,
+            hosts: None,
+        }
+    }
+
+    /// The directory of what registry hosts were seen to refuse, if the cache is on.
+    pub fn hosts_dir(&self) -> Option<PathBuf> {
+        self.hosts.clone()
     }
 
     fn entry_path(&self, key: &LayerKey) -> Option<PathBuf> {

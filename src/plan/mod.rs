@@ -23,7 +23,9 @@ pub use run_config::{ConfigError, ConfigFlags};
 pub use time::{format_unix, is_rfc3339, parse_unix, rfc3339_now, unix_now};
 
 use crate::digest::Digest;
-use crate::image::{Descriptor, HistoryEntry, ImageConfig, Manifest, OCI_CONFIG};
+use crate::image::{
+    Descriptor, HistoryEntry, ImageConfig, Manifest, ManifestFormat, NotInDockerFormat,
+};
 use crate::known_layers::{DIFF_ID_ANNOTATION, LAYER_KEY_ANNOTATION};
 use crate::layer::{Compression, LayerContent, LayerDigests, LayerKey, LayerSpec, Owner};
 use crate::nix::{Platform, StorePath};
@@ -100,6 +102,19 @@ impl ImagePlan {
 impl ImagePlan {
     /// The config and manifest naming `layers` (the blobs of `self.layers`, in order).
     pub fn documents(&self, layers: &[LayerDigests]) -> ImageDocuments {
+        self.documents_in(layers, ManifestFormat::Oci)
+            .expect("every layer compression has an OCI media type")
+    }
+
+    /// The same, the manifest written in `format`: the config bytes do not change (so neither
+    /// does the image ID); Docker schema 2 carries no annotations and no zstd layers.
+    pub fn documents_in(
+        &self,
+        layers: &[LayerDigests],
+        format: ManifestFormat,
+    ) -> Result<ImageDocuments, NotInDockerFormat> {
+        let layer_type = format.layer_type(self.compression.media_type())?;
+        let annotated = format.has_annotations();
         let config = match &self.config_bytes {
             ConfigBytes::Own => {
                 let diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
@@ -113,8 +128,9 @@ impl ImagePlan {
         };
         let config_digest = Digest::of(&config);
         let manifest = Manifest {
+            media_type: format.manifest_type(),
             config: Descriptor {
-                media_type: OCI_CONFIG.to_owned(),
+                media_type: format.config_type().to_owned(),
                 digest: config_digest.clone(),
                 size: config.len() as u64,
                 annotations: BTreeMap::new(),
@@ -125,26 +141,34 @@ impl ImagePlan {
                 .iter()
                 .zip(&self.layers)
                 .map(|(l, spec)| Descriptor {
-                    media_type: self.compression.media_type().to_owned(),
+                    media_type: layer_type.to_owned(),
                     digest: l.digest.clone(),
                     size: l.size,
-                    annotations: [
-                        (LAYER_KEY_ANNOTATION.to_owned(), spec.key.to_string()),
-                        (DIFF_ID_ANNOTATION.to_owned(), l.diff_id.to_string()),
-                    ]
-                    .into(),
+                    annotations: if annotated {
+                        [
+                            (LAYER_KEY_ANNOTATION.to_owned(), spec.key.to_string()),
+                            (DIFF_ID_ANNOTATION.to_owned(), l.diff_id.to_string()),
+                        ]
+                        .into()
+                    } else {
+                        BTreeMap::new()
+                    },
                 })
                 .collect(),
-            annotations: self.annotations.clone(),
+            annotations: if annotated {
+                self.annotations.clone()
+            } else {
+                BTreeMap::new()
+            },
         };
         let manifest = Bytes::from(manifest.to_bytes());
         let manifest_digest = Digest::of(&manifest);
-        ImageDocuments {
+        Ok(ImageDocuments {
             config,
             config_digest,
             manifest,
             manifest_digest,
-        }
+        })
     }
 
     /// A human-readable listing of the plan: platform, then each layer with its number, NAR

@@ -57,6 +57,11 @@ pub enum PushError {
         expected: Digest,
         actual: Digest,
     },
+    #[error("{host}: {source}")]
+    NotInDockerFormat {
+        host: String,
+        source: crate::image::NotInDockerFormat,
+    },
     #[error("the push was stopped")]
     Stopped,
     #[error("{installable} is an image for {actual}, not for the {expected} --platform names")]

@@ -37,7 +37,7 @@ pub(super) async fn write_local(
     let (written, index_digest) = if request.is_multi_arch() {
         let index = |w: &[WrittenImage]| {
             let documents: Vec<ImageDocuments> = w.iter().map(|w| w.documents.clone()).collect();
-            image_index(&plans, &documents)
+            image_index(&plans, &documents, Default::default())
         };
         let (written, digest) = write_images(
             &plans,

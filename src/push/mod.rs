@@ -7,6 +7,7 @@ mod archive;
 mod docker_tools;
 mod error;
 mod local;
+mod manifest_format;
 mod prepare;
 mod registry;
 mod reuse;
@@ -19,7 +20,7 @@ pub use error::PushError;
 pub use stop::{interrupt, is_interrupted};
 
 use crate::destination::{Destination, LocalTarget};
-use crate::image::{ImageIndex, IndexEntry};
+use crate::image::{ImageIndex, IndexEntry, ManifestFormat};
 use crate::known_layers::LearntLayers;
 use crate::nix::PlatformSpec;
 use crate::outcome::PushOutcome;
@@ -132,8 +133,13 @@ fn tags_for(request: &PushRequest, prepared: &[Prepared]) -> Result<Vec<String>,
 
 /// The OCI index naming each platform's image (`documents[i]` is `plans[i]`'s), as bytes: the
 /// same for a registry and an OCI layout.
-fn image_index(plans: &[&ImagePlan], documents: &[ImageDocuments]) -> Vec<u8> {
+fn image_index(
+    plans: &[&ImagePlan],
+    documents: &[ImageDocuments],
+    format: ManifestFormat,
+) -> Vec<u8> {
     ImageIndex {
+        format,
         manifests: plans
             .iter()
             .zip(documents)

@@ -7,17 +7,18 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::prepare::Prepared;
+use super::manifest_format::{Kind, ManifestWriter};
 use super::upload::{upload_blobs, UploadOptions};
 use super::{image_index, prepare_all, tags_for, PushError, SharedLayers};
 use crate::credentials;
 use crate::digest::Digest;
-use crate::image::{index_children, OCI_INDEX, OCI_MANIFEST};
+use crate::image::{index_children, ManifestFormat};
 use crate::known_layers::{KnownBlob, KnownLayer, LearntLayers};
 use crate::layer::Compression;
+use crate::layer::LayerDigests;
 use crate::nix::PlatformSpec;
 use crate::outcome::{ImageOutcome, LayerReport, PushOutcome};
-use crate::plan::ImagePlan;
+use crate::plan::{ImageDocuments, ImagePlan};
 use crate::progress::Reporter;
 use crate::reference::Reference;
 use crate::registry::{Access, Client, ConnectOptions, Credentials};
@@ -47,6 +48,7 @@ pub(super) async fn push_to_registry(
                 reporter: reporter.clone(),
                 access: Access::PullPush,
                 retry: request.retry,
+                host_facts: request.cache.hosts_dir(),
             },
         )
         .await?;
@@ -77,10 +79,8 @@ pub(super) async fn push_to_registry(
         learnt.merge(&shared.learnt);
     }
     let multi_arch = request.is_multi_arch();
-    let mut images = Vec::with_capacity(prepared.len());
-    let mut documents_of = Vec::with_capacity(prepared.len());
-    let mut single = None;
-    for (source, p) in request.images.iter().zip(&prepared) {
+    let mut uploads = Vec::with_capacity(prepared.len());
+    for p in &prepared {
         let plan = &p.plan;
         let options = UploadOptions {
             // The plan's own: the media types it names and the blobs must agree.
@@ -94,23 +94,6 @@ pub(super) async fn push_to_registry(
             stop: Default::default(),
         };
         let uploaded = upload_blobs(&client, plan, &options, reporter.clone()).await?;
-        let documents = uploaded.documents;
-        if multi_arch {
-            // By digest: untagged until the index that names it is written.
-            let digest = &documents.manifest_digest;
-            reporter.phase(&format!(
-                "writing the {} manifest {digest}",
-                PlatformSpec::of(&plan.platform)
-            ));
-            client
-                .put_manifest(
-                    &digest.to_string(),
-                    OCI_MANIFEST,
-                    documents.manifest.clone(),
-                    digest,
-                )
-                .await?;
-        }
         // Layers of one platform's image may serve the next (a shared customisation layer).
         for layer in &uploaded.layers {
             learnt.add(
@@ -118,7 +101,29 @@ pub(super) async fn push_to_registry(
                 known_layer(layer, plan.compression, client.repository()),
             );
         }
-        documents_of.push(documents.clone());
+        uploads.push(uploaded);
+    }
+
+    // Every blob is in: the manifests now, in the format the host takes (settled by the first).
+    let mut writer = ManifestWriter::new(&client, request.format);
+    let mut images = Vec::with_capacity(prepared.len());
+    let mut documents_of = Vec::with_capacity(prepared.len());
+    for ((source, p), uploaded) in request.images.iter().zip(&prepared).zip(uploads) {
+        let plan = &p.plan;
+        let digests: Vec<LayerDigests> =
+            uploaded.layers.iter().map(|l| l.digests.clone()).collect();
+        let render = |format| render_manifest(plan, &digests, format, &client);
+        let documents = if multi_arch {
+            // By digest: untagged until the index that names it is written.
+            reporter.phase(&format!(
+                "writing the {} manifest",
+                PlatformSpec::of(&plan.platform)
+            ));
+            writer.put(None, Kind::Manifest, render).await?;
+            render_documents(plan, &digests, writer.format(), &client)?
+        } else {
+            render_documents(plan, &digests, writer.format(), &client)?
+        };
         images.push(ImageOutcome {
             installable: source.installable.clone(),
             platform: PlatformSpec::of(&plan.platform).to_string(),
@@ -126,82 +131,35 @@ pub(super) async fn push_to_registry(
             config_digest: documents.config_digest.clone(),
             layers: uploaded.layers,
         });
-        single = Some(documents.manifest);
-    }
-    if !multi_arch {
-        // One image: its manifest is what the tags name.
-        let manifest = single.expect("a request has at least one image");
-        return finish_registry_push(
-            request,
-            destination,
-            &client,
-            (manifest, OCI_MANIFEST),
-            tags,
-            images,
-            None,
-            prepared,
-            shared,
-            &reporter,
-        )
-        .await;
+        documents_of.push((plan, digests, documents));
     }
     let plans: Vec<&ImagePlan> = prepared.iter().map(|p| &p.plan).collect();
-    let index_bytes = Bytes::from(image_index(&plans, &documents_of));
-    let index_digest = Digest::of(&index_bytes);
-    finish_registry_push(
-        request,
+    let top = |format| -> Result<Bytes, PushError> {
+        if multi_arch {
+            let documents: Vec<ImageDocuments> = documents_of
+                .iter()
+                .map(|(plan, digests, _)| render_documents(plan, digests, format, &client))
+                .collect::<Result<_, _>>()?;
+            Ok(Bytes::from(image_index(&plans, &documents, format)))
+        } else {
+            let (plan, digests, _) = &documents_of[0];
+            render_manifest(plan, digests, format, &client)
+        }
+    };
+    let kind = if multi_arch {
+        Kind::Index
+    } else {
+        Kind::Manifest
+    };
+    let outcome = finish_registry_push(
         destination,
-        &client,
-        (index_bytes, OCI_INDEX),
+        &mut writer,
+        (&top, kind),
         tags,
         images,
-        Some(index_digest),
-        prepared,
-        shared,
-        &reporter,
+        reporter.as_ref(),
     )
-    .await
-}
-
-/// The last step of a registry push, once every blob (and each platform's manifest) is in:
-/// the top manifest or index, under each tag (or by digest).
-#[allow(clippy::too_many_arguments)]
-async fn finish_registry_push(
-    request: &PushRequest,
-    destination: &Reference,
-    client: &Client,
-    (top, media_type): (Bytes, &'static str),
-    tags: Vec<String>,
-    images: Vec<ImageOutcome>,
-    index_digest: Option<Digest>,
-    prepared: Vec<Prepared>,
-    shared: &mut SharedLayers,
-    reporter: &Arc<dyn Reporter>,
-) -> Result<PushOutcome, PushError> {
-    let digest = Digest::of(&top);
-    if let Some(expected) = destination.digest() {
-        if *expected != digest {
-            return Err(PushError::DigestMismatch {
-                expected: expected.clone(),
-                actual: digest,
-            });
-        }
-    }
-    let targets = if tags.is_empty() {
-        vec![digest.to_string()]
-    } else {
-        tags.clone()
-    };
-    for target in &targets {
-        // Interrupted while winding down: no tag moves, even to a complete image.
-        if super::is_interrupted() {
-            return Err(PushError::Stopped);
-        }
-        reporter.phase(&format!("writing {digest} as {target}"));
-        client
-            .put_manifest(target, media_type, top.clone(), &digest)
-            .await?;
-    }
+    .await?;
     // `prepared` (and with it the GC roots) lives until the tags are written.
     drop(prepared);
     if shared.registry.as_deref() != Some(destination.registry()) {
@@ -210,7 +168,7 @@ async fn finish_registry_push(
             learnt: LearntLayers::default(),
         };
     }
-    for image in &images {
+    for image in &outcome.images {
         for layer in &image.layers {
             shared.learnt.add(
                 layer.key.clone(),
@@ -218,10 +176,77 @@ async fn finish_registry_push(
             );
         }
     }
+    Ok(outcome)
+}
+
+/// An image's config and manifest in `format`.
+fn render_documents(
+    plan: &ImagePlan,
+    digests: &[LayerDigests],
+    format: ManifestFormat,
+    client: &Client,
+) -> Result<ImageDocuments, PushError> {
+    plan.documents_in(digests, format)
+        .map_err(|source| PushError::NotInDockerFormat {
+            host: client.registry().to_owned(),
+            source,
+        })
+}
+
+fn render_manifest(
+    plan: &ImagePlan,
+    digests: &[LayerDigests],
+    format: ManifestFormat,
+    client: &Client,
+) -> Result<Bytes, PushError> {
+    render_documents(plan, digests, format, client).map(|d| d.manifest)
+}
+
+/// The last step of a registry push, once every blob (and each platform's manifest) is in:
+/// the top manifest or index, under each tag (or by digest).
+async fn finish_registry_push(
+    destination: &Reference,
+    writer: &mut ManifestWriter<'_>,
+    (top, kind): (&dyn Fn(ManifestFormat) -> Result<Bytes, PushError>, Kind),
+    tags: Vec<String>,
+    mut images: Vec<ImageOutcome>,
+    reporter: &dyn Reporter,
+) -> Result<PushOutcome, PushError> {
+    let digest = Digest::of(&top(writer.format())?);
+    if let Some(expected) = destination.digest() {
+        if *expected != digest {
+            return Err(PushError::DigestMismatch {
+                expected: expected.clone(),
+                actual: digest,
+            });
+        }
+    }
+    let targets: Vec<Option<&str>> = if tags.is_empty() {
+        vec![None]
+    } else {
+        tags.iter().map(|t| Some(t.as_str())).collect()
+    };
+    let mut written = digest;
+    for target in targets {
+        // Interrupted while winding down: no tag moves, even to a complete image.
+        if super::is_interrupted() {
+            return Err(PushError::Stopped);
+        }
+        reporter.phase(&format!(
+            "writing {written} as {}",
+            target.unwrap_or("its digest")
+        ));
+        written = writer.put(target, kind, top).await?.1;
+    }
+    let index_digest = matches!(kind, Kind::Index).then(|| written.clone());
+    if let (Kind::Manifest, [image]) = (kind, images.as_mut_slice()) {
+        // The host may have taken the manifest in another format than the one first rendered.
+        image.manifest_digest = written.clone();
+    }
     Ok(PushOutcome {
         destination: destination.to_string(),
-        reference: destination.pinned(&digest),
-        digest,
+        reference: destination.pinned(&written),
+        digest: written,
         tags,
         to_stdout: false,
         images,

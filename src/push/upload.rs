@@ -1,6 +1,6 @@
 //! The registry side of a push: every layer blob (skipped when the registry has it, else built
-//! and uploaded in one streaming pass, concurrently), then the config blob. The manifest that
-//! names them is returned, not written: the caller writes it only once all of this succeeded.
+//! and uploaded in one pass, concurrently, the way the host takes: streamed, whole or in chunks),
+//! then the config blob. The manifests are the caller's to write, once all of this succeeded.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,9 +13,9 @@ use super::PushError;
 use crate::known_layers::{KnownBlob, LayerCache, LearntLayers};
 use crate::layer::{open_layer, Compression, LayerDigests, LayerError, LayerFailure, LayerSpec};
 use crate::outcome::{LayerAction, LayerReport};
-use crate::plan::{ImageDocuments, ImagePlan};
+use crate::plan::ImagePlan;
 use crate::progress::Reporter;
-use crate::registry::{self, BlobBody, Client, UploadSession};
+use crate::registry::{self, BlobBody, Client, HostFacts, RegistryError, UploadSession};
 use crate::request::UploadMode;
 
 use super::stop::Stop;
@@ -38,9 +38,8 @@ pub(super) struct UploadOptions {
     pub stop: Stop,
 }
 
-/// Every blob is in the registry; this manifest names them.
+/// Every blob is in the registry (the config too); the manifest is the caller's to write.
 pub(super) struct UploadedImage {
-    pub documents: ImageDocuments,
     pub layers: Vec<LayerReport>,
 }
 
@@ -101,7 +100,7 @@ pub(super) async fn upload_blobs(
             .put_blob(&documents.config_digest, documents.config.clone())
             .await?;
     }
-    Ok(UploadedImage { documents, layers })
+    Ok(UploadedImage { layers })
 }
 
 /// How long the uploads in flight are given to end their streams and cancel their sessions once
@@ -185,21 +184,11 @@ async fn ensure_layer(
         return Ok(report);
     }
     // What the blob will be, when known beforehand: a monolithic upload can announce it.
-    let known_blob = rebuilt
+    let mut known = rebuilt
         .clone()
         .or_else(|| cached.map(|c| c.layer.digests()));
-    let whole = match (options.upload, known_blob) {
-        (UploadMode::Streaming, _) => None,
-        (_, Some(known)) => Some(known),
-        (UploadMode::Monolithic, None) => Some(
-            rebuild(spec, options.compression)
-                .await
-                .map_err(|e| LayerFailure::new(spec, index, e))?,
-        ),
-        (UploadMode::Auto, None) => None,
-    };
     let sent = Arc::new(AtomicU64::new(0));
-    let attempt = |offered: Option<UploadSession>, whole: Option<LayerDigests>| {
+    let attempt = |offered: Option<UploadSession>, way: Way| {
         let (reporter, sent) = (reporter.clone(), sent.clone());
         async move {
             upload_layer(
@@ -210,7 +199,7 @@ async fn ensure_layer(
                 reporter,
                 sent,
                 offered,
-                whole.as_ref(),
+                &way,
                 &options.stop,
             )
             .await
@@ -218,24 +207,50 @@ async fn ensure_layer(
     };
     let on_retry = |reason: &str| reporter.layer_retry(index, reason);
     let retry_for = client.retry_policy().retry_for;
-    let uploaded = retrying(
-        retry_for,
-        &options.stop,
-        || attempt(offered.take(), whole.clone()),
-        on_retry,
-    )
-    .await;
-    let digests = match uploaded {
-        // A cached digest that is not what the store gives now (a damaged cache): the blob is
-        // streamed instead, and the cache corrected below.
-        Err(PushError::KnownDigestWrong { .. }) if options.upload == UploadMode::Auto => {
-            reporter.phase(&format!(
-                "layer {}: the cached digest is not what the store gives; streaming it",
-                index + 1
-            ));
-            retrying(retry_for, &options.stop, || attempt(None, None), on_retry).await?
+    // Each way is tried once: a host that refuses one (a streamed body, a body over its cap)
+    // has taught which it takes, and the next push goes that way from the start.
+    let mut tried: Vec<Way> = Vec::new();
+    let mut refused: Option<RegistryError> = None;
+    let digests = loop {
+        let way = choose_way(
+            options.upload,
+            &mut known,
+            &client.host_facts(),
+            spec,
+            options.compression,
+        )
+        .await
+        .map_err(|e| LayerFailure::new(spec, index, e))?;
+        if let Some(refusal) = refused.take().filter(|_| tried.contains(&way)) {
+            // Refused, and nothing new to try: the host's own answer is the error.
+            return Err(refusal.into());
         }
-        other => other?,
+        tried.push(way.clone());
+        let uploaded = retrying(
+            retry_for,
+            &options.stop,
+            || attempt(offered.take(), way.clone()),
+            on_retry,
+        )
+        .await;
+        match uploaded {
+            Ok(digests) => break digests,
+            Err(PushError::Registry(RegistryError::WayRefused(e))) => {
+                reporter.layer_retry(index, &format!("{e}; sending it another way"));
+                refused = Some(*e);
+            }
+            // A cached digest that is not what the store gives now (a damaged cache): the blob
+            // is sent without it, and the cache corrected below.
+            Err(PushError::KnownDigestWrong { .. }) if options.upload == UploadMode::Auto => {
+                reporter.phase(&format!(
+                    "layer {}: the cached digest is not what the store gives; streaming it",
+                    index + 1
+                ));
+                known = None;
+                tried.clear();
+            }
+            Err(e) => return Err(e),
+        }
     };
     let entry = KnownBlob::new(&digests, media_type);
     remember(options, spec, &entry, client, reporter.as_ref());
@@ -248,9 +263,58 @@ async fn ensure_layer(
     ))
 }
 
-/// One upload attempt: POST (unless a declined mount opened the session), then either one
-/// streaming PATCH fed by the layer pipeline and PUT ?digest=, or, when `whole` names the blob
-/// beforehand, one PUT ?digest= carrying it. A failed attempt cancels its upload session.
+/// How one upload attempt sends a layer's bytes.
+#[derive(Clone, Debug, PartialEq)]
+enum Way {
+    /// One `PATCH` carrying the whole stream, no length (the default).
+    Streamed,
+    /// One `PUT ?digest=` with its `Content-Length`: the blob is known beforehand.
+    Whole(LayerDigests),
+    /// `PATCH`es of this many bytes, each with its length and range.
+    Chunks(u64),
+}
+
+/// The way to send a layer to this host: `--upload` first; else a known blob whole (unless it
+/// is over the host's cap), else streamed, unless the host wants lengths: then whole after
+/// hashing the layer for a host that answered 411 (Artifact Registry takes no chunks), else
+/// chunks under its cap. A layer hashed to learn its blob is remembered in `known`.
+async fn choose_way(
+    mode: UploadMode,
+    known: &mut Option<LayerDigests>,
+    facts: &HostFacts,
+    spec: &LayerSpec,
+    compression: Compression,
+) -> Result<Way, LayerError> {
+    let hashed = async |known: &mut Option<LayerDigests>| -> Result<LayerDigests, LayerError> {
+        if let Some(k) = known {
+            return Ok(k.clone());
+        }
+        let k = rebuild(spec, compression).await?;
+        *known = Some(k.clone());
+        Ok(k)
+    };
+    Ok(match mode {
+        UploadMode::Streaming => Way::Streamed,
+        UploadMode::Monolithic => Way::Whole(hashed(known).await?),
+        UploadMode::Auto => match (known.as_ref(), facts.length_required) {
+            (Some(k), _) if facts.takes_body(k.size) => Way::Whole(k.clone()),
+            (_, None) => Way::Streamed,
+            (_, Some(411)) => {
+                let k = hashed(known).await?;
+                if facts.takes_body(k.size) {
+                    Way::Whole(k)
+                } else {
+                    Way::Chunks(facts.chunk_size())
+                }
+            }
+            (_, Some(_)) => Way::Chunks(facts.chunk_size()),
+        },
+    })
+}
+
+/// One upload attempt: POST (unless a declined mount opened the session), then the layer's bytes
+/// the `way` says (streamed or chunked `PATCH` fed by the layer pipeline, then PUT ?digest=; or
+/// one PUT ?digest= carrying a blob known beforehand). A failed attempt cancels its session.
 #[allow(clippy::too_many_arguments)]
 async fn upload_layer(
     client: &Client,
@@ -260,9 +324,13 @@ async fn upload_layer(
     reporter: Arc<dyn Reporter>,
     sent: Arc<AtomicU64>,
     offered: Option<UploadSession>,
-    whole: Option<&LayerDigests>,
+    way: &Way,
     stop: &Stop,
 ) -> Result<LayerDigests, PushError> {
+    let whole = match way {
+        Way::Whole(known) => Some(known),
+        _ => None,
+    };
     let stop_signal = stop.clone();
     let session = match offered {
         Some(session) => session,
@@ -279,12 +347,16 @@ async fn upload_layer(
     // with the session's latest state, which the cancel below needs.
     let stop = stop.clone();
     let body = BlobBody::new(body.take_until(async move { super::stop::stopped(&stop).await }));
-    let sent = match whole {
-        Some(expected) => client
+    let sent = match way {
+        Way::Whole(expected) => client
             .put_upload_whole(session.clone(), &expected.digest, expected.size, body)
             .await
             .map(|()| None),
-        None => client.send_upload_data(&session, body).await.map(Some),
+        Way::Streamed => client.send_upload_data(&session, body).await.map(Some),
+        Way::Chunks(size) => client
+            .send_upload_chunks(&session, body, *size)
+            .await
+            .map(Some),
     };
     let produced = stream
         .digests

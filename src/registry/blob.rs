@@ -33,7 +33,7 @@ fn commit_url(session: &UploadSession, digest: &Digest) -> Url {
 }
 
 /// The headers of a request carrying blob bytes.
-fn blob_headers() -> HeaderMap {
+pub(super) fn blob_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(
         CONTENT_TYPE,
@@ -46,6 +46,14 @@ fn empty_body_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
     headers
+}
+
+/// A `PATCH` taken: 202 as the spec says, 201 (ECR) or 204.
+pub(super) fn is_patch_accepted(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::ACCEPTED | StatusCode::CREATED | StatusCode::NO_CONTENT
+    )
 }
 
 /// What a mount request did.
@@ -68,7 +76,7 @@ pub struct UploadSession {
 /// A blob's bytes as they are produced, sent once as a request body: a stream cannot be sent
 /// again, so a failed upload is retried by producing the bytes again.
 pub struct BlobBody(
-    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, BoxError>> + Send>>,
+    pub(super) std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, BoxError>> + Send>>,
 );
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -170,16 +178,25 @@ impl Client {
             )
             .await?;
         match r.status() {
-            StatusCode::ACCEPTED | StatusCode::CREATED | StatusCode::NO_CONTENT => {
-                // The next step goes to the new Location when there is one.
-                let location = match r.headers().get(LOCATION) {
-                    Some(_) => self.location_of(&r)?,
-                    None => session.location.clone(),
-                };
-                Ok(self.track_move(session, location))
+            s if is_patch_accepted(s) => self.session_after_patch(session, &r),
+            StatusCode::LENGTH_REQUIRED | StatusCode::BAD_REQUEST => {
+                Err(self.refused_streaming(session, r).await)
             }
             _ => Err(status_error(&Method::PATCH, &session.location, r).await),
         }
+    }
+
+    /// Where the upload goes after an accepted `PATCH`: the new `Location` when there is one.
+    pub(super) fn session_after_patch(
+        &self,
+        session: &UploadSession,
+        r: &Response,
+    ) -> Result<UploadSession, RegistryError> {
+        let location = match r.headers().get(LOCATION) {
+            Some(_) => self.location_of(r)?,
+            None => session.location.clone(),
+        };
+        Ok(self.track_move(session, location))
     }
 
     /// A monolithic upload in an open session: one `PUT <location>?digest=...` carrying the whole
@@ -197,8 +214,12 @@ impl Client {
         let r = self
             .send_stream(Method::PUT, url.clone(), headers, body)
             .await?;
-        if r.status() != StatusCode::CREATED {
-            return Err(status_error(&Method::PUT, &url, r).await);
+        match r.status() {
+            StatusCode::CREATED => {}
+            StatusCode::RANGE_NOT_SATISFIABLE => {
+                return Err(self.refused_size(&Method::PUT, &url, size, r).await)
+            }
+            _ => return Err(status_error(&Method::PUT, &url, r).await),
         }
         self.untrack(&session);
         self.check_content_digest(&r, digest)
@@ -353,7 +374,7 @@ impl Client {
     }
 
     /// The `Location` of an answer, resolved against the URL that gave it.
-    fn location_of(&self, r: &Response) -> Result<Url, RegistryError> {
+    pub(super) fn location_of(&self, r: &Response) -> Result<Url, RegistryError> {
         let location = r
             .headers()
             .get(LOCATION)

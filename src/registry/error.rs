@@ -70,6 +70,14 @@ pub enum RegistryError {
     /// step): final, so the step that needed it is not retried around it.
     #[error(transparent)]
     GaveUp(Box<RegistryError>),
+    /// The host refused this way of sending a blob (a streamed body without a length, a body
+    /// over its cap); what it takes instead is now a host fact, and the upload goes that way.
+    #[error(transparent)]
+    WayRefused(Box<RegistryError>),
+    /// An OCI manifest or index refused as such (400 `MANIFEST_INVALID`, 415): the host may take
+    /// the same image in Docker schema 2 media types.
+    #[error(transparent)]
+    FormatRefused(Box<RegistryError>),
 }
 
 fn detail_suffix(detail: &str) -> String {

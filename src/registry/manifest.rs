@@ -12,7 +12,10 @@ use crate::digest::Digest;
 use crate::image::media_types::MANIFEST_ACCEPT;
 
 impl Client {
-    /// Puts `bytes` (a manifest of `media_type` whose digest is `digest`) under `reference`.
+    /// Puts `bytes` (a manifest of `media_type` whose digest is `digest`) under `reference`. An
+    /// OCI document refused as such is [`RegistryError::FormatRefused`]: older Artifactory,
+    /// Nexus and Harbor 1.x answer 400 `MANIFEST_INVALID`, old Quay 415
+    /// (containers/image#584 falls back the same way).
     pub async fn put_manifest(
         &self,
         reference: &str,
@@ -26,8 +29,20 @@ impl Client {
         let r = self
             .send(Method::PUT, url.clone(), headers, Some(bytes))
             .await?;
-        if r.status() != StatusCode::CREATED {
-            return Err(status_error(&Method::PUT, &url, r).await);
+        let status = r.status();
+        if status != StatusCode::CREATED {
+            let error = status_error(&Method::PUT, &url, r).await;
+            return Err(match &error {
+                RegistryError::Status { detail, .. }
+                    if media_type.starts_with("application/vnd.oci.")
+                        && (status == StatusCode::UNSUPPORTED_MEDIA_TYPE
+                            || (status == StatusCode::BAD_REQUEST
+                                && detail.contains("MANIFEST_INVALID"))) =>
+                {
+                    RegistryError::FormatRefused(Box::new(error))
+                }
+                _ => error,
+            });
         }
         self.check_content_digest(&r, digest)
     }

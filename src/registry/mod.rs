@@ -5,8 +5,10 @@
 mod auth;
 mod blob;
 mod certs_d;
+mod chunks;
 mod client;
 mod error;
+mod host_facts;
 mod manifest;
 mod retry;
 mod stall;
@@ -16,6 +18,7 @@ pub use auth::{Credentials, Secret};
 pub use blob::{BlobBody, Mount, UploadSession};
 pub use client::{cancel_abandoned_uploads, Access, Client, ConnectOptions};
 pub use error::RegistryError;
+pub use host_facts::{HostFacts, DEFAULT_CHUNK};
 pub use retry::{
     backoff, RetryPolicy, DEFAULT_RETRY_FOR, DEFAULT_STALL_TIMEOUT, FIRST_CONTACT_RETRY_FOR,
 };

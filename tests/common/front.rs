@@ -93,6 +93,8 @@ pub struct Forwarding {
     pub edit_response: Option<EditResponse>,
     /// The request body is passed on at this many bytes per second.
     pub throttle: Option<u64>,
+    /// The path and query sent upstream instead of the request's own.
+    pub target: Option<String>,
 }
 
 /// What the front does with one request.
@@ -179,6 +181,10 @@ pub struct Seen {
     pub status: Option<u16>,
     /// The `Location` of that answer, if any.
     pub location: Option<String>,
+    /// The request's `Content-Length`, if it had one.
+    pub content_length: Option<u64>,
+    /// Its `Content-Range`, if any.
+    pub content_range: Option<String>,
 }
 
 type Decide = dyn Fn(&Request) -> Action + Send + Sync;
@@ -302,6 +308,10 @@ fn serve(client: TcpStream, shared: &Shared) {
                 action: action.name(),
                 status: None,
                 location: None,
+                content_length: request
+                    .header("content-length")
+                    .and_then(|v| v.trim().parse().ok()),
+                content_range: request.header("content-range").map(str::to_owned),
             });
             seen.len() - 1
         };
@@ -335,7 +345,7 @@ fn serve(client: TcpStream, shared: &Shared) {
                     Framing::Chunked => 32 * 1024,
                 };
                 if limit > 0 {
-                    if let Ok(mut upstream) = open_upstream(shared, &request, &[]) {
+                    if let Ok(mut upstream) = open_upstream(shared, &request, &[], None) {
                         let _ = copy_body(
                             &mut reader,
                             request.body_framing(),
@@ -523,12 +533,14 @@ fn open_upstream(
     shared: &Shared,
     request: &Request,
     set_headers: &[(String, String)],
+    target: Option<&str>,
 ) -> std::io::Result<TcpStream> {
     let port = shared
         .upstream
         .ok_or_else(|| std::io::Error::other("no upstream"))?;
     let mut upstream = TcpStream::connect(("127.0.0.1", port))?;
-    let mut head = format!("{} {} HTTP/1.1\r\n", request.method, request.target);
+    let target = target.unwrap_or(&request.target);
+    let mut head = format!("{} {target} HTTP/1.1\r\n", request.method);
     for (k, v) in &request.headers {
         let replaced = set_headers.iter().any(|(s, _)| s.eq_ignore_ascii_case(k));
         if !replaced
@@ -553,7 +565,12 @@ fn forward(
     shared: &Shared,
     forwarding: Forwarding,
 ) -> Option<(ResponseHead, Vec<u8>)> {
-    let Ok(mut upstream) = open_upstream(shared, request, &forwarding.set_request_headers) else {
+    let Ok(mut upstream) = open_upstream(
+        shared,
+        request,
+        &forwarding.set_request_headers,
+        forwarding.target.as_deref(),
+    ) else {
         // Nothing behind (a fake with no registry): say so, as a gateway would.
         copy_body(
             reader,

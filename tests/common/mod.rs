@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the bed
 
 pub mod front;
+pub mod quirks;
 pub mod seeded;
 
 use std::io::{Read, Write};

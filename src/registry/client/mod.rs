@@ -13,6 +13,7 @@ use super::auth::{Credentials, Token};
 use super::error::{
     display_url, explain_body, is_temporary_status, transport_reason, RegistryError,
 };
+use super::host_facts::{HostFacts, HostFactsStore};
 use super::retry::{backoff, with_retries, Attempt, RetryPolicy, FIRST_CONTACT_RETRY_FOR};
 use super::stall::{watched, Watch};
 use super::transport::{base_url, http_client, is_certificate_error, is_not_tls};
@@ -65,6 +66,8 @@ pub struct ConnectOptions {
     pub reporter: Arc<dyn Reporter>,
     /// How long to keep trying, and how long a silent registry is waited for.
     pub retry: RetryPolicy,
+    /// Where what each host was seen to refuse is remembered (none: this run only).
+    pub host_facts: Option<std::path::PathBuf>,
 }
 
 enum Auth {
@@ -92,6 +95,8 @@ pub struct Client {
     /// Upload sessions open now, cancelled if the client is dropped with them open.
     uploads: sessions::OpenUploads,
     retry: RetryPolicy,
+    /// What this host was seen to refuse (a way of uploading, a manifest format).
+    facts: HostFactsStore,
 }
 
 impl Client {
@@ -131,6 +136,7 @@ impl Client {
             reporter: options.reporter,
             uploads: Default::default(),
             retry: options.retry,
+            facts: HostFactsStore::open(options.host_facts.clone(), host),
         };
         let ping = match client.ping().await {
             Err(PingError::NotTls) if may_use_http => {
@@ -202,6 +208,18 @@ impl Client {
         RegistryError::Protocol {
             host: self.registry.clone(),
             what: what.to_owned(),
+        }
+    }
+
+    /// What this host was seen to refuse, here or on an earlier push.
+    pub fn host_facts(&self) -> HostFacts {
+        self.facts.get()
+    }
+
+    /// Remembers something the host refused; said once, when it is news.
+    pub(crate) fn learn(&self, what: &str, change: impl FnOnce(&mut HostFacts)) {
+        if self.facts.learn(change) {
+            self.reporter.phase(&format!("{}: {what}", self.registry));
         }
     }
 
@@ -377,12 +395,57 @@ impl Client {
 pub(crate) async fn status_error(method: &Method, url: &Url, response: Response) -> RegistryError {
     let status = response.status();
     let retry_after = super::retry::retry_after(response.headers());
-    let detail = explain_body(&read_bounded(response).await);
+    let rate_limit = rate_limit_note(response.headers());
+    let mut detail = explain_body(&read_bounded(response).await);
+    if let Some(note) = rate_limit {
+        detail = if detail.is_empty() {
+            note
+        } else {
+            format!("{detail}; {note}")
+        };
+    }
     RegistryError::Status {
         method: method.to_string(),
         url: display_url(url),
         status,
         detail,
         retry_after,
+    }
+}
+
+/// Docker Hub's rate-limit headers (`ratelimit-limit: 100;w=21600`, `ratelimit-remaining`),
+/// said with the error: how many requests per how many seconds, and how many are left.
+fn rate_limit_note(headers: &HeaderMap) -> Option<String> {
+    let value = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_owned())
+    };
+    let (limit, remaining) = (value("ratelimit-limit")?, value("ratelimit-remaining"));
+    let per_window = |v: &str| match v.split_once(";w=") {
+        Some((n, w)) => format!("{} per {} s", n.trim(), w.trim()),
+        None => v.to_owned(),
+    };
+    let left = remaining
+        .map(|r| format!(", {} left", r.split(';').next().unwrap_or_default().trim()))
+        .unwrap_or_default();
+    Some(format!("rate limit {}{left}", per_window(&limit)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_hub_rate_limit_headers_are_said() {
+        let mut h = HeaderMap::new();
+        assert_eq!(rate_limit_note(&h), None);
+        h.insert("ratelimit-limit", "100;w=21600".parse().unwrap());
+        h.insert("ratelimit-remaining", "0;w=21600".parse().unwrap());
+        assert_eq!(
+            rate_limit_note(&h).unwrap(),
+            "rate limit 100 per 21600 s, 0 left"
+        );
     }
 }
