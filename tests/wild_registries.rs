@@ -294,6 +294,34 @@ fn oci_manifests_refused_fall_back_to_docker_schema_2_with_the_same_image_id() {
         .run(&[&fixture("demo", "docker"), &again])
         .assert_ok();
     assert_eq!(answered(&seen_since(&front, first.len()), "PUT", 400), 0);
+
+    // Multi-arch to a host not known yet: the first platform's manifest is refused as OCI, and
+    // the whole image goes up as Docker manifests under a Docker manifest list.
+    let (_registry, front) = behind_quirks(Quirks {
+        docker_media_types_only: true,
+        ..Default::default()
+    });
+    let multi = format!("{}/artifactory/multi:v1", front.host());
+    let amd = format!("linux/amd64={}", fixture("demo", "docker"));
+    let arm = format!(
+        "linux/arm64={}",
+        fixture("demo", "packages.aarch64-linux.docker")
+    );
+    let pinned = nixpush
+        .run(&["--platform", &amd, "--platform", &arm, &multi])
+        .assert_ok()
+        .to_owned();
+    let list: serde_json::Value = serde_json::from_slice(&skopeo_raw(&multi)).unwrap();
+    assert_eq!(
+        list["mediaType"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+    assert_eq!(skopeo_digest(&multi), digest_of(&pinned));
+    assert_eq!(answered(&front.seen(), "PUT", 400), 1);
+    assert_eq!(
+        OciCopy::pull_platform(&multi, "arm64").config()["architecture"],
+        "arm64"
+    );
 }
 
 /// `--format docker` chooses Docker schema 2 up front, multi-arch included (a manifest list of
