@@ -25,6 +25,8 @@ pub struct PushOutcome {
     pub images: Vec<ImageOutcome>,
     /// Set for a multi-arch push.
     pub index_digest: Option<Digest>,
+    /// The tag already named exactly this image: no blob was asked about, nothing written.
+    pub unchanged: bool,
 }
 
 /// One image (one platform) of a push.

@@ -84,6 +84,7 @@ fn multi_arch_pushes_each_image_then_one_index_naming_both() {
     // A fresh runner re-pushing: the index under the tag names every platform's layers, so
     // nothing is built or sent, and the digest is the same.
     let patches = registry.requests("PATCH", "/blobs/uploads/");
+    let log_before = registry.log().lines().count();
     let again = Nixpush::new().run(&["--platform", &amd, "--platform", &arm, &image, "--json"]);
     let again: serde_json::Value = serde_json::from_str(again.assert_ok()).unwrap();
     for doc in again["images"].as_array().unwrap() {
@@ -93,6 +94,21 @@ fn multi_arch_pushes_each_image_then_one_index_naming_both() {
         }
     }
     assert_eq!(registry.requests("PATCH", "/blobs/uploads/"), patches);
+    // The index under the tag is the one this push would write: no blob asked about, no
+    // manifest written, and it says so.
+    let after_first = registry
+        .log()
+        .lines()
+        .skip(log_before)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!after_first.contains("/blobs/"), "{after_first}");
+    assert!(!after_first.contains("\"PUT "), "{after_first}");
+    assert!(again["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["unchanged"] == true));
 }
 
 #[test]
@@ -191,7 +207,8 @@ fn json_and_the_digest_file_name_what_the_registry_holds() {
             "manifestDigest",
             "platform",
             "reference",
-            "tags"
+            "tags",
+            "unchanged"
         ]
     );
     for layer in doc["layers"].as_array().unwrap() {

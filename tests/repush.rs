@@ -26,20 +26,50 @@ fn second_push_sends_no_blob_data_and_gives_the_same_digest() {
     assert_eq!(registry.requests("PATCH", "/blobs/uploads/"), layers);
     let manifests = registry.requests("PUT", "/manifests/");
 
+    let blob_requests = || {
+        ["HEAD", "GET", "POST", "PATCH", "PUT", "DELETE"]
+            .iter()
+            .map(|m| registry.requests(m, "/blobs/"))
+            .sum::<usize>()
+    };
+    let blobs_before = blob_requests();
+
+    // The tag already names exactly this manifest: no blob is asked about, nothing is written,
+    // and stdout is the same pinned reference.
     let second = nixpush.run(&args).assert_ok().to_owned();
     assert_eq!(second, first, "same inputs, same manifest digest");
-    assert_eq!(
-        registry.uploads_started(),
-        layers + 1,
-        "no upload the second time"
+    assert_eq!(blob_requests(), blobs_before, "{}", registry.log());
+    assert_eq!(registry.requests("PUT", "/manifests/"), manifests);
+    let json_args = [&args[..], &["--json"]].concat();
+    let json: serde_json::Value =
+        serde_json::from_str(nixpush.run(&json_args).assert_ok()).unwrap();
+    assert_eq!(json["images"][0]["unchanged"], true);
+    assert_eq!(blob_requests(), blobs_before);
+
+    // A fresh machine (empty cache) learns the layers from the tag's own manifest: the same.
+    let fresh = Nixpush::new().run(&args).assert_ok().to_owned();
+    assert_eq!(fresh, first);
+    assert_eq!(blob_requests(), blobs_before, "{}", registry.log());
+    assert_eq!(registry.requests("PUT", "/manifests/"), manifests);
+
+    // --verify trusts nothing: every layer is rebuilt and checked against the registry, and
+    // the tag is written again; still nothing uploaded.
+    let verify = [&args[..], &["--verify", "--json"]].concat();
+    let json: serde_json::Value = serde_json::from_str(nixpush.run(&verify).assert_ok()).unwrap();
+    assert_eq!(json["images"][0]["unchanged"], false);
+    assert!(
+        registry.requests("HEAD", "/blobs/") >= layers,
+        "{}",
+        registry.log()
     );
-    assert_eq!(registry.requests("PATCH", "/blobs/uploads/"), layers);
-    assert_eq!(registry.requests("PUT", "/blobs/uploads/"), layers + 1);
-    assert_eq!(
-        registry.requests("PUT", "/manifests/"),
-        manifests + 1,
-        "the tag is written again"
-    );
+    assert_eq!(registry.uploads_started(), layers + 1, "no upload");
+    assert_eq!(registry.requests("PUT", "/manifests/"), manifests + 1);
+
+    // A changed image is no unchanged push: the tag moves.
+    let other = [&args[..], &["--env", "CHANGED=1"]].concat();
+    let moved = nixpush.run(&other).assert_ok().to_owned();
+    assert_ne!(moved, first);
+    assert_eq!(registry.requests("PUT", "/manifests/"), manifests + 2);
 }
 
 #[test]

@@ -26,6 +26,8 @@ struct ImageDoc<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     index_digest: Option<&'a Digest>,
     tags: &'a [String],
+    /// The tag already named exactly this image: nothing was sent.
+    unchanged: bool,
     layers: Vec<LayerDoc<'a>>,
 }
 
@@ -55,6 +57,7 @@ pub fn json_document(outcomes: &[PushOutcome]) -> String {
                 config_digest: &image.config_digest,
                 index_digest: o.index_digest.as_ref(),
                 tags: &o.tags,
+                unchanged: o.unchanged,
                 layers: image
                     .layers
                     .iter()

@@ -71,6 +71,7 @@ pub(super) async fn write_local(
         digest: digest.clone(),
         tags,
         to_stdout: destination.is_stdout(),
+        unchanged: false,
         images: request
             .images
             .iter()

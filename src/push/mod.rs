@@ -12,6 +12,7 @@ mod prepare;
 mod registry;
 mod reuse;
 mod stop;
+mod unchanged;
 mod upload;
 
 use std::sync::Arc;

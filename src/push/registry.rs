@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::manifest_format::{Kind, ManifestWriter};
+use super::unchanged::{is_unchanged, known_image};
 use super::upload::{upload_blobs, UploadOptions};
 use super::{image_index, prepare_all, tags_for, PushError, SharedLayers};
 use crate::credentials;
@@ -68,7 +69,7 @@ pub(super) async fn push_to_registry(
     }
 
     let tags = tags_for(request, &prepared)?;
-    let mut learnt = learn_layers(
+    let (mut learnt, current) = learn_layers(
         &client,
         request,
         tags.first().map(String::as_str),
@@ -79,6 +80,25 @@ pub(super) async fn push_to_registry(
         learnt.merge(&shared.learnt);
     }
     let multi_arch = request.is_multi_arch();
+    let mut writer = ManifestWriter::new(&client, request.format);
+    if !request.verify {
+        if let Some(outcome) = unchanged_push(
+            request,
+            destination,
+            &client,
+            &prepared,
+            &learnt,
+            current.as_ref(),
+            writer.format(),
+            &tags,
+            reporter.as_ref(),
+        )
+        .await?
+        {
+            drop(prepared);
+            return Ok(outcome);
+        }
+    }
     let mut uploads = Vec::with_capacity(prepared.len());
     for p in &prepared {
         let plan = &p.plan;
@@ -105,7 +125,6 @@ pub(super) async fn push_to_registry(
     }
 
     // Every blob is in: the manifests now, in the format the host takes (settled by the first).
-    let mut writer = ManifestWriter::new(&client, request.format);
     let mut images = Vec::with_capacity(prepared.len());
     let mut documents_of = Vec::with_capacity(prepared.len());
     for ((source, p), uploaded) in request.images.iter().zip(&prepared).zip(uploads) {
@@ -177,6 +196,81 @@ pub(super) async fn push_to_registry(
         }
     }
     Ok(outcome)
+}
+
+/// The outcome of a push whose manifest (or index) the first tag already names, byte for byte:
+/// nothing is sent for it (other tags are written, their blobs being all there).
+#[allow(clippy::too_many_arguments)]
+async fn unchanged_push(
+    request: &PushRequest,
+    destination: &Reference,
+    client: &Client,
+    prepared: &[super::prepare::Prepared],
+    learnt: &LearntLayers,
+    current: Option<&Bytes>,
+    format: ManifestFormat,
+    tags: &[String],
+    reporter: &dyn Reporter,
+) -> Result<Option<PushOutcome>, PushError> {
+    let (Some(current), Some(first)) = (current, tags.first()) else {
+        return Ok(None);
+    };
+    let mut known = Vec::with_capacity(prepared.len());
+    for p in prepared {
+        match known_image(&p.plan, &request.cache, learnt, format) {
+            Some(image) => known.push(image),
+            None => return Ok(None),
+        }
+    }
+    let multi_arch = request.is_multi_arch();
+    let top = if multi_arch {
+        let plans: Vec<&ImagePlan> = prepared.iter().map(|p| &p.plan).collect();
+        let documents: Vec<ImageDocuments> = known.iter().map(|k| k.documents.clone()).collect();
+        Bytes::from(image_index(&plans, &documents, format))
+    } else {
+        known[0].documents.manifest.clone()
+    };
+    if !is_unchanged(current, &top) {
+        return Ok(None);
+    }
+    let digest = Digest::of(&top);
+    reporter.phase(&format!(
+        "{first} already names {digest}: unchanged, nothing sent"
+    ));
+    let media_type = if multi_arch {
+        format.index_type()
+    } else {
+        format.manifest_type()
+    };
+    for tag in &tags[1..] {
+        reporter.phase(&format!("writing {digest} as {tag}"));
+        client
+            .put_manifest(tag, media_type, top.clone(), &digest)
+            .await?;
+    }
+    let images = request
+        .images
+        .iter()
+        .zip(prepared)
+        .zip(known)
+        .map(|((source, p), k)| ImageOutcome {
+            installable: source.installable.clone(),
+            platform: PlatformSpec::of(&p.plan.platform).to_string(),
+            manifest_digest: k.documents.manifest_digest,
+            config_digest: k.documents.config_digest,
+            layers: k.layers,
+        })
+        .collect();
+    Ok(Some(PushOutcome {
+        destination: destination.to_string(),
+        reference: destination.pinned(&digest),
+        index_digest: multi_arch.then(|| digest.clone()),
+        digest,
+        tags: tags.to_vec(),
+        to_stdout: false,
+        images,
+        unchanged: true,
+    }))
 }
 
 /// An image's config and manifest in `format`.
@@ -251,6 +345,7 @@ async fn finish_registry_push(
         to_stdout: false,
         images,
         index_digest,
+        unchanged: false,
     })
 }
 
@@ -273,8 +368,11 @@ async fn learn_layers(
     request: &PushRequest,
     tag: Option<&str>,
     reporter: &dyn Reporter,
-) -> LearntLayers {
+) -> (LearntLayers, Option<Bytes>) {
     let mut learnt = LearntLayers::default();
+    // The tag's own document, as the registry holds it: an unchanged re-push is one that would
+    // write exactly these bytes.
+    let mut current = None;
     let mut sources: Vec<(String, String)> = Vec::new();
     if let Some(tag) = tag {
         sources.push((client.repository().to_owned(), tag.to_owned()));
@@ -286,6 +384,9 @@ async fn learn_layers(
     while let Some((repository, reference)) = (!sources.is_empty()).then(|| sources.remove(0)) {
         match client.get_manifest(&repository, &reference).await {
             Ok(Some(bytes)) => {
+                if read == 0 && tag.is_some() {
+                    current = Some(bytes.clone());
+                }
                 read += 1;
                 let n = learnt.learn(&bytes, &repository);
                 if n > 0 {
@@ -303,7 +404,7 @@ async fn learn_layers(
             )),
         }
     }
-    learnt
+    (learnt, current)
 }
 
 /// Credentials for the destination, the first source that has some: the ones given explicitly
