@@ -118,6 +118,7 @@ mod tests {
             to_stdout: false,
             images: vec![image("linux/amd64"), image("linux/arm64")],
             index_digest: Some(Digest::of(b"index")),
+            unchanged: true,
         };
         let v: serde_json::Value = serde_json::from_str(&json_document(&[outcome])).unwrap();
         let images = v["images"].as_array().unwrap();
@@ -128,5 +129,6 @@ mod tests {
         assert_eq!(images[0]["layers"][0]["storePaths"][0], "/nix/store/aaa-x");
         assert_eq!(images[0]["layers"][0]["bytesSent"], 0);
         assert_eq!(images[0]["tags"][0], "1");
+        assert_eq!(images[1]["unchanged"], true);
     }
 }
