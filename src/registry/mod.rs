@@ -8,8 +8,10 @@ mod certs_d;
 mod client;
 mod error;
 mod manifest;
+mod pinned_cert;
 mod retry;
 mod stall;
+mod tls_config;
 mod transport;
 
 pub use auth::{Credentials, Secret};
