@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::front::{Action, Front, TlsHello};
 use common::*;
 
 #[test]
@@ -491,4 +492,54 @@ fn connection_dropped_when_writing_the_manifest_is_retried() {
     let proxy = FaultProxy::start(registry.port, b"PUT /v2/edge/all/manifests/", 0);
     push_through(&proxy, &registry, &fixture("edge", "all"), "edge/all");
     assert_eq!(registry.manifest_status("edge/all", "v1", None), 200);
+}
+
+/// A plain-HTTP registry behind a front that closes or resets a connection opening with a TLS
+/// ClientHello, as some port-forwarders do (`kubectl port-forward`): on loopback nixpush goes
+/// on over plain HTTP, as docker does for a loopback or insecure registry (moby's
+/// `lookupV2Endpoints`, registry/service_v2.go, lists an `http://` endpoint after the
+/// `https://` one for them, tried when HTTPS fails).
+#[test]
+fn a_loopback_front_that_cuts_the_tls_handshake_is_spoken_to_over_plain_http() {
+    let registry = Registry::start();
+    for (how, repo) in [(TlsHello::Reset, "x/reset"), (TlsHello::Close, "x/close")] {
+        let front = Front::start(Some(registry.port), |_| Action::forward());
+        front.on_tls_hello(how);
+        let image = format!("{}/{repo}:v1", front.host());
+        Nixpush::new()
+            .run(&[&fixture("demo", "app"), &image])
+            .assert_ok();
+        assert_eq!(
+            front.tls_hellos(),
+            1,
+            "{how:?}: HTTPS was tried once, first"
+        );
+        assert_eq!(
+            skopeo_inspect(&format!("{}/{repo}:v1", registry.host()), "--raw")["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+    }
+}
+
+#[test]
+fn a_cut_tls_handshake_never_falls_back_when_a_ca_is_configured() {
+    let registry = Registry::start();
+    let front = Front::start(Some(registry.port), |_| Action::forward());
+    front.on_tls_hello(TlsHello::Reset);
+    let cert = SelfSigned::new(DOCKER_SAN);
+    let run = Nixpush::new().run(&[
+        &fixture("demo", "app"),
+        &format!("{}/x/y:v1", front.host()),
+        "--ca-cert",
+        cert.cert().to_str().unwrap(),
+        "--retry-for",
+        "2",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(front.tls_hellos() >= 1);
+    assert!(
+        front.seen().is_empty(),
+        "a request went over plain HTTP: {:?}",
+        front.seen()
+    );
 }

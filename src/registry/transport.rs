@@ -1,7 +1,8 @@
 //! Reaching a registry: the HTTP client (timeouts, redirects, no `Referer`, the TLS settings of
 //! `tls_config.rs`), and
-//! telling transport failures apart: a server that does not speak TLS (plain HTTP may be tried
-//! on loopback) from a certificate error (never), and connection failures from the rest.
+//! telling transport failures apart: a server that does not speak TLS, or a handshake cut short
+//! (plain HTTP may be tried on loopback), from a certificate error (never), and connection
+//! failures from the rest.
 
 use std::time::Duration;
 
@@ -91,6 +92,27 @@ fn causes(e: &reqwest::Error) -> Vec<&(dyn std::error::Error + 'static)> {
 /// The rustls error somewhere in `e`'s source chain, if any.
 fn rustls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
     causes(e).into_iter().find_map(|s| s.downcast_ref())
+}
+
+/// The HTTPS connection was closed or reset during the TLS handshake, before the server said
+/// anything: a plain-HTTP port behind a forwarder that drops what it cannot parse does this
+/// (`kubectl port-forward`, some proxies). Not a certificate error, and not a refused connection.
+pub(super) fn is_handshake_cut(e: &reqwest::Error) -> bool {
+    use std::io::ErrorKind;
+    e.is_connect()
+        && e.url().is_some_and(|u| u.scheme() == "https")
+        && rustls_error(e).is_none()
+        && causes(e).into_iter().any(|s| {
+            s.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    ErrorKind::UnexpectedEof
+                        | ErrorKind::ConnectionReset
+                        | ErrorKind::ConnectionAborted
+                        | ErrorKind::BrokenPipe
+                )
+            })
+        })
 }
 
 /// The server answered the TLS handshake with something that is not TLS (a plain HTTP server).
