@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::front::{Action, Front, TlsHello};
 use common::*;
 
 #[test]
@@ -227,6 +228,222 @@ fn insecure_and_ca_cert_together_are_a_usage_error() {
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
 
+/// A self-signed certificate and its key, made as docker's documentation makes one
+/// (https://docs.docker.com/engine/security/certificates/ and "Test an insecure registry"):
+/// `openssl req -x509` with OpenSSL's default config, which marks it `CA:TRUE`, so that the one
+/// certificate is both the CA and the server's. webpki alone refuses it (`CaUsedAsEndEntity`,
+/// https://github.com/rustls/webpki/issues/205); docker, podman, skopeo and curl accept it when
+/// it is configured for the registry, and so does nixpush, byte for byte.
+struct SelfSigned(tempfile::TempDir);
+
+impl SelfSigned {
+    /// Valid from now, for `san` (openssl's `subjectAltName` syntax).
+    fn new(san: &str) -> SelfSigned {
+        let s = SelfSigned(tempfile::tempdir().unwrap());
+        s.openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            &format!("subjectAltName={san}"),
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+        ]);
+        s
+    }
+
+    /// The same, valid only between two dates (`YYYYMMDDHHMMSSZ`): `openssl req -x509` has no
+    /// start date, `openssl ca -selfsign` has (OpenSSL 3.0's `x509` has neither).
+    fn dated(san: &str, not_before: &str, not_after: &str) -> SelfSigned {
+        let s = SelfSigned(tempfile::tempdir().unwrap());
+        let d = s.0.path();
+        std::fs::write(d.join("index.txt"), "").unwrap();
+        std::fs::write(d.join("serial"), "01\n").unwrap();
+        std::fs::write(
+            d.join("ca.cnf"),
+            "[ca]\ndefault_ca = own\n[own]\ndatabase = index.txt\nserial = serial\n\
+             new_certs_dir = .\ndefault_md = sha256\npolicy = any\ncopy_extensions = copy\n\
+             [any]\ncommonName = supplied\n",
+        )
+        .unwrap();
+        s.openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            &format!("subjectAltName={san}"),
+            "-addext",
+            "basicConstraints=critical,CA:true",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.csr",
+        ]);
+        s.openssl(&[
+            "ca",
+            "-config",
+            "ca.cnf",
+            "-batch",
+            "-notext",
+            "-selfsign",
+            "-keyfile",
+            "key.pem",
+            "-in",
+            "cert.csr",
+            "-startdate",
+            not_before,
+            "-enddate",
+            not_after,
+            "-out",
+            "cert.pem",
+        ]);
+        s
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        require("openssl");
+        run_ok(
+            std::process::Command::new("openssl")
+                .current_dir(self.0.path())
+                .args(args)
+                .stderr(std::process::Stdio::null()),
+            "openssl",
+        );
+    }
+
+    fn cert(&self) -> std::path::PathBuf {
+        self.0.path().join("cert.pem")
+    }
+
+    /// A registry serving this certificate.
+    fn registry(&self) -> Registry {
+        Registry::start_with(RegistryConfig {
+            server_cert: Some((self.cert(), self.0.path().join("key.pem"))),
+            ..Default::default()
+        })
+    }
+}
+
+/// Docker's documented setup, the certificate is `certs.d/HOST:PORT/ca.crt`.
+const DOCKER_SAN: &str = "IP:127.0.0.1,DNS:localhost";
+
+#[test]
+fn a_self_signed_certificate_in_certs_d_is_trusted_as_docker_has_it() {
+    let cert = SelfSigned::new(DOCKER_SAN);
+    let text = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(cert.cert())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("CA:TRUE"),
+        "the certificate is its own CA, as OpenSSL's default config makes it"
+    );
+    let registry = cert.registry();
+    let certs = CertsD::new();
+    let dir = certs.dir(&registry);
+    std::fs::copy(cert.cert(), dir.join("ca.crt")).unwrap();
+    let image = format!("{}/x/self-signed:v1", registry.host());
+    certs.push(&Nixpush::new(), &image).assert_ok();
+    assert!(!registry.log().contains("HTTP request to an HTTPS server"));
+    let cert_dir = dir.display().to_string();
+    let out = skopeo_ok(&[
+        "inspect",
+        "--raw",
+        "--cert-dir",
+        &cert_dir,
+        &format!("docker://{image}"),
+    ]);
+    let raw: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+}
+
+#[test]
+fn a_self_signed_certificate_given_with_ca_cert_is_trusted() {
+    let cert = SelfSigned::new(DOCKER_SAN);
+    let registry = cert.registry();
+    let image = format!("{}/x/self-signed:v1", registry.host());
+    Nixpush::new()
+        .run(&[
+            &fixture("demo", "app"),
+            &image,
+            "--ca-cert",
+            cert.cert().to_str().unwrap(),
+        ])
+        .assert_ok();
+    assert_eq!(
+        skopeo_inspect(&image, "--raw")["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+}
+
+/// A refused certificate: exit 1, one line saying so, nothing sent over plain HTTP.
+fn assert_refused(run: &Run, registry: &Registry, why: &str) {
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let line = run.error_line();
+    assert!(line.contains("TLS") && line.contains(why), "{line}");
+    assert!(
+        !registry.log().contains("HTTP request to an HTTPS server"),
+        "nixpush fell back to plain HTTP:\n{}",
+        registry.log()
+    );
+    assert_eq!(registry.uploads_started(), 0);
+}
+
+#[test]
+fn a_self_signed_certificate_nobody_configured_is_refused() {
+    let cert = SelfSigned::new(DOCKER_SAN);
+    let registry = cert.registry();
+    // Another self-signed certificate for the same names, configured: not this one.
+    let other = SelfSigned::new(DOCKER_SAN);
+    let certs = CertsD::new();
+    std::fs::copy(other.cert(), certs.dir(&registry).join("ca.crt")).unwrap();
+    let image = format!("{}/x/y:v1", registry.host());
+    let nixpush = Nixpush::new();
+    let run = nixpush.run(&[&fixture("demo", "app"), &image]);
+    assert_refused(&run, &registry, "certificate");
+    let run = certs.push(&nixpush, &image);
+    assert_refused(&run, &registry, "certificate");
+}
+
+#[test]
+fn a_configured_self_signed_certificate_for_another_name_is_refused() {
+    let cert = SelfSigned::new("DNS:other.example");
+    let registry = cert.registry();
+    let certs = CertsD::new();
+    std::fs::copy(cert.cert(), certs.dir(&registry).join("ca.crt")).unwrap();
+    let run = certs.push(&Nixpush::new(), &format!("{}/x/y:v1", registry.host()));
+    assert_refused(&run, &registry, "not valid for name");
+}
+
+#[test]
+fn an_expired_configured_self_signed_certificate_is_refused() {
+    let cert = SelfSigned::dated(DOCKER_SAN, "20200101000000Z", "20210101000000Z");
+    let registry = cert.registry();
+    let run = Nixpush::new().run(&[
+        &fixture("demo", "app"),
+        &format!("{}/x/y:v1", registry.host()),
+        "--ca-cert",
+        cert.cert().to_str().unwrap(),
+    ]);
+    assert_refused(&run, &registry, "xpired");
+}
+
 /// Pushes `installable` through `proxy` as `repo:v1` and checks the image is complete and exact.
 fn push_through(proxy: &FaultProxy, registry: &Registry, installable: &str, repo: &str) -> Run {
     let nixpush = Nixpush::new();
@@ -275,4 +492,54 @@ fn connection_dropped_when_writing_the_manifest_is_retried() {
     let proxy = FaultProxy::start(registry.port, b"PUT /v2/edge/all/manifests/", 0);
     push_through(&proxy, &registry, &fixture("edge", "all"), "edge/all");
     assert_eq!(registry.manifest_status("edge/all", "v1", None), 200);
+}
+
+/// A plain-HTTP registry behind a front that closes or resets a connection opening with a TLS
+/// ClientHello, as some port-forwarders do (`kubectl port-forward`): on loopback nixpush goes
+/// on over plain HTTP, as docker does for a loopback or insecure registry (moby's
+/// `lookupV2Endpoints`, registry/service_v2.go, lists an `http://` endpoint after the
+/// `https://` one for them, tried when HTTPS fails).
+#[test]
+fn a_loopback_front_that_cuts_the_tls_handshake_is_spoken_to_over_plain_http() {
+    let registry = Registry::start();
+    for (how, repo) in [(TlsHello::Reset, "x/reset"), (TlsHello::Close, "x/close")] {
+        let front = Front::start(Some(registry.port), |_| Action::forward());
+        front.on_tls_hello(how);
+        let image = format!("{}/{repo}:v1", front.host());
+        Nixpush::new()
+            .run(&[&fixture("demo", "app"), &image])
+            .assert_ok();
+        assert_eq!(
+            front.tls_hellos(),
+            1,
+            "{how:?}: HTTPS was tried once, first"
+        );
+        assert_eq!(
+            skopeo_inspect(&format!("{}/{repo}:v1", registry.host()), "--raw")["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+    }
+}
+
+#[test]
+fn a_cut_tls_handshake_never_falls_back_when_a_ca_is_configured() {
+    let registry = Registry::start();
+    let front = Front::start(Some(registry.port), |_| Action::forward());
+    front.on_tls_hello(TlsHello::Reset);
+    let cert = SelfSigned::new(DOCKER_SAN);
+    let run = Nixpush::new().run(&[
+        &fixture("demo", "app"),
+        &format!("{}/x/y:v1", front.host()),
+        "--ca-cert",
+        cert.cert().to_str().unwrap(),
+        "--retry-for",
+        "2",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(front.tls_hellos() >= 1);
+    assert!(
+        front.seen().is_empty(),
+        "a request went over plain HTTP: {:?}",
+        front.seen()
+    );
 }

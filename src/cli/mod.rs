@@ -128,7 +128,8 @@ pub struct InspectArgs {
     /// Allow plain HTTP and unverified TLS for a non-loopback registry.
     #[arg(long, conflicts_with = "ca_cert")]
     pub insecure: bool,
-    /// Trust the CA certificates in this PEM file too (a private registry's CA); HTTPS only.
+    /// Trust the certificates in this PEM file too (a private registry's CA, or its own
+    /// self-signed certificate); HTTPS only.
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<std::path::PathBuf>,
     /// Registry credentials USER:PASSWORD (else NIXPUSH_USERNAME/NIXPUSH_PASSWORD, else the

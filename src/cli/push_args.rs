@@ -137,7 +137,8 @@ pub struct PushArgs {
     /// Allow plain HTTP and unverified TLS for a non-loopback registry.
     #[arg(long, help_heading = "Registry", conflicts_with = "ca_cert")]
     pub insecure: bool,
-    /// Trust the CA certificates in this PEM file too (a private registry's CA); HTTPS only.
+    /// Trust the certificates in this PEM file too (a private registry's CA, or its own
+    /// self-signed certificate); HTTPS only.
     #[arg(long, value_name = "FILE", help_heading = "Registry")]
     pub ca_cert: Option<std::path::PathBuf>,
     /// Keep trying a request that fails in a way that may pass (a dropped connection, a 5xx, a

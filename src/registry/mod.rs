@@ -10,8 +10,10 @@ mod client;
 mod error;
 mod host_facts;
 mod manifest;
+mod pinned_cert;
 mod retry;
 mod stall;
+mod tls_config;
 mod transport;
 
 pub use auth::{Credentials, Secret};

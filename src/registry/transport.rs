@@ -1,7 +1,8 @@
-//! Reaching a registry: the HTTP client (timeouts, TLS roots, `--insecure`, `--ca-cert`, no
-//! `Referer`), and
-//! telling transport failures apart: a server that does not speak TLS (plain HTTP may be tried
-//! on loopback) from a certificate error (never), and connection failures from the rest.
+//! Reaching a registry: the HTTP client (timeouts, redirects, no `Referer`, the TLS settings of
+//! `tls_config.rs`), and
+//! telling transport failures apart: a server that does not speak TLS, or a handshake cut short
+//! (plain HTTP may be tried on loopback), from a certificate error (never), and connection
+//! failures from the rest.
 
 use std::time::Duration;
 
@@ -30,41 +31,15 @@ pub(super) fn http_client(
     client_cert: Option<&super::certs_d::ClientCert>,
     host: &str,
 ) -> Result<reqwest::Client, RegistryError> {
-    let mut builder = reqwest::Client::builder();
-    if let Some(c) = client_cert {
-        let fail = |reason: String| RegistryError::ClientCert {
-            path: c.cert.clone(),
-            reason,
-        };
-        let mut pem = std::fs::read(&c.cert).map_err(|e| fail(e.to_string()))?;
-        pem.push(b'\n');
-        pem.extend(std::fs::read(&c.key).map_err(|e| fail(e.to_string()))?);
-        // Never quote the key's content: only say that it did not parse.
-        let identity = reqwest::Identity::from_pem(&pem)
-            .map_err(|_| fail("not a PEM certificate with its PEM private key".into()))?;
-        builder = builder.identity(identity);
-    }
-    for path in ca_certs {
-        let ca_error = |reason: String| RegistryError::CaCert {
-            path: path.to_owned(),
-            reason,
-        };
-        let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|_| ca_error("not a PEM certificate bundle".into()))?;
-        if certs.is_empty() {
-            return Err(ca_error("it holds no certificate".into()));
-        }
-        builder = builder.tls_certs_merge(certs);
-    }
-    builder
+    let tls = super::tls_config::client_config(insecure, ca_certs, client_cert, host)?;
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
         .user_agent(concat!("nixpush/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
         .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
         // A redirect says nothing of where it came from: the original URL (an upload's state,
         // a token realm's query) stays between nixpush and the registry.
         .referer(false)
-        .danger_accept_invalid_certs(insecure)
         .build()
         .map_err(|e| RegistryError::Tls {
             host: host.to_owned(),
@@ -96,25 +71,48 @@ pub(super) fn transport_error(method: &Method, url: &Url, e: &reqwest::Error) ->
     }
 }
 
-/// The rustls error somewhere in `e`'s source chain, if any.
-fn rustls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
+/// Every error in `e`'s source chain. hyper-util wraps the TLS error in io::Errors nested inside
+/// each other, and an io::Error's `source()` skips its own payload: the payloads are unwrapped
+/// by hand.
+fn causes(e: &reqwest::Error) -> Vec<&(dyn std::error::Error + 'static)> {
+    let mut found = Vec::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = source {
-        if let Some(r) = s.downcast_ref::<rustls::Error>() {
-            return Some(r);
-        }
-        // hyper-util wraps the TLS error in io::Errors nested inside each other, and an
-        // io::Error's `source()` skips its own payload: unwrap the payloads by hand.
+        found.push(s);
         let mut io = s.downcast_ref::<std::io::Error>();
         while let Some(inner) = io.and_then(|e| e.get_ref()) {
-            if let Some(r) = inner.downcast_ref::<rustls::Error>() {
-                return Some(r);
-            }
+            found.push(inner);
             io = inner.downcast_ref::<std::io::Error>();
         }
         source = s.source();
     }
-    None
+    found
+}
+
+/// The rustls error somewhere in `e`'s source chain, if any.
+fn rustls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
+    causes(e).into_iter().find_map(|s| s.downcast_ref())
+}
+
+/// The HTTPS connection was closed or reset during the TLS handshake, before the server said
+/// anything: a plain-HTTP port behind a forwarder that drops what it cannot parse does this
+/// (`kubectl port-forward`, some proxies). Not a certificate error, and not a refused connection.
+pub(super) fn is_handshake_cut(e: &reqwest::Error) -> bool {
+    use std::io::ErrorKind;
+    e.is_connect()
+        && e.url().is_some_and(|u| u.scheme() == "https")
+        && rustls_error(e).is_none()
+        && causes(e).into_iter().any(|s| {
+            s.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    ErrorKind::UnexpectedEof
+                        | ErrorKind::ConnectionReset
+                        | ErrorKind::ConnectionAborted
+                        | ErrorKind::BrokenPipe
+                )
+            })
+        })
 }
 
 /// The server answered the TLS handshake with something that is not TLS (a plain HTTP server).

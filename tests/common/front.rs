@@ -189,6 +189,19 @@ pub struct Seen {
 
 type Decide = dyn Fn(&Request) -> Action + Send + Sync;
 
+/// What the front does with a connection that opens with a TLS ClientHello (a client trying
+/// HTTPS first).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TlsHello {
+    /// Answer `400` as a plain HTTP server does: the client sees that this is not TLS.
+    #[default]
+    Answer,
+    /// Close the connection without a word: the client's handshake meets its end.
+    Close,
+    /// Reset the connection, as some port-forwarders do with what they cannot parse.
+    Reset,
+}
+
 struct Shared {
     upstream: Option<u16>,
     decide: Box<Decide>,
@@ -196,6 +209,9 @@ struct Shared {
     seen: Mutex<Vec<Seen>>,
     /// Body bytes of the front's own answers that the client's socket took.
     answered_bytes: AtomicU64,
+    tls_hello: Mutex<TlsHello>,
+    /// Connections that opened with a TLS ClientHello.
+    tls_hellos: AtomicUsize,
 }
 
 /// A running front; it serves until the test process ends.
@@ -229,6 +245,8 @@ impl Front {
             requests: AtomicUsize::new(0),
             seen: Mutex::new(Vec::new()),
             answered_bytes: AtomicU64::new(0),
+            tls_hello: Mutex::new(TlsHello::default()),
+            tls_hellos: AtomicUsize::new(0),
         });
         let for_thread = shared.clone();
         std::thread::spawn(move || {
@@ -260,6 +278,16 @@ impl Front {
         self.shared.seen.lock().unwrap().clone()
     }
 
+    /// How the front meets a TLS ClientHello from now on.
+    pub fn on_tls_hello(&self, what: TlsHello) {
+        *self.shared.tls_hello.lock().unwrap() = what;
+    }
+
+    /// Connections so far that opened with a TLS ClientHello.
+    pub fn tls_hellos(&self) -> usize {
+        self.shared.tls_hellos.load(Ordering::SeqCst)
+    }
+
     /// Body bytes of the front's own answers that the client's socket accepted (what a client
     /// that stops reading leaves unread stays far below what the answer offered).
     pub fn answered_bytes(&self) -> u64 {
@@ -288,8 +316,20 @@ fn serve(client: TcpStream, shared: &Shared) {
             Ok(Some(r)) => r,
             Ok(None) => return,
             Err(_) => {
-                // Not HTTP (a TLS handshake: the client tries HTTPS first): answer as a plain
-                // HTTP server does, which tells the client this port does not speak TLS.
+                // A TLS record starts with 0x16 (a handshake): the client tries HTTPS first.
+                if reader.buffer().first() == Some(&0x16) {
+                    shared.tls_hellos.fetch_add(1, Ordering::SeqCst);
+                    match *shared.tls_hello.lock().unwrap() {
+                        TlsHello::Answer => {}
+                        TlsHello::Close => return,
+                        TlsHello::Reset => {
+                            reset(&writer);
+                            return;
+                        }
+                    }
+                }
+                // Not HTTP: answer as a plain HTTP server does, which tells a TLS client this
+                // port does not speak TLS.
                 let _ = writer.write_all(
                     b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
                 );
@@ -409,6 +449,32 @@ fn serve(client: TcpStream, shared: &Shared) {
             return;
         }
     }
+}
+
+/// Closes `stream` with a reset (RST) rather than an orderly end: `SO_LINGER` with a zero
+/// timeout, then the close that dropping the last handle makes.
+fn reset(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket descriptor, and a `linger` of the size given.
+    let done = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(
+        done,
+        0,
+        "setsockopt(SO_LINGER): {}",
+        std::io::Error::last_os_error()
+    );
 }
 
 /// Reads a request line and headers; `Ok(None)` at a clean end of the connection.

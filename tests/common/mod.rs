@@ -45,7 +45,7 @@ pub fn fixture(flake: &str, attr: &str) -> String {
     format!("path:{}/fixtures/{flake}#{attr}", repo_root().display())
 }
 
-fn run_ok(cmd: &mut Command, what: &str) -> Output {
+pub fn run_ok(cmd: &mut Command, what: &str) -> Output {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
@@ -156,6 +156,9 @@ pub struct RegistryConfig {
     /// With `tls`: require a client certificate signed by that CA (mutual TLS); one is made
     /// for the test (`Registry::client_certificate`).
     pub client_certs: bool,
+    /// Serve HTTPS with this certificate and key (PEM files) instead: a self-signed one the
+    /// test made. `Registry::certificate` is then this certificate.
+    pub server_cert: Option<(PathBuf, PathBuf)>,
     /// Require bearer tokens from this token server (distribution's `auth: token`).
     pub token: Option<TokenAuth>,
 }
@@ -191,7 +194,14 @@ impl Registry {
             dir.path().join("data").display(),
             config.read_only
         );
-        if config.tls {
+        if let Some((cert, key)) = &config.server_cert {
+            std::fs::copy(cert, dir.path().join("ca.pem")).unwrap();
+            yaml.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ));
+        } else if config.tls {
             // A private CA and a server certificate for 127.0.0.1 signed by it (webpki refuses
             // a CA certificate used as the server's own).
             require("openssl");
@@ -309,7 +319,7 @@ impl Registry {
             child,
             port,
             dir,
-            tls: config.tls,
+            tls: config.tls || config.server_cert.is_some(),
         };
         registry.wait_ready();
         registry
@@ -334,7 +344,8 @@ impl Registry {
         panic!("docker-registry did not answer in time:\n{}", self.log());
     }
 
-    /// The certificate of the private CA that signed a TLS registry's certificate (PEM).
+    /// The certificate of the private CA that signed a TLS registry's certificate (PEM), or
+    /// the `server_cert` it serves.
     pub fn certificate(&self) -> PathBuf {
         self.dir.path().join("ca.pem")
     }

@@ -16,12 +16,13 @@ use super::error::{
 use super::host_facts::{HostFacts, HostFactsStore};
 use super::retry::{backoff, with_retries, Attempt, RetryPolicy, FIRST_CONTACT_RETRY_FOR};
 use super::stall::{watched, Watch};
-use super::transport::{base_url, http_client, is_certificate_error, is_not_tls};
+use super::transport::{base_url, http_client, is_certificate_error, is_handshake_cut, is_not_tls};
 use crate::progress::Reporter;
 use crate::reference::Reference;
 use auth::challenge_of;
 
 mod auth;
+mod scheme;
 mod send;
 mod sessions;
 pub use sessions::cancel_abandoned_uploads;
@@ -58,7 +59,8 @@ pub struct ConnectOptions {
     pub access: Access,
     /// Allow plain HTTP and unverified TLS for any host (loopback hosts may use HTTP anyway).
     pub insecure: bool,
-    /// PEM file of extra CA certificates to trust (a private CA); implies HTTPS.
+    /// PEM file of extra certificates to trust (a private CA, or the registry's own
+    /// self-signed certificate); implies HTTPS.
     pub ca_cert: Option<std::path::PathBuf>,
     /// Credentials to use when the registry asks for them.
     pub credentials: Option<Credentials>,
@@ -102,8 +104,9 @@ pub struct Client {
 impl Client {
     /// Finds the scheme, pings `/v2/`, and authenticates if the registry asks.
     ///
-    /// Loopback hosts try HTTPS and fall back to HTTP only when the server does not speak TLS
-    /// at all; a certificate error never falls back. Other hosts use HTTPS unless `insecure`.
+    /// HTTPS first; plain HTTP only as `scheme.rs` allows (loopback or `insecure`, no CA, and
+    /// the server does not speak TLS or cut the handshake). A certificate error never falls
+    /// back.
     pub async fn connect(
         reference: &Reference,
         options: ConnectOptions,
@@ -122,8 +125,11 @@ impl Client {
                 reason: e.to_string(),
             })?;
         let http = http_client(options.insecure, &ca_certs, client_cert.as_ref(), host)?;
-        // A CA given for the registry means it speaks TLS: never fall back to plain HTTP then.
-        let may_use_http = (options.insecure || reference.is_loopback()) && ca_certs.is_empty();
+        let may_use_http = scheme::may_use_http(
+            options.insecure,
+            reference.is_loopback(),
+            !ca_certs.is_empty(),
+        );
         let mut client = Client {
             http,
             base: base_url("https", host)?,
@@ -138,14 +144,7 @@ impl Client {
             retry: options.retry,
             facts: HostFactsStore::open(options.host_facts.clone(), host),
         };
-        let ping = match client.ping().await {
-            Err(PingError::NotTls) if may_use_http => {
-                client.base = base_url("http", host)?;
-                client.ping().await
-            }
-            other => other,
-        };
-        let response = match ping {
+        let response = match client.ping_either(host, may_use_http).await {
             // Still "not now" when the first-contact budget ran out.
             Ok(r) if is_temporary_status(r.status()) => {
                 let url = client.base.join("v2/").expect("static path");
@@ -159,7 +158,7 @@ impl Client {
                         .into(),
                 })
             }
-            Err(PingError::Other(e)) => return Err(e),
+            Err(PingError::Other(e) | PingError::HandshakeCut(e)) => return Err(e),
         };
         match response.status() {
             s if s.is_success() => {}
@@ -235,8 +234,9 @@ impl Client {
     }
 
     /// `GET /v2/`, retried while the registry may be starting (a temporary status, a dropped
-    /// connection); a server that does not speak TLS, or a certificate error, is final.
-    async fn ping(&self) -> Result<Response, PingError> {
+    /// connection); a server that does not speak TLS, or a certificate error, is final, and so is
+    /// a TLS handshake cut short when `may_use_http` (plain HTTP is tried next).
+    async fn ping(&self, may_use_http: bool) -> Result<Response, PingError> {
         let url = self.base.join("v2/").expect("static path");
         let url = &url;
         // First contact: a registry that is not there is said in seconds.
@@ -257,6 +257,12 @@ impl Client {
                     },
                     Ok(r) => Attempt::Done(Ok(r)),
                     Err(e) if is_not_tls(&e) => Attempt::Done(Err(PingError::NotTls)),
+                    Err(e) if may_use_http && is_handshake_cut(&e) => {
+                        Attempt::Done(Err(PingError::HandshakeCut(RegistryError::Connect {
+                            url: display_url(url),
+                            reason: transport_reason(&e),
+                        })))
+                    }
                     Err(e) if is_certificate_error(&e) => {
                         Attempt::Done(Err(PingError::Other(RegistryError::Tls {
                             host: self.registry.clone(),
@@ -330,7 +336,11 @@ impl Client {
 }
 
 enum PingError {
+    /// The server answered the TLS handshake with something that is not TLS.
     NotTls,
+    /// The connection was closed or reset during the TLS handshake (the error to tell if plain
+    /// HTTP does not answer either).
+    HandshakeCut(RegistryError),
     Other(RegistryError),
 }
 
