@@ -204,6 +204,8 @@ pub fn transport_reason(err: &reqwest::Error) -> String {
         .any(|alert| reason.contains(&format!("fatal alert: {alert}")))
     {
         " (the registry wants a client certificate: put NAME.cert and NAME.key in certs.d/HOST:PORT/)"
+    } else if reason.contains("CaUsedAsEndEntity") {
+        " (a self-signed certificate: trust exactly it with --ca-cert FILE or certs.d/HOST:PORT/ca.crt)"
     } else {
         ""
     };
