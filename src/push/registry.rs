@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::manifest_format::{Kind, ManifestWriter};
+use super::reuse::remember;
 use super::unchanged::{is_unchanged, known_image};
 use super::upload::{upload_blobs, UploadOptions};
 use super::{image_index, prepare_all, tags_for, PushError, SharedLayers};
@@ -237,6 +238,10 @@ async fn unchanged_push(
     reporter.phase(&format!(
         "{first} already names {digest}: unchanged, nothing sent"
     ));
+    // Learnt from the tag: the cache knows these blobs, and where they are, from now on.
+    for (spec, blob) in known.iter().flat_map(|k| &k.blobs) {
+        remember(&request.cache, spec, blob, client, reporter);
+    }
     let media_type = if multi_arch {
         format.index_type()
     } else {

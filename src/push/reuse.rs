@@ -4,7 +4,7 @@
 
 use super::upload::UploadOptions;
 use super::PushError;
-use crate::known_layers::{CacheEntry, KnownBlob};
+use crate::known_layers::{CacheEntry, KnownBlob, LayerCache};
 use crate::layer::{build_layer, Compression, LayerDigests, LayerError, LayerFailure, LayerSpec};
 use crate::outcome::{LayerAction, LayerReport};
 use crate::progress::Reporter;
@@ -82,7 +82,13 @@ impl Reuse<'_> {
 
     /// The report of a layer whose blob is `known`, recorded in the cache.
     fn reused(&self, known: &KnownBlob, action: LayerAction) -> LayerReport {
-        remember(self.options, self.spec, known, self.client, self.reporter);
+        remember(
+            &self.options.cache,
+            self.spec,
+            known,
+            self.client,
+            self.reporter,
+        );
         LayerReport::new(self.spec, known.digests(), action, 0)
     }
 
@@ -180,14 +186,14 @@ async fn is_present(client: &Client, known: &KnownBlob) -> Result<bool, PushErro
 /// Records a layer's blob in the local cache, as seen in the client's repository; a cache that
 /// cannot be written costs only speed.
 pub(super) fn remember(
-    options: &UploadOptions,
+    cache: &LayerCache,
     spec: &LayerSpec,
     layer: &KnownBlob,
     client: &Client,
     reporter: &dyn Reporter,
 ) {
     let here = format!("{}/{}", client.registry(), client.repository());
-    if let Err(e) = options.cache.put_seen(&spec.key, layer, Some(&here)) {
+    if let Err(e) = cache.put_seen(&spec.key, layer, Some(&here)) {
         reporter.phase(&format!("could not write the layer cache: {e}"));
     }
 }

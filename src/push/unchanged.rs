@@ -18,6 +18,8 @@ use crate::plan::{ImageDocuments, ImagePlan};
 pub(super) struct KnownImage {
     pub documents: ImageDocuments,
     pub layers: Vec<LayerReport>,
+    /// Each layer's spec and blob, for the cache once the image is found unchanged.
+    pub blobs: Vec<(LayerSpec, KnownBlob)>,
 }
 
 /// The image `plan` makes, if every layer's blob is known without building it.
@@ -28,17 +30,22 @@ pub(super) fn known_image(
     format: ManifestFormat,
 ) -> Option<KnownImage> {
     let media_type = plan.compression.media_type();
-    let layers: Vec<LayerReport> = plan
+    let blobs: Vec<(LayerSpec, KnownBlob)> = plan
         .layers
         .iter()
-        .map(|spec| {
-            known_blob(spec, cache, learnt, media_type)
-                .map(|blob| LayerReport::new(spec, blob.digests(), LayerAction::Skipped, 0))
-        })
+        .map(|spec| known_blob(spec, cache, learnt, media_type).map(|b| (spec.clone(), b)))
         .collect::<Option<_>>()?;
+    let layers: Vec<LayerReport> = blobs
+        .iter()
+        .map(|(spec, blob)| LayerReport::new(spec, blob.digests(), LayerAction::Skipped, 0))
+        .collect();
     let digests: Vec<LayerDigests> = layers.iter().map(|l| l.digests.clone()).collect();
     let documents = plan.documents_in(&digests, format).ok()?;
-    Some(KnownImage { documents, layers })
+    Some(KnownImage {
+        documents,
+        layers,
+        blobs,
+    })
 }
 
 /// The blob a layer is known to make: the cache's, else a manifest's; never one whose diff_id

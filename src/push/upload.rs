@@ -253,7 +253,7 @@ async fn ensure_layer(
         }
     };
     let entry = KnownBlob::new(&digests, media_type);
-    remember(options, spec, &entry, client, reporter.as_ref());
+    remember(&options.cache, spec, &entry, client, reporter.as_ref());
     let bytes_sent = sent.load(Ordering::Relaxed);
     Ok(LayerReport::new(
         spec,
