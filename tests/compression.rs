@@ -115,3 +115,49 @@ fn a_level_outside_the_compression_is_a_usage_error() {
         );
     }
 }
+
+/// Layers are compressed on every core (gzip in pigz-style blocks, zstd in its multi-threaded
+/// mode), and the bytes never depend on how many: one core (`taskset -c 0`) or all, one layer at
+/// a time or eight, give one digest, for gzip and for zstd.
+#[test]
+fn the_same_layer_gives_one_digest_on_one_core_or_all_and_any_jobs() {
+    require("taskset");
+    for compression in ["gzip", "zstd"] {
+        let push = |one_core: bool, jobs: &str| {
+            let registry = Registry::start();
+            let image = format!("{}/cores/app:v1", registry.host());
+            let args = [
+                fixture("demo", "app"),
+                image,
+                "--compression".into(),
+                compression.into(),
+                "--jobs".into(),
+                jobs.into(),
+            ];
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            // A fresh cache each time: every layer is compressed, none taken from a cache.
+            let nixpush = Nixpush::new();
+            let direct = nixpush.command(&args);
+            let mut cmd = if one_core {
+                let mut t = std::process::Command::new("taskset");
+                t.args(["-c", "0"]).arg(direct.get_program()).args(direct.get_args());
+                for (k, v) in direct.get_envs() {
+                    match v {
+                        Some(v) => t.env(k, v),
+                        None => t.env_remove(k),
+                    };
+                }
+                t
+            } else {
+                direct
+            };
+            let run = Run::from_output(cmd.output().unwrap());
+            let pinned = run.assert_ok().to_owned();
+            pinned.rsplit('@').next().unwrap().to_owned()
+        };
+        let all = push(false, "8");
+        assert_eq!(push(true, "8"), all, "{compression}: one core");
+        assert_eq!(push(false, "1"), all, "{compression}: --jobs 1");
+        assert_eq!(push(true, "1"), all, "{compression}: one core, --jobs 1");
+    }
+}

@@ -15,10 +15,13 @@ use crate::image::media_types::{OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD};
 pub const DEFAULT_GZIP_LEVEL: u32 = 1;
 /// zstd level used unless asked otherwise: zstd's own default, faster than gzip -1 and smaller.
 pub const DEFAULT_ZSTD_LEVEL: u32 = 3;
-/// Version of nixpush's gzip encoder (adaptive stored blocks, 64 KiB chunks, zlib-rs).
-const GZIP_ENCODER_VERSION: u32 = 1;
-/// Version of nixpush's zstd encoder (single-threaded libzstd via the zstd crate).
-const ZSTD_ENCODER_VERSION: u32 = 1;
+/// Version of nixpush's gzip encoder: 2 is pigz-style 128 KiB blocks, each primed with the
+/// 32 KiB before it and stored or deflated on its own (zlib-rs); 1 was one serial stream of
+/// 64 KiB chunks. A new version changes layer keys: old caches re-upload once.
+const GZIP_ENCODER_VERSION: u32 = 2;
+/// Version of nixpush's zstd encoder: 2 is libzstd's multi-threaded mode with at least one
+/// worker (the same bytes for any worker count); 1 was single-threaded (other bytes).
+const ZSTD_ENCODER_VERSION: u32 = 2;
 /// Size of the chunks the compressor is fed.
 const COMPRESS_CHUNK: usize = 64 * 1024;
 
@@ -29,7 +32,8 @@ pub enum Compression {
         level: u32,
     },
     /// zstd layers are only ever named by OCI manifests (Docker's schema has no zstd type).
-    /// Single-threaded: zstd's multi-threaded output differs from its single-threaded one.
+    /// Always libzstd's multi-threaded mode, with at least one worker: its output is the same for
+    /// any worker count from one up, and differs from the single-threaded mode's.
     Zstd {
         level: u32,
     },
@@ -69,9 +73,11 @@ impl Compression {
     pub(crate) fn encoder<W: Write>(&self, inner: W) -> io::Result<Encoder<W>> {
         let encoder = match self {
             Compression::Gzip { level } => Codec::Gzip(Box::new(GzipStream::new(inner, *level)?)),
-            Compression::Zstd { level } => Codec::Zstd(Box::new(
-                zstd::stream::write::Encoder::new(inner, *level as i32)?,
-            )),
+            Compression::Zstd { level } => {
+                let mut e = zstd::stream::write::Encoder::new(inner, *level as i32)?;
+                e.multithread(zstd_workers())?;
+                Codec::Zstd(Box::new(e))
+            }
             Compression::None => Codec::Identity(inner),
         };
         Ok(Encoder {
@@ -79,6 +85,11 @@ impl Compression {
             chunk: Vec::with_capacity(COMPRESS_CHUNK),
         })
     }
+}
+
+/// zstd workers: one per core the process may run on, and never none.
+fn zstd_workers() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(64) as u32)
 }
 
 enum Codec<W: Write> {
@@ -159,6 +170,24 @@ mod tests {
         assert_eq!(a, compress_with(z, &data, 70_000));
         assert_eq!(zstd::stream::decode_all(&a[..]).unwrap(), data);
         assert_eq!(compress_with(Compression::None, &data, 777), data);
+    }
+
+    #[test]
+    fn zstd_gives_the_same_bytes_for_any_worker_count_from_one() {
+        // Large enough for libzstd to cut several jobs.
+        let data: Vec<u8> = (0..12_000_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 & 0x3f)
+            .collect();
+        let with = |workers: u32| {
+            let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+            e.multithread(workers).unwrap();
+            e.write_all(&data).unwrap();
+            e.finish().unwrap()
+        };
+        let one = with(1);
+        assert_eq!(one, with(2));
+        assert_eq!(one, with(6));
+        assert_eq!(zstd::stream::decode_all(&one[..]).unwrap(), data);
     }
 
     #[test]

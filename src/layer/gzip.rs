@@ -1,48 +1,68 @@
-//! gzip for layers, adaptive per chunk: a chunk that looks incompressible (random-looking bytes:
-//! already-compressed files, which store paths are full of) is stored instead of deflated, which
-//! costs almost no CPU and almost no bytes, since deflate cannot shrink it either. Everything else
-//! is deflated at the chosen level.
+//! gzip for layers, compressed on every core and still byte-for-byte deterministic, the way pigz
+//! does it: the input is cut into fixed-size blocks; each block is deflated on its own, primed
+//! with the 32 KiB of input before it (what a decoder's window holds there), and ends with a sync
+//! flush (byte-aligned, every deflate block closed), so the blocks' outputs simply follow each
+//! other in one gzip member. A block's bytes depend only on the block and the 32 KiB before it,
+//! never on which thread compressed it or how many there are.
 //!
-//! Deterministic: the decision is made per fixed-size input chunk from integer arithmetic on the
-//! chunk's bytes alone (no floating point, so every machine decides alike), and switching levels
-//! always goes through a sync flush first, so the output depends only on the input.
+//! Adaptive per block: a block that looks incompressible (random-looking bytes: already-compressed
+//! files, which store paths are full of) is written as stored blocks (RFC 1951, BTYPE 00) instead
+//! of deflated, which costs almost no CPU and almost no bytes, since deflate cannot shrink it
+//! either. The judgement is integer arithmetic on the block's bytes alone (no floating point), so
+//! every machine decides alike.
 //!
-//! How: deflated data ends with a sync flush (byte-aligned, every block closed), then the chunk
-//! goes out as stored blocks written here (RFC 1951, BTYPE 00), and the compressor is reset before
-//! it deflates again, so it never refers back into bytes it did not see. The container is plain
-//! RFC 1952 gzip (header, raw deflate, CRC-32 and size), written here because flate2's
-//! `GzEncoder` cannot interleave stored data.
+//! The container is plain RFC 1952 gzip (header, raw deflate, CRC-32 and size), written here
+//! because flate2's `GzEncoder` cannot interleave stored data. Blocks are compressed by a
+//! process-wide pool of one thread per core the process may run on; with one core they are
+//! compressed in place, to the same bytes.
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use flate2::{Compress, Crc, FlushCompress, Status};
 
+/// Input block size: each block is compressed on its own.
+pub const BLOCK: usize = 128 * 1024;
+/// What a block is primed with: deflate's window.
+const WINDOW: usize = 32 * 1024;
 /// Output buffer per call into deflate.
-const OUT_BUFFER: usize = 128 * 1024;
+const OUT_BUFFER: usize = 64 * 1024;
 /// Largest stored block deflate allows.
 const MAX_STORED_BLOCK: usize = 65535;
-/// Smallest chunk worth judging: below this, byte statistics say little.
+/// Smallest block worth judging: below this, byte statistics say little.
 const MIN_JUDGED: usize = 4096;
-/// A chunk whose byte histogram is this close to uniform is stored, not deflated: the chi-square
+/// A block whose byte histogram is this close to uniform is stored, not deflated: the chi-square
 /// statistic of uniform random bytes over 256 values is about 255 (±23); text and code are in the
 /// many thousands.
 const STORED_CHI_SQUARE: u64 = 512;
+/// The last deflate block: empty, fixed Huffman, BFINAL set.
+const FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
 
 /// A gzip stream into `inner`.
 pub struct GzipStream<W: Write> {
     inner: W,
-    deflate: Compress,
     crc: Crc,
     level: u32,
-    /// Input went into the compressor since its last flush or reset.
-    pending: bool,
-    /// Stored blocks were written since the compressor's last reset.
-    stale: bool,
-    out: Vec<u8>,
+    /// Input not yet made into a block.
+    block: Vec<u8>,
+    /// The last [`WINDOW`] bytes of input before `block`.
+    window: Vec<u8>,
+    /// Blocks being compressed, oldest first; none in place (one core).
+    pool: Option<&'static Pool>,
+    in_flight: VecDeque<mpsc::Receiver<io::Result<Vec<u8>>>>,
+    /// For blocks compressed in place.
+    deflate: Option<Compress>,
 }
 
 impl<W: Write> GzipStream<W> {
-    pub fn new(mut inner: W, level: u32) -> io::Result<Self> {
+    pub fn new(inner: W, level: u32) -> io::Result<Self> {
+        GzipStream::with_pool(inner, level, Pool::shared())
+    }
+
+    /// The same stream, its blocks compressed by `pool` (none: in place, on this thread).
+    pub fn with_pool(mut inner: W, level: u32, pool: Option<&'static Pool>) -> io::Result<Self> {
         // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL OS=255 (unknown): no name, no time, no host.
         let xfl = match level {
             0 | 1 => 4,
@@ -52,78 +72,202 @@ impl<W: Write> GzipStream<W> {
         inner.write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255])?;
         Ok(GzipStream {
             inner,
-            deflate: Compress::new(flate2::Compression::new(level), false),
             crc: Crc::new(),
             level,
-            pending: false,
-            stale: false,
-            out: Vec::with_capacity(OUT_BUFFER),
+            block: Vec::with_capacity(BLOCK),
+            window: Vec::new(),
+            pool,
+            in_flight: VecDeque::new(),
+            deflate: None,
         })
     }
 
-    /// Compresses one input chunk (callers feed fixed-size chunks for deterministic output).
-    pub fn feed(&mut self, chunk: &[u8]) -> io::Result<()> {
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        self.crc.update(chunk);
-        if self.level > 0 && looks_incompressible(chunk) {
-            if self.pending {
-                self.run(&[], FlushCompress::Sync)?;
-                self.pending = false;
+    /// Takes input; full blocks go to be compressed. Any chunking of the input gives the same
+    /// bytes.
+    pub fn feed(&mut self, mut input: &[u8]) -> io::Result<()> {
+        self.crc.update(input);
+        while !input.is_empty() {
+            let n = (BLOCK - self.block.len()).min(input.len());
+            self.block.extend_from_slice(&input[..n]);
+            input = &input[n..];
+            if self.block.len() == BLOCK {
+                self.submit()?;
             }
-            for block in chunk.chunks(MAX_STORED_BLOCK) {
-                let len = block.len() as u16;
-                // BFINAL=0, BTYPE=00, padding to the byte boundary; LEN; NLEN; the bytes.
-                self.inner.write_all(&[0])?;
-                self.inner.write_all(&len.to_le_bytes())?;
-                self.inner.write_all(&(!len).to_le_bytes())?;
-                self.inner.write_all(block)?;
-            }
-            self.stale = true;
-            return Ok(());
         }
-        if self.stale {
-            // The decoder's window now holds bytes the compressor never saw: start it afresh.
-            self.deflate.reset();
-            self.stale = false;
-        }
-        self.pending = true;
-        self.run(chunk, FlushCompress::None)
+        Ok(())
     }
 
-    /// Ends the stream (deflate end, CRC-32, size) and returns the inner writer.
+    /// Ends the stream (the last block, deflate's end, CRC-32, size) and returns the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
-        if self.stale {
-            self.deflate.reset();
+        if !self.block.is_empty() {
+            self.submit()?;
         }
-        // The final block (empty when the last chunk was stored).
-        self.run(&[], FlushCompress::Finish)?;
+        while let Some(done) = self.in_flight.pop_front() {
+            self.write_block(done)?;
+        }
+        self.inner.write_all(&FINAL_BLOCK)?;
         let size = self.crc.amount();
         self.inner.write_all(&self.crc.sum().to_le_bytes())?;
         self.inner.write_all(&size.to_le_bytes())?;
         Ok(self.inner)
     }
 
-    fn run(&mut self, mut input: &[u8], flush: FlushCompress) -> io::Result<()> {
-        loop {
-            self.out.clear();
-            let before = self.deflate.total_in();
-            let status = self
+    /// Compresses the current block (in the pool, or here), keeping what primes the next.
+    fn submit(&mut self) -> io::Result<()> {
+        let block = std::mem::replace(&mut self.block, Vec::with_capacity(BLOCK));
+        let dictionary = std::mem::take(&mut self.window);
+        // The next block's window: the last 32 KiB of input, wherever they lie.
+        let mut window = if block.len() >= WINDOW {
+            Vec::new()
+        } else {
+            dictionary[dictionary.len().saturating_sub(WINDOW - block.len())..].to_vec()
+        };
+        window.extend_from_slice(&block[block.len().saturating_sub(WINDOW)..]);
+        self.window = window;
+        let Some(pool) = self.pool else {
+            let deflate = self
                 .deflate
-                .compress_vec(input, &mut self.out, flush)
-                .map_err(io::Error::other)?;
-            input = &input[(self.deflate.total_in() - before) as usize..];
-            self.inner.write_all(&self.out)?;
-            let out_full = self.out.len() == self.out.capacity();
-            let done = match flush {
-                FlushCompress::Finish => status == Status::StreamEnd,
-                _ => input.is_empty() && !out_full,
-            };
-            if done {
-                return Ok(());
-            }
+                .get_or_insert_with(|| Compress::new(flate2::Compression::new(self.level), false));
+            let out = compress_block(deflate, &dictionary, &block, self.level)?;
+            return self.inner.write_all(&out);
+        };
+        // Bounded: a few blocks per worker in flight; the oldest is written before more start.
+        while self.in_flight.len() >= 2 * pool.workers {
+            let done = self.in_flight.pop_front().expect("not empty");
+            self.write_block(done)?;
         }
+        self.in_flight
+            .push_back(pool.compress(self.level, dictionary, block));
+        Ok(())
+    }
+
+    fn write_block(&mut self, done: mpsc::Receiver<io::Result<Vec<u8>>>) -> io::Result<()> {
+        let out = done
+            .recv()
+            .map_err(|_| io::Error::other("a compression thread stopped"))??;
+        self.inner.write_all(&out)
+    }
+}
+
+/// One block's deflate output: stored when it looks incompressible, else deflated primed with
+/// `dictionary` and ended with a sync flush. Depends only on its arguments.
+fn compress_block(
+    deflate: &mut Compress,
+    dictionary: &[u8],
+    block: &[u8],
+    level: u32,
+) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(block.len() / 2 + 64);
+    if level > 0 && looks_incompressible(block) {
+        for part in block.chunks(MAX_STORED_BLOCK) {
+            let len = part.len() as u16;
+            // BFINAL=0, BTYPE=00, padding to the byte boundary; LEN; NLEN; the bytes.
+            out.push(0);
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&(!len).to_le_bytes());
+            out.extend_from_slice(part);
+        }
+        return Ok(out);
+    }
+    deflate.reset();
+    if !dictionary.is_empty() {
+        deflate
+            .set_dictionary(dictionary)
+            .map_err(io::Error::other)?;
+    }
+    let mut input = block;
+    let mut buffer = Vec::with_capacity(OUT_BUFFER);
+    loop {
+        buffer.clear();
+        let before = deflate.total_in();
+        let status = deflate
+            .compress_vec(input, &mut buffer, FlushCompress::Sync)
+            .map_err(io::Error::other)?;
+        input = &input[(deflate.total_in() - before) as usize..];
+        out.extend_from_slice(&buffer);
+        let out_full = buffer.len() == buffer.capacity();
+        if (input.is_empty() && !out_full) || status == Status::StreamEnd {
+            return Ok(out);
+        }
+    }
+}
+
+/// Threads compressing blocks for every gzip stream of the process.
+pub struct Pool {
+    workers: usize,
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+struct Job {
+    level: u32,
+    dictionary: Vec<u8>,
+    block: Vec<u8>,
+    done: mpsc::SyncSender<io::Result<Vec<u8>>>,
+}
+
+impl Pool {
+    /// The process's pool: one thread per core it may run on (its CPU affinity, cgroup quota);
+    /// none with one core.
+    pub fn shared() -> Option<&'static Pool> {
+        static POOL: OnceLock<Option<Pool>> = OnceLock::new();
+        POOL.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (cores > 1).then(|| Pool::new(cores))
+        })
+        .as_ref()
+    }
+
+    /// A pool of `workers` threads, for as long as the process runs.
+    pub fn new(workers: usize) -> Pool {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..workers {
+            let queue = queue.clone();
+            std::thread::spawn(move || {
+                // One compressor per level seen, reused block after block.
+                let mut compressors: Vec<(u32, Compress)> = Vec::new();
+                loop {
+                    let job = match queue.lock().map(|q| q.recv()) {
+                        Ok(Ok(job)) => job,
+                        _ => return,
+                    };
+                    let at = match compressors.iter().position(|(l, _)| *l == job.level) {
+                        Some(at) => at,
+                        None => {
+                            let c = Compress::new(flate2::Compression::new(job.level), false);
+                            compressors.push((job.level, c));
+                            compressors.len() - 1
+                        }
+                    };
+                    let out =
+                        compress_block(&mut compressors[at].1, &job.dictionary, &job.block, job.level);
+                    let _ = job.done.send(out);
+                }
+            });
+        }
+        Pool {
+            workers,
+            jobs: Mutex::new(jobs),
+        }
+    }
+
+    fn compress(
+        &self,
+        level: u32,
+        dictionary: Vec<u8>,
+        block: Vec<u8>,
+    ) -> mpsc::Receiver<io::Result<Vec<u8>>> {
+        let (done, result) = mpsc::sync_channel(1);
+        let job = Job {
+            level,
+            dictionary,
+            block,
+            done,
+        };
+        if let Ok(jobs) = self.jobs.lock() {
+            let _ = jobs.send(job);
+        }
+        result
     }
 }
 
@@ -161,11 +305,46 @@ mod tests {
     }
 
     fn gzip(chunks: &[&[u8]], level: u32) -> Vec<u8> {
-        let mut g = GzipStream::new(Vec::new(), level).unwrap();
+        gzip_with(chunks, level, None)
+    }
+
+    fn gzip_with(chunks: &[&[u8]], level: u32, pool: Option<&'static Pool>) -> Vec<u8> {
+        let mut g = GzipStream::with_pool(Vec::new(), level, pool).unwrap();
         for c in chunks {
             g.feed(c).unwrap();
         }
         g.finish().unwrap()
+    }
+
+    #[test]
+    fn the_bytes_do_not_depend_on_the_threads_or_the_input_chunking() {
+        static ONE: OnceLock<Pool> = OnceLock::new();
+        static EIGHT: OnceLock<Pool> = OnceLock::new();
+        let text = b"a store path's text, compressible enough to deflate. ".repeat(40_000);
+        let data = [text.clone(), noise(300_000, 11), text[..77_777].to_vec()].concat();
+        let in_place = gzip(&[&data], 1);
+        let one = gzip_with(&[&data], 1, Some(ONE.get_or_init(|| Pool::new(1))));
+        let chunks: Vec<&[u8]> = data.chunks(10_007).collect();
+        let eight = gzip_with(&chunks, 1, Some(EIGHT.get_or_init(|| Pool::new(8))));
+        assert_eq!(in_place, one);
+        assert_eq!(in_place, eight);
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&eight[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, data);
+        // Primed blocks: far smaller than the text alone would be if each block started cold.
+        assert!(eight.len() < 300_000 + data.len() / 20, "{} bytes", eight.len());
+    }
+
+    #[test]
+    fn an_empty_stream_is_a_valid_gzip_of_nothing() {
+        let out = gzip(&[], 1);
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&out[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert!(back.is_empty());
     }
 
     #[test]
@@ -189,8 +368,9 @@ mod tests {
 
     #[test]
     fn mixed_content_round_trips_through_a_standard_gzip_reader() {
-        let text = b"store path text ".repeat(8192);
-        let random = noise(200_000, 3);
+        // One block of text, two of random bytes, a little text: blocks align with the parts.
+        let text = b"store path text ".repeat(BLOCK / 16);
+        let random = noise(2 * BLOCK, 3);
         let out = gzip(
             &[&text, &random[..65536], &random[65536..], &text[..1000]],
             1,
