@@ -39,8 +39,19 @@
           /usr/bin/printf 'version ${variant}\n' > "$out/version"
         '' ];
       };
+      # One store path of 60,000 small text files (about 147 MB), the shape of a Python
+      # site-packages or a node_modules: one big layer whose time is all compression.
+      smallfiles = builtins.derivation {
+        name = "bench-smallfiles";
+        inherit system;
+        builder = "/bin/sh";
+        args = [ "-e" "-c" "/usr/bin/python3 ${./smallfiles.py} $out" ];
+      };
     in
     {
-      packages.${system}.default = app;
+      packages.${system} = {
+        default = app;
+        inherit smallfiles;
+      };
     };
 }

@@ -140,7 +140,9 @@ fn the_same_layer_gives_one_digest_on_one_core_or_all_and_any_jobs() {
             let direct = nixpush.command(&args);
             let mut cmd = if one_core {
                 let mut t = std::process::Command::new("taskset");
-                t.args(["-c", "0"]).arg(direct.get_program()).args(direct.get_args());
+                t.args(["-c", "0"])
+                    .arg(direct.get_program())
+                    .args(direct.get_args());
                 for (k, v) in direct.get_envs() {
                     match v {
                         Some(v) => t.env(k, v),

@@ -19,8 +19,10 @@ pub enum ConfSource {
     StorePath(PathBuf),
 }
 
-/// Applied to the installable's value by `nix eval`: the conf derivation's path (or null), and
-/// the package's `version` (or null), asked in the same evaluation.
+/// Applied to the installable's value by `nix eval`: the conf derivation's path (or null), the
+/// package's `version`, its derivation's `system` and its main output's path (or null), asked
+/// in the same evaluation, so no later query needs the derivation and the closure can be read
+/// while Nix checks the build.
 const FIND_CONF: &str = r#"x:
   let
     isConf = c: builtins.isAttrs c && c ? drvPath;
@@ -33,6 +35,8 @@ const FIND_CONF: &str = r#"x:
   in {
     conf = if builtins.isAttrs x && found != [ ] then (builtins.head found).drvPath else null;
     version = if builtins.isAttrs x && x ? version && builtins.isString x.version then x.version else null;
+    system = if builtins.isAttrs x && x ? drvPath && x ? system && builtins.isString x.system then x.system else null;
+    out = if builtins.isAttrs x && x ? drvPath && x ? outPath then x.outPath else null;
   }"#;
 
 /// What evaluating an installable tells before anything is built.
@@ -42,6 +46,10 @@ pub struct Evaluated {
     pub conf: Option<ConfSource>,
     /// Its `version` attribute, when it has one.
     pub version: Option<String>,
+    /// The `system` of its derivation, when it is one.
+    pub system: Option<String>,
+    /// Its main output's store path, when it is a derivation.
+    pub out_path: Option<String>,
 }
 
 /// The conf of `installable` if it is a dockerTools image (else `conf` is `None`: a plain
@@ -56,6 +64,8 @@ pub async fn find_conf(installable: &str, nix_args: &[String]) -> Result<Evaluat
         return Ok(Evaluated {
             conf,
             version: None,
+            system: None,
+            out_path: None,
         });
     }
     let mut args = vec!["eval", "--json", installable, "--apply", FIND_CONF];
@@ -73,11 +83,17 @@ pub async fn find_conf(installable: &str, nix_args: &[String]) -> Result<Evaluat
     struct Found {
         conf: Option<String>,
         version: Option<String>,
+        #[serde(default)]
+        system: Option<String>,
+        #[serde(default)]
+        out: Option<String>,
     }
     match serde_json::from_slice::<Found>(&out) {
         Ok(found) => Ok(Evaluated {
             conf: found.conf.map(ConfSource::Derivation),
             version: found.version,
+            system: found.system,
+            out_path: found.out,
         }),
         Err(e) => Err(NixError::Unexpected(format!("nix eval printed {e}"))),
     }

@@ -239,8 +239,12 @@ impl Pool {
                             compressors.len() - 1
                         }
                     };
-                    let out =
-                        compress_block(&mut compressors[at].1, &job.dictionary, &job.block, job.level);
+                    let out = compress_block(
+                        &mut compressors[at].1,
+                        &job.dictionary,
+                        &job.block,
+                        job.level,
+                    );
                     let _ = job.done.send(out);
                 }
             });
@@ -334,7 +338,11 @@ mod tests {
             .unwrap();
         assert_eq!(back, data);
         // Primed blocks: far smaller than the text alone would be if each block started cold.
-        assert!(eight.len() < 300_000 + data.len() / 20, "{} bytes", eight.len());
+        assert!(
+            eight.len() < 300_000 + data.len() / 20,
+            "{} bytes",
+            eight.len()
+        );
     }
 
     #[test]

@@ -95,11 +95,30 @@ struct BuildResult {
 
 /// Builds `installable` with extra `nix_args` and reads its closure.
 pub async fn build(installable: &str, nix_args: &[String]) -> Result<Built, NixError> {
+    build_for(installable, nix_args, None, None).await
+}
+
+/// The same, with what the evaluation that found the installable's kind already said: the
+/// derivation's `system` (no query of the derivation then) and its main output's path (already
+/// in the store: its closure is read while Nix checks the build, rather than after).
+pub async fn build_for(
+    installable: &str,
+    nix_args: &[String],
+    system: Option<String>,
+    out_path: Option<String>,
+) -> Result<Built, NixError> {
     let mut roots = GcRoots::new()?;
     let out_link = roots.next_link()?;
     let mut args = vec!["build", "--json", "--out-link", &out_link, installable];
     args.extend(nix_args.iter().map(String::as_str));
-    let stdout = nix_stdout(&args).await.map_err(|e| match e {
+    let early = async {
+        match out_path.as_deref().map(Path::new) {
+            Some(out) if out.exists() => closure_of(&[out.to_owned()]).await.ok(),
+            _ => None,
+        }
+    };
+    let (stdout, early) = tokio::join!(nix_stdout(&args), early);
+    let stdout = stdout.map_err(|e| match e {
         NixError::Failed { .. } => NixError::BuildFailed {
             installable: installable.to_owned(),
         },
@@ -126,7 +145,24 @@ pub async fn build(installable: &str, nix_args: &[String]) -> Result<Built, NixE
         .iter()
         .map(|p| check_store_path(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let closure = closure_of(&outputs).await?;
+    let closure = match early {
+        // The build gave exactly the output the evaluation named: its closure is already read.
+        Some(closure)
+            if out_path.as_deref().map(Path::new) == Some(outputs[0].as_path())
+                && outputs.len() == 1 =>
+        {
+            closure
+        }
+        _ => closure_of(&outputs).await?,
+    };
+    if system.is_some() {
+        return Ok(Built {
+            outputs,
+            closure,
+            system,
+            _roots: roots,
+        });
+    }
     let drv_path = match drv_path {
         Some(d) => Some(d),
         None => deriver_of(&outputs[0]).await,

@@ -6,7 +6,7 @@ mod platform;
 mod run;
 mod store_path;
 
-pub use build::{build, closure_of, references, Built, GcRoots};
+pub use build::{build, build_for, closure_of, references, Built, GcRoots};
 pub use platform::{Platform, PlatformSpec};
 pub use run::{nix_stdout, nix_store_stdout};
 pub use store_path::{as_store_path, check_store_path, Closure, StorePath, STORE_DIR};

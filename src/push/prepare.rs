@@ -45,24 +45,16 @@ pub async fn prepare(
     provenance: &mut FlakeProvenance,
 ) -> Result<Prepared, PushError> {
     let installable = image.installable.as_str();
-    let evaluated = dockertools::find_conf(installable, &request.nix_args).await?;
-    let mut prepared = match evaluated.conf {
-        None => prepare_package(request, installable).await?,
-        Some(source) => {
-            // A conf found by evaluation is only an attribute named `conf`; one found among a
-            // store path's references was already checked to have a conf's keys.
-            let found_by_reference = matches!(source, ConfSource::StorePath(_));
-            match super::docker_tools::prepare_docker_tools(request, source, reporter).await {
-                // A `conf` attribute that is not a dockerTools conf.json: an ordinary package
-                // after all.
-                Err(PushError::Conf {
-                    source: ConfError::Shape(_),
-                    ..
-                }) if !found_by_reference => prepare_package(request, installable).await?,
-                other => other?,
-            }
+    // The flake's metadata (and its checkout's origin) is asked of Nix and git while the
+    // installable is evaluated and built: neither waits for the other.
+    let learn = async {
+        if request.default_annotations {
+            learn_provenance(request, installable, reporter, provenance).await;
         }
     };
+    let (evaluated, prepared) =
+        tokio::join!(prepare_image(request, installable, reporter), learn).0?;
+    let mut prepared = prepared;
     if let Some(expected) = &image.platform {
         if !expected.matches(&prepared.plan.platform) {
             return Err(PushError::PlatformMismatch {
@@ -73,14 +65,7 @@ pub async fn prepare(
         }
     }
     let mut annotations = if request.default_annotations {
-        default_annotations(
-            request,
-            installable,
-            evaluated.version.as_deref(),
-            reporter,
-            provenance,
-        )
-        .await
+        default_annotations(installable, evaluated.version.as_deref(), provenance)
     } else {
         BTreeMap::new()
     };
@@ -89,22 +74,51 @@ pub async fn prepare(
     Ok(prepared)
 }
 
+/// Evaluates the installable (which kind of image, its version and system, in one `nix eval`),
+/// builds it and plans its image.
+async fn prepare_image(
+    request: &PushRequest,
+    installable: &str,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<(dockertools::Evaluated, Prepared), PushError> {
+    let evaluated = dockertools::find_conf(installable, &request.nix_args).await?;
+    let known = (evaluated.system.clone(), evaluated.out_path.clone());
+    let prepared = match evaluated.conf.clone() {
+        None => prepare_package(request, installable, known).await?,
+        Some(source) => {
+            // A conf found by evaluation is only an attribute named `conf`; one found among a
+            // store path's references was already checked to have a conf's keys.
+            let found_by_reference = matches!(source, ConfSource::StorePath(_));
+            match super::docker_tools::prepare_docker_tools(request, source, reporter).await {
+                // A `conf` attribute that is not a dockerTools conf.json: an ordinary package
+                // after all.
+                Err(PushError::Conf {
+                    source: ConfError::Shape(_),
+                    ..
+                }) if !found_by_reference => prepare_package(request, installable, known).await?,
+                other => other?,
+            }
+        }
+    };
+    Ok((evaluated, prepared))
+}
+
 /// What a run learned of each flake its images come from: its metadata and its checkout's
 /// `origin`, asked of Nix and git once per flake (the platforms of a multi-arch image usually
 /// share one). `None`: a flake whose metadata could not be read.
 #[derive(Default)]
 pub struct FlakeProvenance(HashMap<String, Option<(provenance::FlakeMetadata, Option<String>)>>);
 
-/// The flake's provenance; a flake whose metadata cannot be read is pushed without it.
-async fn default_annotations(
+/// Learns the flake's metadata and origin, once per flake; a flake whose metadata cannot be
+/// read is pushed without provenance.
+async fn learn_provenance(
     request: &PushRequest,
     installable: &str,
-    version: Option<&str>,
     reporter: &Arc<dyn Reporter>,
     known: &mut FlakeProvenance,
-) -> BTreeMap<String, String> {
+) {
     let Some(flake) = provenance::flake_ref(installable) else {
-        return BTreeMap::new();
+        return;
     };
     if !known.0.contains_key(flake) {
         let learned = match provenance::flake_metadata(installable, &request.nix_args).await {
@@ -123,6 +137,17 @@ async fn default_annotations(
         };
         known.0.insert(flake.to_owned(), learned);
     }
+}
+
+/// The flake's provenance annotations, from what [`learn_provenance`] learned.
+fn default_annotations(
+    installable: &str,
+    version: Option<&str>,
+    known: &FlakeProvenance,
+) -> BTreeMap<String, String> {
+    let Some(flake) = provenance::flake_ref(installable) else {
+        return BTreeMap::new();
+    };
     match known.0.get(flake) {
         Some(Some((metadata, origin))) => {
             provenance::annotations(metadata, origin.as_deref(), version)
@@ -150,8 +175,12 @@ pub(super) fn refuse_config_flags(request: &PushRequest) -> Result<(), PushError
     }
 }
 
-async fn prepare_package(request: &PushRequest, installable: &str) -> Result<Prepared, PushError> {
-    let built = nix::build(installable, &request.nix_args).await?;
+async fn prepare_package(
+    request: &PushRequest,
+    installable: &str,
+    (system, out_path): (Option<String>, Option<String>),
+) -> Result<Prepared, PushError> {
+    let built = nix::build_for(installable, &request.nix_args, system, out_path).await?;
     // An image archive Nix built (`buildImage`, `pullImage`): the image it holds, not a package
     // whose only file is a tarball.
     let top = built.top().to_owned();
