@@ -22,6 +22,8 @@ const GZIP_ENCODER_VERSION: u32 = 2;
 /// Version of nixpush's zstd encoder: 2 is libzstd's multi-threaded mode with at least one
 /// worker (the same bytes for any worker count); 1 was single-threaded (other bytes).
 const ZSTD_ENCODER_VERSION: u32 = 2;
+/// zstd's job size in its multi-threaded mode (part of what its output depends on).
+const ZSTD_JOB_SIZE: u32 = 1 << 20;
 /// Size of the chunks the compressor is fed.
 const COMPRESS_CHUNK: usize = 64 * 1024;
 
@@ -76,6 +78,10 @@ impl Compression {
             Compression::Zstd { level } => {
                 let mut e = zstd::stream::write::Encoder::new(inner, *level as i32)?;
                 e.multithread(zstd_workers())?;
+                // A fixed job size: the output depends on it (never on the workers), and it
+                // bounds what each layer holds (libzstd's default, 8 MiB at level 3, took a push
+                // of four layers at once past 100 MiB).
+                e.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))?;
                 Codec::Zstd(Box::new(e))
             }
             Compression::None => Codec::Identity(inner),
@@ -181,6 +187,8 @@ mod tests {
         let with = |workers: u32| {
             let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
             e.multithread(workers).unwrap();
+            e.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))
+                .unwrap();
             e.write_all(&data).unwrap();
             e.finish().unwrap()
         };
