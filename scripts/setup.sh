@@ -10,7 +10,7 @@ PACKAGES=(
   nix-bin                          # builds the installables
   docker-registry                  # local registry (CNCF distribution)
   skopeo umoci podman runc         # inspect, unpack and run pushed images
-  apache2-utils busybox-static strace python3
+  apache2-utils busybox-static strace python3 python3-venv
   git ca-certificates curl openssl zstd
   gnome-keyring dbus-daemon        # a real Secret Service for `nixpush login` tests
 )
@@ -49,6 +49,16 @@ else
     fi
   done
   pkg_msg="installed ${#missing[@]} package(s)"
+fi
+
+# The SPDX project's own validator, for the SBOM tests, in a virtualenv of the repository
+# (target/test-venv: never the system's Python), pinned.
+SPDX_TOOLS=spdx-tools==0.8.5
+venv="$(cd "$(dirname "$0")/.." && pwd)/target/test-venv"
+if ! [[ -x $venv/bin/pyspdxtools ]]; then
+  echo "setup: installing $SPDX_TOOLS into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "$SPDX_TOOLS"
 fi
 
 # cargo comes from rustup, not apt; it is often only in ~/.cargo/bin.

@@ -23,3 +23,4 @@ pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod request;
+pub mod sbom;

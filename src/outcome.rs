@@ -38,6 +38,8 @@ pub struct ImageOutcome {
     pub manifest_digest: Digest,
     pub config_digest: Digest,
     pub layers: Vec<LayerReport>,
+    /// The artifact manifest of the SBOM attached to this image (`--sbom`).
+    pub sbom_digest: Option<Digest>,
 }
 
 /// What happened to one layer.

@@ -35,6 +35,8 @@ pub struct PushRequest {
     pub mount_from: Vec<String>,
     /// How blobs go up (`--upload`).
     pub upload: UploadMode,
+    /// Attach an SBOM of the image's closure in this format (`--sbom`).
+    pub sbom: Option<crate::sbom::SbomFormat>,
     /// The manifests' media types (`--format`); `None`: OCI unless the registry refuses it.
     pub format: Option<crate::image::ManifestFormat>,
     /// More tags for the same manifest (`--tag`), beside the destination's.

@@ -94,6 +94,9 @@ struct Image {
     nix_args: Vec<String>,
     #[serde(default)]
     tags: Vec<String>,
+    /// Attach an SBOM to this image (as `--sbom`; `--sbom` for the run sets it for every one).
+    #[serde(default)]
+    sbom: bool,
 }
 
 /// The checked requests of every image in `path`; `global` holds the run's other flags.
@@ -166,6 +169,7 @@ pub fn requests_from_file(path: &Path, global: &PushArgs) -> Result<Vec<PushRequ
             args.workdir = image.workdir;
             args.contents = image.contents;
             args.tags = image.tags;
+            args.sbom |= image.sbom;
             args.into_request()
         })
         .collect()

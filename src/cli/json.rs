@@ -28,6 +28,9 @@ struct ImageDoc<'a> {
     tags: &'a [String],
     /// The tag already named exactly this image: nothing was sent.
     unchanged: bool,
+    /// The artifact manifest of the SBOM attached to the image (`--sbom`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sbom_digest: Option<&'a Digest>,
     layers: Vec<LayerDoc<'a>>,
 }
 
@@ -58,6 +61,7 @@ pub fn json_document(outcomes: &[PushOutcome]) -> String {
                 index_digest: o.index_digest.as_ref(),
                 tags: &o.tags,
                 unchanged: o.unchanged,
+                sbom_digest: image.sbom_digest.as_ref(),
                 layers: image
                     .layers
                     .iter()
@@ -109,6 +113,7 @@ mod tests {
             manifest_digest: Digest::of(p.as_bytes()),
             config_digest: Digest::of(b"config"),
             layers: vec![layer.clone()],
+            sbom_digest: None,
         };
         let outcome = PushOutcome {
             destination: "r.io/a:1".into(),

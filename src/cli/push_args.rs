@@ -109,6 +109,13 @@ pub struct PushArgs {
     /// OCI, and Docker schema 2 for a registry that refuses OCI (tried once, then remembered).
     #[arg(long, value_enum, value_name = "FORMAT", help_heading = "Registry")]
     pub format: Option<FormatArg>,
+    /// Attach a software bill of materials of the image's exact closure (every store path, its
+    /// NAR hash, its references) to the pushed image as an OCI 1.1 referrer.
+    #[arg(long, help_heading = "Output")]
+    pub sbom: bool,
+    /// The SBOM's format: spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5 JSON).
+    #[arg(long, value_enum, default_value_t = SbomFormatArg::Spdx, value_name = "FORMAT", help_heading = "Output")]
+    pub sbom_format: SbomFormatArg,
     /// Trust no known blob: rebuild every layer that would be skipped or mounted and reuse the
     /// blob only if it is byte-identical (costs the CPU of a cold push, uploads no more).
     #[arg(long, help_heading = "Layers")]
@@ -258,6 +265,22 @@ impl From<UploadArg> for UploadMode {
     }
 }
 
+/// `--sbom-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SbomFormatArg {
+    Spdx,
+    Cyclonedx,
+}
+
+impl From<SbomFormatArg> for nixpush::sbom::SbomFormat {
+    fn from(a: SbomFormatArg) -> Self {
+        match a {
+            SbomFormatArg::Spdx => nixpush::sbom::SbomFormat::Spdx,
+            SbomFormatArg::Cyclonedx => nixpush::sbom::SbomFormat::CycloneDx,
+        }
+    }
+}
+
 /// `--format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum FormatArg {
@@ -356,6 +379,10 @@ impl PushArgs {
                     destination.to_string(),
                 ));
             }
+            if self.sbom {
+                // Referrers are written to registries; a local target does not keep them.
+                return Err(UsageError::RegistryOnly("--sbom", destination.to_string()));
+            }
             if !self.cache_from.is_empty() {
                 return Err(UsageError::RegistryOnly(
                     "--cache-from",
@@ -447,6 +474,7 @@ impl PushArgs {
             mount_from,
             upload: self.upload.into(),
             format: self.format.map(Into::into),
+            sbom: self.sbom.then(|| self.sbom_format.into()),
             tags: self.tags,
             credentials: explicit_credentials(
                 self.creds.as_deref(),

@@ -37,6 +37,13 @@ const FIND_CONF: &str = r#"x:
     version = if builtins.isAttrs x && x ? version && builtins.isString x.version then x.version else null;
     system = if builtins.isAttrs x && x ? drvPath && x ? system && builtins.isString x.system then x.system else null;
     out = if builtins.isAttrs x && x ? drvPath && x ? outPath then x.outPath else null;
+    license =
+      let
+        declared = if builtins.isAttrs x && x ? meta && builtins.isAttrs x.meta && x.meta ? license then x.meta.license else null;
+        all = if declared == null then [ ] else if builtins.isList declared then declared else [ declared ];
+        ids = map (l: if builtins.isAttrs l && l ? spdxId && builtins.isString l.spdxId then l.spdxId else null) all;
+        tried = builtins.tryEval (if ids == [ ] || builtins.elem null ids then null else builtins.concatStringsSep " AND " ids);
+      in if tried.success then tried.value else null;
   }"#;
 
 /// What evaluating an installable tells before anything is built.
@@ -50,6 +57,9 @@ pub struct Evaluated {
     pub system: Option<String>,
     /// Its main output's store path, when it is a derivation.
     pub out_path: Option<String>,
+    /// Its `meta.license` as an SPDX expression (`A AND B` for a list), when every license
+    /// names its `spdxId`.
+    pub license: Option<String>,
 }
 
 /// The conf of `installable` if it is a dockerTools image (else `conf` is `None`: a plain
@@ -66,6 +76,7 @@ pub async fn find_conf(installable: &str, nix_args: &[String]) -> Result<Evaluat
             version: None,
             system: None,
             out_path: None,
+            license: None,
         });
     }
     let mut args = vec!["eval", "--json", installable, "--apply", FIND_CONF];
@@ -87,6 +98,8 @@ pub async fn find_conf(installable: &str, nix_args: &[String]) -> Result<Evaluat
         system: Option<String>,
         #[serde(default)]
         out: Option<String>,
+        #[serde(default)]
+        license: Option<String>,
     }
     match serde_json::from_slice::<Found>(&out) {
         Ok(found) => Ok(Evaluated {
@@ -94,6 +107,7 @@ pub async fn find_conf(installable: &str, nix_args: &[String]) -> Result<Evaluat
             version: found.version,
             system: found.system,
             out_path: found.out,
+            license: found.license,
         }),
         Err(e) => Err(NixError::Unexpected(format!("nix eval printed {e}"))),
     }

@@ -3,6 +3,7 @@
 //! same inputs give the same digests; and tolerant read models of what a registry holds. Own small types rather than `oci-spec`'s, whose labels and annotations live in
 //! `HashMap`s: here every map is a `BTreeMap`, so the bytes are stable by construction.
 
+pub mod artifact;
 mod config;
 mod format;
 mod index;

@@ -49,7 +49,8 @@ pub(super) fn prepare_archive(
         plan,
         image_tag: archive.tag().map(str::to_owned),
         image_name: archive.name().map(str::to_owned),
-        closure_size: (built.closure.paths.len(), built.closure.nar_size()),
+        closure: built.closure.clone(),
+        license: None,
         _alive: Alive::Built {
             _built: vec![built],
         },

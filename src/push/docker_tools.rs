@@ -73,7 +73,8 @@ pub(super) async fn prepare_docker_tools(
         plan,
         image_tag: conf.tag.clone(),
         image_name: conf.name.clone(),
-        closure_size: (closure.paths.len(), closure.nar_size()),
+        closure: closure.clone(),
+        license: None,
         _alive: Alive::Roots { _roots: roots },
     })
 }

@@ -82,6 +82,7 @@ pub(super) async fn write_local(
                 platform: PlatformSpec::of(&plan.platform).to_string(),
                 manifest_digest: w.documents.manifest_digest,
                 config_digest: w.documents.config_digest,
+                sbom_digest: None,
                 layers: w.layers,
             })
             .collect(),

@@ -11,6 +11,7 @@ mod manifest_format;
 mod prepare;
 mod registry;
 mod reuse;
+mod sbom;
 mod stop;
 mod unchanged;
 mod upload;

@@ -25,7 +25,10 @@ pub struct Prepared {
     /// The name the image gives itself, the same way (a docker-archive written locally is
     /// named so).
     pub image_name: Option<String>,
-    pub closure_size: (usize, u64),
+    /// The store paths the image is made from, with their NAR hashes and references.
+    pub closure: crate::nix::Closure,
+    /// The installable's `meta.license` as an SPDX expression, when Nix could say.
+    pub license: Option<String>,
     /// GC roots of everything the plan reads; dropped after the push.
     pub(super) _alive: Alive,
 }
@@ -71,6 +74,7 @@ pub async fn prepare(
     };
     annotations.extend(request.annotations.clone());
     prepared.plan.annotations = annotations;
+    prepared.license = evaluated.license.clone();
     Ok(prepared)
 }
 
@@ -251,7 +255,8 @@ async fn prepare_package(
         plan,
         image_tag: None,
         image_name: None,
-        closure_size: (closure.paths.len(), closure.nar_size()),
+        closure,
+        license: None,
         _alive: Alive::Built { _built: contents },
     })
 }

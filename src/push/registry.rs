@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::manifest_format::{Kind, ManifestWriter};
 use super::reuse::remember;
+use super::sbom::attach_all;
 use super::unchanged::{is_unchanged, known_image};
 use super::upload::{upload_blobs, UploadOptions};
 use super::{image_index, prepare_all, tags_for, PushError, SharedLayers};
@@ -60,7 +61,7 @@ pub(super) async fn push_to_registry(
     let prepared = prepared?;
     let client = client?;
     for p in &prepared {
-        let (paths, nar_size) = p.closure_size;
+        let (paths, nar_size) = (p.closure.paths.len(), p.closure.nar_size());
         reporter.phase(&format!(
             "{}: {paths} store paths ({} MiB) in {} layers",
             PlatformSpec::of(&p.plan.platform),
@@ -150,6 +151,7 @@ pub(super) async fn push_to_registry(
             manifest_digest: documents.manifest_digest.clone(),
             config_digest: documents.config_digest.clone(),
             layers: uploaded.layers,
+            sbom_digest: None,
         });
         documents_of.push((plan, digests, documents));
     }
@@ -171,7 +173,7 @@ pub(super) async fn push_to_registry(
     } else {
         Kind::Manifest
     };
-    let outcome = finish_registry_push(
+    let mut outcome = finish_registry_push(
         destination,
         &mut writer,
         (&top, kind),
@@ -180,6 +182,22 @@ pub(super) async fn push_to_registry(
         reporter.as_ref(),
     )
     .await?;
+    if let Some(sbom) = request.sbom {
+        let manifests = documents_of
+            .iter()
+            .map(|(plan, digests, _)| render_manifest(plan, digests, writer.format(), &client))
+            .collect::<Result<Vec<_>, _>>()?;
+        attach_all(
+            &client,
+            &prepared,
+            &manifests,
+            writer.format(),
+            sbom,
+            &mut outcome.images,
+            reporter.as_ref(),
+        )
+        .await?;
+    }
     // `prepared` (and with it the GC roots) lives until the tags are written.
     drop(prepared);
     if shared.registry.as_deref() != Some(destination.registry()) {
@@ -257,15 +275,31 @@ async fn unchanged_push(
         .images
         .iter()
         .zip(prepared)
-        .zip(known)
+        .zip(&known)
         .map(|((source, p), k)| ImageOutcome {
             installable: source.installable.clone(),
             platform: PlatformSpec::of(&p.plan.platform).to_string(),
-            manifest_digest: k.documents.manifest_digest,
-            config_digest: k.documents.config_digest,
-            layers: k.layers,
+            manifest_digest: k.documents.manifest_digest.clone(),
+            config_digest: k.documents.config_digest.clone(),
+            layers: k.layers.clone(),
+            sbom_digest: None,
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let mut images = images;
+    if let Some(sbom) = request.sbom {
+        // Unchanged, yet an SBOM missing from it is attached (one found there is left alone).
+        let manifests: Vec<Bytes> = known.iter().map(|k| k.documents.manifest.clone()).collect();
+        attach_all(
+            client,
+            prepared,
+            &manifests,
+            format,
+            sbom,
+            &mut images,
+            reporter,
+        )
+        .await?;
+    }
     Ok(Some(PushOutcome {
         destination: destination.to_string(),
         reference: destination.pinned(&digest),

@@ -15,14 +15,15 @@ impl Client {
     /// Puts `bytes` (a manifest of `media_type` whose digest is `digest`) under `reference`. An
     /// OCI document refused as such is [`RegistryError::FormatRefused`]: older Artifactory,
     /// Nexus and Harbor 1.x answer 400 `MANIFEST_INVALID`, old Quay 415
-    /// (containers/image#584 falls back the same way).
+    /// (containers/image#584 falls back the same way). Returns whether the registry said it
+    /// indexed the manifest's `subject` (the `OCI-Subject` header of the referrers API).
     pub async fn put_manifest(
         &self,
         reference: &str,
         media_type: &'static str,
         bytes: Bytes,
         digest: &Digest,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<bool, RegistryError> {
         let url = self.url(&format!("manifests/{reference}"));
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(media_type));
@@ -44,7 +45,9 @@ impl Client {
                 _ => error,
             });
         }
-        self.check_content_digest(&r, digest)
+        let indexed = r.headers().contains_key("oci-subject");
+        self.check_content_digest(&r, digest)?;
+        Ok(indexed)
     }
 }
 

@@ -1,0 +1,222 @@
+//! `--sbom`: the image's exact closure as an SPDX 2.3 (or CycloneDX 1.5) document, attached to
+//! the pushed manifest as an OCI 1.1 referrer, checked in a real docker-registry 2.8 (no
+//! referrers API: the distribution spec's fallback tag `sha256-<hex>`), validated by the SPDX
+//! project's own validator, and compared with Nix's own closure.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+/// The fallback tag's index of the image `pinned` (`host/repo@sha256:...`).
+fn referrers(pinned: &str) -> serde_json::Value {
+    let (repo, digest) = pinned.split_once('@').unwrap();
+    let tag = digest.replace(':', "-");
+    serde_json::from_slice(&skopeo_raw(&format!("{repo}:{tag}"))).unwrap()
+}
+
+/// A blob of `repo` (`host/repo`), read over HTTP.
+fn blob(repo: &str, digest: &str) -> Vec<u8> {
+    let (host, name) = repo.split_once('/').unwrap();
+    let out = Command::new("curl")
+        .args(["-sf", &format!("http://{host}/v2/{name}/blobs/{digest}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// The SBOM attached to `pinned`: (artifact manifest, SBOM bytes).
+fn attached(pinned: &str) -> (serde_json::Value, Vec<u8>) {
+    let index = referrers(pinned);
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{index}");
+    let (repo, _) = pinned.split_once('@').unwrap();
+    let artifact = entries[0]["digest"].as_str().unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&skopeo_raw(&format!("{repo}@{artifact}"))).unwrap();
+    let sbom = blob(repo, manifest["layers"][0]["digest"].as_str().unwrap());
+    (manifest, sbom)
+}
+
+fn validate_spdx(sbom: &[u8]) {
+    let venv = repo_root().join("target/test-venv/bin/pyspdxtools");
+    assert!(
+        venv.exists(),
+        "the SPDX validator is installed by `make setup`"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sbom.spdx.json");
+    std::fs::write(&file, sbom).unwrap();
+    let out = Command::new(&venv)
+        .arg("--infile")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pyspdxtools refused the SBOM:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn an_spdx_sbom_of_the_exact_closure_is_attached_as_a_referrer() {
+    let registry = Registry::start();
+    let nixpush = Nixpush::new();
+    let image = format!("{}/sbom/app:v1", registry.host());
+    let installable = fixture("demo", "app");
+    let run = nixpush.run(&[&installable, &image, "--sbom", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
+    let doc = &json["images"][0];
+    let pinned = doc["reference"].as_str().unwrap().to_owned();
+
+    // The fallback tag's index lists exactly one SPDX artifact about the pushed manifest.
+    let index = referrers(&pinned);
+    assert_eq!(
+        index["manifests"][0]["artifactType"],
+        "application/spdx+json"
+    );
+    assert_eq!(index["manifests"][0]["digest"], doc["sbomDigest"]);
+    let (manifest, sbom) = attached(&pinned);
+    assert_eq!(manifest["artifactType"], "application/spdx+json");
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.oci.empty.v1+json"
+    );
+    assert_eq!(manifest["subject"]["digest"], doc["manifestDigest"]);
+    assert!(manifest.get("annotations").is_none());
+    validate_spdx(&sbom);
+
+    // It names every store path of the closure, with the NAR hash Nix has for it.
+    let spdx: serde_json::Value = serde_json::from_slice(&sbom).unwrap();
+    let named: std::collections::BTreeSet<String> = spdx["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p["externalRefs"][0]["referenceLocator"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let closure: std::collections::BTreeSet<String> = nix_closure(&nix_build(&installable))
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    assert_eq!(named, closure);
+    let busybox = spdx["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "busybox")
+        .unwrap();
+    let path = busybox["externalRefs"][0]["referenceLocator"]
+        .as_str()
+        .unwrap();
+    let mut nix = Command::new("nix");
+    nix_env(&mut nix).args(["hash", "path", "--base16", path]);
+    let hash = String::from_utf8(nix.output().unwrap().stdout).unwrap();
+    assert_eq!(busybox["checksums"][0]["checksumValue"], hash.trim());
+    // app depends on busybox; the document describes app.
+    let relations = spdx["relationships"].as_array().unwrap();
+    assert!(relations
+        .iter()
+        .any(|r| r["relationshipType"] == "DEPENDS_ON"
+            && r["relatedSpdxElement"] == busybox["SPDXID"]));
+    assert!(relations
+        .iter()
+        .all(|r| r["spdxElementId"] != r["relatedSpdxElement"]));
+
+    // A re-push (unchanged) leaves one entry, with the same digest.
+    let again = nixpush.run(&[&installable, &image, "--sbom", "--json"]);
+    let again: serde_json::Value = serde_json::from_str(again.assert_ok()).unwrap();
+    assert_eq!(again["images"][0]["unchanged"], true);
+    assert_eq!(again["images"][0]["sbomDigest"], doc["sbomDigest"]);
+    assert_eq!(referrers(&pinned)["manifests"].as_array().unwrap().len(), 1);
+
+    // Another machine, another registry: the same SBOM, the same artifact digest.
+    let other = Registry::start();
+    let elsewhere = format!("{}/elsewhere/app:v1", other.host());
+    let run = Nixpush::new().run(&[&installable, &elsewhere, "--sbom", "--json"]);
+    let there: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
+    assert_eq!(there["images"][0]["sbomDigest"], doc["sbomDigest"]);
+
+    // The image's own tag still names the image, which still runs.
+    assert_eq!(
+        skopeo_digest(&image),
+        doc["manifestDigest"].as_str().unwrap()
+    );
+    let app = nix_build(&installable)[0].join("bin/app");
+    assert_eq!(
+        podman_run(&image, &[], &[app.to_str().unwrap()]),
+        "hello from nixpush\n"
+    );
+}
+
+#[test]
+fn a_missing_sbom_is_attached_by_an_unchanged_re_push_and_cyclonedx_is_the_alternative() {
+    let registry = Registry::start();
+    let nixpush = Nixpush::new();
+    let image = format!("{}/sbom/cdx:v1", registry.host());
+    let installable = fixture("demo", "app");
+    let pinned = nixpush.run(&[&installable, &image]).assert_ok().to_owned();
+    let run = nixpush.run(&[&installable, &image, "--sbom", "--sbom-format", "cyclonedx"]);
+    assert_eq!(
+        run.assert_ok(),
+        pinned,
+        "stdout is the pinned reference, as without --sbom"
+    );
+    let (manifest, sbom) = attached(&pinned);
+    assert_eq!(manifest["artifactType"], "application/vnd.cyclonedx+json");
+    let bom: serde_json::Value = serde_json::from_slice(&sbom).unwrap();
+    assert_eq!(bom["bomFormat"], "CycloneDX");
+    assert_eq!(bom["specVersion"], "1.5");
+    let closure = nix_closure(&nix_build(&installable));
+    assert_eq!(bom["components"].as_array().unwrap().len(), closure.len());
+    assert_eq!(bom["dependencies"].as_array().unwrap().len(), closure.len());
+}
+
+#[test]
+fn each_platform_of_a_multi_arch_image_gets_its_own_sbom() {
+    let registry = Registry::start();
+    let image = format!("{}/sbom/multi:v1", registry.host());
+    let amd = format!("linux/amd64={}", fixture("demo", "docker"));
+    let arm = format!(
+        "linux/arm64={}",
+        fixture("demo", "packages.aarch64-linux.docker")
+    );
+    let run = Nixpush::new().run(&[
+        "--platform",
+        &amd,
+        "--platform",
+        &arm,
+        &image,
+        "--sbom",
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
+    let repo = image.rsplit_once(':').unwrap().0;
+    for doc in json["images"].as_array().unwrap() {
+        let manifest = doc["manifestDigest"].as_str().unwrap();
+        let (artifact, sbom) = attached(&format!("{repo}@{manifest}"));
+        assert_eq!(artifact["subject"]["digest"], manifest);
+        validate_spdx(&sbom);
+    }
+    // The index under the tag is the image's, never an SBOM's.
+    let top: serde_json::Value = serde_json::from_slice(&skopeo_raw(&image)).unwrap();
+    assert_eq!(top["mediaType"], "application/vnd.oci.image.index.v1+json");
+    assert!(top.get("subject").is_none());
+}
+
+#[test]
+fn sbom_to_a_local_target_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", dir.path().display());
+    let run = Nixpush::new().run(&[&fixture("demo", "app"), &target, "--sbom"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.error_line().contains("--sbom"), "{}", run.stderr);
+}
