@@ -194,6 +194,11 @@ fn inspect(args: cli::InspectArgs) -> ExitCode {
         }
     });
     match outcome {
+        Some(Ok(inspection)) if inspection.sbom.is_some() => {
+            // The document as the registry holds it, byte for byte.
+            let sbom = inspection.sbom.unwrap_or_default();
+            print_generated(|out| out.write_all(&sbom))
+        }
         Some(Ok(inspection)) => {
             print_line(&if json {
                 inspection.to_json()

@@ -178,6 +178,34 @@ fn a_missing_sbom_is_attached_by_an_unchanged_re_push_and_cyclonedx_is_the_alter
     let closure = nix_closure(&nix_build(&installable));
     assert_eq!(bom["components"].as_array().unwrap().len(), closure.len());
     assert_eq!(bom["dependencies"].as_array().unwrap().len(), closure.len());
+
+    // `inspect` lists what is attached; `inspect --sbom` prints the SBOM as the registry has it.
+    let listed = nixpush.run(&["inspect", &image]);
+    let text = listed.assert_ok();
+    assert!(text.contains("application/vnd.cyclonedx+json"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(nixpush.run(&["inspect", "--json", &image]).assert_ok()).unwrap();
+    assert_eq!(json["referrers"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        json["referrers"][0]["artifactType"],
+        "application/vnd.cyclonedx+json"
+    );
+    let printed = nixpush
+        .command(&["inspect", "--sbom", &image])
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    assert_eq!(printed.stdout, sbom, "byte for byte");
+    // Nothing attached: one line, exit 1.
+    let bare = format!("{}/sbom/bare:v1", registry.host());
+    nixpush.run(&[&installable, &bare]).assert_ok();
+    let run = nixpush.run(&["inspect", "--sbom", &bare]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.error_line().contains("no SBOM is attached"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -136,6 +136,9 @@ pub struct InspectArgs {
     /// stored ones, as for a push).
     #[arg(long, value_name = "USER:PASSWORD")]
     pub creds: Option<String>,
+    /// Print the SBOM attached to the image (`push --sbom`) instead of describing the image.
+    #[arg(long, conflicts_with = "json")]
+    pub sbom: bool,
 }
 
 impl InspectArgs {
@@ -153,6 +156,7 @@ impl InspectArgs {
             credentials: explicit_credentials(self.creds.as_deref(), None, false)?,
             insecure: self.insecure,
             ca_cert: self.ca_cert,
+            sbom: self.sbom,
         })
     }
 }

@@ -6,6 +6,7 @@
 //! Everything read is checked against its digest: the manifest against the one asked for (or
 //! the index entry that named it), the config blob against the manifest's descriptor.
 
+mod referrers;
 mod text;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,8 @@ pub struct InspectRequest {
     pub credentials: Option<Credentials>,
     pub insecure: bool,
     pub ca_cert: Option<PathBuf>,
+    /// Read the attached SBOM (`inspect --sbom`).
+    pub sbom: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +48,10 @@ pub enum InspectError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Credentials(#[from] crate::credentials::DockerConfigError),
+    #[error("no SBOM is attached to {0}")]
+    NoSbom(String),
+    #[error("{0} is an index: name the image whose SBOM to print with --platform")]
+    SbomOfIndex(String),
     #[error("no manifest at {0} (no such tag, digest or repository)")]
     NotFound(String),
     #[error("the manifest at {reference} cannot be read: {reason}")]
@@ -87,6 +94,11 @@ pub struct Inspection {
     pub index: Option<IndexSummary>,
     /// When the reference names an image, or an index and `--platform` picked one of its images.
     pub image: Option<ImageSummary>,
+    /// What is attached to the image (or to the index, when no image was picked).
+    pub referrers: Vec<referrers::Referrer>,
+    /// The attached SBOM's bytes (`inspect --sbom`).
+    #[serde(skip)]
+    pub sbom: Option<bytes::Bytes>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -190,7 +202,7 @@ pub async fn inspect(
     };
     let (digest, document) = fetch(&client, &target, reference.digest(), &shown).await?;
     let pinned = reference.pinned(&digest);
-    match document {
+    let mut inspection = match document {
         Document::Image(manifest) => {
             let image = inspect_image(&client, reference, digest.clone(), manifest).await?;
             if let (Some(wanted), Some(actual)) = (&request.platform, &image.platform) {
@@ -202,13 +214,15 @@ pub async fn inspect(
                     });
                 }
             }
-            Ok(Inspection {
+            Inspection {
                 reference: pinned,
                 digest,
                 media_type: image.media_type.clone(),
                 index: None,
                 image: Some(image),
-            })
+                referrers: Vec::new(),
+                sbom: None,
+            }
         }
         Document::Index(index) => {
             let image = match &request.platform {
@@ -238,15 +252,30 @@ pub async fn inspect(
                     Some(inspect_image(&client, reference, entry.digest.clone(), manifest).await?)
                 }
             };
-            Ok(Inspection {
+            Inspection {
                 reference: pinned,
                 digest,
                 media_type: index.media_type.clone(),
                 index: Some(index_summary(index)),
                 image,
-            })
+                referrers: Vec::new(),
+                sbom: None,
+            }
         }
+    };
+    // What is attached to the image shown (a platform's, when one was picked).
+    let (subject, subject_ref) = match &inspection.image {
+        Some(image) => (image.digest.clone(), reference.pinned(&image.digest)),
+        None => (inspection.digest.clone(), inspection.reference.clone()),
+    };
+    inspection.referrers = referrers::referrers_of(&client, &subject).await?;
+    if request.sbom {
+        if inspection.image.is_none() {
+            return Err(InspectError::SbomOfIndex(subject_ref));
+        }
+        inspection.sbom = Some(referrers::attached_sbom(&client, &subject, &subject_ref).await?);
     }
+    Ok(inspection)
 }
 
 /// Gets and reads the manifest at `target` (a tag or digest); `expected` is the digest it must

@@ -25,6 +25,22 @@ pub(super) fn render(inspection: &Inspection) -> String {
         (None, Some(image)) => render_image(&mut out, image),
         (None, None) => field(&mut out, "reference", &inspection.reference),
     }
+    if !inspection.referrers.is_empty() {
+        field(
+            &mut out,
+            "referrers",
+            &inspection.referrers.len().to_string(),
+        );
+        for r in &inspection.referrers {
+            let _ = writeln!(
+                out,
+                "  {}  {}  {:>9}",
+                r.artifact_type,
+                r.digest,
+                human_size(r.size)
+            );
+        }
+    }
     out
 }
 

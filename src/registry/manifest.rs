@@ -101,3 +101,30 @@ impl Client {
         .await
     }
 }
+
+impl Client {
+    /// `GET /v2/<repository>/referrers/<digest>` (OCI 1.1): the index of what is attached to
+    /// `subject`, or `None` when the registry has no referrers API (404, or anything but an
+    /// index).
+    pub async fn get_referrers(&self, subject: &Digest) -> Result<Option<Bytes>, RegistryError> {
+        let url = self.url(&format!("referrers/{subject}"));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static(crate::image::media_types::OCI_INDEX),
+        );
+        let r = self.send(Method::GET, url, headers, None).await?;
+        let is_index = r
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with(crate::image::media_types::OCI_INDEX));
+        if r.status() != StatusCode::OK || !is_index {
+            return Ok(None);
+        }
+        let body = self
+            .read_body(r, MAX_MANIFEST_BYTES, "the referrers index")
+            .await?;
+        Ok(Some(Bytes::from(body)))
+    }
+}
