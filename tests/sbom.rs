@@ -241,10 +241,47 @@ fn each_platform_of_a_multi_arch_image_gets_its_own_sbom() {
 }
 
 #[test]
-fn sbom_to_a_local_target_is_a_usage_error() {
+fn an_oci_layout_holds_the_sbom_and_a_docker_archive_says_it_cannot() {
     let dir = tempfile::tempdir().unwrap();
-    let target = format!("oci:{}", dir.path().display());
-    let run = Nixpush::new().run(&[&fixture("demo", "app"), &target, "--sbom"]);
+    let layout = dir.path().join("layout");
+    let target = format!("oci:{}:v1", layout.display());
+    let run = Nixpush::new().run(&[&fixture("demo", "app"), &target, "--sbom", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
+    let doc = &json["images"][0];
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let artifacts: Vec<&serde_json::Value> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["artifactType"] == "application/spdx+json")
+        .collect();
+    assert_eq!(artifacts.len(), 1, "{index}");
+    assert_eq!(artifacts[0]["digest"], doc["sbomDigest"]);
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(oci_blob(&layout, artifacts[0]["digest"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["subject"]["digest"], doc["manifestDigest"]);
+    validate_spdx(
+        &std::fs::read(oci_blob(
+            &layout,
+            manifest["layers"][0]["digest"].as_str().unwrap(),
+        ))
+        .unwrap(),
+    );
+    // The tag still names the image, which umoci unpacks.
+    let bundle = dir.path().join("bundle");
+    assert!(umoci_unpack(&layout, "v1", &bundle)
+        .join("nix/store")
+        .is_dir());
+
+    let archive = format!("docker-archive:{}", dir.path().join("a.tar").display());
+    let run = Nixpush::new().run(&[&fixture("demo", "app"), &archive, "--sbom"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.error_line().contains("--sbom"), "{}", run.stderr);
+    assert!(
+        run.error_line().contains("cannot hold an attached SBOM"),
+        "{}",
+        run.stderr
+    );
 }

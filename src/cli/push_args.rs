@@ -379,9 +379,14 @@ impl PushArgs {
                     destination.to_string(),
                 ));
             }
-            if self.sbom {
-                // Referrers are written to registries; a local target does not keep them.
-                return Err(UsageError::RegistryOnly("--sbom", destination.to_string()));
+            if self.sbom
+                && matches!(
+                    local,
+                    nixpush::destination::LocalTarget::DockerArchive { .. }
+                )
+            {
+                // A docker-archive has no place for an artifact; an OCI layout has.
+                return Err(UsageError::NoReferrers(destination.to_string()));
             }
             if !self.cache_from.is_empty() {
                 return Err(UsageError::RegistryOnly(

@@ -29,6 +29,8 @@ pub enum UsageError {
     PlatformAndInstallable,
     #[error("{0} goes only to a registry, not to {1}")]
     RegistryOnly(&'static str, String),
+    #[error("--sbom: {0} is a docker-archive, which cannot hold an attached SBOM: push to a registry or to oci:DIR")]
+    NoReferrers(String),
     #[error("{0} holds one image, not an index: write a multi-arch image (--platform) to a registry or to oci:DIR")]
     MultiArchArchive(String),
     #[error("--json and {0} both write to standard output: write the archive to a file")]

@@ -40,6 +40,17 @@ pub enum LocalTarget {
     },
 }
 
+/// Attaches an artifact (its blobs and its manifest, whose `subject` names an image of the
+/// layout) to the OCI layout at `dir`; returns the artifact manifest's digest.
+pub fn attach_to_layout(
+    dir: &std::path::Path,
+    blobs: &[&[u8]],
+    manifest: &[u8],
+    artifact_type: &str,
+) -> Result<crate::digest::Digest, LocalError> {
+    oci_layout::attach(dir, blobs, manifest, artifact_type)
+}
+
 /// The image as written: the same documents and layer blobs a registry push makes.
 #[derive(Clone, Debug)]
 pub struct WrittenImage {

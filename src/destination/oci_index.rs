@@ -32,16 +32,18 @@ pub(crate) fn merged_index(
     size: u64,
     tags: &[String],
 ) -> Result<Vec<u8>, serde_json::Error> {
-    merged_index_of(existing, OCI_MANIFEST, digest, size, tags)
+    merged_index_of(existing, OCI_MANIFEST, digest, size, tags, None)
 }
 
-/// [`merged_index`] for a document of `media_type` (an image index, for a multi-arch image).
+/// [`merged_index`] for a document of `media_type` (an image index, for a multi-arch image),
+/// with its `artifactType` when it is an artifact (an SBOM attached to an image).
 pub(crate) fn merged_index_of(
     existing: Option<&[u8]>,
     media_type: &str,
     digest: &Digest,
     size: u64,
     tags: &[String],
+    artifact_type: Option<&str>,
 ) -> Result<Vec<u8>, serde_json::Error> {
     use serde::de::Error as _;
     let mut index = match existing {
@@ -62,6 +64,9 @@ pub(crate) fn merged_index_of(
         entry.insert("mediaType".into(), media_type.into());
         entry.insert("digest".into(), digest.to_string().into());
         entry.insert("size".into(), size.into());
+        if let Some(t) = artifact_type {
+            entry.insert("artifactType".into(), t.into());
+        }
         if let Some(tag) = tag {
             entry.insert(
                 "annotations".into(),

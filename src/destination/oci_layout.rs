@@ -47,6 +47,7 @@ pub(crate) async fn write(
         &documents.manifest_digest,
         documents.manifest.len() as u64,
         tags,
+        None,
     )?;
     Ok(written)
 }
@@ -69,7 +70,7 @@ pub(crate) async fn write_multi(
     let index = index(&written);
     let digest = Digest::of(&index);
     BlobDir::create(dir)?.put(&digest, &index)?;
-    record_tags(dir, OCI_INDEX, &digest, index.len() as u64, tags)?;
+    record_tags(dir, OCI_INDEX, &digest, index.len() as u64, tags, None)?;
     Ok((written, digest))
 }
 
@@ -192,6 +193,7 @@ fn record_tags(
     digest: &Digest,
     size: u64,
     tags: &[String],
+    artifact_type: Option<&str>,
 ) -> Result<(), LocalError> {
     let path = dir.join("index.json");
     // Writers of one layout take turns on its `oci-layout` file (always there, and read by no
@@ -206,15 +208,46 @@ fn record_tags(
         source,
     })?;
     let existing = read_index(dir)?;
-    let index =
-        merged_index_of(existing.as_deref(), media_type, digest, size, tags).map_err(|source| {
-            LocalError::BadIndex {
-                path: path.clone(),
-                source,
-            }
-        })?;
+    let index = merged_index_of(
+        existing.as_deref(),
+        media_type,
+        digest,
+        size,
+        tags,
+        artifact_type,
+    )
+    .map_err(|source| LocalError::BadIndex {
+        path: path.clone(),
+        source,
+    })?;
     // The lock is released when `lock` is closed, after the new index is in place.
     write_whole(&path, &index)
+}
+
+/// Attaches an artifact to an image of the layout at `dir`: its blobs (`blobs`: the empty config
+/// and the artifact's one layer) and its `manifest` (whose `subject` names the image), listed
+/// untagged in `index.json` with its `artifactType`, as tools that read referrers from a layout
+/// find it.
+pub(crate) fn attach(
+    dir: &Path,
+    blobs: &[&[u8]],
+    manifest: &[u8],
+    artifact_type: &str,
+) -> Result<Digest, LocalError> {
+    let store = BlobDir::create(dir)?;
+    for blob in blobs.iter().chain([&manifest]) {
+        store.put(&Digest::of(blob), blob)?;
+    }
+    let digest = Digest::of(manifest);
+    record_tags(
+        dir,
+        OCI_MANIFEST,
+        &digest,
+        manifest.len() as u64,
+        &[],
+        Some(artifact_type),
+    )?;
+    Ok(digest)
 }
 
 /// A layer's failure, naming the layer.

@@ -65,6 +65,18 @@ pub(super) async fn write_local(
                 .map_or("-".to_owned(), |p| p.display().to_string())
         ),
     };
+    let mut sbom_digests = vec![None; written.len()];
+    if let (Some(format), LocalTarget::OciLayout { dir, .. }) = (request.sbom, &target) {
+        for ((p, w), slot) in prepared.iter().zip(&written).zip(&mut sbom_digests) {
+            *slot = Some(super::sbom::attach_to_layout(
+                dir,
+                p,
+                &w.documents,
+                format,
+                reporter.as_ref(),
+            )?);
+        }
+    }
     Ok(PushOutcome {
         destination: destination.to_string(),
         reference: format!("{place}@{digest}"),
@@ -77,12 +89,13 @@ pub(super) async fn write_local(
             .iter()
             .zip(&plans)
             .zip(written)
-            .map(|((source, plan), w)| ImageOutcome {
+            .zip(sbom_digests)
+            .map(|(((source, plan), w), sbom_digest)| ImageOutcome {
                 installable: source.installable.clone(),
                 platform: PlatformSpec::of(&plan.platform).to_string(),
                 manifest_digest: w.documents.manifest_digest,
                 config_digest: w.documents.config_digest,
-                sbom_digest: None,
+                sbom_digest,
                 layers: w.layers,
             })
             .collect(),

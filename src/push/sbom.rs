@@ -86,6 +86,42 @@ pub(super) async fn attach(
     Ok(digest)
 }
 
+/// Attaches the SBOM of `prepared`'s image (whose documents are `documents`) to it in the OCI
+/// layout at `dir`.
+pub(super) fn attach_to_layout(
+    dir: &std::path::Path,
+    prepared: &super::prepare::Prepared,
+    documents: &crate::plan::ImageDocuments,
+    format: SbomFormat,
+    reporter: &dyn Reporter,
+) -> Result<Digest, PushError> {
+    let subject = Described {
+        media_type: OCI_MANIFEST.to_owned(),
+        digest: documents.manifest_digest.clone(),
+        size: documents.manifest.len() as u64,
+    };
+    let sbom = sbom_bytes(
+        &prepared.plan,
+        &prepared.closure,
+        prepared.license.as_deref(),
+        format,
+    );
+    let artifact_type = format.media_type();
+    let blob = Described {
+        media_type: artifact_type.to_owned(),
+        digest: Digest::of(&sbom),
+        size: sbom.len() as u64,
+    };
+    let manifest = artifact_manifest(artifact_type, &blob, &subject);
+    let digest =
+        crate::destination::attach_to_layout(dir, &[EMPTY_BLOB, &sbom], &manifest, artifact_type)?;
+    reporter.phase(&format!(
+        "attached the SBOM ({artifact_type}) {digest} to {}",
+        subject.digest
+    ));
+    Ok(digest)
+}
+
 /// Attaches an SBOM to each image's manifest (`manifests`, in `format`, one per image), and
 /// records its digest in the image's outcome.
 pub(super) async fn attach_all(
