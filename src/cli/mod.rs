@@ -2,6 +2,7 @@
 //! argument set turns itself into a checked request before any I/O (`into_request`): a bad
 //! reference or flag is exit code 2, and nothing has run.
 
+mod choices;
 mod credentials_args;
 pub mod docs;
 pub mod images_file;

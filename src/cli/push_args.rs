@@ -4,13 +4,13 @@ use clap::Args;
 
 use nixpush::destination::Destination;
 use nixpush::known_layers::LayerCache;
-use nixpush::layer::Compression;
 use nixpush::nix::PlatformSpec;
 use nixpush::plan::ConfigFlags;
 use nixpush::reference::Reference;
 use nixpush::registry::RetryPolicy;
-use nixpush::request::{ImageSource, PushRequest, UploadMode};
+use nixpush::request::{ImageSource, PushRequest};
 
+use super::choices::{CompressionArg, FormatArg, SbomFormatArg, UploadArg};
 use super::credentials_args::explicit_credentials;
 use super::{default_jobs, UsageError};
 
@@ -245,107 +245,6 @@ pub(super) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         return Err(format!("{s:?}: more than nothing and at most a day"));
     }
     Ok(std::time::Duration::from_secs_f64(seconds))
-}
-
-/// `--upload`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum UploadArg {
-    Auto,
-    Streaming,
-    Monolithic,
-}
-
-impl From<UploadArg> for UploadMode {
-    fn from(a: UploadArg) -> Self {
-        match a {
-            UploadArg::Auto => UploadMode::Auto,
-            UploadArg::Streaming => UploadMode::Streaming,
-            UploadArg::Monolithic => UploadMode::Monolithic,
-        }
-    }
-}
-
-/// `--sbom-format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum SbomFormatArg {
-    Spdx,
-    Cyclonedx,
-}
-
-impl From<SbomFormatArg> for nixpush::sbom::SbomFormat {
-    fn from(a: SbomFormatArg) -> Self {
-        match a {
-            SbomFormatArg::Spdx => nixpush::sbom::SbomFormat::Spdx,
-            SbomFormatArg::Cyclonedx => nixpush::sbom::SbomFormat::CycloneDx,
-        }
-    }
-}
-
-/// `--format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum FormatArg {
-    Oci,
-    Docker,
-}
-
-impl From<FormatArg> for nixpush::image::ManifestFormat {
-    fn from(a: FormatArg) -> Self {
-        match a {
-            FormatArg::Oci => nixpush::image::ManifestFormat::Oci,
-            FormatArg::Docker => nixpush::image::ManifestFormat::Docker,
-        }
-    }
-}
-
-/// `--compression`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum CompressionArg {
-    Gzip,
-    Zstd,
-    None,
-}
-
-impl CompressionArg {
-    pub(super) fn name(self) -> &'static str {
-        match self {
-            CompressionArg::Gzip => "gzip",
-            CompressionArg::Zstd => "zstd",
-            CompressionArg::None => "none",
-        }
-    }
-
-    fn with_level(self, level: Option<u32>) -> Result<Compression, UsageError> {
-        let check = |range: std::ops::RangeInclusive<u32>, default: u32| {
-            let level = level.unwrap_or(default);
-            if range.contains(&level) {
-                Ok(level)
-            } else {
-                Err(UsageError::Level {
-                    compression: self,
-                    level,
-                    range,
-                })
-            }
-        };
-        Ok(match self {
-            CompressionArg::Gzip => Compression::Gzip {
-                level: check(0..=9, nixpush::layer::DEFAULT_GZIP_LEVEL)?,
-            },
-            CompressionArg::Zstd => Compression::Zstd {
-                level: check(1..=19, nixpush::layer::DEFAULT_ZSTD_LEVEL)?,
-            },
-            CompressionArg::None => match level {
-                None => Compression::None,
-                Some(level) => {
-                    return Err(UsageError::Level {
-                        compression: self,
-                        level,
-                        range: 0..=0,
-                    })
-                }
-            },
-        })
-    }
 }
 
 impl PushArgs {

@@ -4,7 +4,7 @@ use nixpush::destination::DestinationError;
 use nixpush::plan::ConfigError;
 use nixpush::reference::ReferenceError;
 
-use super::push_args::CompressionArg;
+use super::choices::CompressionArg;
 
 /// Arguments that are wrong before anything runs (exit code 2).
 #[derive(Debug, thiserror::Error)]
