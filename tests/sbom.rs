@@ -285,3 +285,84 @@ fn an_oci_layout_holds_the_sbom_and_a_docker_archive_says_it_cannot() {
         run.stderr
     );
 }
+
+/// The installable's `meta.license` is the top package's declared license; a `fromImage` base's
+/// layers are one package each, their checksum the layer's diff_id.
+#[test]
+fn licenses_come_from_meta_and_base_layers_are_packages() {
+    let registry = Registry::start();
+    let nixpush = Nixpush::new();
+    let image = format!("{}/sbom/licensed:v1", registry.host());
+    let pinned = nixpush
+        .run(&[&fixture("demo", "licensed"), &image, "--sbom"])
+        .assert_ok()
+        .to_owned();
+    let (_, sbom) = attached(&pinned);
+    let spdx: serde_json::Value = serde_json::from_slice(&sbom).unwrap();
+    let packages = spdx["packages"].as_array().unwrap();
+    let app = packages.iter().find(|p| p["name"] == "app").unwrap();
+    assert_eq!(app["licenseDeclared"], "MIT");
+    let busybox = packages.iter().find(|p| p["name"] == "busybox").unwrap();
+    assert_eq!(busybox["licenseDeclared"], "NOASSERTION");
+
+    let based = format!("{}/sbom/based:v1", registry.host());
+    let pinned = nixpush
+        .run(&[&fixture("demo", "docker-from-image"), &based, "--sbom"])
+        .assert_ok()
+        .to_owned();
+    let (_, sbom) = attached(&pinned);
+    validate_spdx(&sbom);
+    let spdx: serde_json::Value = serde_json::from_slice(&sbom).unwrap();
+    let config = OciCopy::pull(&based).config();
+    let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().trim_start_matches("sha256:").to_owned())
+        .collect();
+    let layers: Vec<&serde_json::Value> = spdx["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["SPDXID"].as_str().unwrap().starts_with("SPDXRef-Layer-"))
+        .collect();
+    assert_eq!(layers.len(), 2, "the base image's two layers");
+    for layer in layers {
+        let sum = layer["checksums"][0]["checksumValue"].as_str().unwrap();
+        assert!(diff_ids.iter().any(|d| d == sum), "{layer}");
+    }
+}
+
+/// A registry with the referrers API says so with `OCI-Subject` on the artifact's PUT (the
+/// distribution spec, "Pushing Manifests with Subject"): then no fallback tag is written.
+#[test]
+fn a_registry_with_the_referrers_api_gets_no_fallback_tag() {
+    use common::front::{Action, Forwarding, Front, ResponseHead};
+    let registry = Registry::start();
+    let front = Front::start(Some(registry.port), |r| {
+        let by_digest = r.method == "PUT" && r.path().contains("/manifests/sha256:");
+        if !by_digest {
+            return Action::forward();
+        }
+        Action::Forward(Forwarding {
+            edit_response: Some(Box::new(|head: &mut ResponseHead| {
+                if head.status == 201 {
+                    head.set("OCI-Subject", "sha256:indexed");
+                }
+            })),
+            ..Default::default()
+        })
+    });
+    let image = format!("{}/api/app:v1", front.host());
+    Nixpush::new()
+        .run(&[&fixture("demo", "app"), &image, "--sbom"])
+        .assert_ok();
+    let seen = front.seen();
+    assert!(seen
+        .iter()
+        .any(|s| s.method == "PUT" && s.target.contains("/manifests/sha256:")));
+    assert!(
+        !seen.iter().any(|s| s.target.contains("/manifests/sha256-")),
+        "{seen:#?}"
+    );
+}

@@ -225,6 +225,30 @@ mod tests {
     }
 
     #[test]
+    fn sbom_is_asked_per_image_or_for_all() {
+        let f = file(
+            r#"
+            [[image]]
+            installable = ".#a"
+            destination = "r.io/a:1"
+            sbom = true
+
+            [[image]]
+            installable = ".#b"
+            destination = "r.io/b"
+            "#,
+        );
+        let reqs = requests_from_file(f.path(), &global(&[])).unwrap();
+        assert_eq!(reqs[0].sbom, Some(nixpush::sbom::SbomFormat::Spdx));
+        assert_eq!(reqs[1].sbom, None);
+        let all = requests_from_file(f.path(), &global(&["--sbom", "--sbom-format", "cyclonedx"]))
+            .unwrap();
+        assert!(all
+            .iter()
+            .all(|r| r.sbom == Some(nixpush::sbom::SbomFormat::CycloneDx)));
+    }
+
+    #[test]
     fn bad_files_and_conflicting_flags_are_usage_errors() {
         let unknown =
             file("[[image]]\ninstallable = \".#a\"\ndestination = \"r.io/a\"\ncolour = \"red\"\n");
