@@ -29,6 +29,16 @@ pub(super) fn sbom_bytes(
     Bytes::from(bom.to_bytes(format))
 }
 
+/// The artifact manifest of `sbom` (in `format`) about `subject`.
+fn artifact_of(sbom: &[u8], format: SbomFormat, subject: &Described) -> Bytes {
+    let blob = Described {
+        media_type: format.media_type().to_owned(),
+        digest: Digest::of(sbom),
+        size: sbom.len() as u64,
+    };
+    Bytes::from(artifact_manifest(format.media_type(), &blob, subject))
+}
+
 /// Attaches `sbom` to the image manifest `subject` (written in `manifest_format`); returns the
 /// artifact manifest's digest.
 pub(super) async fn attach(
@@ -53,12 +63,7 @@ pub(super) async fn attach(
         }
     }
     let artifact_type = format.media_type();
-    let blob = Described {
-        media_type: artifact_type.to_owned(),
-        digest: Digest::of(&sbom),
-        size: sbom.len() as u64,
-    };
-    let manifest = Bytes::from(artifact_manifest(artifact_type, &blob, subject));
+    let manifest = artifact_of(&sbom, format, subject);
     let digest = Digest::of(&manifest);
     let indexed = client
         .put_manifest(&digest.to_string(), OCI_MANIFEST, manifest.clone(), &digest)
@@ -107,12 +112,7 @@ pub(super) fn attach_to_layout(
         format,
     );
     let artifact_type = format.media_type();
-    let blob = Described {
-        media_type: artifact_type.to_owned(),
-        digest: Digest::of(&sbom),
-        size: sbom.len() as u64,
-    };
-    let manifest = artifact_manifest(artifact_type, &blob, &subject);
+    let manifest = artifact_of(&sbom, format, &subject);
     let digest =
         crate::destination::attach_to_layout(dir, &[EMPTY_BLOB, &sbom], &manifest, artifact_type)?;
     reporter.phase(&format!(
