@@ -203,3 +203,34 @@ fn tags_without_a_destination_tag_replace_latest() {
     let run = Nixpush::new().run(&[&fixture("demo", "app"), "127.0.0.1:1/a/b", "-t", "-bad"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
+
+/// Only the tag's own manifest can make a push "unchanged": a `--cache-from` image that is the
+/// same never stands for a tag that does not exist yet, and a digest asked for is still checked.
+#[test]
+fn cache_from_never_stands_for_the_tag_and_a_digest_asked_for_is_checked() {
+    let registry = Registry::start();
+    let installable = fixture("demo", "app");
+    let v1 = format!("{}/demo/app:v1", registry.host());
+    let pinned = Nixpush::new()
+        .run(&[&installable, &v1])
+        .assert_ok()
+        .to_owned();
+    let v2 = format!("{}/demo/app:v2", registry.host());
+    let run = Nixpush::new().run(&[&installable, &v2, "--cache-from", &v1, "--json"]);
+    let json: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
+    assert_eq!(json["images"][0]["unchanged"], false);
+    let digest = pinned.rsplit('@').next().unwrap();
+    assert_eq!(registry.manifest_status("demo/app", "v2", None), 200);
+    assert_eq!(skopeo_digest(&v2), digest);
+
+    // v1 already names this image, but not the digest the destination asks for.
+    let wrong = format!("{v1}@sha256:{}", "0".repeat(64));
+    let run = Nixpush::new().run(&[&installable, &wrong]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.error_line().contains("not the"), "{}", run.stderr);
+    // The right one is fine, and unchanged.
+    let right = format!("{v1}@{digest}");
+    let run = Nixpush::new().run(&[&installable, &right, "--json"]);
+    let json: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
+    assert_eq!(json["images"][0]["manifestDigest"], digest);
+}

@@ -45,6 +45,22 @@ impl<'a> ManifestWriter<'a> {
         self.format
     }
 
+    /// The formats the next write may still end in: the current one, then Docker schema 2 when
+    /// a refusal of OCI may still switch to it.
+    pub fn formats_left(&self) -> Vec<ManifestFormat> {
+        let mut formats = vec![self.format];
+        if self.may_switch && self.format == ManifestFormat::Oci {
+            formats.push(ManifestFormat::Docker);
+        }
+        formats
+    }
+
+    /// Writes in `format` from now on, with no switch (a digest asked for settled it).
+    pub fn settle(&mut self, format: ManifestFormat) {
+        self.format = format;
+        self.may_switch = false;
+    }
+
     /// Writes the document `render` makes in the current format under `reference` (its own
     /// digest when `None`), switching to Docker schema 2 if the host refuses OCI and nothing
     /// was written yet. Returns the bytes written and their digest.

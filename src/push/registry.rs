@@ -83,6 +83,10 @@ pub(super) async fn push_to_registry(
     }
     let multi_arch = request.is_multi_arch();
     let mut writer = ManifestWriter::new(&client, request.format);
+    if request.sbom.is_some() && writer.format() == ManifestFormat::Docker {
+        // Said before anything moves: Docker schema 2 has no `subject`.
+        return Err(super::sbom::no_referrers_on(&client));
+    }
     if !request.verify {
         if let Some(outcome) = unchanged_push(
             request,
@@ -231,7 +235,8 @@ async fn unchanged_push(
     tags: &[String],
     reporter: &dyn Reporter,
 ) -> Result<Option<PushOutcome>, PushError> {
-    let (Some(current), Some(first)) = (current, tags.first()) else {
+    // A destination that names a digest is checked by the ordinary path.
+    let (Some(current), Some(first), None) = (current, tags.first(), destination.digest()) else {
         return Ok(None);
     };
     let mut known = Vec::with_capacity(prepared.len());
@@ -251,6 +256,20 @@ async fn unchanged_push(
     };
     if !is_unchanged(current, &top) {
         return Ok(None);
+    }
+    if multi_arch {
+        // The index is the one the tag names; each platform's manifest must still be there
+        // (a registry may collect untagged manifests).
+        for k in &known {
+            let digest = k.documents.manifest_digest.to_string();
+            if client
+                .get_manifest(client.repository(), &digest)
+                .await?
+                .is_none()
+            {
+                return Ok(None);
+            }
+        }
     }
     let digest = Digest::of(&top);
     reporter.phase(&format!(
@@ -345,15 +364,25 @@ async fn finish_registry_push(
     mut images: Vec<ImageOutcome>,
     reporter: &dyn Reporter,
 ) -> Result<PushOutcome, PushError> {
-    let digest = Digest::of(&top(writer.format())?);
     if let Some(expected) = destination.digest() {
-        if *expected != digest {
-            return Err(PushError::DigestMismatch {
-                expected: expected.clone(),
-                actual: digest,
-            });
+        // The digest asked for settles the format when nothing is written yet: the image in
+        // OCI media types, or in Docker's; any other digest is not this image.
+        let formats = writer.formats_left();
+        let matching = formats
+            .iter()
+            .map(|f| Ok((*f, Digest::of(&top(*f)?))))
+            .collect::<Result<Vec<_>, PushError>>()?;
+        match matching.iter().find(|(_, d)| d == expected) {
+            Some((format, _)) => writer.settle(*format),
+            None => {
+                return Err(PushError::DigestMismatch {
+                    expected: expected.clone(),
+                    actual: matching[0].1.clone(),
+                })
+            }
         }
     }
+    let digest = Digest::of(&top(writer.format())?);
     let targets: Vec<Option<&str>> = if tags.is_empty() {
         vec![None]
     } else {
@@ -420,10 +449,14 @@ async fn learn_layers(
         sources.push((r.repository().to_owned(), r.manifest_target()));
     }
     let mut read = 0;
+    // Only the very first source is the tag's own document; the others (`--cache-from`, an
+    // index's children) never stand for what the tag names.
+    let mut first = tag.is_some();
     while let Some((repository, reference)) = (!sources.is_empty()).then(|| sources.remove(0)) {
+        let is_tag = std::mem::take(&mut first);
         match client.get_manifest(&repository, &reference).await {
             Ok(Some(bytes)) => {
-                if read == 0 && tag.is_some() {
+                if is_tag {
                     current = Some(bytes.clone());
                 }
                 read += 1;

@@ -29,6 +29,14 @@ pub(super) fn sbom_bytes(
     Bytes::from(bom.to_bytes(format))
 }
 
+/// A registry that takes only Docker schema 2 manifests cannot hold an SBOM.
+pub(super) fn no_referrers_on(client: &Client) -> PushError {
+    PushError::Unsupported(format!(
+        "registry {} takes Docker schema 2 manifests only, which cannot carry a referrer: the SBOM cannot be attached there",
+        client.registry()
+    ))
+}
+
 /// The artifact manifest of `sbom` (in `format`) about `subject`.
 fn artifact_of(sbom: &[u8], format: SbomFormat, subject: &Described) -> Bytes {
     let blob = Described {
@@ -50,10 +58,7 @@ pub(super) async fn attach(
     reporter: &dyn Reporter,
 ) -> Result<Digest, PushError> {
     if manifest_format == ManifestFormat::Docker {
-        return Err(PushError::Unsupported(format!(
-            "registry {} takes Docker schema 2 manifests only, which cannot carry a referrer: the SBOM cannot be attached there",
-            client.registry()
-        )));
+        return Err(no_referrers_on(client));
     }
     let empty = Bytes::from_static(EMPTY_BLOB);
     for blob in [&empty, &sbom] {

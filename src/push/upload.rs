@@ -211,6 +211,8 @@ async fn ensure_layer(
     // has taught which it takes, and the next push goes that way from the start.
     let mut tried: Vec<Way> = Vec::new();
     let mut refused: Option<RegistryError> = None;
+    // A known digest found wrong is dropped once: the layer is then sent without it.
+    let mut corrected = false;
     let digests = loop {
         let way = choose_way(
             options.upload,
@@ -241,7 +243,10 @@ async fn ensure_layer(
             }
             // A cached digest that is not what the store gives now (a damaged cache): the blob
             // is sent without it, and the cache corrected below.
-            Err(PushError::KnownDigestWrong { .. }) if options.upload == UploadMode::Auto => {
+            Err(PushError::KnownDigestWrong { .. })
+                if options.upload == UploadMode::Auto
+                    && !std::mem::replace(&mut corrected, true) =>
+            {
                 reporter.phase(&format!(
                     "layer {}: the cached digest is not what the store gives; streaming it",
                     index + 1

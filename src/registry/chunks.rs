@@ -23,6 +23,16 @@ use super::RegistryError;
 /// Smallest chunk tried: a host whose cap is below it is not one to upload to.
 const MIN_CHUNK: u64 = 256 * 1024;
 
+/// Error codes of the distribution spec a registry answers an upload it understood with.
+const SPEC_UPLOAD_ERRORS: [&str; 6] = [
+    "BLOB_UPLOAD_INVALID",
+    "BLOB_UPLOAD_UNKNOWN",
+    "DIGEST_INVALID",
+    "SIZE_INVALID",
+    "NAME_INVALID",
+    "NAME_UNKNOWN",
+];
+
 /// Pieces a chunk is handed to the network in, so its progress is seen (the stall timeout).
 const PIECE: usize = 64 * 1024;
 
@@ -35,10 +45,13 @@ impl Client {
     ) -> RegistryError {
         let status = r.status();
         let error = status_error(&Method::PATCH, &session.location, r).await;
-        if matches!(
-            status,
-            StatusCode::LENGTH_REQUIRED | StatusCode::BAD_REQUEST
-        ) {
+        // A 400 the registry explains with one of the distribution spec's own error codes is
+        // about the upload, not about how it was sent.
+        let spec_error = matches!(&error, RegistryError::Status { detail, .. }
+            if SPEC_UPLOAD_ERRORS.iter().any(|code| detail.contains(code)));
+        if status == StatusCode::LENGTH_REQUIRED
+            || (status == StatusCode::BAD_REQUEST && !spec_error)
+        {
             self.learn(
                 &format!("a streamed upload was refused ({status}); sending blobs with lengths"),
                 |f| f.length_required = Some(status.as_u16()),
@@ -65,10 +78,13 @@ impl Client {
         if status != StatusCode::RANGE_NOT_SATISFIABLE || size / 2 < MIN_CHUNK {
             return error;
         }
-        let cap = cap_named_in(detail)
-            .filter(|cap| *cap < size)
-            .unwrap_or(size / 2)
-            .max(MIN_CHUNK);
+        // A `PATCH` answered 416 is, by the spec, a range the registry did not expect: only one
+        // that names a size is a cap. A whole `PUT` has no range: its 416 is a cap either way.
+        let named = cap_named_in(detail).filter(|cap| *cap < size);
+        if *method == Method::PATCH && named.is_none() {
+            return error;
+        }
+        let cap = named.unwrap_or(size / 2).max(MIN_CHUNK);
         self.learn(
             &format!(
                 "a {} KiB request body was refused ({status}); bodies stay under {} KiB",

@@ -111,21 +111,21 @@ fn write_atomically(file: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
 pub fn cap_named_in(detail: &str) -> Option<u64> {
     let lower = detail.to_ascii_lowercase();
     for (unit, scale) in [("mib", 1u64 << 20), ("mb", 1_000_000), ("kib", 1 << 10)] {
-        let Some(end) = lower.find(unit) else {
-            continue;
-        };
-        let number: String = lower[..end]
-            .trim_end()
-            .chars()
-            .rev()
-            .take_while(|c| c.is_ascii_digit() || *c == '.')
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        if let Ok(n) = number.parse::<f64>() {
-            if n > 0.0 {
-                return Some((n * scale as f64) as u64);
+        // Every occurrence: "mb" is also inside words ("number").
+        for (end, _) in lower.match_indices(unit) {
+            let number: String = lower[..end]
+                .trim_end()
+                .chars()
+                .rev()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            if let Ok(n) = number.parse::<f64>() {
+                if n > 0.0 {
+                    return Some((n * scale as f64) as u64);
+                }
             }
         }
     }
@@ -143,6 +143,10 @@ mod tests {
         assert_eq!(cap_named_in(ghcr), Some(4 << 20));
         assert_eq!(cap_named_in("too large, limit 5 MB"), Some(5_000_000));
         assert_eq!(cap_named_in("range not satisfiable"), None);
+        assert_eq!(
+            cap_named_in("a number over the limit of 5 MB"),
+            Some(5_000_000)
+        );
     }
 
     #[test]

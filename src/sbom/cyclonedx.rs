@@ -52,7 +52,6 @@ fn component(p: &Package) -> Value {
         "type": "library",
         "bom-ref": p.id,
         "name": p.name,
-        "hashes": [{"alg": "SHA-256", "content": p.sha256}],
         "properties": [{
             "name": "nixpush:checksum-of",
             "value": match p.checksum_of {
@@ -61,6 +60,9 @@ fn component(p: &Package) -> Value {
             },
         }],
     });
+    if !p.sha256.is_empty() {
+        v["hashes"] = json!([{"alg": "SHA-256", "content": p.sha256}]);
+    }
     if let Some(version) = &p.version {
         v["version"] = json!(version);
     }

@@ -55,7 +55,8 @@ pub struct Package {
     pub version: Option<String>,
     /// The store path (none for a layer of an image archive).
     pub store_path: Option<PathBuf>,
-    /// Lowercase hex SHA-256 of what `checksum_of` says.
+    /// Lowercase hex SHA-256 of what `checksum_of` says (empty: not known; no checksum is
+    /// written then).
     pub sha256: String,
     pub checksum_of: ChecksumOf,
     /// Ids of the packages it refers to (never itself).
@@ -187,14 +188,26 @@ impl BillOfMaterials {
         }
     }
 
-    /// A digest of everything the document says: the seed of its namespace and serial number.
+    /// A digest of everything the document says (and of the nixpush that says it): the seed
+    /// of its namespace and serial number, so two documents that differ never share them.
     pub fn fingerprint(&self) -> Digest {
-        let mut text = String::new();
+        let mut text = format!(
+            "{}\t{}\t{}\t{}\n",
+            env!("CARGO_PKG_VERSION"),
+            self.name,
+            self.created,
+            self.tops.join(",")
+        );
         for p in &self.packages {
+            let store_path = p.store_path.as_ref().map(|s| s.display().to_string());
             text.push_str(&format!(
-                "{}\t{}\t{}\n",
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
                 p.id,
+                p.name,
+                p.version.as_deref().unwrap_or_default(),
                 p.sha256,
+                p.license.as_deref().unwrap_or_default(),
+                store_path.unwrap_or_default(),
                 p.depends_on.join(",")
             ));
         }

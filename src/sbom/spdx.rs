@@ -47,12 +47,14 @@ fn package(p: &Package) -> Value {
         "licenseConcluded": "NOASSERTION",
         "licenseDeclared": p.license.as_deref().unwrap_or("NOASSERTION"),
         "copyrightText": "NOASSERTION",
-        "checksums": [{"algorithm": "SHA256", "checksumValue": p.sha256}],
         "comment": match p.checksum_of {
             ChecksumOf::Nar => "checksum: SHA-256 of the store path's NAR serialisation (Nix's narHash)",
             ChecksumOf::LayerTar => "checksum: SHA-256 of the layer's uncompressed tar (its diff_id)",
         },
     });
+    if !p.sha256.is_empty() {
+        v["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": p.sha256}]);
+    }
     if let Some(version) = &p.version {
         v["versionInfo"] = json!(version);
     }
