@@ -37,7 +37,7 @@ const FIND_CONF: &str = r#"x:
     version = if builtins.isAttrs x && x ? version && builtins.isString x.version then x.version else null;
     system = if builtins.isAttrs x && x ? drvPath && x ? system && builtins.isString x.system then x.system else null;
     out = if builtins.isAttrs x && x ? drvPath && x ? outPath then x.outPath else null;
-    license =
+    license = if !WITH_LICENSE then null else
       let
         declared = if builtins.isAttrs x && x ? meta && builtins.isAttrs x.meta && x.meta ? license then x.meta.license else null;
         all = if declared == null then [ ] else if builtins.isList declared then declared else [ declared ];
@@ -45,6 +45,10 @@ const FIND_CONF: &str = r#"x:
         tried = builtins.tryEval (if ids == [ ] || builtins.elem null ids then null else builtins.concatStringsSep " AND " ids);
       in if tried.success then tried.value else null;
   }"#;
+
+/// Where [`FIND_CONF`] says whether to read `meta.license` (only for an SBOM: a package whose
+/// `meta` does not evaluate is still pushed without one).
+const WITH_LICENSE: &str = "WITH_LICENSE";
 
 /// What evaluating an installable tells before anything is built.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -64,7 +68,11 @@ pub struct Evaluated {
 
 /// The conf of `installable` if it is a dockerTools image (else `conf` is `None`: a plain
 /// package), and its version.
-pub async fn find_conf(installable: &str, nix_args: &[String]) -> Result<Evaluated, NixError> {
+pub async fn find_conf(
+    installable: &str,
+    nix_args: &[String],
+    with_license: bool,
+) -> Result<Evaluated, NixError> {
     if let Some(path) = as_store_path(installable) {
         let references = nix::references(&path).await?;
         let conf = references
@@ -79,7 +87,8 @@ pub async fn find_conf(installable: &str, nix_args: &[String]) -> Result<Evaluat
             license: None,
         });
     }
-    let mut args = vec!["eval", "--json", installable, "--apply", FIND_CONF];
+    let apply = FIND_CONF.replace(WITH_LICENSE, if with_license { "true" } else { "false" });
+    let mut args = vec!["eval", "--json", installable, "--apply", &apply];
     args.extend(nix_args.iter().map(String::as_str));
     let out = match nix::nix_stdout(&args).await {
         Ok(out) => out,

@@ -85,7 +85,8 @@ async fn prepare_image(
     installable: &str,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<(dockertools::Evaluated, Prepared), PushError> {
-    let evaluated = dockertools::find_conf(installable, &request.nix_args).await?;
+    let evaluated =
+        dockertools::find_conf(installable, &request.nix_args, request.sbom.is_some()).await?;
     let known = (evaluated.system.clone(), evaluated.out_path.clone());
     let prepared = match evaluated.conf.clone() {
         None => prepare_package(request, installable, known).await?,
