@@ -8,9 +8,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::manifest_format::{Kind, ManifestWriter};
-use super::reuse::remember;
 use super::sbom::attach_all;
-use super::unchanged::{is_unchanged, known_image};
+use super::unchanged::unchanged_push;
 use super::upload::{upload_blobs, UploadOptions};
 use super::{image_index, prepare_all, tags_for, PushError, SharedLayers};
 use crate::credentials;
@@ -219,116 +218,6 @@ pub(super) async fn push_to_registry(
         }
     }
     Ok(outcome)
-}
-
-/// The outcome of a push whose manifest (or index) the first tag already names, byte for byte:
-/// nothing is sent for it (other tags are written, their blobs being all there).
-#[allow(clippy::too_many_arguments)]
-async fn unchanged_push(
-    request: &PushRequest,
-    destination: &Reference,
-    client: &Client,
-    prepared: &[super::prepare::Prepared],
-    learnt: &LearntLayers,
-    current: Option<&Bytes>,
-    format: ManifestFormat,
-    tags: &[String],
-    reporter: &dyn Reporter,
-) -> Result<Option<PushOutcome>, PushError> {
-    // A destination that names a digest is checked by the ordinary path.
-    let (Some(current), Some(first), None) = (current, tags.first(), destination.digest()) else {
-        return Ok(None);
-    };
-    let mut known = Vec::with_capacity(prepared.len());
-    for p in prepared {
-        match known_image(&p.plan, &request.cache, learnt, format) {
-            Some(image) => known.push(image),
-            None => return Ok(None),
-        }
-    }
-    let multi_arch = request.is_multi_arch();
-    let top = if multi_arch {
-        let plans: Vec<&ImagePlan> = prepared.iter().map(|p| &p.plan).collect();
-        let documents: Vec<ImageDocuments> = known.iter().map(|k| k.documents.clone()).collect();
-        Bytes::from(image_index(&plans, &documents, format))
-    } else {
-        known[0].documents.manifest.clone()
-    };
-    if !is_unchanged(current, &top) {
-        return Ok(None);
-    }
-    if multi_arch {
-        // The index is the one the tag names; each platform's manifest must still be there
-        // (a registry may collect untagged manifests).
-        for k in &known {
-            let digest = k.documents.manifest_digest.to_string();
-            if client
-                .get_manifest(client.repository(), &digest)
-                .await?
-                .is_none()
-            {
-                return Ok(None);
-            }
-        }
-    }
-    let digest = Digest::of(&top);
-    reporter.phase(&format!(
-        "{first} already names {digest}: unchanged, nothing sent"
-    ));
-    // Learnt from the tag: the cache knows these blobs, and where they are, from now on.
-    for (spec, blob) in known.iter().flat_map(|k| &k.blobs) {
-        remember(&request.cache, spec, blob, client, reporter);
-    }
-    let media_type = if multi_arch {
-        format.index_type()
-    } else {
-        format.manifest_type()
-    };
-    for tag in &tags[1..] {
-        reporter.phase(&format!("writing {digest} as {tag}"));
-        client
-            .put_manifest(tag, media_type, top.clone(), &digest)
-            .await?;
-    }
-    let images = request
-        .images
-        .iter()
-        .zip(prepared)
-        .zip(&known)
-        .map(|((source, p), k)| ImageOutcome {
-            installable: source.installable.clone(),
-            platform: PlatformSpec::of(&p.plan.platform).to_string(),
-            manifest_digest: k.documents.manifest_digest.clone(),
-            config_digest: k.documents.config_digest.clone(),
-            layers: k.layers.clone(),
-            sbom_digest: None,
-        })
-        .collect::<Vec<_>>();
-    let mut images = images;
-    if let Some(sbom) = request.sbom {
-        // Unchanged, yet an SBOM missing from it is attached (one found there is left alone).
-        let manifests: Vec<Bytes> = known.iter().map(|k| k.documents.manifest.clone()).collect();
-        attach_all(
-            client,
-            prepared,
-            &manifests,
-            format,
-            sbom,
-            &mut images,
-            reporter,
-        )
-        .await?;
-    }
-    Ok(Some(PushOutcome {
-        destination: destination.to_string(),
-        reference: destination.pinned(&digest),
-        index_digest: multi_arch.then(|| digest.clone()),
-        digest,
-        tags: tags.to_vec(),
-        to_stdout: false,
-        images,
-        unchanged: true,
-    }))
 }
 
 /// An image's config and manifest in `format`.
