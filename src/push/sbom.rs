@@ -62,10 +62,7 @@ pub(super) async fn attach(
     }
     let empty = Bytes::from_static(EMPTY_BLOB);
     for blob in [&empty, &sbom] {
-        let digest = Digest::of(blob);
-        if client.blob_size(&digest).await?.is_none() {
-            client.put_blob(&digest, blob.clone()).await?;
-        }
+        client.ensure_blob(&Digest::of(blob), blob.clone()).await?;
     }
     let artifact_type = format.media_type();
     let manifest = artifact_of(&sbom, format, subject);

@@ -95,11 +95,9 @@ pub(super) async fn upload_blobs(
     let digests: Vec<LayerDigests> = layers.iter().map(|l| l.digests.clone()).collect();
     let documents = plan.documents(&digests);
     // Its steps are retried on their own: the config is a replayable body.
-    if client.blob_size(&documents.config_digest).await?.is_none() {
-        client
-            .put_blob(&documents.config_digest, documents.config.clone())
-            .await?;
-    }
+    client
+        .ensure_blob(&documents.config_digest, documents.config.clone())
+        .await?;
     Ok(UploadedImage { layers })
 }
 

@@ -361,6 +361,14 @@ impl Client {
         answer.map_err(RegistryError::given_up)
     }
 
+    /// Puts a small blob held in memory unless the registry has it already (a `HEAD` first).
+    pub async fn ensure_blob(&self, digest: &Digest, data: Bytes) -> Result<(), RegistryError> {
+        if self.blob_size(digest).await?.is_none() {
+            self.put_blob(digest, data).await?;
+        }
+        Ok(())
+    }
+
     /// `POST url` with an empty body: how every upload session starts (tried again on its own
     /// when it fails: a new session is asked for).
     async fn post_empty(&self, url: &Url) -> Result<Response, RegistryError> {
