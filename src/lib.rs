@@ -6,6 +6,7 @@
 //! [`request::PushRequest`], what comes out a [`outcome::PushOutcome`], and progress is told
 //! through [`progress::Reporter`]. The command line, and drawing progress, live in the binary.
 
+pub mod binary_cache;
 pub mod child;
 pub mod credentials;
 pub mod destination;

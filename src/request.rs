@@ -56,6 +56,10 @@ pub struct PushRequest {
     pub cache: LayerCache,
     /// Rebuild layers that would be skipped, and reuse a blob only if identical.
     pub verify: bool,
+    /// Where store paths missing from the local store are read from (`--substituter`).
+    pub substituters: crate::binary_cache::SubstituterSettings,
+    /// The Nix system of the store paths, when no derivation says (`--system`).
+    pub system: Option<String>,
     /// Manifest annotations given with `--annotation` (they win over the default ones).
     pub annotations: BTreeMap<String, String>,
     /// Annotate the manifest with the flake's provenance (`org.opencontainers.image.*`).

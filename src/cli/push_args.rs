@@ -124,6 +124,32 @@ pub struct PushArgs {
     #[arg(long, help_heading = "Layers")]
     pub no_cache: bool,
 
+    /// Read a store path that is not in the local store (and its closure) from this binary
+    /// cache: http://, https:// or file:// (repeatable, tried in order). Without it, the
+    /// substituters Nix is configured with. Nothing is written to the local store.
+    #[arg(
+        long = "substituter",
+        value_name = "URL",
+        help_heading = "Binary cache"
+    )]
+    pub substituters: Vec<String>,
+    /// Trust narinfos signed with this key: NAME:KEY as `nix key convert-secret-to-public`
+    /// prints it (repeatable).
+    #[arg(
+        long = "trusted-public-key",
+        value_name = "NAME:KEY",
+        help_heading = "Binary cache"
+    )]
+    pub trusted_public_keys: Vec<String>,
+    /// Take narinfos from the binary caches without a trusted signature (each NAR is still
+    /// checked against its narinfo's hash and size).
+    #[arg(long, help_heading = "Binary cache")]
+    pub no_check_sigs: bool,
+    /// The Nix system the store path was built for (x86_64-linux, aarch64-linux), when its
+    /// derivation is not at hand (a narinfo seldom says); it must agree with one that is.
+    #[arg(long, value_name = "SYSTEM", help_heading = "Binary cache")]
+    pub system: Option<String>,
+
     /// Registry credentials USER:PASSWORD (visible to other users of this machine: prefer
     /// --password-stdin or NIXPUSH_USERNAME/NIXPUSH_PASSWORD).
     #[arg(long, value_name = "USER:PASSWORD", help_heading = "Registry")]
@@ -368,6 +394,17 @@ impl PushArgs {
             Some(t) => return Err(UsageError::Created(t.to_owned())),
         };
         let compression = self.compression.with_level(self.compression_level)?;
+        nixpush::binary_cache::TrustedKeys::parse(&self.trusted_public_keys)?;
+        if let Some(bad) = self.substituters.iter().find(|u| {
+            !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https" | "file"))
+        }) {
+            return Err(UsageError::Substituter(bad.clone()));
+        }
+        if let Some(system) = &self.system {
+            if nixpush::nix::Platform::from_nix_system(system).is_err() {
+                return Err(UsageError::System(system.clone()));
+            }
+        }
         Ok(PushRequest {
             images,
             nix_args: self.nix_args,
@@ -396,6 +433,12 @@ impl PushArgs {
                 stall_timeout: self.stall_timeout,
             },
             verify: self.verify,
+            substituters: nixpush::binary_cache::SubstituterSettings {
+                urls: self.substituters,
+                trusted_public_keys: self.trusted_public_keys,
+                check_sigs: !self.no_check_sigs,
+            },
+            system: self.system,
             annotations,
             default_annotations: !self.no_default_annotations,
             cache: if self.no_cache {

@@ -56,6 +56,12 @@ pub enum UsageError {
     EmptyInstallable,
     #[error("--platform {0:?}: expected OS/ARCH[/VARIANT], e.g. linux/arm64")]
     InspectPlatform(String),
+    #[error(transparent)]
+    TrustedKey(#[from] nixpush::binary_cache::BadKey),
+    #[error("--substituter {0:?}: expected an http://, https:// or file:// URL of a binary cache")]
+    Substituter(String),
+    #[error("--system {0:?}: expected a Nix system such as x86_64-linux or aarch64-linux")]
+    System(String),
 }
 
 impl From<DestinationError> for UsageError {

@@ -430,6 +430,7 @@ mod tests {
             paths: vec![tmp.path().join("missing")],
             owner: Default::default(),
             nix_dirs_mode: crate::layer::NIX_DIRS_MODE,
+            source: Default::default(),
         };
         let err = write(&plan, Some(&path), &[], 2, Arc::new(Silent))
             .await

@@ -397,6 +397,7 @@ mod tests {
             paths: vec![tmp.path().join("missing")],
             owner: Default::default(),
             nix_dirs_mode: crate::layer::NIX_DIRS_MODE,
+            source: Default::default(),
         };
         let err = write(&plan, &dir, &["v1".into()], 3, Arc::new(Silent))
             .await

@@ -6,6 +6,8 @@ mod compress;
 mod generated;
 mod gzip;
 mod key;
+mod nar;
+mod source;
 mod stream;
 mod tar;
 mod walk;
@@ -20,6 +22,8 @@ pub use archive_member::{
 pub use compress::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL};
 pub use generated::{write_generated_tar, RootEntry};
 pub use key::LayerKey;
+pub use nar::{copy_nar_member, read_nar, NarEntry, NarVisitor};
+pub use source::{NarSource, StoreSource};
 pub use stream::{build_layer, open_layer, LayerDigests, LayerStream};
 pub use tar::Owner;
 pub(crate) use tar::{Kind as TarKind, TarWriter};
@@ -45,12 +49,16 @@ pub enum LayerContent {
         paths: Vec<PathBuf>,
         owner: Owner,
         nix_dirs_mode: u32,
+        /// Where the paths are read from (the local store, or their NARs).
+        source: StoreSource,
     },
     /// A tar already in the store, used byte for byte: dockerTools' customisation layer, a
     /// store path holding `layer.tar` and its sha256 (`checksum`), which is the diff_id.
     Tarball {
         store_path: PathBuf,
         diff_id: Digest,
+        /// Where the store path is read from.
+        source: StoreSource,
     },
     /// Entries nixpush makes up (the root filesystem of a plain package: /etc, /tmp, links).
     Generated { entries: Vec<RootEntry> },
@@ -92,6 +100,17 @@ impl LayerSpec {
                 Some(diff_id)
             }
             _ => None,
+        }
+    }
+
+    /// The same layer, its store paths read from `source` (a layer made up by nixpush, or
+    /// taken from an image archive, is left as it is).
+    pub fn read_from(&mut self, from: &StoreSource) {
+        match &mut self.content {
+            LayerContent::StorePaths { source, .. } | LayerContent::Tarball { source, .. } => {
+                *source = from.clone()
+            }
+            LayerContent::Generated { .. } | LayerContent::ArchiveMember { .. } => {}
         }
     }
 

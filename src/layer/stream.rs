@@ -11,9 +11,10 @@ use futures_util::Stream;
 use tokio::sync::mpsc;
 
 use super::archive_member::CopyError;
+use super::walk::write_layer_tar_from;
 use super::{
-    copy_member, write_generated_tar, write_layer_tar_with, Compression, LayerContent, LayerError,
-    LayerSpec,
+    copy_member, copy_nar_member, write_generated_tar, Compression, LayerContent, LayerError,
+    LayerSpec, NarSource, StoreSource,
 };
 use crate::digest::{Digest, HashingWriter};
 
@@ -50,10 +51,18 @@ pub fn build_layer<W: Write>(
             paths,
             owner,
             nix_dirs_mode,
-        } => write_layer_tar_with(paths, owner, *nix_dirs_mode, tar)?,
-        LayerContent::Tarball { store_path, .. } => {
-            copy_tarball(&store_path.join("layer.tar"), tar)?
-        }
+            source,
+        } => write_layer_tar_from(paths, owner, *nix_dirs_mode, source, tar)?,
+        LayerContent::Tarball {
+            store_path,
+            source: StoreSource::Local,
+            ..
+        } => copy_tarball(&store_path.join("layer.tar"), tar)?,
+        LayerContent::Tarball {
+            store_path,
+            source: StoreSource::Nars(nars),
+            ..
+        } => copy_tarball_from_nar(store_path, nars.as_ref(), tar)?,
         LayerContent::Generated { entries } => write_generated_tar(entries, tar)?,
         LayerContent::ArchiveMember {
             archive,
@@ -69,6 +78,7 @@ pub fn build_layer<W: Write>(
         LayerContent::Tarball {
             store_path,
             diff_id: expected,
+            ..
         } if *expected != diff_id => {
             return Err(LayerError::ChecksumMismatch {
                 path: store_path.join("layer.tar"),
@@ -112,6 +122,47 @@ fn archive_error(archive: &std::path::Path, e: CopyError) -> LayerError {
             path: archive.to_owned(),
             source,
         },
+    }
+}
+
+/// Copies the `layer.tar` of a store path read from its NAR, as it is.
+fn copy_tarball_from_nar<W: Write>(
+    store_path: &std::path::Path,
+    nars: &dyn NarSource,
+    out: W,
+) -> Result<W, LayerError> {
+    let read_err = |source| LayerError::Read {
+        path: store_path.to_owned(),
+        source,
+    };
+    let nar = nars.open_nar(store_path).map_err(read_err)?;
+    // The output's failures are told apart from the NAR's by where they happened.
+    let mut out = SinkErrors {
+        inner: out,
+        failed: None,
+    };
+    match copy_nar_member(nar, b"layer.tar", &mut out) {
+        Ok(()) => Ok(out.inner),
+        Err(_) if out.failed.is_some() => Err(LayerError::Sink(out.failed.take().expect("set"))),
+        Err(e) => Err(read_err(e)),
+    }
+}
+
+/// A writer that remembers its own failure.
+struct SinkErrors<W> {
+    inner: W,
+    failed: Option<io::Error>,
+}
+
+impl<W: Write> Write for SinkErrors<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf).inspect_err(|e| {
+            self.failed = Some(io::Error::new(e.kind(), e.to_string()));
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 

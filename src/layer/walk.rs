@@ -12,8 +12,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use super::nar::{write_nar_tree, NarTreeError};
 use super::tar::{Kind, Owner, TarWriter};
-use super::LayerError;
+use super::{LayerError, StoreSource};
 
 /// Size of the buffer file contents are copied through.
 const COPY_BUFFER: usize = 256 * 1024;
@@ -43,6 +44,37 @@ pub fn write_layer_tar_with<W: Write>(
     let mut buf = vec![0u8; COPY_BUFFER];
     for path in paths {
         write_tree(&mut tar, path, owner, &mut buf)?;
+    }
+    tar.finish().map_err(LayerError::Sink)
+}
+
+/// The same, each path read from `source`: the local store, or its NAR (the same entries).
+pub(super) fn write_layer_tar_from<W: Write>(
+    paths: &[PathBuf],
+    owner: &Owner,
+    nix_dirs_mode: u32,
+    source: &StoreSource,
+    out: W,
+) -> Result<W, LayerError> {
+    let StoreSource::Nars(nars) = source else {
+        return write_layer_tar_with(paths, owner, nix_dirs_mode, out);
+    };
+    let mut tar = TarWriter::new(out);
+    for root in ["/nix", "/nix/store"] {
+        tar.append_header(root.as_bytes(), Kind::Directory, nix_dirs_mode, owner)
+            .map_err(LayerError::Sink)?;
+    }
+    for path in paths {
+        let read_err = |source| LayerError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let nar = nars.open_nar(path).map_err(read_err)?;
+        let root = path.as_os_str().as_bytes();
+        write_nar_tree(&mut tar, root, nar, owner, &nars.must_hold(path)).map_err(|e| match e {
+            NarTreeError::Read(e) => read_err(e),
+            NarTreeError::Sink(e) => LayerError::Sink(e),
+        })?;
     }
     tar.finish().map_err(LayerError::Sink)
 }

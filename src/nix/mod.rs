@@ -2,11 +2,13 @@
 //! root), read its closure, and tell which platform it was built for.
 
 mod build;
+mod nar_hash;
 mod platform;
 mod run;
 mod store_path;
 
 pub use build::{build, build_for, closure_of, references, Built, GcRoots};
+pub use nar_hash::NarHash;
 pub use platform::{Platform, PlatformSpec};
 pub use run::{nix_stdout, nix_store_stdout};
 pub use store_path::{as_store_path, check_store_path, Closure, StorePath, STORE_DIR};

@@ -112,6 +112,11 @@ impl Closure {
                 NixError::Unexpected(format!("nix path-info gave no {field} for {path_str}"))
             };
             let nar_hash = info.nar_hash.ok_or_else(|| missing("narHash"))?;
+            // One spelling whatever Nix printed, so layer keys never depend on Nix's version
+            // or on where the path was read from.
+            let nar_hash = super::NarHash::parse(&nar_hash)
+                .map(|h| h.sri())
+                .unwrap_or(nar_hash);
             let nar_size = info.nar_size.ok_or_else(|| missing("narSize"))?;
             let mut references = Vec::with_capacity(info.references.len());
             for r in &info.references {
@@ -156,6 +161,22 @@ impl Closure {
 
     pub fn get(&self, path: &Path) -> Option<&StorePath> {
         self.paths.get(path)
+    }
+
+    /// The part of this closure that `roots` refer to, directly or not (roots included).
+    pub fn below(&self, roots: &[PathBuf]) -> Closure {
+        let mut out = Closure::default();
+        let mut todo: Vec<&PathBuf> = roots.iter().collect();
+        while let Some(p) = todo.pop() {
+            if out.paths.contains_key(p) {
+                continue;
+            }
+            if let Some(sp) = self.paths.get(p) {
+                todo.extend(&sp.references);
+                out.paths.insert(p.clone(), sp.clone());
+            }
+        }
+        out
     }
 
     /// A closure of made-up store paths named `/nix/store/xxx…x-NAME`, for tests of code that

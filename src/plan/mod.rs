@@ -236,6 +236,7 @@ pub fn store_paths_layer(
             paths: paths.iter().map(|p| p.path.clone()).collect(),
             owner: owner.clone(),
             nix_dirs_mode,
+            source: Default::default(),
         },
     }
 }

@@ -27,7 +27,9 @@ pub struct FlakeMetadata {
 
 /// The flake reference of a flake installable (`.#docker` -> `.`); `None` for a store path.
 pub fn flake_ref(installable: &str) -> Option<&str> {
-    if as_store_path(installable).is_some() {
+    // A store path names no flake, whether it is in the local store or not (yet).
+    let direct = crate::nix::check_store_path(installable.trim_end_matches('/')).is_ok();
+    if direct || as_store_path(installable).is_some() {
         return None;
     }
     let flake = installable.split_once('#').map_or(installable, |(f, _)| f);

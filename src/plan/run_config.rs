@@ -107,17 +107,37 @@ impl ConfigFlags {
 
     /// The run config for an image whose top store path is `top`.
     pub fn resolve(&self, top: &Path) -> Result<RunConfig, ConfigError> {
+        if let Some(relative) = self.relative_entrypoint() {
+            if std::fs::symlink_metadata(top.join(relative)).is_err() {
+                return Err(self.missing_entrypoint(top));
+            }
+        }
+        Ok(self.resolve_unchecked(top))
+    }
+
+    /// The entrypoint's program when it is relative to the top store path.
+    pub fn relative_entrypoint(&self) -> Option<&str> {
+        self.entrypoint
+            .first()
+            .map(String::as_str)
+            .filter(|e| !e.starts_with('/'))
+    }
+
+    /// The error of a relative entrypoint that `top` does not hold.
+    pub fn missing_entrypoint(&self, top: &Path) -> ConfigError {
+        ConfigError::MissingEntrypoint {
+            relative: self.relative_entrypoint().unwrap_or_default().to_owned(),
+            top: top.to_owned(),
+        }
+    }
+
+    /// [`ConfigFlags::resolve`] without looking for a relative entrypoint in `top`: for a top
+    /// path that is not in the local store, whose files are checked another way.
+    pub fn resolve_unchecked(&self, top: &Path) -> RunConfig {
         let mut entrypoint = self.entrypoint.clone();
         if let Some(first) = entrypoint.first_mut() {
             if !first.starts_with('/') {
-                let full = top.join(first.as_str());
-                if std::fs::symlink_metadata(&full).is_err() {
-                    return Err(ConfigError::MissingEntrypoint {
-                        relative: first.clone(),
-                        top: top.to_owned(),
-                    });
-                }
-                *first = full.to_string_lossy().into_owned();
+                *first = top.join(first.as_str()).to_string_lossy().into_owned();
             }
         }
         // Later --env values for the same name win, as with `docker run -e`.
@@ -126,7 +146,7 @@ impl ConfigFlags {
             env.retain(|(old, _)| old != k);
             env.push((k.clone(), v.clone()));
         }
-        Ok(RunConfig {
+        RunConfig {
             entrypoint,
             cmd: self.cmd.clone(),
             env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
@@ -139,7 +159,7 @@ impl ConfigFlags {
                 .collect(),
             // Later --label values for the same key win.
             labels: self.labels.iter().cloned().collect(),
-        })
+        }
     }
 }
 

@@ -96,7 +96,7 @@ async fn base_image(path: &Path) -> Result<ArchiveImage, PushError> {
 /// The layers nixpkgs would make: a base image's first, as they are in its archive; one per
 /// `store_layers` entry in that order (files owned and dated as the conf says); then the
 /// customisation layer's tar as it is. The config is the one nixpkgs' script writes.
-fn docker_tools_plan(
+pub(super) fn docker_tools_plan(
     conf: &DockerToolsConf,
     closure: &Closure,
     customisation_diff_id: Digest,
@@ -156,6 +156,7 @@ fn docker_tools_plan(
         content: LayerContent::Tarball {
             store_path: custom.path.clone(),
             diff_id: customisation_diff_id,
+            source: Default::default(),
         },
     });
     Ok(ImagePlan {

@@ -70,6 +70,14 @@ pub enum PushError {
         expected: String,
         actual: String,
     },
+    #[error(transparent)]
+    Cache(#[from] crate::binary_cache::CacheError),
+    #[error("--system {given} contradicts {}, whose derivation is for {known}", path.display())]
+    SystemMismatch {
+        path: PathBuf,
+        given: String,
+        known: String,
+    },
     #[error("--platform {first} and --platform {second} build images for the same platform ({platform})")]
     SamePlatform {
         first: String,
@@ -86,6 +94,7 @@ impl PushError {
             PushError::ConfigWithImage { .. }
                 | PushError::PlatformMismatch { .. }
                 | PushError::SamePlatform { .. }
+                | PushError::SystemMismatch { .. }
         )
     }
 }

@@ -6,6 +6,7 @@
 mod archive;
 mod docker_tools;
 mod error;
+mod from_cache;
 mod local;
 mod manifest_format;
 mod prepare;

@@ -35,8 +35,14 @@ pub struct Prepared {
 
 /// Held only to be dropped at the end of the push.
 pub(super) enum Alive {
-    Built { _built: Vec<Built> },
-    Roots { _roots: GcRoots },
+    Built {
+        _built: Vec<Built>,
+    },
+    Roots {
+        _roots: GcRoots,
+    },
+    /// Read from binary caches: nothing in the local store to keep.
+    Nothing,
 }
 
 /// Builds what `image.installable` needs and plans its image, checking it is for the platform
@@ -85,6 +91,13 @@ async fn prepare_image(
     installable: &str,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<(dockertools::Evaluated, Prepared), PushError> {
+    // A store path that is not in the local store comes from the binary caches.
+    if let Ok(path) = crate::nix::check_store_path(installable.trim_end_matches('/')) {
+        if std::fs::symlink_metadata(&path).is_err() {
+            let prepared = super::from_cache::prepare_from_cache(request, &path, reporter).await?;
+            return Ok((dockertools::Evaluated::default(), prepared));
+        }
+    }
     let evaluated =
         dockertools::find_conf(installable, &request.nix_args, request.sbom.is_some()).await?;
     let known = (evaluated.system.clone(), evaluated.out_path.clone());
@@ -195,15 +208,7 @@ async fn prepare_package(
     if let Some(archive) = archive {
         return super::archive::prepare_archive(request, built, archive);
     }
-    // The platform is what the store paths were built for, never this machine's: without the
-    // derivation there is no honest answer, so say so rather than guess.
-    let system = built.system.as_deref().ok_or_else(|| {
-        PushError::Unsupported(format!(
-            "cannot tell which system {} was built for: its derivation is not in this store (build it here, or push a flake installable)",
-            built.top().display()
-        ))
-    })?;
-    let platform = Platform::from_nix_system(system)?;
+    let platform = platform_of(request, built.top(), built.system.as_deref())?;
     let config = request.config.resolve(built.top())?;
 
     // --contents: built like the installable, their closures join the image's.
@@ -215,11 +220,59 @@ async fn prepare_package(
         contents.push(c);
     }
     let tops: Vec<_> = contents.iter().map(|c| c.top().to_owned()).collect();
-    let entries = root_entries(&tops, request.config.user.as_deref())?;
+    let plan = package_plan(request, &closure, &built.outputs, &tops, platform, config)?;
+    contents.push(built);
+    Ok(Prepared {
+        plan,
+        image_tag: None,
+        image_name: None,
+        closure,
+        license: None,
+        _alive: Alive::Built { _built: contents },
+    })
+}
+
+/// The platform of a package's store paths: what its derivation says (`--system` must agree),
+/// else `--system`. Never this machine's: without either there is no honest answer.
+pub(super) fn platform_of(
+    request: &PushRequest,
+    top: &std::path::Path,
+    known: Option<&str>,
+) -> Result<Platform, PushError> {
+    let system = match (request.system.as_deref(), known) {
+        (Some(given), Some(known)) if given != known => {
+            return Err(PushError::SystemMismatch {
+                path: top.to_owned(),
+                given: given.to_owned(),
+                known: known.to_owned(),
+            })
+        }
+        (_, Some(system)) | (Some(system), None) => system,
+        (None, None) => {
+            return Err(PushError::Unsupported(format!(
+                "cannot tell which system {} was built for: its derivation is not at hand; give --system (e.g. x86_64-linux)",
+                top.display()
+            )))
+        }
+    };
+    Ok(Platform::from_nix_system(system)?)
+}
+
+/// The image of a plain package: its closure in layers by popularity, and one generated layer
+/// (the root filesystem, with links to the `--contents` tops).
+pub(super) fn package_plan(
+    request: &PushRequest,
+    closure: &crate::nix::Closure,
+    outputs: &[std::path::PathBuf],
+    contents_tops: &[std::path::PathBuf],
+    platform: Platform,
+    config: crate::image::RunConfig,
+) -> Result<ImagePlan, PushError> {
+    let entries = root_entries(contents_tops, request.config.user.as_deref())?;
     // One layer is the generated root filesystem; the store paths share the rest.
     let mut layers = plain_layers(
-        &closure,
-        &built.outputs,
+        closure,
+        outputs,
         request
             .max_layers
             .unwrap_or(DEFAULT_MAX_LAYERS)
@@ -251,13 +304,5 @@ async fn prepare_package(
         annotations: BTreeMap::new(),
         config_bytes: Default::default(),
     };
-    contents.push(built);
-    Ok(Prepared {
-        plan,
-        image_tag: None,
-        image_name: None,
-        closure,
-        license: None,
-        _alive: Alive::Built { _built: contents },
-    })
+    Ok(plan)
 }

@@ -19,8 +19,9 @@ mod transport;
 pub use auth::{Credentials, Secret};
 pub use blob::{BlobBody, Mount, UploadSession};
 pub use client::{cancel_abandoned_uploads, Access, Client, ConnectOptions};
-pub use error::RegistryError;
+pub use error::{display_url, is_temporary_status, transport_reason, RegistryError};
 pub use host_facts::{HostFacts, DEFAULT_CHUNK};
 pub use retry::{
     backoff, RetryPolicy, DEFAULT_RETRY_FOR, DEFAULT_STALL_TIMEOUT, FIRST_CONTACT_RETRY_FOR,
 };
+pub(crate) use retry::{with_retries, Attempt};

@@ -352,6 +352,7 @@ mod tests {
                     paths: vec![(*p).clone()],
                     owner: Owner::default(),
                     nix_dirs_mode: NIX_DIRS_MODE,
+                    source: Default::default(),
                 },
                 key: LayerKey::of_entries(&[], Compression::None),
                 nar_size: 1,

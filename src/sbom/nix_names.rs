@@ -2,8 +2,6 @@
 //! `builtins.parseDrvName` does, and a `narHash` (SRI `sha256-<base64>` or the older
 //! `sha256:<nix base-32>`) as lowercase hex.
 
-use base64::Engine as _;
-
 /// `builtins.parseDrvName`: the version starts at the first `-` followed by a character that is
 /// not a letter (`hello-2.12.1` -> `hello`, `2.12.1`; `python3.11-numpy-1.26` ->
 /// `python3.11-numpy`, `1.26`); no such dash, no version.
@@ -17,36 +15,9 @@ pub fn parse_drv_name(name: &str) -> (String, Option<String>) {
     (name.to_owned(), None)
 }
 
-/// Nix's base-32 alphabet (no e, o, u, t).
-const NIX_BASE32: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
-
 /// The SHA-256 of a `narHash`, as lowercase hex; `None` for another algorithm or a malformed one.
 pub fn nar_hash_hex(nar_hash: &str) -> Option<String> {
-    let bytes = if let Some(b64) = nar_hash.strip_prefix("sha256-") {
-        base64::engine::general_purpose::STANDARD.decode(b64).ok()?
-    } else {
-        decode_nix_base32(nar_hash.strip_prefix("sha256:")?)?
-    };
-    (bytes.len() == 32).then(|| hex::encode(bytes))
-}
-
-/// Nix's base-32: the last character holds the lowest bits of the first byte.
-fn decode_nix_base32(s: &str) -> Option<Vec<u8>> {
-    let len = s.len() * 5 / 8;
-    let mut out = vec![0u8; len];
-    for (n, c) in s.bytes().rev().enumerate() {
-        let digit = NIX_BASE32.iter().position(|x| *x == c)? as u16;
-        let b = n * 5;
-        let (i, j) = (b / 8, b % 8);
-        if i < len {
-            out[i] |= (digit << j) as u8;
-        }
-        let carry = digit >> (8 - j);
-        if carry != 0 {
-            *out.get_mut(i + 1)? |= carry as u8;
-        }
-    }
-    Some(out)
+    crate::nix::NarHash::parse(nar_hash).map(|h| h.hex())
 }
 
 #[cfg(test)]

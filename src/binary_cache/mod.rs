@@ -1,0 +1,386 @@
+//! Store paths read from Nix binary caches (`--substituter`): a second source of store paths
+//! beside the local store, behind the same seam ([`crate::layer::NarSource`]). A closure is
+//! learnt from narinfos alone (hashes, sizes, references, signatures checked against the
+//! trusted keys), so layer keys, layering and skip decisions need no NAR; a layer the registry
+//! lacks streams its paths' NARs, checked against their narinfos as they are read. Nothing is
+//! written to the local store.
+
+mod checked_nar;
+mod fetch;
+mod listing;
+mod narinfo;
+mod trust;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+pub use fetch::Cache;
+pub use narinfo::{NarCompression, NarInfo};
+pub use trust::{BadKey, SignatureProblem, TrustedKeys};
+
+use crate::layer::NarSource;
+use crate::nix::{Closure, NixError, StorePath};
+use crate::registry::RetryPolicy;
+
+/// Narinfos fetched at once while a closure is learnt.
+const NARINFOS_IN_FLIGHT: usize = 16;
+/// Largest store file read whole (a dockerTools conf.json, a customisation layer's checksum).
+const MAX_SMALL_FILE: u64 = 16 * 1024 * 1024;
+
+/// The caches to read from and whom to trust, as the user gave them (or Nix is configured).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubstituterSettings {
+    /// `--substituter` URLs, in order; empty: Nix's own `substituters`.
+    pub urls: Vec<String>,
+    /// `--trusted-public-key`s (`NAME:BASE64`); with no `--substituter`, Nix's are added.
+    pub trusted_public_keys: Vec<String>,
+    /// `false` with `--no-check-sigs`: unsigned narinfos are taken.
+    pub check_sigs: bool,
+}
+
+/// What went wrong reading from the binary caches.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("{path} is not in the local store, and no binary cache is configured: give --substituter URL (and --trusted-public-key NAME:KEY)")]
+    NoCaches { path: String },
+    #[error("{0:?} is not a binary cache URL")]
+    BadUrl(String),
+    #[error("{1}: {0}:// binary caches are not supported (http://, https:// and file:// are)")]
+    Scheme(String, String),
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(String),
+    #[error("cannot reach binary cache {cache}: {reason}")]
+    Unreachable { cache: String, reason: String },
+    #[error("{url} answered {status}")]
+    Status {
+        url: String,
+        status: reqwest::StatusCode,
+    },
+    #[error("cannot read {}", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} is in none of the binary caches ({caches})")]
+    Missing { path: String, caches: String },
+    #[error("{path} from {cache} is refused: signature check failed: {problem}")]
+    Untrusted {
+        path: String,
+        cache: String,
+        problem: SignatureProblem,
+    },
+    #[error("{cache} has a bad narinfo for {path}: {reason}")]
+    BadNarInfo {
+        path: String,
+        cache: String,
+        reason: String,
+    },
+    #[error("cannot read {path} from {cache}")]
+    Nar {
+        path: String,
+        cache: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Key(#[from] BadKey),
+    #[error(transparent)]
+    Nix(#[from] NixError),
+}
+
+/// The caches of a run, in order, and the keys their narinfos must be signed with.
+pub struct BinaryCaches {
+    caches: Vec<Arc<Cache>>,
+    keys: TrustedKeys,
+    check_sigs: bool,
+}
+
+impl BinaryCaches {
+    /// The caches `settings` name; none named: those Nix is configured with (`nix show-config`),
+    /// with its trusted keys and `require-sigs`, as Nix itself would substitute `path`.
+    pub async fn open(
+        settings: &SubstituterSettings,
+        policy: RetryPolicy,
+        path: &Path,
+    ) -> Result<BinaryCaches, CacheError> {
+        let mut urls = settings.urls.clone();
+        let mut keys = settings.trusted_public_keys.clone();
+        let mut check_sigs = settings.check_sigs;
+        if urls.is_empty() {
+            let nix = nix_substituters().await?;
+            urls = nix.substituters;
+            keys.extend(nix.trusted_public_keys);
+            check_sigs &= nix.require_sigs;
+        }
+        if urls.is_empty() {
+            return Err(CacheError::NoCaches {
+                path: path.display().to_string(),
+            });
+        }
+        let client = fetch::http_client(&policy)?;
+        let caches = urls
+            .iter()
+            .map(|u| Cache::new(u, &client, policy).map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        Ok(BinaryCaches {
+            caches,
+            keys: TrustedKeys::parse(&keys)?,
+            check_sigs,
+        })
+    }
+
+    /// The caches' URLs, for messages.
+    pub fn names(&self) -> String {
+        self.caches
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The closure of `tops` as the caches describe it: every narinfo fetched (a bounded number
+    /// at once) and its signature checked; each path from the first cache that has it signed.
+    pub async fn closure(&self, tops: &[PathBuf]) -> Result<CachedClosure, CacheError> {
+        let mut found: BTreeMap<PathBuf, (usize, NarInfo)> = BTreeMap::new();
+        let mut asked: BTreeSet<PathBuf> = tops.iter().cloned().collect();
+        let mut pending = FuturesUnordered::new();
+        let mut queue: Vec<PathBuf> = tops.to_vec();
+        loop {
+            while pending.len() < NARINFOS_IN_FLIGHT {
+                let Some(path) = queue.pop() else { break };
+                pending.push(async move {
+                    let located = self.locate(&path).await;
+                    (path, located)
+                });
+            }
+            let Some((path, located)) = pending.next().await else {
+                break;
+            };
+            let (cache, info) = located?;
+            for r in info.others() {
+                if asked.insert(r.clone()) {
+                    queue.push(r.clone());
+                }
+            }
+            found.insert(path, (cache, info));
+        }
+        let closure = Closure {
+            paths: found
+                .values()
+                .map(|(_, info)| {
+                    let sp = StorePath {
+                        path: info.store_path.clone(),
+                        nar_hash: info.nar_hash.sri(),
+                        nar_size: info.nar_size,
+                        references: info.others().cloned().collect(),
+                    };
+                    (sp.path.clone(), sp)
+                })
+                .collect(),
+        };
+        Ok(CachedClosure {
+            caches: self.caches.clone(),
+            infos: found,
+            closure,
+            runtime: tokio::runtime::Handle::current(),
+        })
+    }
+
+    /// The narinfo of `path` from the first cache that has it, trusted.
+    async fn locate(&self, path: &Path) -> Result<(usize, NarInfo), CacheError> {
+        let shown = path.display().to_string();
+        let hash = hash_part(path);
+        // A cache that cannot be reached, or whose narinfo is not trusted, is passed over for
+        // the next; if none has the path, the first such problem is the answer.
+        let mut problem = None;
+        for (i, cache) in self.caches.iter().enumerate() {
+            let text = match cache.get(&format!("{hash}.narinfo")).await {
+                Ok(Some(text)) => text,
+                Ok(None) => continue,
+                Err(e) => {
+                    problem.get_or_insert(e);
+                    continue;
+                }
+            };
+            let bad = |reason: String| CacheError::BadNarInfo {
+                path: shown.clone(),
+                cache: cache.name.clone(),
+                reason,
+            };
+            let info = NarInfo::parse(&String::from_utf8_lossy(&text)).map_err(bad)?;
+            if info.store_path != path {
+                return Err(bad(format!("it describes {}", info.store_path.display())));
+            }
+            if self.check_sigs {
+                if let Err(p) = self.keys.check(&info) {
+                    problem.get_or_insert(CacheError::Untrusted {
+                        path: shown.clone(),
+                        cache: cache.name.clone(),
+                        problem: p,
+                    });
+                    continue;
+                }
+            }
+            return Ok((i, info));
+        }
+        Err(problem.unwrap_or_else(|| CacheError::Missing {
+            path: shown,
+            caches: self.names(),
+        }))
+    }
+}
+
+/// `<hash>` of `/nix/store/<hash>-<name>`: what a cache names a path's files by.
+fn hash_part(path: &Path) -> String {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    name.split('-').next().unwrap_or_default().to_owned()
+}
+
+/// A closure learnt from the caches, and where each path's NAR is.
+pub struct CachedClosure {
+    caches: Vec<Arc<Cache>>,
+    infos: BTreeMap<PathBuf, (usize, NarInfo)>,
+    pub closure: Closure,
+    runtime: tokio::runtime::Handle,
+}
+
+impl CachedClosure {
+    /// The system a cache says `path` was built for, when it says.
+    pub fn system_of(&self, path: &Path) -> Option<&str> {
+        self.infos.get(path)?.1.system.as_deref()
+    }
+
+    /// Whether `rel` is in store path `path`, from the cache's listing: `None` when the cache
+    /// has no listing or it cannot tell (no NAR is fetched for this).
+    pub async fn holds(&self, path: &Path, rel: &str) -> Result<Option<bool>, CacheError> {
+        let Some((cache, _)) = self.infos.get(path) else {
+            return Ok(None);
+        };
+        let json = self.caches[*cache]
+            .get(&format!("{}.ls", hash_part(path)))
+            .await?;
+        Ok(json
+            .and_then(|j| listing::parse(&j))
+            .and_then(|root| listing::holds(&root, rel)))
+    }
+
+    /// The contents of `member` of store path `path` (`""`: the path is itself the file), read
+    /// from its NAR; a small file only.
+    pub async fn read_file(&self, path: &Path, member: &str) -> Result<Vec<u8>, CacheError> {
+        let nars = self.nars(BTreeMap::new());
+        let owned = path.to_owned();
+        let member = member.as_bytes().to_vec();
+        let read = tokio::task::spawn_blocking(move || -> io::Result<Vec<u8>> {
+            let nar = nars.open_nar(&owned)?;
+            let mut out = Vec::new();
+            let mut bounded = BoundedWriter(&mut out);
+            crate::layer::copy_nar_member(nar, &member, &mut bounded)?;
+            Ok(out)
+        })
+        .await
+        .map_err(|_| io::Error::other("reading the NAR stopped"))
+        .and_then(|r| r);
+        read.map_err(|source| CacheError::Nar {
+            path: path.display().to_string(),
+            cache: self.cache_of(path),
+            source,
+        })
+    }
+
+    fn cache_of(&self, path: &Path) -> String {
+        self.infos
+            .get(path)
+            .map(|(c, _)| self.caches[*c].name.clone())
+            .unwrap_or_default()
+    }
+
+    /// The NARs of the closure's paths, for layers: `must_hold` names what a path's NAR must
+    /// hold (what no listing could confirm beforehand).
+    pub fn nars(&self, must_hold: BTreeMap<PathBuf, Vec<String>>) -> Arc<dyn NarSource> {
+        Arc::new(CacheNars {
+            caches: self.caches.clone(),
+            infos: self.infos.clone(),
+            runtime: self.runtime.clone(),
+            must_hold,
+        })
+    }
+}
+
+/// A writer that refuses more than [`MAX_SMALL_FILE`] bytes.
+struct BoundedWriter<'a>(&'a mut Vec<u8>);
+
+impl io::Write for BoundedWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if (self.0.len() + buf.len()) as u64 > MAX_SMALL_FILE {
+            return Err(io::Error::other(format!(
+                "the file is larger than {MAX_SMALL_FILE} bytes"
+            )));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The closure's NARs, read from the caches as layers are written.
+struct CacheNars {
+    caches: Vec<Arc<Cache>>,
+    infos: BTreeMap<PathBuf, (usize, NarInfo)>,
+    runtime: tokio::runtime::Handle,
+    must_hold: BTreeMap<PathBuf, Vec<String>>,
+}
+
+impl NarSource for CacheNars {
+    fn open_nar(&self, path: &Path) -> io::Result<Box<dyn Read + Send>> {
+        let (cache, info) = self.infos.get(path).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "it is not in the closure read from the binary caches",
+            )
+        })?;
+        let cache = &self.caches[*cache];
+        let compressed = cache.open(&info.url, &self.runtime)?;
+        checked_nar::checked(info, compressed)
+    }
+
+    fn must_hold(&self, path: &Path) -> Vec<String> {
+        self.must_hold.get(path).cloned().unwrap_or_default()
+    }
+}
+
+/// The substituters Nix is configured with.
+struct NixSubstituters {
+    substituters: Vec<String>,
+    trusted_public_keys: Vec<String>,
+    require_sigs: bool,
+}
+
+/// Asks `nix show-config --json` for `substituters`, `trusted-public-keys`, `require-sigs`.
+async fn nix_substituters() -> Result<NixSubstituters, CacheError> {
+    let out = crate::nix::nix_stdout(&["show-config", "--json"]).await?;
+    let config: serde_json::Value = serde_json::from_slice(&out)
+        .map_err(|e| NixError::Unexpected(format!("nix show-config printed {e}")))?;
+    let list = |key: &str| -> Vec<String> {
+        config[key]["value"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Ok(NixSubstituters {
+        substituters: list("substituters"),
+        trusted_public_keys: list("trusted-public-keys"),
+        require_sigs: config["require-sigs"]["value"].as_bool().unwrap_or(true),
+    })
+}

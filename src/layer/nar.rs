@@ -1,0 +1,464 @@
+//! Reading a NAR (Nix's archive format) as it streams, and writing a store path's layer entries
+//! from it: the same tar entries, in the same order, as the walk of the local store writes.
+//!
+//! A NAR lists a directory's entries sorted bytewise by name, depth first: the order the walk
+//! gives. It keeps only what the store keeps: a regular file (executable or not), a symlink, a
+//! directory. The local store holds exactly those with fixed modes (0555 for directories and
+//! executables, 0444 for other files, 0777 for symlinks as `lstat` shows them), mtime 1 and no
+//! hard links that survive in the tar, so the modes follow from the NAR alone.
+//!
+//! Written here rather than taken from a crate: the NAR crates on crates.io read names as UTF-8,
+//! while a store path may hold any bytes but `/` and NUL in a name (the tar writer keeps them).
+//! Names are checked as Nix checks them (not empty, `.` or `..`, no `/` or NUL, strictly
+//! increasing), so no entry can land outside its store path.
+
+use std::io::{self, Read, Write};
+
+use super::tar::{Kind, Owner, TarWriter};
+
+/// Longest token or name the format allows here: names are at most 255 bytes, symlink targets
+/// at most `PATH_MAX`.
+const MAX_STRING: u64 = 4096;
+/// Deepest directory nesting accepted (a path is at most `PATH_MAX` bytes).
+const MAX_DEPTH: usize = 2048;
+/// Size of the buffer file contents are copied through.
+const COPY_BUFFER: usize = 256 * 1024;
+
+/// What a NAR holds at one place, as the parser meets it.
+pub enum NarEntry<'a> {
+    Directory,
+    Symlink {
+        target: &'a [u8],
+    },
+    /// A regular file: its content must be read from `content` (what is not read is skipped).
+    File {
+        executable: bool,
+        size: u64,
+        content: &'a mut dyn Read,
+    },
+}
+
+/// Receives each entry with its path below the NAR's root (empty for the root).
+pub trait NarVisitor {
+    fn entry(&mut self, path: &[u8], entry: NarEntry<'_>) -> io::Result<()>;
+}
+
+/// Reads a whole NAR from `reader`, handing each entry to `visit`, then checks that nothing
+/// follows it (reading on to the end is what lets a checking reader compare the hash).
+pub fn read_nar(reader: impl Read, visit: &mut dyn NarVisitor) -> io::Result<()> {
+    let mut nar = Tokens { inner: reader };
+    nar.expect(b"nix-archive-1")?;
+    let mut path = Vec::new();
+    nar.node(&mut path, 0, visit)?;
+    let mut extra = [0u8; 1];
+    loop {
+        match nar.inner.read(&mut extra) {
+            Ok(0) => return Ok(()),
+            Ok(_) => return Err(invalid("data after the end of the archive")),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Why a store path's entries could not be written from its NAR.
+#[derive(Debug)]
+pub enum NarTreeError {
+    /// The NAR could not be read, or is not what it must be.
+    Read(io::Error),
+    /// The layer's output refused a write.
+    Sink(io::Error),
+}
+
+/// Writes the layer entries of store path `root` (absolute, `/nix/store/...`) from its NAR,
+/// owned as `owner` says; `must_hold` names (relative to the root) that must be in it.
+pub fn write_nar_tree<W: Write>(
+    tar: &mut TarWriter<W>,
+    root: &[u8],
+    nar: impl Read,
+    owner: &Owner,
+    must_hold: &[String],
+) -> Result<(), NarTreeError> {
+    struct ToTar<'t, W: Write> {
+        tar: &'t mut TarWriter<W>,
+        root: &'t [u8],
+        owner: &'t Owner,
+        buf: Vec<u8>,
+        wanted: Vec<&'t [u8]>,
+        sink_failed: Option<io::Error>,
+    }
+    impl<W: Write> ToTar<'_, W> {
+        /// A write to the tar, its failure kept apart from the NAR's own.
+        fn sink(&mut self, r: io::Result<()>) -> io::Result<()> {
+            r.map_err(|e| {
+                if e.get_ref().is_some_and(|inner| inner.is::<ReadFailed>()) {
+                    return e;
+                }
+                self.sink_failed = Some(e);
+                io::Error::other("the layer output failed")
+            })
+        }
+    }
+    impl<W: Write> NarVisitor for ToTar<'_, W> {
+        fn entry(&mut self, path: &[u8], entry: NarEntry<'_>) -> io::Result<()> {
+            let mut name = self.root.to_vec();
+            if !path.is_empty() {
+                name.push(b'/');
+                name.extend_from_slice(path);
+                // A name below a symlink is not in the NAR but may well be reached through it:
+                // what cannot be told from here is not called missing.
+                let below = |w: &&[u8]| {
+                    *w == path
+                        || (matches!(entry, NarEntry::Symlink { .. })
+                            && w.starts_with(path)
+                            && w.get(path.len()) == Some(&b'/'))
+                };
+                self.wanted.retain(|w| !below(w));
+            }
+            let written = self.write(&name, entry);
+            self.sink(written)
+        }
+    }
+    impl<W: Write> ToTar<'_, W> {
+        fn write(&mut self, name: &[u8], entry: NarEntry<'_>) -> io::Result<()> {
+            match entry {
+                NarEntry::Directory => {
+                    self.tar
+                        .append_header(name, Kind::Directory, 0o555, self.owner)
+                }
+                NarEntry::Symlink { target } => {
+                    self.tar
+                        .append_header(name, Kind::Symlink { target }, 0o777, self.owner)
+                }
+                NarEntry::File {
+                    executable,
+                    size,
+                    content,
+                } => {
+                    let mode = if executable { 0o555 } else { 0o444 };
+                    self.tar
+                        .append_header(name, Kind::File { size }, mode, self.owner)?;
+                    let mut left = size;
+                    while left > 0 {
+                        let want = self.buf.len().min(left as usize);
+                        // A failed read is the NAR's, not the output's.
+                        let n = content.read(&mut self.buf[..want]).map_err(ReadFailed)?;
+                        if n == 0 {
+                            return Err(ReadFailed(io::ErrorKind::UnexpectedEof.into()).into());
+                        }
+                        self.tar.write_content(&self.buf[..n])?;
+                        left -= n as u64;
+                    }
+                    self.tar.pad(size)
+                }
+            }
+        }
+    }
+    let mut to_tar = ToTar {
+        tar,
+        root,
+        owner,
+        buf: vec![0u8; COPY_BUFFER],
+        wanted: must_hold.iter().map(|w| w.as_bytes()).collect(),
+        sink_failed: None,
+    };
+    let read = read_nar(nar, &mut to_tar);
+    if let Some(e) = to_tar.sink_failed.take() {
+        return Err(NarTreeError::Sink(e));
+    }
+    read.map_err(|e| NarTreeError::Read(ReadFailed::unwrap(e)))?;
+    match to_tar.wanted.first() {
+        None => Ok(()),
+        Some(missing) => Err(NarTreeError::Read(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "it has no {:?} (a relative --entrypoint must name a file in the top store path)",
+                String::from_utf8_lossy(missing)
+            ),
+        ))),
+    }
+}
+
+/// A read of the NAR that failed inside a write of the visitor: carried through as an
+/// `io::Error` and told apart from the output's own failures again.
+#[derive(Debug)]
+struct ReadFailed(io::Error);
+
+impl std::fmt::Display for ReadFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ReadFailed {}
+
+impl From<ReadFailed> for io::Error {
+    fn from(e: ReadFailed) -> io::Error {
+        io::Error::other(e)
+    }
+}
+
+impl ReadFailed {
+    /// The NAR's own error out of one carried as `ReadFailed`; any other as it is.
+    fn unwrap(e: io::Error) -> io::Error {
+        if e.get_ref().is_some_and(|inner| inner.is::<ReadFailed>()) {
+            let inner = e.into_inner().expect("checked above");
+            return inner.downcast::<ReadFailed>().expect("checked above").0;
+        }
+        e
+    }
+}
+
+/// Copies the content of the regular file `member` (a name directly below the NAR's root
+/// directory) into `out`, reading the whole NAR.
+pub fn copy_nar_member<W: Write>(nar: impl Read, member: &[u8], out: &mut W) -> io::Result<()> {
+    struct Copy<'o, W> {
+        member: &'o [u8],
+        out: &'o mut W,
+        found: bool,
+    }
+    impl<W: Write> NarVisitor for Copy<'_, W> {
+        fn entry(&mut self, path: &[u8], entry: NarEntry<'_>) -> io::Result<()> {
+            if path != self.member {
+                return Ok(());
+            }
+            if let NarEntry::File { content, .. } = entry {
+                io::copy(content, self.out)?;
+                self.found = true;
+            }
+            Ok(())
+        }
+    }
+    let mut copy = Copy {
+        member,
+        out,
+        found: false,
+    };
+    read_nar(nar, &mut copy)?;
+    if copy.found {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("the NAR has no file {:?}", String::from_utf8_lossy(member)),
+        ))
+    }
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("not a valid NAR: {what}"),
+    )
+}
+
+/// The NAR's tokens: each a little-endian u64 length, the bytes, zeros up to a multiple of 8.
+struct Tokens<R> {
+    inner: R,
+}
+
+impl<R: Read> Tokens<R> {
+    fn u64(&mut self) -> io::Result<u64> {
+        let mut b = [0u8; 8];
+        self.inner.read_exact(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn padding(&mut self, len: u64) -> io::Result<()> {
+        let pad = (8 - len % 8) % 8;
+        let mut b = [0u8; 8];
+        self.inner.read_exact(&mut b[..pad as usize])?;
+        if b.iter().any(|&x| x != 0) {
+            return Err(invalid("non-zero padding"));
+        }
+        Ok(())
+    }
+
+    fn string(&mut self) -> io::Result<Vec<u8>> {
+        let len = self.u64()?;
+        if len > MAX_STRING {
+            return Err(invalid("a name or token is too long"));
+        }
+        let mut s = vec![0u8; len as usize];
+        self.inner.read_exact(&mut s)?;
+        self.padding(len)?;
+        Ok(s)
+    }
+
+    fn expect(&mut self, token: &[u8]) -> io::Result<()> {
+        let s = self.string()?;
+        if s == token {
+            Ok(())
+        } else {
+            Err(invalid(&format!(
+                "expected {:?}, found {:?}",
+                String::from_utf8_lossy(token),
+                String::from_utf8_lossy(&s)
+            )))
+        }
+    }
+
+    /// One node at `path`, handed to `visit`, with everything below it.
+    fn node(
+        &mut self,
+        path: &mut Vec<u8>,
+        depth: usize,
+        visit: &mut dyn NarVisitor,
+    ) -> io::Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(invalid("directories nested too deep"));
+        }
+        self.expect(b"(")?;
+        self.expect(b"type")?;
+        match self.string()?.as_slice() {
+            b"regular" => {
+                let mut token = self.string()?;
+                let executable = token == b"executable";
+                if executable {
+                    self.expect(b"")?;
+                    token = self.string()?;
+                }
+                if token != b"contents" {
+                    return Err(invalid("a regular file without contents"));
+                }
+                let size = self.u64()?;
+                let mut content = (&mut self.inner).take(size);
+                visit.entry(
+                    path,
+                    NarEntry::File {
+                        executable,
+                        size,
+                        content: &mut content,
+                    },
+                )?;
+                // What the visitor did not read is skipped.
+                io::copy(&mut content, &mut io::sink())?;
+                if content.limit() != 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                self.padding(size)?;
+            }
+            b"symlink" => {
+                self.expect(b"target")?;
+                let target = self.string()?;
+                if target.is_empty() || target.contains(&0) {
+                    return Err(invalid("an empty symlink target"));
+                }
+                visit.entry(path, NarEntry::Symlink { target: &target })?;
+            }
+            b"directory" => {
+                visit.entry(path, NarEntry::Directory)?;
+                let mut previous: Option<Vec<u8>> = None;
+                loop {
+                    match self.string()?.as_slice() {
+                        b")" => return Ok(()),
+                        b"entry" => {}
+                        _ => return Err(invalid("expected a directory entry")),
+                    }
+                    self.expect(b"(")?;
+                    self.expect(b"name")?;
+                    let name = self.string()?;
+                    if name.is_empty()
+                        || name == b"."
+                        || name == b".."
+                        || name.contains(&b'/')
+                        || name.contains(&0)
+                    {
+                        return Err(invalid("a directory entry with a forbidden name"));
+                    }
+                    if previous.as_ref().is_some_and(|p| *p >= name) {
+                        return Err(invalid("directory entries out of order"));
+                    }
+                    self.expect(b"node")?;
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push(b'/');
+                    }
+                    path.extend_from_slice(&name);
+                    self.node(path, depth + 1, visit)?;
+                    path.truncate(len);
+                    self.expect(b")")?;
+                    previous = Some(name);
+                }
+            }
+            _ => return Err(invalid("an unknown node type")),
+        }
+        self.expect(b")")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A NAR token.
+    fn t(out: &mut Vec<u8>, s: &[u8]) {
+        out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        out.extend_from_slice(s);
+        out.resize(out.len().next_multiple_of(8), 0);
+    }
+
+    fn file_nar(names: &[&[u8]]) -> Vec<u8> {
+        let mut n = Vec::new();
+        for s in [&b"nix-archive-1"[..], b"(", b"type", b"directory"] {
+            t(&mut n, s);
+        }
+        for name in names {
+            for s in [&b"entry"[..], b"(", b"name", name, b"node", b"(", b"type"] {
+                t(&mut n, s);
+            }
+            for s in [&b"regular"[..], b"contents", b"hello", b")", b")"] {
+                t(&mut n, s);
+            }
+        }
+        t(&mut n, b")");
+        n
+    }
+
+    struct Names(Vec<Vec<u8>>);
+    impl NarVisitor for Names {
+        fn entry(&mut self, path: &[u8], _: NarEntry<'_>) -> io::Result<()> {
+            self.0.push(path.to_vec());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn names_are_read_as_bytes_in_order() {
+        let mut names = Names(Vec::new());
+        read_nar(&file_nar(&[b"a", b"b\xff"])[..], &mut names).unwrap();
+        assert_eq!(names.0, [&b""[..], b"a", b"b\xff"]);
+    }
+
+    #[test]
+    fn names_that_would_escape_or_repeat_are_refused() {
+        for bad in [
+            &[&b".."[..]][..],
+            &[b"a/b"],
+            &[b""],
+            &[b"b", b"a"],
+            &[b"a", b"a"],
+        ] {
+            let e = read_nar(&file_nar(bad)[..], &mut Names(Vec::new())).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_cut_or_extended_nar_is_refused() {
+        let nar = file_nar(&[b"a"]);
+        assert!(read_nar(&nar[..nar.len() - 8], &mut Names(Vec::new())).is_err());
+        let mut longer = nar.clone();
+        longer.push(0);
+        assert!(read_nar(&longer[..], &mut Names(Vec::new())).is_err());
+    }
+
+    #[test]
+    fn a_member_is_copied_out() {
+        let mut out = Vec::new();
+        copy_nar_member(&file_nar(&[b"a", b"layer.tar"])[..], b"layer.tar", &mut out).unwrap();
+        assert_eq!(out, b"hello");
+        let e = copy_nar_member(&file_nar(&[b"a"])[..], b"layer.tar", &mut Vec::new());
+        assert_eq!(e.unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+}

@@ -1,0 +1,163 @@
+//! A store path that is not in the local store, planned from binary caches (`--substituter`):
+//! its closure from the narinfos, its layers made from NARs only where the registry lacks them.
+//! A plain package becomes the same image a push from the local store gives; a dockerTools
+//! image (a conf.json, or a stream script referring to one) too, its conf read from the cache.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::docker_tools::docker_tools_plan;
+use super::prepare::{package_plan, platform_of, refuse_config_flags, Alive, Prepared};
+use super::PushError;
+use crate::binary_cache::{BinaryCaches, CachedClosure};
+use crate::digest::Digest;
+use crate::dockertools::DockerToolsConf;
+use crate::layer::StoreSource;
+use crate::plan::{unix_now, ImagePlan};
+use crate::progress::Reporter;
+use crate::request::PushRequest;
+
+/// Names a store path holding an image archive has (`buildImage`, `pullImage`).
+const ARCHIVE_SUFFIXES: [&str; 4] = [".tar", ".tar.gz", ".tgz", ".tar.zst"];
+
+/// Plans the image of `path`, read from the binary caches the request names (or Nix's).
+pub(super) async fn prepare_from_cache(
+    request: &PushRequest,
+    path: &Path,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<Prepared, PushError> {
+    let caches = BinaryCaches::open(&request.substituters, request.retry, path).await?;
+    reporter.phase(&format!(
+        "{} is not in the local store: reading it from {}",
+        path.display(),
+        caches.names()
+    ));
+    let cached = caches.closure(&[path.to_owned()]).await?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    if ARCHIVE_SUFFIXES.iter().any(|s| name.ends_with(s)) {
+        return Err(PushError::Unsupported(format!(
+            "{} is an image archive: reading one from a binary cache is not supported yet (realise it locally first)",
+            path.display()
+        )));
+    }
+    if let Some((conf_path, conf)) = docker_tools_conf(&cached, path).await? {
+        return prepare_conf(request, &cached, &conf_path, &conf).await;
+    }
+    if !request.contents.is_empty() {
+        return Err(PushError::Unsupported(
+            "--contents with a store path read from a binary cache is not supported yet".into(),
+        ));
+    }
+    let platform = platform_of(request, path, cached.system_of(path))?;
+    // A relative entrypoint is looked up in the cache's listing; where there is none, it is
+    // checked while the top path's NAR is read for its layer (never fetched for this alone).
+    let mut must_hold = BTreeMap::new();
+    if let Some(relative) = request.config.relative_entrypoint() {
+        match cached.holds(path, relative).await? {
+            Some(true) => {}
+            Some(false) => return Err(request.config.missing_entrypoint(path).into()),
+            None => {
+                must_hold.insert(path.to_owned(), vec![relative.to_owned()]);
+            }
+        }
+    }
+    let config = request.config.resolve_unchecked(path);
+    let mut plan = package_plan(
+        request,
+        &cached.closure,
+        &[path.to_owned()],
+        &[],
+        platform,
+        config,
+    )?;
+    read_from_cache(&mut plan, &cached, must_hold);
+    Ok(Prepared {
+        plan,
+        image_tag: None,
+        image_name: None,
+        closure: cached.closure.clone(),
+        license: None,
+        _alive: Alive::Nothing,
+    })
+}
+
+/// Every store path of the plan read from the caches.
+fn read_from_cache(
+    plan: &mut ImagePlan,
+    cached: &CachedClosure,
+    must_hold: BTreeMap<PathBuf, Vec<String>>,
+) {
+    let source = StoreSource::Nars(cached.nars(must_hold));
+    for layer in &mut plan.layers {
+        layer.read_from(&source);
+    }
+}
+
+/// The dockerTools conf `path` is, or refers to (a stream script), read from the cache.
+async fn docker_tools_conf(
+    cached: &CachedClosure,
+    path: &Path,
+) -> Result<Option<(PathBuf, DockerToolsConf)>, PushError> {
+    let mut candidates: Vec<PathBuf> = vec![path.to_owned()];
+    if let Some(top) = cached.closure.get(path) {
+        candidates.extend(top.references.iter().cloned());
+    }
+    for candidate in candidates {
+        if !candidate.to_string_lossy().ends_with("-conf.json") {
+            continue;
+        }
+        let bytes = cached.read_file(&candidate, "").await?;
+        let looks_like_conf = serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|v| {
+            v.get("store_layers").is_some() && v.get("customisation_layer").is_some()
+        });
+        if !looks_like_conf {
+            continue;
+        }
+        let conf =
+            DockerToolsConf::parse(&bytes, unix_now()).map_err(|source| PushError::Conf {
+                path: candidate.clone(),
+                source,
+            })?;
+        return Ok(Some((candidate, conf)));
+    }
+    Ok(None)
+}
+
+/// A dockerTools image from its conf: the layers nixpkgs would make, read from the caches.
+async fn prepare_conf(
+    request: &PushRequest,
+    cached: &CachedClosure,
+    conf_path: &Path,
+    conf: &DockerToolsConf,
+) -> Result<Prepared, PushError> {
+    refuse_config_flags(request)?;
+    if conf.from_image.is_some() {
+        return Err(PushError::Unsupported(format!(
+            "{} builds on a base image (fromImage): reading one from a binary cache is not supported yet",
+            conf_path.display()
+        )));
+    }
+    // The conf refers to every store path it names.
+    let closure = cached.closure.below(&[conf_path.to_owned()]);
+    let checksum = cached
+        .read_file(&conf.customisation_layer, "checksum")
+        .await?;
+    let checksum = String::from_utf8_lossy(&checksum).trim().to_owned();
+    let diff_id: Digest = format!("sha256:{checksum}").parse().map_err(|_| {
+        PushError::Unsupported(format!(
+            "{}/checksum is not a hex sha256",
+            conf.customisation_layer.display()
+        ))
+    })?;
+    let mut plan = docker_tools_plan(conf, &closure, diff_id, None, request)?;
+    read_from_cache(&mut plan, cached, BTreeMap::new());
+    Ok(Prepared {
+        plan,
+        image_tag: conf.tag.clone(),
+        image_name: conf.name.clone(),
+        closure,
+        license: None,
+        _alive: Alive::Nothing,
+    })
+}
