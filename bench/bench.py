@@ -23,10 +23,14 @@ Measured (see docs/benchmarks.md):
      `--compression none`, and against its floor;
   8. an unchanged re-push (same machine, the tag already naming the image) against the Nix
      queries it needs, run by hand in the same run: `nix build --json`, the closure query
-     (`nix path-info --json --recursive`) and `nix flake metadata`.
+     (`nix path-info --json --recursive`) and `nix flake metadata`;
+  9. publishing from a binary cache (bench/from_cache.py): nixpush STORE_PATH --substituter
+     against `nix copy --from` the cache followed by a local push, the NAR bytes of an unchanged
+     re-push from the cache, and peak RSS for a 1 GiB path from the cache.
 
 Usage: python3 bench/bench.py [--runs 3] [--paths 100] [--mib 500] [--rss-sizes 1024,4096]
-                              [--archive-mib 200] [--smallfiles 1]
+                              [--archive-mib 200] [--smallfiles 1] [--cache-mib 300]
+                              [--cache-rss-mib 1024] [--only cache]
 Run through `make bench`, which sets the offline Nix configuration.
 """
 
@@ -47,6 +51,8 @@ sys.path.insert(0, os.path.join(REPO, "tests", "oracle"))
 sys.path.insert(0, os.path.join(REPO, "fixtures", "demo"))
 import layer_tar  # noqa: E402
 import make_archive  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import from_cache  # noqa: E402
 
 NIXPUSH = os.path.join(REPO, "target", "release", "nixpush")
 BENCH_FLAKE = f"path:{REPO}/bench#default"
@@ -166,6 +172,19 @@ def build(paths, mib, variant):
         ["nix", "path-info", "--recursive", top], env=env, check=True, stdout=subprocess.PIPE
     ).stdout.decode().split()
     return time.monotonic() - t0, closure
+
+
+def build_with(env):
+    """Builds the benchmark closure `env` describes; returns (seconds, closure paths)."""
+    return build(int(env["NIXPUSH_BENCH_PATHS"]), int(env["NIXPUSH_BENCH_MIB"]),
+                 env["NIXPUSH_BENCH_VARIANT"])
+
+
+def with_cache(env, cache_dir):
+    env = dict(env)
+    env["NIXPUSH_CACHE_DIR"] = cache_dir
+    env["DOCKER_CONFIG"] = cache_dir
+    return env
 
 
 def planned_layers(env, host):
@@ -401,12 +420,19 @@ def main():
     ap.add_argument("--rss-sizes", default="1024,4096")
     ap.add_argument("--archive-mib", type=int, default=200)
     ap.add_argument("--smallfiles", type=int, default=1, help="0 skips the 60k-file shape")
+    ap.add_argument("--cache-mib", type=int, default=300,
+                    help="size of the closure published from a binary cache; 0 skips it")
+    ap.add_argument("--cache-rss-mib", type=int, default=1024)
+    ap.add_argument("--only", choices=["cache"], help="run only the binary cache rows")
     args = ap.parse_args()
     for tool in ("nix", "docker-registry", "skopeo", "strace", "curl"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is not installed: run `make setup`")
 
     print(f"machine: {os.cpu_count()} cores, {os.uname().machine}, {os.uname().sysname} {os.uname().release}")
+    if args.only == "cache":
+        bench_cache_only(args)
+        return
     nix_time, closure = build(args.paths, args.mib, 1)
     build(args.paths, args.mib, 2)
     # The part spent in nix on a push: evaluating, building (already built) and path-info.
@@ -487,6 +513,9 @@ def main():
 
     archive = bench_archive(args.archive_mib, args.runs) if args.archive_mib else None
     small = bench_smallfiles(args.runs) if args.smallfiles else None
+    cached = (from_cache.bench_from_cache(cache_context(args), args.runs, args.cache_mib,
+                                          args.cache_rss_mib)
+              if args.cache_mib else None)
 
     m_cold, m_base = median(cold), median(base)
     print()
@@ -516,6 +545,38 @@ def main():
               f"{gz / plain:.2f}x | <= 1.4x |")
         print(f"| the same, vs the registry's own ingest | {gz:.2f} s | {floor:.2f} s (curl PUT) | "
               f"{gz / floor:.2f}x | the floor |")
+    if cached:
+        print_cache_rows(args, cached)
+
+
+def cache_context(args):
+    """What bench/from_cache.py uses of this file."""
+    return argparse.Namespace(
+        nix_env=nix_env, bench_env=bench_env, build_with=build_with, with_cache=with_cache,
+        Registry=Registry, timed=timed, median=median, free_port=free_port, NIXPUSH=NIXPUSH,
+        paths=args.paths,
+    )
+
+
+def bench_cache_only(args):
+    """`--only cache`: the binary cache rows alone."""
+    cached = from_cache.bench_from_cache(cache_context(args), args.runs, args.cache_mib,
+                                         args.cache_rss_mib)
+    print()
+    print(f"| measure ({args.runs} runs, median) | nixpush | baseline | ratio | target |")
+    print("| --- | --- | --- | --- | --- |")
+    print_cache_rows(args, cached)
+
+
+def print_cache_rows(args, cached):
+    ours, theirs, copy, repush, repush_nar, (peak, t) = cached
+    print(f"| publish from a binary cache (xz, HTTP), {args.cache_mib} MiB, {args.paths} paths | "
+          f"{ours:.2f} s | {theirs:.2f} s (nix copy --from {copy:.2f} s + local push) | "
+          f"{ours / theirs:.2f}x | < 1x |")
+    print(f"| unchanged re-push from the cache, empty nixpush cache | {repush:.3f} s, "
+          f"{repush_nar} NAR bytes | | | 0 NAR bytes |")
+    print(f"| peak RSS, {args.cache_rss_mib} MiB path from a (zstd) cache | {peak / 1024:.1f} MiB "
+          f"({t:.1f} s) | | | < 100 MiB |")
 
 
 if __name__ == "__main__":
