@@ -74,8 +74,9 @@ def delete(closure, nix_env):
 
 def bench_from_cache(ctx, runs, mib, rss_mib):
     """Medians of (publish from the cache, nix copy --from + local push, its nix copy part) and
-    the unchanged re-push's (seconds, NAR bytes), and (peak RSS KiB, seconds) for one rss_mib
-    store path from a zstd cache. `ctx` carries bench.py's helpers."""
+    the unchanged re-push's (seconds, NAR bytes), (peak RSS KiB, seconds) for one rss_mib store
+    path from a zstd cache, and the highest peak RSS of the publishes from the xz cache. `ctx`
+    carries bench.py's helpers."""
     work = tempfile.mkdtemp(prefix="nixpush-bench-from-cache-")
     nix_env = ctx.nix_env()
     secret, public = keys(work, nix_env)
@@ -87,7 +88,7 @@ def bench_from_cache(ctx, runs, mib, rss_mib):
     subprocess.run(["nix", "copy", "--to", f"file://{cache_dir}?secret-key={secret}", top],
                    env=nix_env, check=True, stderr=subprocess.DEVNULL)
     server = CacheServer(cache_dir, ctx.free_port())
-    from_cache, baseline, copy_part, repush, repush_nar = [], [], [], [], []
+    from_cache, baseline, copy_part, repush, repush_nar, xz_rss = [], [], [], [], [], []
     substitute = ["--substituter", server.url, "--trusted-public-key", public,
                   "--system", "x86_64-linux"]
     try:
@@ -96,9 +97,10 @@ def bench_from_cache(ctx, runs, mib, rss_mib):
             reg = ctx.Registry()
             npc = tempfile.mkdtemp(prefix="nixpush-bench-cache-")
             try:
-                t, _, _ = ctx.timed([ctx.NIXPUSH, "-q", top, f"{reg.host}/cache/app:v1"] + substitute,
-                                    ctx.with_cache(nix_env, npc))
+                t, peak, _ = ctx.timed([ctx.NIXPUSH, "-q", top, f"{reg.host}/cache/app:v1"] + substitute,
+                                       ctx.with_cache(nix_env, npc), sample_rss=True)
                 from_cache.append(t)
+                xz_rss.append(peak)
                 fresh = tempfile.mkdtemp(prefix="nixpush-bench-cache-")
                 before = server.nar_bytes()
                 t, _, _ = ctx.timed([ctx.NIXPUSH, "-q", top, f"{reg.host}/cache/app:v1"] + substitute,
@@ -147,7 +149,8 @@ def bench_from_cache(ctx, runs, mib, rss_mib):
         shutil.rmtree(npc, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
     m = ctx.median
-    return (m(from_cache), m(baseline), m(copy_part), m(repush), max(repush_nar), (peak, t))
+    return (m(from_cache), m(baseline), m(copy_part), m(repush), max(repush_nar), (peak, t),
+            max(xz_rss))
 
 
 def closure_top(closure, env):

@@ -5,26 +5,66 @@ kept alive, as nginx or S3 keep them) and with a listen backlog of 128 rather th
 client fetching many narinfos at once is not held back by dropped connection attempts. Every
 request is logged on stderr ("GET /path HTTP/1.1" status -), the access log the tests read.
 
-Usage: python3 tests/cache_server.py PORT DIRECTORY
+With --fault, the first download of each NAR breaks after --after bytes, the way networks
+break: `cut` closes the connection (the body is shorter than its Content-Length), `stall` stops
+sending and holds the connection open. Later downloads of the same NAR are whole.
+
+Usage: python3 tests/cache_server.py [--fault cut|stall --after BYTES] PORT DIRECTORY
+       (PORT 0: a free one, printed on stdout)
 """
 
+import argparse
 import functools
 import http.server
-import sys
+import threading
+import time
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def do_GET(self):
+        server = self.server
+        if server.fault and self.path.startswith("/nar/"):
+            with server.lock:
+                first = self.path not in server.broken
+                server.broken.add(self.path)
+            if first:
+                return self.break_download()
+        super().do_GET()
+
+    def break_download(self):
+        f = self.send_head()
+        if f is None:
+            return
+        with f:
+            self.wfile.write(f.read(self.server.after))
+            self.wfile.flush()
+        if self.server.fault == "stall":
+            # Longer than any stall timeout a test sets; the client gives up first.
+            time.sleep(60)
+        self.close_connection = True
+
 
 class Server(http.server.ThreadingHTTPServer):
     request_queue_size = 128
+    daemon_threads = True
 
 
 def main():
-    port, directory = int(sys.argv[1]), sys.argv[2]
-    handler = functools.partial(Handler, directory=directory)
-    Server(("127.0.0.1", port), handler).serve_forever()
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--fault", choices=["cut", "stall"])
+    ap.add_argument("--after", type=int, default=0)
+    ap.add_argument("port", type=int)
+    ap.add_argument("directory")
+    args = ap.parse_args()
+    handler = functools.partial(Handler, directory=args.directory)
+    server = Server(("127.0.0.1", args.port), handler)
+    server.fault, server.after = args.fault, args.after
+    server.broken, server.lock = set(), threading.Lock()
+    if args.port == 0:
+        print(server.server_address[1], flush=True)
+    server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ impl NarCompression {
             NarCompression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(reader)),
             NarCompression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(reader)),
             NarCompression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader)?),
+            NarCompression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
         })
     }
 }
@@ -133,11 +134,16 @@ mod tests {
             read_all(&mut e).unwrap()
         };
         let zst = zstd::encode_all(&nar[..], 3).unwrap();
+        let gz = {
+            let mut e = flate2::read::GzEncoder::new(&nar[..], flate2::Compression::default());
+            read_all(&mut e).unwrap()
+        };
         for (bytes, c) in [
             (nar.clone(), NarCompression::None),
             (xz, NarCompression::Xz),
             (bz, NarCompression::Bzip2),
             (zst, NarCompression::Zstd),
+            (gz, NarCompression::Gzip),
         ] {
             let mut r = checked(&info(&nar, c), &bytes[..]).unwrap();
             assert_eq!(read_all(&mut r).unwrap(), nar, "{c:?}");

@@ -17,6 +17,7 @@ pub enum NarCompression {
     Xz,
     Bzip2,
     Zstd,
+    Gzip,
 }
 
 /// One `.narinfo`.
@@ -64,7 +65,8 @@ impl NarInfo {
                         "xz" => NarCompression::Xz,
                         "bzip2" => NarCompression::Bzip2,
                         "zstd" => NarCompression::Zstd,
-                        other => return Err(format!("NARs compressed with {other:?} cannot be read (xz, zstd, bzip2 and none can)")),
+                        "gzip" => NarCompression::Gzip,
+                        other => return Err(format!("NARs compressed with {other:?} cannot be read (xz, zstd, bzip2, gzip and none can)")),
                     })
                 }
                 "NarHash" => {

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the bed
 
+pub mod binary_cache;
 pub mod front;
 pub mod quirks;
 pub mod seeded;
