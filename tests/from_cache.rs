@@ -158,6 +158,16 @@ fn assert_names_one_of(run: &Run, paths: &[PathBuf]) {
     );
 }
 
+/// `app`'s closure copied to a fresh cache as a plain `nix copy` writes it (xz, no listings),
+/// signed by a fresh key named `key_name`, then deleted from the local store.
+fn only_in_a_signed_cache(app: &Built, key_name: &str) -> (SigningKey, BinaryCache) {
+    let key = SigningKey::generate(key_name);
+    let cache = BinaryCache::new();
+    cache.copy(&app.closure, &CopyOptions::signed(&key));
+    delete_from_store(&app.closure);
+    (key, cache)
+}
+
 /// The NAR request paths a cache serves for `paths`.
 fn nar_paths(cache: &BinaryCache, paths: &[&Path]) -> BTreeSet<String> {
     paths.iter().map(|p| cache.nar_request_path(p)).collect()
@@ -193,10 +203,7 @@ fn a_closure_only_in_an_http_cache_gives_the_image_of_the_local_store() {
         .map(str::to_owned),
     );
     let oracle = app.oracle_diff_ids();
-    let key = SigningKey::generate("nixpush-test-cache-1");
-    let cache = BinaryCache::new();
-    cache.copy(&app.closure, &CopyOptions::signed(&key));
-    delete_from_store(&app.closure);
+    let (key, cache) = only_in_a_signed_cache(&app, "nixpush-test-cache-1");
 
     let server = CacheServer::serve(cache.dir());
     let registry = Registry::start();
@@ -243,10 +250,7 @@ fn a_file_cache_gives_the_image_of_the_local_store() {
         .map(str::to_owned),
     );
     let oracle = app.oracle_diff_ids();
-    let key = SigningKey::generate("nixpush-test-cache-2");
-    let cache = BinaryCache::new();
-    cache.copy(&app.closure, &CopyOptions::signed(&key));
-    delete_from_store(&app.closure);
+    let (key, cache) = only_in_a_signed_cache(&app, "nixpush-test-cache-2");
 
     let registry = Registry::start();
     let image = format!("{}/cache/app:v1", registry.host());
@@ -263,10 +267,7 @@ fn a_file_cache_gives_the_image_of_the_local_store() {
 #[test]
 fn an_unchanged_repush_from_the_cache_downloads_no_nar_and_uploads_nothing() {
     let app = Built::attr("cached-3");
-    let key = SigningKey::generate("nixpush-test-cache-3");
-    let cache = BinaryCache::new();
-    cache.copy(&app.closure, &CopyOptions::signed(&key));
-    delete_from_store(&app.closure);
+    let (key, cache) = only_in_a_signed_cache(&app, "nixpush-test-cache-3");
     let server = CacheServer::serve(cache.dir());
     let registry = Registry::start();
     let image = format!("{}/cache/app:v1", registry.host());
@@ -352,10 +353,7 @@ fn every_nar_compression_gives_the_manifest_of_the_local_store() {
 #[test]
 fn a_narinfo_whose_signature_was_altered_is_refused() {
     let app = Built::attr("cached-4");
-    let key = SigningKey::generate("nixpush-test-cache-4");
-    let cache = BinaryCache::new();
-    cache.copy(&app.closure, &CopyOptions::signed(&key));
-    delete_from_store(&app.closure);
+    let (key, cache) = only_in_a_signed_cache(&app, "nixpush-test-cache-4");
     cache.corrupt_signature(&app.top);
     let server = CacheServer::serve(cache.dir());
     let registry = Registry::start();
@@ -507,10 +505,7 @@ fn a_nar_whose_bytes_differ_from_its_nar_hash_is_refused() {
 #[test]
 fn a_path_missing_from_every_cache_is_named() {
     let app = Built::attr("cached-8");
-    let key = SigningKey::generate("nixpush-test-cache-8");
-    let cache = BinaryCache::new();
-    cache.copy(&app.closure, &CopyOptions::signed(&key));
-    delete_from_store(&app.closure);
+    let (key, cache) = only_in_a_signed_cache(&app, "nixpush-test-cache-8");
     let busybox = app.dependency().to_owned();
     cache.remove_narinfo(&busybox);
     let server = CacheServer::serve(cache.dir());
@@ -876,21 +871,34 @@ fn a_docker_tools_image_from_the_cache_is_the_one_from_the_local_store() {
 
     // The stream script, as `./result` of streamLayeredImage names it.
     let image = format!("{}/cache/docker:v1", registry.host());
-    let json = push_json(
-        &Nixpush::new(),
-        &from_cache(
-            stream.to_str().unwrap(),
-            &image,
-            &[&server.url()],
-            &[&key.public],
-            &[],
-        ),
-    );
+    let push_stream = || {
+        push_json(
+            &Nixpush::new(),
+            &from_cache(
+                stream.to_str().unwrap(),
+                &image,
+                &[&server.url()],
+                &[&key.public],
+                &[],
+            ),
+        )
+    };
+    let json = push_stream();
     assert_eq!(image_facts(&json), image_facts(&local_json));
     let pinned = json["images"][0]["reference"].as_str().unwrap();
     assert_eq!(
         podman_run(pinned, &[], &[]),
         "hello from a cached dockerTools image\n"
+    );
+
+    // Unchanged, from an empty nixpush cache: the conf.json's NAR (a few hundred bytes: the
+    // layering is in it) is the only one read; no layer's, not even the customisation layer's.
+    let before = server.nar_downloads().len();
+    let again = push_stream();
+    assert_eq!(again["images"][0]["unchanged"], true, "{again}");
+    assert_eq!(
+        server.nar_downloads()[before..],
+        [cache.nar_request_path(&conf)]
     );
 
     // The conf.json itself names the same image.
@@ -911,7 +919,13 @@ fn a_docker_tools_image_from_the_cache_is_the_one_from_the_local_store() {
 
 #[test]
 fn a_nar_download_cut_or_stalled_midway_is_fetched_again() {
-    for (attr, fault) in [("cached-16", "cut"), ("cached-17", "stall")] {
+    // A cut download resumes with `Range` where the cache serves ranges, and starts over
+    // (skipping what was read) where it does not.
+    for (attr, fault, ranges) in [
+        ("cached-16", "cut", true),
+        ("cached-17", "stall", true),
+        ("cached-18", "cut", false),
+    ] {
         let app = Built::attr(attr);
         let busybox = app.dependency().to_owned();
         let key = SigningKey::generate(&format!("nixpush-test-{attr}"));
@@ -920,7 +934,11 @@ fn a_nar_download_cut_or_stalled_midway_is_fetched_again() {
         // The first download of each NAR breaks after 64 KiB: busybox's (about 1 MiB) does.
         assert!(std::fs::metadata(cache.nar_file(&busybox)).unwrap().len() > 65536);
         delete_from_store(&app.closure);
-        let server = CacheServer::serve_with(cache.dir(), &["--fault", fault, "--after", "65536"]);
+        let mut options = vec!["--fault", fault, "--after", "65536"];
+        if !ranges {
+            options.push("--no-ranges");
+        }
+        let server = CacheServer::serve_with(cache.dir(), &options);
         let registry = Registry::start();
 
         let image = format!("{}/cache/app:v1", registry.host());
@@ -943,6 +961,11 @@ fn a_nar_download_cut_or_stalled_midway_is_fetched_again() {
         // Fetched again (a stall may also restart the layer's upload, which opens it once
         // more), and the image is whole.
         assert!(tries >= 2, "{fault}: {:?}", server.nar_downloads());
+        // Where ranges are served, the second download asked for the rest only.
+        let resumed = server
+            .log()
+            .contains(&format!("\"GET {busybox_nar} HTTP/1.1\" 206"));
+        assert_eq!(resumed, ranges, "{}", server.log());
         let pinned = json["images"][0]["reference"].as_str().unwrap();
         let program = format!("{}/bin/app", app.top());
         assert_eq!(
@@ -951,4 +974,30 @@ fn a_nar_download_cut_or_stalled_midway_is_fetched_again() {
         );
         assert_not_in_store(&app.closure);
     }
+}
+
+#[test]
+fn a_platform_names_the_system_of_a_path_from_the_cache() {
+    let app = Built::attr("cached-19");
+    let (key, cache) = only_in_a_signed_cache(&app, "nixpush-test-cache-19");
+    let registry = Registry::start();
+
+    // No --system: the platform the path is declared for says it, as for a multi-arch push.
+    let image = format!("{}/cache/multi:v1", registry.host());
+    let platform = format!("linux/amd64={}", app.top());
+    Nixpush::new()
+        .run(&[
+            &image,
+            "--platform",
+            &platform,
+            "--substituter",
+            &cache.file_url(),
+            "--trusted-public-key",
+            &key.public,
+        ])
+        .assert_ok();
+    let index: serde_json::Value = serde_json::from_slice(&skopeo_raw(&image)).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
+    assert_eq!(index["manifests"][0]["platform"]["architecture"], "amd64");
+    assert_not_in_store(&app.closure);
 }

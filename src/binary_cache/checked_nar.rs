@@ -13,6 +13,13 @@ use crate::nix::NarHash;
 
 /// Read buffer between the decompressor and the NAR parser (which reads 8-byte tokens).
 const READ_BUFFER: usize = 128 * 1024;
+/// Most memory one xz decoder may use: enough for any preset `xz` has (`-9`: a 64 MiB
+/// dictionary; Nix writes `-6`, 8 MiB), never what a NAR re-encoded with a huge dictionary
+/// would make it take. The compressed bytes are not what the signature covers.
+const XZ_MEMLIMIT: u64 = 80 * 1024 * 1024;
+/// Largest zstd window accepted (2^26 = 64 MiB; Nix's levels use 8 MiB at most), for the same
+/// reason.
+const ZSTD_WINDOW_LOG_MAX: u32 = 26;
 
 impl NarCompression {
     /// `reader`, decompressed.
@@ -23,17 +30,29 @@ impl NarCompression {
         let reader = BufReader::with_capacity(READ_BUFFER, reader);
         Ok(match self {
             NarCompression::None => Box::new(reader),
-            NarCompression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(reader)),
+            NarCompression::Xz => {
+                let stream = liblzma::stream::Stream::new_stream_decoder(
+                    XZ_MEMLIMIT,
+                    liblzma::stream::CONCATENATED,
+                )
+                .map_err(io::Error::other)?;
+                Box::new(liblzma::bufread::XzDecoder::new_stream(reader, stream))
+            }
             NarCompression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(reader)),
-            NarCompression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader)?),
+            NarCompression::Zstd => {
+                let mut decoder = zstd::stream::read::Decoder::with_buffer(reader)?;
+                decoder.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
+                Box::new(decoder)
+            }
             NarCompression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
         })
     }
 }
 
-/// The decompressed NAR of `info`, checked as it is read.
+/// The decompressed NAR of `info` from `cache`, checked as it is read.
 pub fn checked<'a>(
     info: &NarInfo,
+    cache: &str,
     compressed: impl Read + Send + 'a,
 ) -> io::Result<Box<dyn Read + Send + 'a>> {
     let nar = info.compression.decoder(compressed)?;
@@ -42,6 +61,7 @@ pub fn checked<'a>(
         CheckedNar {
             inner: nar,
             path: info.store_path.clone(),
+            cache: cache.to_owned(),
             expected_hash: info.nar_hash,
             expected_size: info.nar_size,
             hasher: Sha256::new(),
@@ -53,6 +73,7 @@ pub fn checked<'a>(
 struct CheckedNar<R> {
     inner: R,
     path: PathBuf,
+    cache: String,
     expected_hash: NarHash,
     expected_size: u64,
     hasher: Sha256,
@@ -64,8 +85,9 @@ impl<R: Read> CheckedNar<R> {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
-                "the NAR of {} from the cache is not the one its narinfo signs: {what}",
-                self.path.display()
+                "the NAR of {} from {} is not the one its narinfo signs: {what}",
+                self.path.display(),
+                self.cache
             ),
         )
     }
@@ -145,9 +167,30 @@ mod tests {
             (zst, NarCompression::Zstd),
             (gz, NarCompression::Gzip),
         ] {
-            let mut r = checked(&info(&nar, c), &bytes[..]).unwrap();
+            let mut r = checked(&info(&nar, c), "test", &bytes[..]).unwrap();
             assert_eq!(read_all(&mut r).unwrap(), nar, "{c:?}");
         }
+    }
+
+    #[test]
+    fn an_xz_nar_needing_more_memory_than_any_preset_is_refused() {
+        let nar = vec![7u8; 4096];
+        // A legal .xz stream whose dictionary (1 GiB) asks the decoder for far more memory
+        // than any `xz` preset: refused before it is allocated.
+        let mut options = liblzma::stream::LzmaOptions::new_preset(1).unwrap();
+        options.dict_size(1 << 30);
+        let mut filters = liblzma::stream::Filters::new();
+        filters.lzma2(&options);
+        let stream =
+            liblzma::stream::Stream::new_stream_encoder(&filters, liblzma::stream::Check::Crc64)
+                .unwrap();
+        let big = read_all(&mut liblzma::read::XzEncoder::new_stream(&nar[..], stream)).unwrap();
+        let e = read_all(&mut checked(&info(&nar, NarCompression::Xz), "test", &big[..]).unwrap());
+        assert!(e.is_err());
+        // Nix's own preset (6) decodes.
+        let six = read_all(&mut liblzma::read::XzEncoder::new(&nar[..], 6)).unwrap();
+        let mut r = checked(&info(&nar, NarCompression::Xz), "test", &six[..]).unwrap();
+        assert_eq!(read_all(&mut r).unwrap(), nar);
     }
 
     #[test]
@@ -156,12 +199,12 @@ mod tests {
         let i = info(&nar, NarCompression::None);
         let mut changed = nar.clone();
         changed[0] ^= 1;
-        let e = read_all(&mut checked(&i, &changed[..]).unwrap()).unwrap_err();
+        let e = read_all(&mut checked(&i, "test", &changed[..]).unwrap()).unwrap_err();
         assert!(e.to_string().contains("hash"), "{e}");
-        let e = read_all(&mut checked(&i, &nar[..5]).unwrap()).unwrap_err();
+        let e = read_all(&mut checked(&i, "test", &nar[..5]).unwrap()).unwrap_err();
         assert!(e.to_string().contains("size"), "{e}");
         let longer = [&nar[..], b"x"].concat();
-        let e = read_all(&mut checked(&i, &longer[..]).unwrap()).unwrap_err();
+        let e = read_all(&mut checked(&i, "test", &longer[..]).unwrap()).unwrap_err();
         assert!(e.to_string().contains("larger"), "{e}");
     }
 }

@@ -59,7 +59,7 @@ impl Cache {
         client: &reqwest::Client,
         policy: RetryPolicy,
     ) -> Result<Cache, CacheError> {
-        let parsed = Url::parse(url).map_err(|_| CacheError::BadUrl(url.to_owned()))?;
+        let parsed = Url::parse(url).map_err(|_| CacheError::BadUrl(redact(url)))?;
         let name = display_url(&parsed).trim_end_matches('/').to_owned();
         let place = match parsed.scheme() {
             "http" | "https" => {
@@ -75,7 +75,7 @@ impl Cache {
             "file" => Place::File(
                 parsed
                     .to_file_path()
-                    .map_err(|_| CacheError::BadUrl(url.to_owned()))?,
+                    .map_err(|_| CacheError::BadUrl(redact(url)))?,
             ),
             other => return Err(CacheError::Scheme(other.to_owned(), name)),
         };
@@ -96,16 +96,29 @@ impl Cache {
     }
 
     fn url(&self, base: &Url, rel: &str) -> Result<Url, CacheError> {
-        base.join(rel)
+        base.join(inside(rel)?)
             .map_err(|_| CacheError::BadUrl(rel.to_owned()))
     }
 
-    /// The file at `rel`, or `None` when the cache does not have it.
-    pub async fn get(&self, rel: &str) -> Result<Option<Bytes>, CacheError> {
+    /// The file at `rel`, or `None` when the cache does not have it; one larger than `max`
+    /// bytes is an error, never read whole.
+    pub async fn get(&self, rel: &str, max: u64) -> Result<Option<Bytes>, CacheError> {
+        let too_large = || CacheError::TooLarge {
+            url: format!("{}/{rel}", self.name),
+            max,
+        };
         let (base, client) = match &self.place {
             Place::File(dir) => {
-                let path = dir.join(rel);
-                return match tokio::fs::read(&path).await {
+                let path = dir.join(inside(rel)?);
+                let read = async {
+                    use tokio::io::AsyncReadExt as _;
+                    let file = tokio::fs::File::open(&path).await?;
+                    let mut bytes = Vec::new();
+                    file.take(max + 1).read_to_end(&mut bytes).await?;
+                    Ok::<_, io::Error>(bytes)
+                };
+                return match read.await {
+                    Ok(bytes) if bytes.len() as u64 > max => Err(too_large()),
                     Ok(bytes) => Ok(Some(bytes.into())),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
                     Err(source) => Err(CacheError::File { path, source }),
@@ -125,8 +138,9 @@ impl Cache {
                 match client.get(url.clone()).send().await {
                     Ok(r) if r.status().is_success() => {
                         let headers = r.headers().clone();
-                        match r.bytes().await {
-                            Ok(body) => Attempt::Done(Ok(Some(body))),
+                        match bounded_body(r, max).await {
+                            Ok(Some(body)) => Attempt::Done(Ok(Some(body))),
+                            Ok(None) => Attempt::Done(Err(too_large())),
                             Err(e) => Attempt::Again {
                                 last: Err(failed(&e)),
                                 wait: backoff(n, Some(&headers)),
@@ -172,7 +186,10 @@ impl Cache {
         runtime: &tokio::runtime::Handle,
     ) -> io::Result<Box<dyn Read + Send>> {
         let (base, client) = match &self.place {
-            Place::File(dir) => return Ok(Box::new(std::fs::File::open(dir.join(rel))?)),
+            Place::File(dir) => {
+                let rel = inside(rel).map_err(io::Error::other)?;
+                return Ok(Box::new(std::fs::File::open(dir.join(rel))?));
+            }
             Place::Http { base, client } => (base, client.clone()),
         };
         let url = self.url(base, rel).map_err(io::Error::other)?;
@@ -186,27 +203,78 @@ impl Cache {
     }
 }
 
+/// A cache URL as it may be shown: without what stands between `://` and `@` (a user and
+/// password), even when the URL does not parse.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            // A password may hold `/` (the reason such a URL does not parse): everything up to
+            // the last `@` goes, whatever is taken with it.
+            match rest.rfind('@') {
+                Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// `rel` (a narinfo's `URL`, a file name) if it stays inside the cache: relative, no `..`.
+fn inside(rel: &str) -> Result<&str, CacheError> {
+    if rel.starts_with('/') || rel.contains("://") || rel.split('/').any(|p| p == "..") {
+        return Err(CacheError::BadUrl(rel.to_owned()));
+    }
+    Ok(rel)
+}
+
+/// The body of `r` if it holds at most `max` bytes (`None` if more), read as it comes.
+async fn bounded_body(r: reqwest::Response, max: u64) -> Result<Option<Bytes>, reqwest::Error> {
+    if r.content_length().is_some_and(|n| n > max) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    let mut chunks = r.bytes_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk?;
+        if (body.len() + chunk.len()) as u64 > max {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body.into()))
+}
+
 fn is_absent(status: StatusCode) -> bool {
     matches!(status.as_u16(), 403 | 404 | 410)
 }
 
-/// Sends `url`'s body down `tx`, fetching it again after a failure and skipping what was
-/// already sent, until it is all sent, the reader is gone, or the budget is spent (then the
-/// reader gets the error).
+/// Sends `url`'s body down `tx`, fetching the rest again after a failure (from where it broke,
+/// with `Range`, or from the start skipping what was already sent when the cache ignores
+/// `Range`), until it is all sent, the reader is gone, or `budget` has passed since the first
+/// failure (then the reader gets the error).
 async fn download(
     client: reqwest::Client,
     url: Url,
     tx: mpsc::Sender<io::Result<Bytes>>,
     budget: Duration,
 ) {
-    let started = Instant::now();
+    let mut first_failure: Option<Instant> = None;
     let mut sent: u64 = 0;
     let mut attempt = 1;
     loop {
-        let (problem, headers) = match client.get(url.clone()).send().await {
+        let mut request = client.get(url.clone());
+        if sent > 0 {
+            request = request.header(reqwest::header::RANGE, format!("bytes={sent}-"));
+        }
+        let (problem, headers) = match request.send().await {
             Ok(r) if r.status().is_success() => {
                 let headers = r.headers().clone();
-                let mut skip = sent;
+                // A 206 starts where it broke; a 200 starts over.
+                let mut skip = if r.status() == StatusCode::PARTIAL_CONTENT {
+                    0
+                } else {
+                    sent
+                };
                 let mut body = r.bytes_stream();
                 let mut failed = None;
                 while let Some(chunk) = body.next().await {
@@ -246,7 +314,8 @@ async fn download(
             Err(e) => (transport_reason(&e), None),
         };
         let wait = backoff(attempt, headers.as_ref());
-        if started.elapsed() + wait >= budget {
+        let since = *first_failure.get_or_insert_with(Instant::now);
+        if since.elapsed() + wait >= budget {
             let message = format!("cannot download {}: {problem}", display_url(&url));
             let _ = tx.send(Err(io::Error::other(message))).await;
             return;
@@ -276,5 +345,36 @@ impl Read for ChannelReader {
         buf[..n].copy_from_slice(&self.current[..n]);
         self.current = self.current.slice(n..);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cache_url_is_shown_without_its_credentials() {
+        assert_eq!(
+            redact("https://user:s3cret@cache.example/x"),
+            "https://cache.example/x"
+        );
+        assert_eq!(redact("https://us@er:pw@host:99"), "https://host:99");
+        assert_eq!(
+            redact("https://ci:ab/cd@cache.example"),
+            "https://cache.example"
+        );
+        assert_eq!(redact("file:///srv/cache"), "file:///srv/cache");
+        let client = http_client(&RetryPolicy::default()).unwrap();
+        let cache = Cache::new(
+            "https://user:s3cret@cache.example/",
+            &client,
+            RetryPolicy::default(),
+        )
+        .unwrap();
+        assert_eq!(cache.name, "https://cache.example");
+        let e = Cache::new("https://user:s3cret@[bad", &client, RetryPolicy::default())
+            .err()
+            .unwrap();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
     }
 }

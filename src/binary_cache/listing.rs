@@ -45,6 +45,9 @@ pub fn holds(root: &Node, rel: &str) -> Option<bool> {
     let mut at: Vec<String> = Vec::new();
     let mut links = 0;
     while let Some(part) = parts.pop() {
+        if part.is_empty() || part == "." {
+            continue;
+        }
         if part == ".." {
             at.pop()?;
             continue;
@@ -90,12 +93,15 @@ mod tests {
         let root = parse(
             br#"{"version":1,"root":{"type":"directory","entries":{
                 "bin":{"type":"symlink","target":"libexec"},
+                "dot":{"type":"symlink","target":"./libexec/"},
                 "libexec":{"type":"directory","entries":{"app":{"type":"regular","size":3,"executable":true,"narOffset":8}}},
                 "out":{"type":"symlink","target":"/nix/store/x"}}}}"#,
         )
         .unwrap();
         assert_eq!(holds(&root, "libexec/app"), Some(true));
         assert_eq!(holds(&root, "bin/app"), Some(true));
+        assert_eq!(holds(&root, "dot/app"), Some(true));
+        assert_eq!(holds(&root, "./bin//app"), Some(true));
         assert_eq!(holds(&root, "bin"), Some(true));
         assert_eq!(holds(&root, "bin/nothing"), Some(false));
         assert_eq!(holds(&root, "libexec/app/x"), Some(false));

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-pub use fetch::Cache;
+pub use fetch::{redact, Cache};
 pub use narinfo::{NarCompression, NarInfo};
 pub use trust::{BadKey, SignatureProblem, TrustedKeys};
 
@@ -30,9 +30,14 @@ use crate::registry::RetryPolicy;
 const NARINFOS_IN_FLIGHT: usize = 16;
 /// Largest store file read whole (a dockerTools conf.json, a customisation layer's checksum).
 const MAX_SMALL_FILE: u64 = 16 * 1024 * 1024;
+/// Largest narinfo read (they are a few hundred bytes).
+const MAX_NARINFO: u64 = 1024 * 1024;
+/// Largest `.ls` listing read (a path of a hundred thousand files lists in about 10 MB).
+const MAX_LISTING: u64 = 64 * 1024 * 1024;
 
 /// The caches to read from and whom to trust, as the user gave them (or Nix is configured).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Its `Debug` shows the URLs without credentials.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct SubstituterSettings {
     /// `--substituter` URLs, in order; empty: Nix's own `substituters`.
     pub urls: Vec<String>,
@@ -40,6 +45,19 @@ pub struct SubstituterSettings {
     pub trusted_public_keys: Vec<String>,
     /// `false` with `--no-check-sigs`: unsigned narinfos are taken.
     pub check_sigs: bool,
+}
+
+impl std::fmt::Debug for SubstituterSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubstituterSettings")
+            .field(
+                "urls",
+                &self.urls.iter().map(|u| redact(u)).collect::<Vec<_>>(),
+            )
+            .field("trusted_public_keys", &self.trusted_public_keys)
+            .field("check_sigs", &self.check_sigs)
+            .finish()
+    }
 }
 
 /// What went wrong reading from the binary caches.
@@ -55,6 +73,8 @@ pub enum CacheError {
     Client(String),
     #[error("cannot reach binary cache {cache}: {reason}")]
     Unreachable { cache: String, reason: String },
+    #[error("{url} is larger than {max} bytes")]
+    TooLarge { url: String, max: u64 },
     #[error("{url} answered {status}")]
     Status {
         url: String,
@@ -98,6 +118,8 @@ pub struct BinaryCaches {
     caches: Vec<Arc<Cache>>,
     keys: TrustedKeys,
     check_sigs: bool,
+    /// Substituters of Nix's configuration that are not binary caches nixpush reads.
+    pub passed_over: Vec<String>,
 }
 
 impl BinaryCaches {
@@ -111,9 +133,14 @@ impl BinaryCaches {
         let mut urls = settings.urls.clone();
         let mut keys = settings.trusted_public_keys.clone();
         let mut check_sigs = settings.check_sigs;
+        let mut passed_over = Vec::new();
         if urls.is_empty() {
             let nix = nix_substituters().await?;
-            urls = nix.substituters;
+            // Nix's own list may name stores nixpush cannot read (s3://, ssh://, daemon): those
+            // are passed over, as Nix passes over a substituter it cannot reach.
+            (urls, passed_over) = nix.substituters.into_iter().partition(|u| {
+                u.starts_with("http://") || u.starts_with("https://") || u.starts_with("file://")
+            });
             keys.extend(nix.trusted_public_keys);
             check_sigs &= nix.require_sigs;
         }
@@ -122,6 +149,7 @@ impl BinaryCaches {
                 path: path.display().to_string(),
             });
         }
+        let passed_over = passed_over.iter().map(|u| redact(u)).collect();
         let client = fetch::http_client(&policy)?;
         let caches = urls
             .iter()
@@ -131,6 +159,7 @@ impl BinaryCaches {
             caches,
             keys: TrustedKeys::parse(&keys)?,
             check_sigs,
+            passed_over,
         })
     }
 
@@ -199,7 +228,7 @@ impl BinaryCaches {
         // the next; if none has the path, the first such problem is the answer.
         let mut problem = None;
         for (i, cache) in self.caches.iter().enumerate() {
-            let text = match cache.get(&format!("{hash}.narinfo")).await {
+            let text = match cache.get(&format!("{hash}.narinfo"), MAX_NARINFO).await {
                 Ok(Some(text)) => text,
                 Ok(None) => continue,
                 Err(e) => {
@@ -261,9 +290,11 @@ impl CachedClosure {
         let Some((cache, _)) = self.infos.get(path) else {
             return Ok(None);
         };
+        // A listing that cannot be had is no error: the NAR can still tell.
         let json = self.caches[*cache]
-            .get(&format!("{}.ls", hash_part(path)))
-            .await?;
+            .get(&format!("{}.ls", hash_part(path)), MAX_LISTING)
+            .await
+            .unwrap_or(None);
         Ok(json
             .and_then(|j| listing::parse(&j))
             .and_then(|root| listing::holds(&root, rel)))
@@ -348,7 +379,7 @@ impl NarSource for CacheNars {
         })?;
         let cache = &self.caches[*cache];
         let compressed = cache.open(&info.url, &self.runtime)?;
-        checked_nar::checked(info, compressed)
+        checked_nar::checked(info, &cache.name, compressed)
     }
 
     fn must_hold(&self, path: &Path) -> Vec<String> {

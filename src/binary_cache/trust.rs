@@ -15,7 +15,7 @@ pub struct TrustedKeys(Vec<(String, VerifyingKey)>);
 
 /// A key that is not `NAME:BASE64` of 32 bytes.
 #[derive(Debug, thiserror::Error)]
-#[error("--trusted-public-key {0:?} is not NAME:KEY with a base64 ed25519 public key (what `nix key convert-secret-to-public` prints)")]
+#[error("trusted public key {0:?} is not NAME:KEY with a base64 ed25519 public key (what `nix key convert-secret-to-public` prints)")]
 pub struct BadKey(pub String);
 
 impl TrustedKeys {

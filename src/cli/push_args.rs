@@ -398,7 +398,7 @@ impl PushArgs {
         if let Some(bad) = self.substituters.iter().find(|u| {
             !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https" | "file"))
         }) {
-            return Err(UsageError::Substituter(bad.clone()));
+            return Err(UsageError::Substituter(nixpush::binary_cache::redact(bad)));
         }
         if let Some(system) = &self.system {
             if nixpush::nix::Platform::from_nix_system(system).is_err() {

@@ -7,6 +7,7 @@ mod generated;
 mod gzip;
 mod key;
 mod nar;
+mod nar_tar;
 mod source;
 mod stream;
 mod tar;
@@ -22,7 +23,7 @@ pub use archive_member::{
 pub use compress::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL};
 pub use generated::{write_generated_tar, RootEntry};
 pub use key::LayerKey;
-pub use nar::{copy_nar_member, read_nar, NarEntry, NarVisitor};
+pub use nar::{copy_customisation_layer, copy_nar_member, read_nar, NarEntry, NarVisitor};
 pub use source::{NarSource, StoreSource};
 pub use stream::{build_layer, open_layer, LayerDigests, LayerStream};
 pub use tar::Owner;
@@ -56,7 +57,8 @@ pub enum LayerContent {
     /// store path holding `layer.tar` and its sha256 (`checksum`), which is the diff_id.
     Tarball {
         store_path: PathBuf,
-        diff_id: Digest,
+        /// The `checksum`, when it was read before the tar (from a NAR, it is read with it).
+        diff_id: Option<Digest>,
         /// Where the store path is read from.
         source: StoreSource,
     },
@@ -96,9 +98,8 @@ impl LayerSpec {
     /// it is (its `checksum`), an archive member (its image's config).
     pub fn expected_diff_id(&self) -> Option<&Digest> {
         match &self.content {
-            LayerContent::Tarball { diff_id, .. } | LayerContent::ArchiveMember { diff_id, .. } => {
-                Some(diff_id)
-            }
+            LayerContent::Tarball { diff_id, .. } => diff_id.as_ref(),
+            LayerContent::ArchiveMember { diff_id, .. } => Some(diff_id),
             _ => None,
         }
     }

@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 use super::archive_member::CopyError;
 use super::walk::write_layer_tar_from;
 use super::{
-    copy_member, copy_nar_member, write_generated_tar, Compression, LayerContent, LayerError,
-    LayerSpec, NarSource, StoreSource,
+    copy_customisation_layer, copy_member, write_generated_tar, Compression, LayerContent,
+    LayerError, LayerSpec, NarSource, StoreSource,
 };
 use crate::digest::{Digest, HashingWriter};
 
@@ -46,6 +46,8 @@ pub fn build_layer<W: Write>(
     let blob = HashingWriter::new(sink);
     let encoder = compression.encoder(blob).map_err(LayerError::Sink)?;
     let tar = HashingWriter::new(encoder);
+    // A customisation layer's checksum read from its NAR, with the tar.
+    let mut checksum = None;
     let tar = match &spec.content {
         LayerContent::StorePaths {
             paths,
@@ -62,7 +64,11 @@ pub fn build_layer<W: Write>(
             store_path,
             source: StoreSource::Nars(nars),
             ..
-        } => copy_tarball_from_nar(store_path, nars.as_ref(), tar)?,
+        } => {
+            let (tar, read) = copy_tarball_from_nar(store_path, nars.as_ref(), tar)?;
+            checksum = Some(read);
+            tar
+        }
         LayerContent::Generated { entries } => write_generated_tar(entries, tar)?,
         LayerContent::ArchiveMember {
             archive,
@@ -79,12 +85,24 @@ pub fn build_layer<W: Write>(
             store_path,
             diff_id: expected,
             ..
-        } if *expected != diff_id => {
-            return Err(LayerError::ChecksumMismatch {
-                path: store_path.join("layer.tar"),
-                expected: expected.clone(),
-                actual: diff_id,
-            })
+        } => {
+            let expected = match (expected, checksum) {
+                (Some(known), _) => known.clone(),
+                (None, Some(read)) => read,
+                (None, None) => {
+                    return Err(LayerError::Read {
+                        path: store_path.join("checksum"),
+                        source: io::Error::other("the customisation layer's checksum is unknown"),
+                    })
+                }
+            };
+            if expected != diff_id {
+                return Err(LayerError::ChecksumMismatch {
+                    path: store_path.join("layer.tar"),
+                    expected,
+                    actual: diff_id,
+                });
+            }
         }
         LayerContent::ArchiveMember {
             archive,
@@ -125,12 +143,13 @@ fn archive_error(archive: &std::path::Path, e: CopyError) -> LayerError {
     }
 }
 
-/// Copies the `layer.tar` of a store path read from its NAR, as it is.
+/// Copies the `layer.tar` of a customisation layer read from its NAR, as it is, and reads its
+/// `checksum` (which the NAR holds just before it).
 fn copy_tarball_from_nar<W: Write>(
     store_path: &std::path::Path,
     nars: &dyn NarSource,
     out: W,
-) -> Result<W, LayerError> {
+) -> Result<(W, Digest), LayerError> {
     let read_err = |source| LayerError::Read {
         path: store_path.to_owned(),
         source,
@@ -141,11 +160,21 @@ fn copy_tarball_from_nar<W: Write>(
         inner: out,
         failed: None,
     };
-    match copy_nar_member(nar, b"layer.tar", &mut out) {
-        Ok(()) => Ok(out.inner),
-        Err(_) if out.failed.is_some() => Err(LayerError::Sink(out.failed.take().expect("set"))),
-        Err(e) => Err(read_err(e)),
-    }
+    let checksum = match copy_customisation_layer(nar, &mut out) {
+        Ok(checksum) => checksum,
+        Err(_) if out.failed.is_some() => {
+            return Err(LayerError::Sink(out.failed.take().expect("set")))
+        }
+        Err(e) => return Err(read_err(e)),
+    };
+    let text = String::from_utf8_lossy(&checksum);
+    let checksum = format!("sha256:{}", text.trim()).parse().map_err(|_| {
+        read_err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "its checksum is not a hex sha256",
+        ))
+    })?;
+    Ok((out.inner, checksum))
 }
 
 /// A writer that remembers its own failure.

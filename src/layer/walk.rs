@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::nar::{write_nar_tree, NarTreeError};
+use super::nar_tar::{write_nar_tree, NarTreeError};
 use super::tar::{Kind, Owner, TarWriter};
 use super::{LayerError, StoreSource};
 

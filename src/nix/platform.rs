@@ -80,6 +80,30 @@ impl PlatformSpec {
         }
     }
 
+    /// The Nix system double of this platform (`linux/arm64` -> `aarch64-linux`), as
+    /// [`Platform::from_nix_system`] maps them back; `None` for one it does not map.
+    pub fn nix_system(&self) -> Option<String> {
+        if self.os != "linux" {
+            return None;
+        }
+        let cpu = match (self.architecture.as_str(), self.variant.as_deref()) {
+            ("amd64", _) => "x86_64",
+            ("arm64", _) => "aarch64",
+            ("386", _) => "i686",
+            ("arm", None | Some("v7")) => "armv7l",
+            ("arm", Some("v6")) => "armv6l",
+            ("arm", Some("v5")) => "armv5tel",
+            ("riscv64", _) => "riscv64",
+            ("ppc64le", _) => "powerpc64le",
+            ("ppc64", _) => "powerpc64",
+            ("s390x", _) => "s390x",
+            ("mips64le", _) => "mips64el",
+            ("loong64", _) => "loongarch64",
+            _ => return None,
+        };
+        Some(format!("{cpu}-linux"))
+    }
+
     pub fn matches(&self, platform: &Platform) -> bool {
         self.os == platform.os
             && self.architecture == platform.architecture
@@ -100,6 +124,32 @@ impl std::fmt::Display for PlatformSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_declared_platform_names_the_nix_system_that_maps_back_to_it() {
+        for system in [
+            "x86_64-linux",
+            "aarch64-linux",
+            "armv7l-linux",
+            "armv6l-linux",
+            "i686-linux",
+            "riscv64-linux",
+            "powerpc64le-linux",
+            "s390x-linux",
+        ] {
+            let platform = Platform::from_nix_system(system).unwrap();
+            assert_eq!(
+                PlatformSpec::of(&platform).nix_system().as_deref(),
+                Some(system)
+            );
+        }
+        let arm64 = PlatformSpec::parse("linux/arm64").unwrap();
+        assert_eq!(arm64.nix_system().as_deref(), Some("aarch64-linux"));
+        assert_eq!(
+            PlatformSpec::parse("windows/amd64").unwrap().nix_system(),
+            None
+        );
+    }
 
     #[test]
     fn maps_common_systems() {

@@ -68,7 +68,7 @@ pub(super) async fn prepare_docker_tools(
         Some(path) => Some(base_image(path).await?),
         None => None,
     };
-    let plan = docker_tools_plan(&conf, &closure, diff_id, base.as_ref(), request)?;
+    let plan = docker_tools_plan(&conf, &closure, Some(diff_id), base.as_ref(), request)?;
     Ok(Prepared {
         plan,
         image_tag: conf.tag.clone(),
@@ -99,7 +99,7 @@ async fn base_image(path: &Path) -> Result<ArchiveImage, PushError> {
 pub(super) fn docker_tools_plan(
     conf: &DockerToolsConf,
     closure: &Closure,
-    customisation_diff_id: Digest,
+    customisation_diff_id: Option<Digest>,
     base: Option<&ArchiveImage>,
     request: &PushRequest,
 ) -> Result<ImagePlan, PushError> {

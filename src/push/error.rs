@@ -72,7 +72,7 @@ pub enum PushError {
     },
     #[error(transparent)]
     Cache(#[from] crate::binary_cache::CacheError),
-    #[error("--system {given} contradicts {}, whose derivation is for {known}", path.display())]
+    #[error("{given} (--system, or --platform) contradicts {}, which was built for {known}", path.display())]
     SystemMismatch {
         path: PathBuf,
         given: String,

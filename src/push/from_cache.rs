@@ -10,13 +10,16 @@ use std::sync::Arc;
 use super::docker_tools::docker_tools_plan;
 use super::prepare::{package_plan, platform_of, refuse_config_flags, Alive, Prepared};
 use super::PushError;
-use crate::binary_cache::{BinaryCaches, CachedClosure};
-use crate::digest::Digest;
+use crate::binary_cache::{BinaryCaches, CacheError, CachedClosure};
 use crate::dockertools::DockerToolsConf;
 use crate::layer::StoreSource;
+use crate::nix::PlatformSpec;
 use crate::plan::{unix_now, ImagePlan};
 use crate::progress::Reporter;
 use crate::request::PushRequest;
+
+/// Largest NAR of a store path taken for a dockerTools conf.json.
+const MAX_CONF_NAR: u64 = 1024 * 1024;
 
 /// Names a store path holding an image archive has (`buildImage`, `pullImage`).
 const ARCHIVE_SUFFIXES: [&str; 4] = [".tar", ".tar.gz", ".tgz", ".tar.zst"];
@@ -25,9 +28,16 @@ const ARCHIVE_SUFFIXES: [&str; 4] = [".tar", ".tar.gz", ".tgz", ".tar.zst"];
 pub(super) async fn prepare_from_cache(
     request: &PushRequest,
     path: &Path,
+    declared: Option<&PlatformSpec>,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Prepared, PushError> {
     let caches = BinaryCaches::open(&request.substituters, request.retry, path).await?;
+    if !caches.passed_over.is_empty() {
+        reporter.phase(&format!(
+            "passing over substituters that are not HTTP(S) or file:// binary caches: {}",
+            caches.passed_over.join(", ")
+        ));
+    }
     reporter.phase(&format!(
         "{} is not in the local store: reading it from {}",
         path.display(),
@@ -49,7 +59,7 @@ pub(super) async fn prepare_from_cache(
             "--contents with a store path read from a binary cache is not supported yet".into(),
         ));
     }
-    let platform = platform_of(request, path, cached.system_of(path))?;
+    let platform = platform_of(request, path, cached.system_of(path), declared)?;
     // A relative entrypoint is looked up in the cache's listing; where there is none, it is
     // checked while the top path's NAR is read for its layer (never fetched for this alone).
     let mut must_hold = BTreeMap::new();
@@ -58,7 +68,18 @@ pub(super) async fn prepare_from_cache(
             Some(true) => {}
             Some(false) => return Err(request.config.missing_entrypoint(path).into()),
             None => {
-                must_hold.insert(path.to_owned(), vec![relative.to_owned()]);
+                // As the NAR names it: no `.` or empty parts; with `..` it cannot be told.
+                let parts: Vec<&str> = relative
+                    .split('/')
+                    .filter(|p| !p.is_empty() && *p != ".")
+                    .collect();
+                if !parts.contains(&"..") {
+                    reporter.phase(&format!(
+                        "{} has no listing in the cache: --entrypoint {relative} is checked as its layer is made (not when the registry already has it)",
+                        path.display()
+                    ));
+                    must_hold.insert(path.to_owned(), vec![parts.join("/")]);
+                }
             }
         }
     }
@@ -104,10 +125,24 @@ async fn docker_tools_conf(
         candidates.extend(top.references.iter().cloned());
     }
     for candidate in candidates {
-        if !candidate.to_string_lossy().ends_with("-conf.json") {
+        // A conf.json is one small file: a path merely named so is no image.
+        let small = cached
+            .closure
+            .get(&candidate)
+            .is_some_and(|p| p.nar_size <= MAX_CONF_NAR);
+        if !candidate.to_string_lossy().ends_with("-conf.json") || !small {
             continue;
         }
-        let bytes = cached.read_file(&candidate, "").await?;
+        let bytes = match cached.read_file(&candidate, "").await {
+            Ok(bytes) => bytes,
+            // A directory, not a file.
+            Err(CacheError::Nar { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                continue
+            }
+            Err(e) => return Err(e.into()),
+        };
         let looks_like_conf = serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|v| {
             v.get("store_layers").is_some() && v.get("customisation_layer").is_some()
         });
@@ -138,19 +173,10 @@ async fn prepare_conf(
             conf_path.display()
         )));
     }
-    // The conf refers to every store path it names.
+    // The conf refers to every store path it names. The customisation layer's checksum is
+    // read from its NAR with its tar, only if that layer is built.
     let closure = cached.closure.below(&[conf_path.to_owned()]);
-    let checksum = cached
-        .read_file(&conf.customisation_layer, "checksum")
-        .await?;
-    let checksum = String::from_utf8_lossy(&checksum).trim().to_owned();
-    let diff_id: Digest = format!("sha256:{checksum}").parse().map_err(|_| {
-        PushError::Unsupported(format!(
-            "{}/checksum is not a hex sha256",
-            conf.customisation_layer.display()
-        ))
-    })?;
-    let mut plan = docker_tools_plan(conf, &closure, diff_id, None, request)?;
+    let mut plan = docker_tools_plan(conf, &closure, None, None, request)?;
     read_from_cache(&mut plan, cached, BTreeMap::new());
     Ok(Prepared {
         plan,

@@ -61,8 +61,11 @@ pub async fn prepare(
             learn_provenance(request, installable, reporter, provenance).await;
         }
     };
-    let (evaluated, prepared) =
-        tokio::join!(prepare_image(request, installable, reporter), learn).0?;
+    let (evaluated, prepared) = tokio::join!(
+        prepare_image(request, installable, image.platform.as_ref(), reporter),
+        learn
+    )
+    .0?;
     let mut prepared = prepared;
     if let Some(expected) = &image.platform {
         if !expected.matches(&prepared.plan.platform) {
@@ -89,12 +92,14 @@ pub async fn prepare(
 async fn prepare_image(
     request: &PushRequest,
     installable: &str,
+    declared: Option<&PlatformSpec>,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<(dockertools::Evaluated, Prepared), PushError> {
     // A store path that is not in the local store comes from the binary caches.
     if let Ok(path) = crate::nix::check_store_path(installable.trim_end_matches('/')) {
         if std::fs::symlink_metadata(&path).is_err() {
-            let prepared = super::from_cache::prepare_from_cache(request, &path, reporter).await?;
+            let prepared =
+                super::from_cache::prepare_from_cache(request, &path, declared, reporter).await?;
             return Ok((dockertools::Evaluated::default(), prepared));
         }
     }
@@ -208,7 +213,7 @@ async fn prepare_package(
     if let Some(archive) = archive {
         return super::archive::prepare_archive(request, built, archive);
     }
-    let platform = platform_of(request, built.top(), built.system.as_deref())?;
+    let platform = platform_of(request, built.top(), built.system.as_deref(), None)?;
     let config = request.config.resolve(built.top())?;
 
     // --contents: built like the installable, their closures join the image's.
@@ -232,14 +237,18 @@ async fn prepare_package(
     })
 }
 
-/// The platform of a package's store paths: what its derivation says (`--system` must agree),
-/// else `--system`. Never this machine's: without either there is no honest answer.
+/// The platform of a package's store paths: what its derivation (or cache) says (`--system`
+/// must agree), else the image's `--platform`, else `--system`. Never this machine's: without
+/// any of them there is no honest answer.
 pub(super) fn platform_of(
     request: &PushRequest,
     top: &std::path::Path,
     known: Option<&str>,
+    declared: Option<&PlatformSpec>,
 ) -> Result<Platform, PushError> {
-    let system = match (request.system.as_deref(), known) {
+    let declared = declared.and_then(PlatformSpec::nix_system);
+    let given = declared.as_deref().or(request.system.as_deref());
+    let system = match (given, known) {
         (Some(given), Some(known)) if given != known => {
             return Err(PushError::SystemMismatch {
                 path: top.to_owned(),
