@@ -198,6 +198,7 @@ fn a_closure_only_in_an_http_cache_gives_the_image_of_the_local_store() {
             &local_image,
             "--entrypoint",
             &entrypoint,
+            "--sbom",
             "--json",
         ]
         .map(str::to_owned),
@@ -215,11 +216,17 @@ fn a_closure_only_in_an_http_cache_gives_the_image_of_the_local_store() {
             &image,
             &[&server.url()],
             &[&key.public],
-            &["--entrypoint", &entrypoint],
+            &["--entrypoint", &entrypoint, "--sbom"],
         ),
     );
 
     assert_eq!(image_facts(&json), image_facts(&local));
+    // The SBOM of the closure as the narinfos tell it is the one the local store gives.
+    assert!(local["images"][0]["sbomDigest"].is_string(), "{local}");
+    assert_eq!(
+        json["images"][0]["sbomDigest"],
+        local["images"][0]["sbomDigest"]
+    );
     assert_layers_are_the_oracles(&json, &oracle);
     for layer in json["images"][0]["layers"].as_array().unwrap() {
         assert_eq!(layer["action"], "pushed", "{layer}");
