@@ -8,6 +8,7 @@ mod gzip;
 mod key;
 mod nar;
 mod nar_tar;
+mod sink_errors;
 mod source;
 mod stream;
 mod tar;

@@ -15,43 +15,23 @@ use super::tar::{Kind, Owner, TarWriter};
 /// Size of the buffer file contents are copied through.
 const COPY_BUFFER: usize = 256 * 1024;
 
-/// Why a store path's entries could not be written from its NAR.
-#[derive(Debug)]
-pub enum NarTreeError {
-    /// The NAR could not be read, or is not what it must be.
-    Read(io::Error),
-    /// The layer's output refused a write.
-    Sink(io::Error),
-}
-
 /// Writes the layer entries of store path `root` (absolute, `/nix/store/...`) from its NAR,
-/// owned as `owner` says; `must_hold` names (relative to the root) that must be in it.
+/// owned as `owner` says; `must_hold` names (relative to the root) that must be in it. A
+/// failure of the NAR and one of the output both come back as `io::Error`: the caller tells
+/// them apart by its output (see `sink_errors.rs`).
 pub fn write_nar_tree<W: Write>(
     tar: &mut TarWriter<W>,
     root: &[u8],
     nar: impl Read,
     owner: &Owner,
     must_hold: &[String],
-) -> Result<(), NarTreeError> {
+) -> io::Result<()> {
     struct ToTar<'t, W: Write> {
         tar: &'t mut TarWriter<W>,
         root: &'t [u8],
         owner: &'t Owner,
         buf: Vec<u8>,
         wanted: Vec<&'t [u8]>,
-        sink_failed: Option<io::Error>,
-    }
-    impl<W: Write> ToTar<'_, W> {
-        /// A write to the tar, its failure kept apart from the NAR's own.
-        fn sink(&mut self, r: io::Result<()>) -> io::Result<()> {
-            r.map_err(|e| {
-                if e.get_ref().is_some_and(|inner| inner.is::<ReadFailed>()) {
-                    return e;
-                }
-                self.sink_failed = Some(e);
-                io::Error::other("the layer output failed")
-            })
-        }
     }
     impl<W: Write> NarVisitor for ToTar<'_, W> {
         fn entry(&mut self, path: &[u8], entry: NarEntry<'_>) -> io::Result<()> {
@@ -73,20 +53,14 @@ pub fn write_nar_tree<W: Write>(
                 };
                 self.wanted.retain(|w| !below(w));
             }
-            let written = self.write(&name, entry);
-            self.sink(written)
-        }
-    }
-    impl<W: Write> ToTar<'_, W> {
-        fn write(&mut self, name: &[u8], entry: NarEntry<'_>) -> io::Result<()> {
             match entry {
                 NarEntry::Directory => {
                     self.tar
-                        .append_header(name, Kind::Directory, 0o555, self.owner)
+                        .append_header(&name, Kind::Directory, 0o555, self.owner)
                 }
                 NarEntry::Symlink { target } => {
                     self.tar
-                        .append_header(name, Kind::Symlink { target }, 0o777, self.owner)
+                        .append_header(&name, Kind::Symlink { target }, 0o777, self.owner)
                 }
                 NarEntry::File {
                     executable,
@@ -95,14 +69,13 @@ pub fn write_nar_tree<W: Write>(
                 } => {
                     let mode = if executable { 0o555 } else { 0o444 };
                     self.tar
-                        .append_header(name, Kind::File { size }, mode, self.owner)?;
+                        .append_header(&name, Kind::File { size }, mode, self.owner)?;
                     let mut left = size;
                     while left > 0 {
                         let want = self.buf.len().min(left as usize);
-                        // A failed read is the NAR's, not the output's.
-                        let n = content.read(&mut self.buf[..want]).map_err(ReadFailed)?;
+                        let n = content.read(&mut self.buf[..want])?;
                         if n == 0 {
-                            return Err(ReadFailed(io::ErrorKind::UnexpectedEof.into()).into());
+                            return Err(io::ErrorKind::UnexpectedEof.into());
                         }
                         self.tar.write_content(&self.buf[..n])?;
                         left -= n as u64;
@@ -118,51 +91,16 @@ pub fn write_nar_tree<W: Write>(
         owner,
         buf: vec![0u8; COPY_BUFFER],
         wanted: must_hold.iter().map(|w| w.as_bytes()).collect(),
-        sink_failed: None,
     };
-    let read = read_nar(nar, &mut to_tar);
-    if let Some(e) = to_tar.sink_failed.take() {
-        return Err(NarTreeError::Sink(e));
-    }
-    read.map_err(|e| NarTreeError::Read(ReadFailed::unwrap(e)))?;
+    read_nar(nar, &mut to_tar)?;
     match to_tar.wanted.first() {
         None => Ok(()),
-        Some(missing) => Err(NarTreeError::Read(io::Error::new(
+        Some(missing) => Err(io::Error::new(
             io::ErrorKind::NotFound,
             format!(
                 "it has no {:?} (a relative --entrypoint must name a file in the top store path)",
                 String::from_utf8_lossy(missing)
             ),
-        ))),
-    }
-}
-
-/// A read of the NAR that failed inside a write of the visitor: carried through as an
-/// `io::Error` and told apart from the output's own failures again.
-#[derive(Debug)]
-struct ReadFailed(io::Error);
-
-impl std::fmt::Display for ReadFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for ReadFailed {}
-
-impl From<ReadFailed> for io::Error {
-    fn from(e: ReadFailed) -> io::Error {
-        io::Error::other(e)
-    }
-}
-
-impl ReadFailed {
-    /// The NAR's own error out of one carried as `ReadFailed`; any other as it is.
-    fn unwrap(e: io::Error) -> io::Error {
-        if e.get_ref().is_some_and(|inner| inner.is::<ReadFailed>()) {
-            let inner = e.into_inner().expect("checked above");
-            return inner.downcast::<ReadFailed>().expect("checked above").0;
-        }
-        e
+        )),
     }
 }

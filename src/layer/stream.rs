@@ -11,6 +11,7 @@ use futures_util::Stream;
 use tokio::sync::mpsc;
 
 use super::archive_member::CopyError;
+use super::sink_errors::SinkErrors;
 use super::walk::write_layer_tar_from;
 use super::{
     copy_customisation_layer, copy_member, write_generated_tar, Compression, LayerContent,
@@ -156,17 +157,12 @@ fn copy_tarball_from_nar<W: Write>(
     };
     let nar = nars.open_nar(store_path).map_err(read_err)?;
     // The output's failures are told apart from the NAR's by where they happened.
-    let mut out = SinkErrors {
-        inner: out,
-        failed: None,
-    };
-    let checksum = match copy_customisation_layer(nar, &mut out) {
-        Ok(checksum) => checksum,
-        Err(_) if out.failed.is_some() => {
-            return Err(LayerError::Sink(out.failed.take().expect("set")))
-        }
-        Err(e) => return Err(read_err(e)),
-    };
+    let mut out = SinkErrors::new(out);
+    let checksum =
+        copy_customisation_layer(nar, &mut out).map_err(|e| match out.take_failure() {
+            Some(failed) => LayerError::Sink(failed),
+            None => read_err(e),
+        })?;
     let text = String::from_utf8_lossy(&checksum);
     let checksum = format!("sha256:{}", text.trim()).parse().map_err(|_| {
         read_err(io::Error::new(
@@ -174,25 +170,7 @@ fn copy_tarball_from_nar<W: Write>(
             "its checksum is not a hex sha256",
         ))
     })?;
-    Ok((out.inner, checksum))
-}
-
-/// A writer that remembers its own failure.
-struct SinkErrors<W> {
-    inner: W,
-    failed: Option<io::Error>,
-}
-
-impl<W: Write> Write for SinkErrors<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write(buf).inspect_err(|e| {
-            self.failed = Some(io::Error::new(e.kind(), e.to_string()));
-        })
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
+    Ok((out.into_inner(), checksum))
 }
 
 /// Copies a tar from the store as it is.

@@ -160,6 +160,11 @@ impl<W: Write> TarWriter<W> {
         Ok(())
     }
 
+    /// The writer the archive goes to.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
     /// Ends the archive: two zero blocks, then zeros up to a whole record.
     pub fn finish(mut self) -> io::Result<W> {
         self.write_content(&[0u8; 2 * BLOCK])?;

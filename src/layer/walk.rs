@@ -12,7 +12,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::nar_tar::{write_nar_tree, NarTreeError};
+use super::nar_tar::write_nar_tree;
+use super::sink_errors::SinkErrors;
 use super::tar::{Kind, Owner, TarWriter};
 use super::{LayerError, StoreSource};
 
@@ -59,7 +60,8 @@ pub(super) fn write_layer_tar_from<W: Write>(
     let StoreSource::Nars(nars) = source else {
         return write_layer_tar_with(paths, owner, nix_dirs_mode, out);
     };
-    let mut tar = TarWriter::new(out);
+    // The output's failures are told apart from the NAR's by the output itself.
+    let mut tar = TarWriter::new(SinkErrors::new(out));
     for root in ["/nix", "/nix/store"] {
         tar.append_header(root.as_bytes(), Kind::Directory, nix_dirs_mode, owner)
             .map_err(LayerError::Sink)?;
@@ -71,12 +73,17 @@ pub(super) fn write_layer_tar_from<W: Write>(
         };
         let nar = nars.open_nar(path).map_err(read_err)?;
         let root = path.as_os_str().as_bytes();
-        write_nar_tree(&mut tar, root, nar, owner, &nars.must_hold(path)).map_err(|e| match e {
-            NarTreeError::Read(e) => read_err(e),
-            NarTreeError::Sink(e) => LayerError::Sink(e),
+        write_nar_tree(&mut tar, root, nar, owner, &nars.must_hold(path)).map_err(|e| match tar
+            .get_mut()
+            .take_failure()
+        {
+            Some(failed) => LayerError::Sink(failed),
+            None => read_err(e),
         })?;
     }
-    tar.finish().map_err(LayerError::Sink)
+    tar.finish()
+        .map(SinkErrors::into_inner)
+        .map_err(LayerError::Sink)
 }
 
 fn write_tree<W: Write>(
