@@ -79,6 +79,22 @@ fn from_cache(
     args
 }
 
+/// `app` pushed from the local store (with `extra`) to a fresh registry as `cache/app:v1`: the
+/// registry (kept running), the image, and the `--json` document a push from a cache must
+/// equal.
+fn push_from_the_local_store(app: &Built, extra: &[&str]) -> (Registry, String, serde_json::Value) {
+    let registry = Registry::start();
+    let image = format!("{}/cache/app:v1", registry.host());
+    let mut args = vec![app.top(), image.as_str()];
+    args.extend(extra);
+    args.push("--json");
+    let json = push_json(
+        &Nixpush::new(),
+        &args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>(),
+    );
+    (registry, image, json)
+}
+
 /// Runs nixpush with `args` and returns its `--json` document, failing the test if it fails.
 fn push_json(nixpush: &Nixpush, args: &[String]) -> serde_json::Value {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -189,20 +205,8 @@ fn blob_requests(registry: &Registry) -> usize {
 fn a_closure_only_in_an_http_cache_gives_the_image_of_the_local_store() {
     let app = Built::attr("cached-1");
     let entrypoint = format!("{}/bin/app", app.top());
-    let local_registry = Registry::start();
-    let local_image = format!("{}/cache/app:v1", local_registry.host());
-    let local = push_json(
-        &Nixpush::new(),
-        &[
-            app.top(),
-            &local_image,
-            "--entrypoint",
-            &entrypoint,
-            "--sbom",
-            "--json",
-        ]
-        .map(str::to_owned),
-    );
+    let (_local_registry, local_image, local) =
+        push_from_the_local_store(&app, &["--entrypoint", &entrypoint, "--sbom"]);
     let oracle = app.oracle_diff_ids();
     let (key, cache) = only_in_a_signed_cache(&app, "nixpush-test-cache-1");
 
@@ -246,16 +250,7 @@ fn a_closure_only_in_an_http_cache_gives_the_image_of_the_local_store() {
 #[test]
 fn a_file_cache_gives_the_image_of_the_local_store() {
     let app = Built::attr("cached-2");
-    let local_registry = Registry::start();
-    let local = push_json(
-        &Nixpush::new(),
-        &[
-            app.top(),
-            &format!("{}/cache/app:v1", local_registry.host()),
-            "--json",
-        ]
-        .map(str::to_owned),
-    );
+    let (_local_registry, _, local) = push_from_the_local_store(&app, &[]);
     let oracle = app.oracle_diff_ids();
     let (key, cache) = only_in_a_signed_cache(&app, "nixpush-test-cache-2");
 
@@ -310,16 +305,7 @@ fn an_unchanged_repush_from_the_cache_downloads_no_nar_and_uploads_nothing() {
 #[test]
 fn every_nar_compression_gives_the_manifest_of_the_local_store() {
     let big = Built::attr("cached-big");
-    let local_registry = Registry::start();
-    let local = push_json(
-        &Nixpush::new(),
-        &[
-            big.top(),
-            &format!("{}/cache/big:v1", local_registry.host()),
-            "--json",
-        ]
-        .map(str::to_owned),
-    );
+    let (_local_registry, _, local) = push_from_the_local_store(&big, &[]);
     let key = SigningKey::generate("nixpush-test-cache-big");
     let caches: Vec<(NarCompression, BinaryCache)> = NarCompression::ALL
         .iter()
@@ -406,16 +392,7 @@ fn a_narinfo_signed_by_an_untrusted_key_is_refused_naming_the_key() {
 #[test]
 fn an_unsigned_narinfo_is_refused_unless_signatures_are_not_checked() {
     let app = Built::attr("cached-6");
-    let local_registry = Registry::start();
-    let local = push_json(
-        &Nixpush::new(),
-        &[
-            app.top(),
-            &format!("{}/cache/app:v1", local_registry.host()),
-            "--json",
-        ]
-        .map(str::to_owned),
-    );
+    let (_local_registry, _, local) = push_from_the_local_store(&app, &[]);
     let key = SigningKey::generate("nixpush-test-cache-6");
     let cache = BinaryCache::new();
     cache.copy(

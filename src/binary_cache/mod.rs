@@ -28,7 +28,7 @@ use crate::registry::RetryPolicy;
 
 /// Narinfos fetched at once while a closure is learnt.
 const NARINFOS_IN_FLIGHT: usize = 16;
-/// Largest store file read whole (a dockerTools conf.json, a customisation layer's checksum).
+/// Largest NAR of a store path read whole (a dockerTools conf.json).
 const MAX_SMALL_FILE: u64 = 16 * 1024 * 1024;
 /// Largest narinfo read (they are a few hundred bytes).
 const MAX_NARINFO: u64 = 1024 * 1024;
@@ -138,9 +138,7 @@ impl BinaryCaches {
             let nix = nix_substituters().await?;
             // Nix's own list may name stores nixpush cannot read (s3://, ssh://, daemon): those
             // are passed over, as Nix passes over a substituter it cannot reach.
-            (urls, passed_over) = nix.substituters.into_iter().partition(|u| {
-                u.starts_with("http://") || u.starts_with("https://") || u.starts_with("file://")
-            });
+            (urls, passed_over) = nix.substituters.into_iter().partition(|u| is_cache_url(u));
             keys.extend(nix.trusted_public_keys);
             check_sigs &= nix.require_sigs;
         }
@@ -264,6 +262,11 @@ impl BinaryCaches {
     }
 }
 
+/// Whether `url` names a binary cache nixpush reads: `http://`, `https://` or `file://`.
+pub fn is_cache_url(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https" | "file"))
+}
+
 /// `<hash>` of `/nix/store/<hash>-<name>`: what a cache names a path's files by.
 fn hash_part(path: &Path) -> String {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
@@ -300,17 +303,24 @@ impl CachedClosure {
             .and_then(|root| listing::holds(&root, rel)))
     }
 
-    /// The contents of `member` of store path `path` (`""`: the path is itself the file), read
-    /// from its NAR; a small file only.
-    pub async fn read_file(&self, path: &Path, member: &str) -> Result<Vec<u8>, CacheError> {
+    /// The contents of store path `path`, a single small file, read from its NAR.
+    pub async fn read_file(&self, path: &Path) -> Result<Vec<u8>, CacheError> {
+        // The NAR is checked against its narinfo's size as it is read: bounding that bounds
+        // what is kept.
+        if let Some((cache, info)) = self.infos.get(path) {
+            if info.nar_size > MAX_SMALL_FILE {
+                return Err(CacheError::TooLarge {
+                    url: format!("{}/{}", self.caches[*cache].name, info.url),
+                    max: MAX_SMALL_FILE,
+                });
+            }
+        }
         let nars = self.nars(BTreeMap::new());
         let owned = path.to_owned();
-        let member = member.as_bytes().to_vec();
         let read = tokio::task::spawn_blocking(move || -> io::Result<Vec<u8>> {
             let nar = nars.open_nar(&owned)?;
             let mut out = Vec::new();
-            let mut bounded = BoundedWriter(&mut out);
-            crate::layer::copy_nar_member(nar, &member, &mut bounded)?;
+            crate::layer::copy_nar_member(nar, b"", &mut out)?;
             Ok(out)
         })
         .await
@@ -339,25 +349,6 @@ impl CachedClosure {
             runtime: self.runtime.clone(),
             must_hold,
         })
-    }
-}
-
-/// A writer that refuses more than [`MAX_SMALL_FILE`] bytes.
-struct BoundedWriter<'a>(&'a mut Vec<u8>);
-
-impl io::Write for BoundedWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if (self.0.len() + buf.len()) as u64 > MAX_SMALL_FILE {
-            return Err(io::Error::other(format!(
-                "the file is larger than {MAX_SMALL_FILE} bytes"
-            )));
-        }
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 

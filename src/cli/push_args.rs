@@ -395,9 +395,11 @@ impl PushArgs {
         };
         let compression = self.compression.with_level(self.compression_level)?;
         nixpush::binary_cache::TrustedKeys::parse(&self.trusted_public_keys)?;
-        if let Some(bad) = self.substituters.iter().find(|u| {
-            !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https" | "file"))
-        }) {
+        if let Some(bad) = self
+            .substituters
+            .iter()
+            .find(|u| !nixpush::binary_cache::is_cache_url(u))
+        {
             return Err(UsageError::Substituter(nixpush::binary_cache::redact(bad)));
         }
         if let Some(system) = &self.system {

@@ -8,4 +8,4 @@ mod source;
 
 pub use archive::{read_archive, ArchiveError, ArchiveImage, ArchiveLayer};
 pub use conf::{ConfError, DockerToolsConf};
-pub use source::{find_conf, ConfSource, Evaluated};
+pub use source::{find_conf, is_conf_shaped, ConfSource, Evaluated};

@@ -124,9 +124,12 @@ pub async fn find_conf(
 
 /// A quick look at a file: is it a JSON object with the keys a conf.json has?
 fn looks_like_conf(path: &Path) -> bool {
-    let Ok(bytes) = std::fs::read(path) else {
-        return false;
-    };
-    serde_json::from_slice::<serde_json::Value>(&bytes)
+    std::fs::read(path).is_ok_and(|bytes| is_conf_shaped(&bytes))
+}
+
+/// Whether `bytes` are a JSON object with the keys a dockerTools conf.json has (whatever a
+/// store path named `*-conf.json` is, it is an image's conf only then).
+pub fn is_conf_shaped(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(bytes)
         .is_ok_and(|v| v.get("store_layers").is_some() && v.get("customisation_layer").is_some())
 }

@@ -11,7 +11,9 @@ pub use build::{build, build_for, closure_of, references, Built, GcRoots};
 pub use nar_hash::NarHash;
 pub use platform::{Platform, PlatformSpec};
 pub use run::{nix_stdout, nix_store_stdout};
-pub use store_path::{as_store_path, check_store_path, Closure, StorePath, STORE_DIR};
+pub use store_path::{
+    as_store_path, check_store_path, named_store_path, Closure, StorePath, STORE_DIR,
+};
 
 /// What went wrong talking to Nix. Nix prints its own diagnostics to stderr before these.
 #[derive(Debug, thiserror::Error)]

@@ -205,6 +205,12 @@ impl Closure {
     }
 }
 
+/// The store path an installable spells out (`/nix/store/<hash>-<name>`), whether or not the
+/// local store has it.
+pub fn named_store_path(installable: &str) -> Option<PathBuf> {
+    check_store_path(installable.trim_end_matches('/')).ok()
+}
+
 /// The store path an installable names directly, if it is one (`/nix/store/...`, `./result`).
 pub fn as_store_path(installable: &str) -> Option<PathBuf> {
     if installable.contains('#') || !(installable.starts_with('/') || installable.starts_with('.'))

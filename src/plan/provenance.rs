@@ -28,8 +28,7 @@ pub struct FlakeMetadata {
 /// The flake reference of a flake installable (`.#docker` -> `.`); `None` for a store path.
 pub fn flake_ref(installable: &str) -> Option<&str> {
     // A store path names no flake, whether it is in the local store or not (yet).
-    let direct = crate::nix::check_store_path(installable.trim_end_matches('/')).is_ok();
-    if direct || as_store_path(installable).is_some() {
+    if crate::nix::named_store_path(installable).is_some() || as_store_path(installable).is_some() {
         return None;
     }
     let flake = installable.split_once('#').map_or(installable, |(f, _)| f);

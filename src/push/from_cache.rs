@@ -133,7 +133,7 @@ async fn docker_tools_conf(
         if !candidate.to_string_lossy().ends_with("-conf.json") || !small {
             continue;
         }
-        let bytes = match cached.read_file(&candidate, "").await {
+        let bytes = match cached.read_file(&candidate).await {
             Ok(bytes) => bytes,
             // A directory, not a file.
             Err(CacheError::Nar { source, .. })
@@ -143,10 +143,7 @@ async fn docker_tools_conf(
             }
             Err(e) => return Err(e.into()),
         };
-        let looks_like_conf = serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|v| {
-            v.get("store_layers").is_some() && v.get("customisation_layer").is_some()
-        });
-        if !looks_like_conf {
+        if !crate::dockertools::is_conf_shaped(&bytes) {
             continue;
         }
         let conf =

@@ -96,7 +96,7 @@ async fn prepare_image(
     reporter: &Arc<dyn Reporter>,
 ) -> Result<(dockertools::Evaluated, Prepared), PushError> {
     // A store path that is not in the local store comes from the binary caches.
-    if let Ok(path) = crate::nix::check_store_path(installable.trim_end_matches('/')) {
+    if let Some(path) = crate::nix::named_store_path(installable) {
         if std::fs::symlink_metadata(&path).is_err() {
             let prepared =
                 super::from_cache::prepare_from_cache(request, &path, declared, reporter).await?;
