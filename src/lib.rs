@@ -25,3 +25,4 @@ pub mod reference;
 pub mod registry;
 pub mod request;
 pub mod sbom;
+pub mod stop;

@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use clap::Parser;
 use cli::json::json_document;
-use cli::progress::{ProgressBars, ProgressLines};
+use cli::progress::{ProgressBars, ProgressLines, WarningLog};
 use cli::{Cli, Command, UsageError};
 use nixpush::progress::{Reporter, Silent};
 use nixpush::push::{push_sharing, PushError, SharedLayers};
 use nixpush::request::PushRequest;
+use nixpush::stop::Stop;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -66,14 +67,16 @@ fn main() -> ExitCode {
         Err(e) => return failure(&anyhow::Error::new(e).context("cannot start the async runtime")),
     };
     let outcome = runtime.block_on(async {
-        let mut pushing = Box::pin(run(&requests, reporter, &output));
+        let stop = Stop::default();
+        let log = Arc::new(WarningLog::new(reporter));
+        let mut pushing = Box::pin(run(&requests, log, &output, &stop));
         let outcome = tokio::select! {
             r = &mut pushing => Some(r),
             _ = tokio::signal::ctrl_c() => {
                 // The uploads in flight end their streams and cancel their sessions: dropped in
                 // the middle of a body, their sessions could not be cancelled. Briefly. A push
                 // that completes meanwhile (its tags were being written) is reported as such.
-                nixpush::push::interrupt();
+                stop.stop();
                 match tokio::time::timeout(WIND_DOWN, &mut pushing).await {
                     Ok(Ok(())) => Some(Ok(())),
                     _ => None,
@@ -133,9 +136,11 @@ enum RunError {
 /// `--dry-run`, prints each plan instead.
 async fn run(
     requests: &[PushRequest],
-    reporter: Arc<dyn Reporter>,
+    log: Arc<WarningLog>,
     output: &Output,
+    stop: &Stop,
 ) -> Result<(), RunError> {
+    let reporter: Arc<dyn Reporter> = log.clone();
     let mut shared = SharedLayers::default();
     let mut outcomes = Vec::with_capacity(requests.len());
     for request in requests {
@@ -144,7 +149,7 @@ async fn run(
             print_line(&text);
             continue;
         }
-        let outcome = push_sharing(request, reporter.clone(), &mut shared).await?;
+        let outcome = push_sharing(request, reporter.clone(), &mut shared, stop).await?;
         // An archive written to stdout leaves no room for anything else there.
         if !output.json && !outcome.to_stdout {
             print_line(&outcome.reference);
@@ -152,7 +157,7 @@ async fn run(
         outcomes.push(outcome);
     }
     if output.json {
-        print_line(&json_document(&outcomes));
+        print_line(&json_document(&outcomes, &log.warnings()));
     }
     if let Some(path) = &output.digest_file {
         let text: String = outcomes

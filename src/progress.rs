@@ -8,6 +8,9 @@ use crate::outcome::LayerAction;
 pub trait Reporter: Send + Sync {
     /// A phase of the push begins ("building", "connecting", ...).
     fn phase(&self, _message: &str) {}
+    /// Something went wrong that the push works around: it goes on, perhaps slower or with
+    /// less, and the user should know (`--json` lists them as `warnings`).
+    fn warning(&self, _warning: &Warning) {}
     /// Work on layer `index` (0-based, of `total`) begins.
     fn layer_started(&self, _index: usize, _total: usize, _description: &str) {}
     /// `bytes` more compressed bytes of layer `index` were handed to the network.
@@ -26,3 +29,45 @@ pub trait Reporter: Send + Sync {
 pub struct Silent;
 
 impl Reporter for Silent {}
+
+/// What went wrong without failing the push. Each kind is its own variant, so a reader of
+/// `--json` can tell one from another (its `kind`) and from a phase.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Warning {
+    /// A source of stored credentials could not be read; the next one is tried.
+    #[error("ignoring {from}: {reason}")]
+    CredentialsIgnored { from: String, reason: String },
+    /// A manifest that might have named known layers could not be read.
+    #[error("not reusing layers of {manifest}: {reason}")]
+    NotReusing { manifest: String, reason: String },
+    /// The local layer cache could not be written: the next push only goes slower.
+    #[error("could not write the layer cache: {reason}")]
+    CacheNotWritten { reason: String },
+    /// A cached blob for a layer is not what the store gives now: it is built and sent.
+    #[error("layer {layer}: the cached digest is not what the store gives; streaming it")]
+    CachedDigestWrong { layer: usize },
+    /// `--verify` rebuilt a layer and found another blob than the known one.
+    #[error("layer {layer}: --verify: {known} is not what the store gives; building it")]
+    VerifyMismatch { layer: usize, known: Digest },
+    /// The flake's provenance could not be learnt: the image carries no such annotations.
+    #[error("no provenance annotations: {reason}")]
+    NoProvenance { reason: String },
+    /// A store Nix is configured with is not a binary cache nixpush reads; it is passed over.
+    #[error("{message}")]
+    StorePassedOver { message: String },
+}
+
+impl Warning {
+    /// A short stable name for machines (`--json`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Warning::CredentialsIgnored { .. } => "credentials-ignored",
+            Warning::NotReusing { .. } => "not-reusing",
+            Warning::CacheNotWritten { .. } => "cache-not-written",
+            Warning::CachedDigestWrong { .. } => "cached-digest-wrong",
+            Warning::VerifyMismatch { .. } => "verify-mismatch",
+            Warning::NoProvenance { .. } => "no-provenance",
+            Warning::StorePassedOver { .. } => "store-passed-over",
+        }
+    }
+}

@@ -222,3 +222,29 @@ fn the_command_line_crates_stay_in_the_binary() {
         }
     }
 }
+
+#[test]
+fn no_function_hides_a_long_argument_list_behind_an_allowance() {
+    // Many arguments mean a small struct that says what they are together.
+    for (rel, text) in sources() {
+        assert!(
+            !text.contains("too_many_arguments"),
+            "{rel} allows clippy::too_many_arguments: pass a struct instead"
+        );
+    }
+}
+
+#[test]
+fn stopping_is_a_signal_passed_down_not_a_static() {
+    // One `stop::Stop` made by the binary and handed down: a process-wide flag would stop every
+    // push of a run (and every test in a process) at once.
+    for (rel, text) in sources() {
+        for line in text.lines().map(str::trim_start) {
+            let is_static = line.starts_with("static ") || line.starts_with("pub static ");
+            assert!(
+                !(is_static && (line.contains("Atomic") || line.contains("Stop"))),
+                "{rel}: a static stop flag: {line}"
+            );
+        }
+    }
+}

@@ -7,11 +7,21 @@ use serde::Serialize;
 
 use nixpush::digest::Digest;
 use nixpush::outcome::{LayerAction, PushOutcome};
+use nixpush::progress::Warning;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Document<'a> {
     images: Vec<ImageDoc<'a>>,
+    /// What went wrong without failing the push, in the order it happened.
+    warnings: Vec<WarningDoc>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WarningDoc {
+    kind: &'static str,
+    message: String,
 }
 
 #[derive(Serialize)]
@@ -46,8 +56,9 @@ struct LayerDoc<'a> {
 }
 
 /// The `--json` document for every destination pushed: one `images` entry per image (a
-/// multi-arch push gives one per platform, sharing `indexDigest` and `reference`).
-pub fn json_document(outcomes: &[PushOutcome]) -> String {
+/// multi-arch push gives one per platform, sharing `indexDigest` and `reference`), and the
+/// run's `warnings`.
+pub fn json_document(outcomes: &[PushOutcome], warnings: &[Warning]) -> String {
     let images = outcomes
         .iter()
         .flat_map(|o| {
@@ -77,7 +88,15 @@ pub fn json_document(outcomes: &[PushOutcome]) -> String {
             })
         })
         .collect();
-    serde_json::to_string_pretty(&Document { images }).expect("the outcome always serialises")
+    let warnings = warnings
+        .iter()
+        .map(|w| WarningDoc {
+            kind: w.kind(),
+            message: w.to_string(),
+        })
+        .collect();
+    serde_json::to_string_pretty(&Document { images, warnings })
+        .expect("the outcome always serialises")
 }
 
 fn action_name(action: &LayerAction) -> &'static str {
@@ -125,7 +144,9 @@ mod tests {
             index_digest: Some(Digest::of(b"index")),
             unchanged: true,
         };
-        let v: serde_json::Value = serde_json::from_str(&json_document(&[outcome])).unwrap();
+        let warnings = [Warning::CachedDigestWrong { layer: 3 }];
+        let v: serde_json::Value =
+            serde_json::from_str(&json_document(&[outcome], &warnings)).unwrap();
         let images = v["images"].as_array().unwrap();
         assert_eq!(images.len(), 2);
         assert_eq!(images[1]["platform"], "linux/arm64");
@@ -135,5 +156,11 @@ mod tests {
         assert_eq!(images[0]["layers"][0]["bytesSent"], 0);
         assert_eq!(images[0]["tags"][0], "1");
         assert_eq!(images[1]["unchanged"], true);
+        // Warnings apart from the images, each with a kind a machine can match.
+        assert_eq!(v["warnings"][0]["kind"], "cached-digest-wrong");
+        assert_eq!(
+            v["warnings"][0]["message"],
+            "layer 3: the cached digest is not what the store gives; streaming it"
+        );
     }
 }

@@ -297,8 +297,8 @@ mod tests {
         #[derive(Default)]
         struct Phases(std::sync::Mutex<Vec<String>>);
         impl crate::progress::Reporter for Phases {
-            fn phase(&self, message: &str) {
-                self.0.lock().unwrap().push(message.to_owned());
+            fn warning(&self, warning: &crate::progress::Warning) {
+                self.0.lock().unwrap().push(warning.to_string());
             }
         }
         let dir = tempfile::tempdir().unwrap();

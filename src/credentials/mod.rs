@@ -15,7 +15,7 @@ pub use keyring::{
 };
 pub use login::{login, logout, logout_from, registry_host, store_login, LoginError, LoginRequest};
 
-use crate::progress::Reporter;
+use crate::progress::{Reporter, Warning};
 use crate::registry::Credentials;
 
 /// Credentials stored for `registry`: the OS keyring (`nixpush login`), then Docker's config
@@ -81,7 +81,10 @@ pub fn first_credentials(
             let cause = std::error::Error::source(&e)
                 .map(|c| format!(" ({c})"))
                 .unwrap_or_default();
-            reporter.phase(&format!("ignoring the keyring: {e}{cause}"));
+            reporter.warning(&Warning::CredentialsIgnored {
+                from: "the keyring".into(),
+                reason: format!("{e}{cause}"),
+            });
         }
     }
     for path in files {
@@ -96,7 +99,10 @@ pub fn first_credentials(
             }
             Ok(None) => {}
             Err(e) if e.is_helper() => return Err(e),
-            Err(e) => reporter.phase(&format!("ignoring stored credentials: {e}")),
+            Err(e) => reporter.warning(&Warning::CredentialsIgnored {
+                from: "stored credentials".into(),
+                reason: e.to_string(),
+            }),
         }
     }
     Ok(None)

@@ -26,7 +26,7 @@ use serde_json::json;
 use super::blob_dir::{persist, temp_in};
 use super::measure::{measure_layer, MeasuredLayer};
 use super::output::LayerOutput;
-use super::{run_layers, Cancel, LocalError, WrittenImage};
+use super::{run_layers, LayerWork, LocalError, WrittenImage};
 use crate::layer::LayerFailure;
 use crate::layer::{
     build_layer, Compression, LayerDigests, LayerError, LayerSpec, Owner, TarKind, TarWriter,
@@ -36,6 +36,7 @@ use crate::outcome::LayerReport;
 use crate::plan::{ImageDocuments, ImagePlan};
 use crate::progress::Reporter;
 use crate::reference::DEFAULT_TAG;
+use crate::stop::Stop;
 
 /// Write buffer of the archive: layer bytes come in 64 KiB chunks, headers in 512-byte blocks.
 const ARCHIVE_BUFFER: usize = 64 * 1024;
@@ -87,14 +88,14 @@ pub(crate) async fn write(
     plan: &ImagePlan,
     path: Option<&Path>,
     repo_tags: &[String],
-    jobs: usize,
-    reporter: Arc<dyn Reporter>,
+    work: &LayerWork,
 ) -> Result<WrittenImage, LocalError> {
-    let cancel = Cancel::default();
+    let reporter = work.reporter.clone();
+    let cancel = work.stop.child();
     let _stop = cancel.on_drop();
     let total = plan.layers.len();
     reporter.phase("measuring the layers (a docker-archive entry needs its size first)");
-    let measured = run_layers(total, jobs, &cancel, |index| {
+    let measured = run_layers(total, work.jobs, &cancel, |index| {
         let spec = plan.layers[index].clone();
         let (cancel, reporter, compression) = (cancel.clone(), reporter.clone(), plan.compression);
         async move {
@@ -196,7 +197,7 @@ struct Archive {
     measured: Vec<MeasuredLayer>,
     documents: ImageDocuments,
     manifest: Vec<u8>,
-    cancel: Cancel,
+    cancel: Stop,
     reporter: Arc<dyn Reporter>,
 }
 
@@ -366,9 +367,18 @@ mod tests {
         // A repeated layer is stored once and named twice.
         plan.layers.push(test_plan::layer(2, false));
         let tags = repo_tags(Some("demo/app"), &["v1".into()]);
-        let written = write(&plan, Some(&path), &tags, 2, Arc::new(Silent))
-            .await
-            .unwrap();
+        let written = write(
+            &plan,
+            Some(&path),
+            &tags,
+            &LayerWork {
+                jobs: 2,
+                reporter: Arc::new(Silent),
+                stop: Stop::default(),
+            },
+        )
+        .await
+        .unwrap();
         // Nothing but the archive in its directory.
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
 
@@ -432,10 +442,19 @@ mod tests {
             nix_dirs_mode: crate::layer::NIX_DIRS_MODE,
             source: Default::default(),
         };
-        let err = write(&plan, Some(&path), &[], 2, Arc::new(Silent))
-            .await
-            .err()
-            .unwrap();
+        let err = write(
+            &plan,
+            Some(&path),
+            &[],
+            &LayerWork {
+                jobs: 2,
+                reporter: Arc::new(Silent),
+                stop: Stop::default(),
+            },
+        )
+        .await
+        .err()
+        .unwrap();
         assert!(
             matches!(err, LocalError::Layer(LayerFailure { index: 2, .. })),
             "{err:?}"
@@ -449,7 +468,7 @@ mod tests {
         let mut measured: Vec<MeasuredLayer> = plan
             .layers
             .iter()
-            .map(|l| measure_layer(l, plan.compression, Cancel::default()).unwrap())
+            .map(|l| measure_layer(l, plan.compression, Stop::default()).unwrap())
             .collect();
         measured[1].tar_size -= 512;
         let digests: Vec<_> = measured.iter().map(|m| m.digests.clone()).collect();
@@ -459,7 +478,7 @@ mod tests {
             manifest: archive_manifest(&documents, &measured, &[]),
             measured,
             documents,
-            cancel: Cancel::default(),
+            cancel: Stop::default(),
             reporter: Arc::new(Silent),
         };
         let failed = |e: io::Error| LocalError::Stdout(e);

@@ -10,9 +10,9 @@
 use std::io;
 
 use super::output::LayerOutput;
-use super::Cancel;
 use crate::digest::HashingWriter;
 use crate::layer::{build_layer, Compression, LayerDigests, LayerError, LayerSpec};
+use crate::stop::Stop;
 
 /// What a layer is, measured.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,11 +23,11 @@ pub(crate) struct MeasuredLayer {
     pub digests: LayerDigests,
 }
 
-/// Reads `spec` from the store once and measures it. Blocking; stops early once `cancel` is set.
+/// Reads `spec` from the store once and measures it. Blocking; stops early once `cancel` is stopped.
 pub(crate) fn measure_layer(
     spec: &LayerSpec,
     compression: Compression,
-    cancel: Cancel,
+    cancel: Stop,
 ) -> Result<MeasuredLayer, LayerError> {
     let blob = compression
         .encoder(HashingWriter::new(io::sink()))
@@ -63,7 +63,7 @@ mod tests {
             Compression::None,
         ] {
             for spec in [test_plan::layer(7, true), test_plan::layer(8, false)] {
-                let measured = measure_layer(&spec, compression, Cancel::default()).unwrap();
+                let measured = measure_layer(&spec, compression, Stop::default()).unwrap();
                 let (_, pushed) = build_layer(&spec, compression, io::sink()).unwrap();
                 assert_eq!(measured.digests, pushed, "{compression:?}");
                 let (tar, plain) = build_layer(&spec, Compression::None, Vec::new()).unwrap();
@@ -75,7 +75,7 @@ mod tests {
 
     #[test]
     fn stops_when_cancelled() {
-        let cancel = Cancel::default();
+        let cancel = Stop::default();
         cancel.stop();
         let err = measure_layer(&test_plan::layer(9, true), Compression::default(), cancel);
         assert!(matches!(err, Err(LayerError::Sink(_))), "{err:?}");

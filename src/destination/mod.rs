@@ -5,7 +5,7 @@
 //!
 //! Both writers leave nothing half-written behind: every file is written under a temporary name
 //! and renamed into place whole, and a failed or interrupted write stops every layer still being
-//! built (see [`Cancel`]) and waits for it, so its temporary file is gone before the error is
+//! built (a child of the run's [`Stop`]) and waits for it, so its temporary file is gone before the error is
 //! returned.
 
 mod blob_dir;
@@ -17,13 +17,13 @@ mod output;
 mod target;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::layer::LayerFailure;
 use crate::outcome::LayerReport;
 use crate::plan::{ImageDocuments, ImagePlan};
 use crate::progress::Reporter;
+use crate::stop::Stop;
 
 pub use target::{Destination, DestinationError};
 
@@ -97,17 +97,14 @@ pub async fn write_image(
     plan: &ImagePlan,
     target: &LocalTarget,
     tags: &[String],
-    jobs: usize,
-    reporter: Arc<dyn Reporter>,
+    work: &LayerWork,
 ) -> Result<WrittenImage, LocalError> {
     match target {
         // `tag` is among `tags` already: the caller works out every name the image gets.
-        LocalTarget::OciLayout { dir, tag: _ } => {
-            oci_layout::write(plan, dir, tags, jobs, reporter).await
-        }
+        LocalTarget::OciLayout { dir, tag: _ } => oci_layout::write(plan, dir, tags, work).await,
         LocalTarget::DockerArchive { path, name } => {
             let repo_tags = docker_archive::repo_tags(name.as_deref(), tags);
-            docker_archive::write(plan, path.as_deref(), &repo_tags, jobs, reporter).await
+            docker_archive::write(plan, path.as_deref(), &repo_tags, work).await
         }
     }
 }
@@ -120,48 +117,23 @@ pub async fn write_images(
     index: impl FnOnce(&[WrittenImage]) -> Vec<u8>,
     target: &LocalTarget,
     tags: &[String],
-    jobs: usize,
-    reporter: Arc<dyn Reporter>,
+    work: &LayerWork,
 ) -> Result<(Vec<WrittenImage>, crate::digest::Digest), LocalError> {
     match target {
         LocalTarget::OciLayout { dir, tag: _ } => {
-            oci_layout::write_multi(plans, index, dir, tags, jobs, reporter).await
+            oci_layout::write_multi(plans, index, dir, tags, work).await
         }
         LocalTarget::DockerArchive { .. } => Err(LocalError::NoIndex),
     }
 }
 
-/// A stop signal shared by everything writing one image. Set when one layer fails (the others
-/// stop at their next write instead of finishing for nothing) and when the write is abandoned
-/// (the future dropped: Ctrl-C), so blocking threads end promptly and remove their temporary
-/// files.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Cancel(Arc<AtomicBool>);
-
-impl Cancel {
-    /// Stops every writer; true if this call was the first to do so.
-    pub(crate) fn stop(&self) -> bool {
-        !self.0.swap(true, Ordering::SeqCst)
-    }
-
-    pub(crate) fn is_stopped(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    /// A guard that stops every writer when dropped: held by the async side for as long as it
-    /// waits, so an abandoned write stops its blocking threads.
-    pub(crate) fn on_drop(&self) -> StopOnDrop {
-        StopOnDrop(self.clone())
-    }
-}
-
-/// See [`Cancel::on_drop`].
-pub(crate) struct StopOnDrop(Cancel);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.stop();
-    }
+/// How the layers of a write are worked on: how many at once, who hears of their progress, and
+/// the signal that stops them (the write runs under a child of it).
+#[derive(Clone)]
+pub struct LayerWork {
+    pub jobs: usize,
+    pub reporter: Arc<dyn Reporter>,
+    pub stop: Stop,
 }
 
 /// A layer job's index and its value, or its failure and whether that failure is the one that
@@ -174,7 +146,7 @@ type JobOutcome<T> = (usize, Result<T, (bool, LocalError)>);
 async fn run_layers<T, F, Fut>(
     count: usize,
     jobs: usize,
-    cancel: &Cancel,
+    cancel: &Stop,
     job: F,
 ) -> Result<Vec<T>, LocalError>
 where
@@ -281,10 +253,11 @@ pub(crate) mod test_plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
 
     #[tokio::test]
     async fn the_first_failure_is_returned_after_every_job_ended() {
-        let cancel = Cancel::default();
+        let cancel = Stop::default();
         let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let result: Result<Vec<usize>, LocalError> = run_layers(6, 3, &cancel, |i| {
             let cancel = cancel.clone();
@@ -323,7 +296,7 @@ mod tests {
 
     #[tokio::test]
     async fn results_come_back_in_layer_order() {
-        let cancel = Cancel::default();
+        let cancel = Stop::default();
         let got = run_layers(5, 2, &cancel, |i| async move {
             tokio::time::sleep(std::time::Duration::from_millis(10 * (5 - i as u64))).await;
             Ok::<_, LocalError>(i)

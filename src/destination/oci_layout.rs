@@ -16,7 +16,7 @@ use std::sync::Arc;
 use super::blob_dir::{write_whole, BlobDir};
 use super::oci_index::{known_layers, merged_index, merged_index_of};
 use super::output::LayerOutput;
-use super::{run_layers, Cancel, LocalError, WrittenImage};
+use super::{run_layers, LayerWork, LocalError, WrittenImage};
 use crate::digest::Digest;
 use crate::image::{OCI_INDEX, OCI_MANIFEST};
 use crate::layer::LayerFailure;
@@ -25,6 +25,7 @@ use crate::outcome::LayerAction;
 use crate::outcome::LayerReport;
 use crate::plan::ImagePlan;
 use crate::progress::Reporter;
+use crate::stop::Stop;
 
 /// What `oci-layout` says: the version of the image layout specification followed.
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -36,10 +37,9 @@ pub(crate) async fn write(
     plan: &ImagePlan,
     dir: &Path,
     tags: &[String],
-    jobs: usize,
-    reporter: Arc<dyn Reporter>,
+    work: &LayerWork,
 ) -> Result<WrittenImage, LocalError> {
-    let written = write_blobs(plan, dir, tags, jobs, reporter).await?;
+    let written = write_blobs(plan, dir, tags, work).await?;
     let documents = &written.documents;
     record_tags(
         dir,
@@ -60,12 +60,11 @@ pub(crate) async fn write_multi(
     index: impl FnOnce(&[WrittenImage]) -> Vec<u8>,
     dir: &Path,
     tags: &[String],
-    jobs: usize,
-    reporter: Arc<dyn Reporter>,
+    work: &LayerWork,
 ) -> Result<(Vec<WrittenImage>, Digest), LocalError> {
     let mut written = Vec::with_capacity(plans.len());
     for plan in plans {
-        written.push(write_blobs(plan, dir, tags, jobs, reporter.clone()).await?);
+        written.push(write_blobs(plan, dir, tags, work).await?);
     }
     let index = index(&written);
     let digest = Digest::of(&index);
@@ -80,9 +79,9 @@ async fn write_blobs(
     plan: &ImagePlan,
     dir: &Path,
     tags: &[String],
-    jobs: usize,
-    reporter: Arc<dyn Reporter>,
+    work: &LayerWork,
 ) -> Result<WrittenImage, LocalError> {
+    let reporter = &work.reporter;
     reporter.phase(&format!("writing the OCI image layout {}", dir.display()));
     let blobs = BlobDir::create(dir)?;
     if !dir.join("oci-layout").exists() {
@@ -100,10 +99,10 @@ async fn write_blobs(
     let known = known_layers(dir, &blobs);
     let media_type = plan.compression.media_type();
 
-    let cancel = Cancel::default();
+    let cancel = work.stop.child();
     let _stop = cancel.on_drop();
     let total = plan.layers.len();
-    let layers = run_layers(total, jobs, &cancel, |index| {
+    let layers = run_layers(total, work.jobs, &cancel, |index| {
         let spec = &plan.layers[index];
         let (blobs, cancel, reporter) = (blobs.clone(), cancel.clone(), reporter.clone());
         let present = known
@@ -144,7 +143,7 @@ async fn write_layer(
     index: usize,
     compression: Compression,
     blobs: BlobDir,
-    cancel: Cancel,
+    cancel: Stop,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<LayerReport, LocalError> {
     let owned = spec.clone();
@@ -262,6 +261,14 @@ mod tests {
     use crate::layer::DEFAULT_ZSTD_LEVEL;
     use crate::progress::Silent;
 
+    fn work(jobs: usize) -> LayerWork {
+        LayerWork {
+            jobs,
+            reporter: Arc::new(Silent),
+            stop: Stop::default(),
+        }
+    }
+
     fn files(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = walk(dir)
             .into_iter()
@@ -289,9 +296,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("new/layout");
         let plan = test_plan::plan(Compression::default());
-        let written = write(&plan, &dir, &["v1".into()], 2, Arc::new(Silent))
-            .await
-            .unwrap();
+        let written = write(&plan, &dir, &["v1".into()], &work(2)).await.unwrap();
 
         // Each layer blob is what build_layer gives for the registry push.
         for (spec, report) in plan.layers.iter().zip(&written.layers) {
@@ -333,9 +338,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("layout");
         let plan = test_plan::plan(Compression::default());
-        let first = write(&plan, &dir, &["v1".into()], 2, Arc::new(Silent))
-            .await
-            .unwrap();
+        let first = write(&plan, &dir, &["v1".into()], &work(2)).await.unwrap();
         let blob = dir
             .join("blobs/sha256")
             .join(first.layers[0].digests.digest.hex());
@@ -344,9 +347,7 @@ mod tests {
         let other = test_plan::plan(Compression::Zstd {
             level: DEFAULT_ZSTD_LEVEL,
         });
-        let second = write(&plan, &dir, &["v2".into()], 2, Arc::new(Silent))
-            .await
-            .unwrap();
+        let second = write(&plan, &dir, &["v2".into()], &work(2)).await.unwrap();
         assert_eq!(
             second.documents.manifest_digest,
             first.documents.manifest_digest
@@ -361,7 +362,7 @@ mod tests {
         );
 
         // Another compression is another blob: built, not taken from the gzip one.
-        let third = write(&other, &dir, &["zstd".into()], 2, Arc::new(Silent))
+        let third = write(&other, &dir, &["zstd".into()], &work(2))
             .await
             .unwrap();
         assert!(third.layers.iter().all(|l| l.action == LayerAction::Pushed));
@@ -399,7 +400,7 @@ mod tests {
             nix_dirs_mode: crate::layer::NIX_DIRS_MODE,
             source: Default::default(),
         };
-        let err = write(&plan, &dir, &["v1".into()], 3, Arc::new(Silent))
+        let err = write(&plan, &dir, &["v1".into()], &work(3))
             .await
             .expect_err("the missing path fails the write");
         assert!(
@@ -420,7 +421,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("index.json"), b"not json").unwrap();
         let plan = test_plan::plan(Compression::default());
-        let err = write(&plan, tmp.path(), &["v1".into()], 2, Arc::new(Silent))
+        let err = write(&plan, tmp.path(), &["v1".into()], &work(2))
             .await
             .err()
             .unwrap();
@@ -440,14 +441,14 @@ mod tests {
         let dir = tmp.path().join("layout");
         let plan = test_plan::plan(Compression::default());
         // Laid out once, so the writers below race only on index.json.
-        write(&plan, &dir, &["first".into()], 2, Arc::new(Silent))
+        write(&plan, &dir, &["first".into()], &work(2))
             .await
             .unwrap();
         let tags: Vec<String> = (0..8).map(|i| format!("t{i}")).collect();
         let writes = tags.iter().map(|t| {
             let (plan, dir) = (plan.clone(), dir.clone());
             let tag = t.clone();
-            tokio::spawn(async move { write(&plan, &dir, &[tag], 1, Arc::new(Silent)).await })
+            tokio::spawn(async move { write(&plan, &dir, &[tag], &work(1)).await })
         });
         for w in futures_util::future::join_all(writes).await {
             w.unwrap().unwrap();

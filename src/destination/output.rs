@@ -5,23 +5,24 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use super::{Cancel, LocalError};
+use super::LocalError;
 use crate::progress::Reporter;
+use crate::stop::Stop;
 
 /// Bytes between progress reports: a few reports per MiB, whatever sizes the writes have.
 const REPORT_EVERY: u64 = 256 * 1024;
 
-/// Counts what passes to `inner`, reports it for layer `index`, and fails once `cancel` is set.
+/// Counts what passes to `inner`, reports it for layer `index`, and fails once `cancel` is stopped.
 pub(crate) struct LayerOutput<W> {
     inner: W,
-    cancel: Cancel,
+    cancel: Stop,
     progress: Option<(usize, Arc<dyn Reporter>)>,
     written: u64,
     unreported: u64,
 }
 
 impl<W: Write> LayerOutput<W> {
-    pub(crate) fn new(inner: W, cancel: Cancel) -> Self {
+    pub(crate) fn new(inner: W, cancel: Stop) -> Self {
         LayerOutput {
             inner,
             cancel,
@@ -79,7 +80,7 @@ mod tests {
 
     #[test]
     fn counts_and_stops_when_cancelled() {
-        let cancel = Cancel::default();
+        let cancel = Stop::default();
         let mut out = LayerOutput::new(Vec::new(), cancel.clone());
         out.write_all(b"hello").unwrap();
         cancel.stop();

@@ -2,19 +2,24 @@
 
 use std::sync::Arc;
 
-use super::{image_index, prepare_all, tags_for, PushError};
-use crate::destination::{write_image, write_images, Destination, LocalTarget, WrittenImage};
+use super::documents::image_index;
+use super::{prepare_all, tags_for, PushError};
+use crate::destination::{
+    write_image, write_images, Destination, LayerWork, LocalTarget, WrittenImage,
+};
 use crate::nix::PlatformSpec;
 use crate::outcome::{ImageOutcome, PushOutcome};
 use crate::plan::{ImageDocuments, ImagePlan};
 use crate::progress::Reporter;
 use crate::request::PushRequest;
+use crate::stop::Stop;
 
 /// Writes the image to a local target (an OCI layout or a docker-archive).
 pub(super) async fn write_local(
     request: &PushRequest,
     target: &LocalTarget,
     reporter: Arc<dyn Reporter>,
+    stop: &Stop,
 ) -> Result<PushOutcome, PushError> {
     reporter.phase(&format!("building {}", request.installables()));
     let prepared = prepare_all(request, &reporter).await?;
@@ -34,23 +39,20 @@ pub(super) async fn write_local(
         other => other.clone(),
     };
     let plans: Vec<&ImagePlan> = prepared.iter().map(|p| &p.plan).collect();
+    let work = LayerWork {
+        jobs: request.jobs,
+        reporter: reporter.clone(),
+        stop: stop.clone(),
+    };
     let (written, index_digest) = if request.is_multi_arch() {
         let index = |w: &[WrittenImage]| {
             let documents: Vec<ImageDocuments> = w.iter().map(|w| w.documents.clone()).collect();
             image_index(&plans, &documents, Default::default())
         };
-        let (written, digest) = write_images(
-            &plans,
-            index,
-            &target,
-            &tags,
-            request.jobs,
-            reporter.clone(),
-        )
-        .await?;
+        let (written, digest) = write_images(&plans, index, &target, &tags, &work).await?;
         (written, Some(digest))
     } else {
-        let written = write_image(plans[0], &target, &tags, request.jobs, reporter.clone()).await?;
+        let written = write_image(plans[0], &target, &tags, &work).await?;
         (vec![written], None)
     };
     let digest = index_digest

@@ -6,29 +6,24 @@
 
 use bytes::Bytes;
 
+use super::documents::Kind;
+use super::remote::Remote;
 use super::PushError;
 use crate::digest::Digest;
 use crate::image::ManifestFormat;
-use crate::registry::{Client, RegistryError};
-
-/// Whether a document is an image manifest or an index of them.
-#[derive(Clone, Copy)]
-pub(super) enum Kind {
-    Manifest,
-    Index,
-}
+use crate::registry::RegistryError;
 
 /// The manifest format of one registry push, settled by its first write.
-pub(super) struct ManifestWriter<'a> {
-    client: &'a Client,
+pub(super) struct ManifestWriter<'a, R: Remote> {
+    client: &'a R,
     format: ManifestFormat,
     /// Nothing asked up front and nothing written yet: a refusal of OCI may still switch.
     may_switch: bool,
 }
 
-impl<'a> ManifestWriter<'a> {
+impl<'a, R: Remote> ManifestWriter<'a, R> {
     /// `asked`: `--format`, if given.
-    pub fn new(client: &'a Client, asked: Option<ManifestFormat>) -> Self {
+    pub fn new(client: &'a R, asked: Option<ManifestFormat>) -> Self {
         let learnt = if client.host_facts().docker_media_types {
             ManifestFormat::Docker
         } else {
@@ -88,7 +83,7 @@ impl<'a> ManifestWriter<'a> {
                 self.format = ManifestFormat::Docker;
                 self.client.learn(
                     "OCI manifests are refused; writing Docker schema 2 manifests",
-                    |f| f.docker_media_types = true,
+                    &mut |f| f.docker_media_types = true,
                 );
                 Ok(written)
             }
@@ -108,10 +103,7 @@ impl<'a> ManifestWriter<'a> {
     ) -> Result<(Bytes, Digest), PushError> {
         let bytes = render(format)?;
         let digest = Digest::of(&bytes);
-        let media_type = match kind {
-            Kind::Manifest => format.manifest_type(),
-            Kind::Index => format.index_type(),
-        };
+        let media_type = kind.media_type(format);
         let target = reference.map_or_else(|| digest.to_string(), str::to_owned);
         self.client
             .put_manifest(&target, media_type, bytes.clone(), &digest)

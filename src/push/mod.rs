@@ -5,31 +5,35 @@
 
 mod archive;
 mod docker_tools;
+mod documents;
 mod error;
+mod finish;
 mod from_cache;
+mod learn;
 mod local;
 mod manifest_format;
 mod prepare;
 mod registry;
+mod remote;
 mod reuse;
 mod sbom;
-mod stop;
 mod unchanged;
 mod upload;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
 pub use error::PushError;
-pub use stop::{interrupt, is_interrupted};
 
 use crate::destination::{Destination, LocalTarget};
-use crate::image::{ImageIndex, IndexEntry, ManifestFormat};
 use crate::known_layers::LearntLayers;
 use crate::nix::PlatformSpec;
 use crate::outcome::PushOutcome;
-use crate::plan::{ImageDocuments, ImagePlan};
 use crate::progress::Reporter;
 use crate::request::{target_tags, PushRequest};
+use crate::stop::Stop;
 use local::write_local;
 use prepare::{prepare, FlakeProvenance, Prepared};
 use registry::push_to_registry;
@@ -65,12 +69,13 @@ pub async fn dry_run(
     Ok(out)
 }
 
-/// Builds the request's images and pushes them.
+/// Builds the request's images and pushes them; `stop` ends the push early (Ctrl-C).
 pub async fn push(
     request: &PushRequest,
     reporter: Arc<dyn Reporter>,
+    stop: &Stop,
 ) -> Result<PushOutcome, PushError> {
-    push_sharing(request, reporter, &mut SharedLayers::default()).await
+    push_sharing(request, reporter, &mut SharedLayers::default(), stop).await
 }
 
 /// Layers pushed earlier in one run (`--images`), and the registry they are on.
@@ -87,12 +92,13 @@ pub async fn push_sharing(
     request: &PushRequest,
     reporter: Arc<dyn Reporter>,
     shared: &mut SharedLayers,
+    stop: &Stop,
 ) -> Result<PushOutcome, PushError> {
     match &request.destination {
         Destination::Registry(destination) => {
-            push_to_registry(request, destination, reporter, shared).await
+            push_to_registry(request, destination, reporter, shared, stop).await
         }
-        Destination::Local(target) => write_local(request, target, reporter).await,
+        Destination::Local(target) => write_local(request, target, reporter, stop).await,
     }
 }
 
@@ -132,31 +138,4 @@ fn tags_for(request: &PushRequest, prepared: &[Prepared]) -> Result<Vec<String>,
         Destination::Local(LocalTarget::DockerArchive { .. }) => (None, false),
     };
     Ok(target_tags(tag, by_digest, &request.tags, image_tag)?)
-}
-
-/// The OCI index naming each platform's image (`documents[i]` is `plans[i]`'s), as bytes: the
-/// same for a registry and an OCI layout.
-fn image_index(
-    plans: &[&ImagePlan],
-    documents: &[ImageDocuments],
-    format: ManifestFormat,
-) -> Vec<u8> {
-    ImageIndex {
-        format,
-        manifests: plans
-            .iter()
-            .zip(documents)
-            .map(|(plan, d)| IndexEntry {
-                digest: d.manifest_digest.clone(),
-                size: d.manifest.len() as u64,
-                platform: plan.platform.clone(),
-            })
-            .collect(),
-        // The provenance is the flake's, the same for every platform: the first image's.
-        annotations: plans
-            .first()
-            .map(|p| p.annotations.clone())
-            .unwrap_or_default(),
-    }
-    .to_bytes()
 }

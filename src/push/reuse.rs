@@ -2,30 +2,30 @@
 //! for the layer's key is skipped when the registry has it, or mounted from another repository
 //! of the same registry; with `--verify`, only once rebuilding the layer gave exactly that blob.
 
+use super::remote::{Mounted, Remote};
 use super::upload::UploadOptions;
 use super::PushError;
 use crate::known_layers::{CacheEntry, KnownBlob, LayerCache};
 use crate::layer::{build_layer, Compression, LayerDigests, LayerError, LayerFailure, LayerSpec};
 use crate::outcome::{LayerAction, LayerReport};
-use crate::progress::Reporter;
-use crate::registry::{Client, Mount, UploadSession};
+use crate::progress::{Reporter, Warning};
 
 /// Most repositories a layer's blob is offered to be mounted from.
 const MAX_MOUNT_SOURCES: usize = 4;
 
 /// One layer's reuse decision, and what it leaves for an upload: a rebuilt layer's digests
 /// (`--verify`) and an upload session a declined mount opened.
-pub(super) struct Reuse<'a> {
-    pub client: &'a Client,
+pub(super) struct Reuse<'a, R: Remote> {
+    pub client: &'a R,
     pub spec: &'a LayerSpec,
     pub index: usize,
     pub options: &'a UploadOptions,
     pub reporter: &'a dyn Reporter,
     pub rebuilt: &'a mut Option<LayerDigests>,
-    pub offered: &'a mut Option<UploadSession>,
+    pub offered: &'a mut Option<R::Session>,
 }
 
-impl Reuse<'_> {
+impl<R: Remote> Reuse<'_, R> {
     /// The report of a layer whose blob is already in the registry, or linked into it now, if
     /// any is: the local cache's candidate (`cached`) first, then the manifests'.
     pub async fn known_blob(
@@ -75,7 +75,7 @@ impl Reuse<'_> {
             return Ok(None);
         };
         if let Some(session) = self.offered.take() {
-            self.client.cancel_upload(session).await;
+            self.client.cancel(session).await;
         }
         Ok(Some(self.reused(&known.layer, action)))
     }
@@ -110,11 +110,10 @@ impl Reuse<'_> {
             .as_ref()
             .is_some_and(|d| d.digest == known.digest && d.diff_id == known.diff_id);
         if !same {
-            self.reporter.phase(&format!(
-                "layer {}: --verify: {} is not what the store gives; building it",
-                self.index + 1,
-                known.digest
-            ));
+            self.reporter.warning(&Warning::VerifyMismatch {
+                layer: self.index + 1,
+                known: known.digest.clone(),
+            });
         }
         Ok(same)
     }
@@ -144,16 +143,16 @@ impl Reuse<'_> {
     /// failure: the layer is uploaded as usual, in the session a declined mount opened (kept in
     /// `offered`; an older one is cancelled).
     async fn try_mount(&mut self, digest: &crate::digest::Digest, source: &str) -> bool {
-        match self.client.mount_blob(digest, source).await {
-            Ok(Mount::Linked) => {
+        match self.client.mount(digest, source).await {
+            Ok(Mounted::Linked) => {
                 if let Some(session) = self.offered.take() {
-                    self.client.cancel_upload(session).await;
+                    self.client.cancel(session).await;
                 }
                 true
             }
-            Ok(Mount::Declined(session)) => {
+            Ok(Mounted::Declined(session)) => {
                 if let Some(old) = self.offered.replace(session) {
-                    self.client.cancel_upload(old).await;
+                    self.client.cancel(old).await;
                 }
                 false
             }
@@ -178,7 +177,7 @@ pub(super) async fn rebuild(
 
 /// Whether the registry has `known`'s blob, with the size known for it: a cached size that
 /// disagrees with the registry's is a damaged entry, and the layer is built again.
-async fn is_present(client: &Client, known: &KnownBlob) -> Result<bool, PushError> {
+async fn is_present(client: &impl Remote, known: &KnownBlob) -> Result<bool, PushError> {
     let present = client.blob_size(&known.digest).await?;
     Ok(present.is_some_and(|size| size.is_none_or(|s| s == known.size)))
 }
@@ -189,11 +188,13 @@ pub(super) fn remember(
     cache: &LayerCache,
     spec: &LayerSpec,
     layer: &KnownBlob,
-    client: &Client,
+    client: &impl Remote,
     reporter: &dyn Reporter,
 ) {
     let here = format!("{}/{}", client.registry(), client.repository());
     if let Err(e) = cache.put_seen(&spec.key, layer, Some(&here)) {
-        reporter.phase(&format!("could not write the layer cache: {e}"));
+        reporter.warning(&Warning::CacheNotWritten {
+            reason: e.to_string(),
+        });
     }
 }

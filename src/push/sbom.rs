@@ -7,7 +7,8 @@
 
 use bytes::Bytes;
 
-use super::PushError;
+use super::remote::Remote;
+use super::{Prepared, PushError};
 use crate::digest::Digest;
 use crate::image::artifact::{
     artifact_manifest, referrers_tag, with_referrer, Described, EMPTY_BLOB,
@@ -15,7 +16,6 @@ use crate::image::artifact::{
 use crate::image::{ManifestFormat, OCI_INDEX, OCI_MANIFEST};
 use crate::plan::ImagePlan;
 use crate::progress::Reporter;
-use crate::registry::Client;
 use crate::sbom::{BillOfMaterials, SbomFormat};
 
 /// The SBOM document of an image.
@@ -30,10 +30,9 @@ pub(super) fn sbom_bytes(
 }
 
 /// A registry that takes only Docker schema 2 manifests cannot hold an SBOM.
-pub(super) fn no_referrers_on(client: &Client) -> PushError {
+pub(super) fn no_referrers_on(registry: &str) -> PushError {
     PushError::Unsupported(format!(
-        "registry {} takes Docker schema 2 manifests only, which cannot carry a referrer: the SBOM cannot be attached there",
-        client.registry()
+        "registry {registry} takes Docker schema 2 manifests only, which cannot carry a referrer: the SBOM cannot be attached there"
     ))
 }
 
@@ -50,7 +49,7 @@ fn artifact_of(sbom: &[u8], format: SbomFormat, subject: &Described) -> Bytes {
 /// Attaches `sbom` to the image manifest `subject` (written in `manifest_format`); returns the
 /// artifact manifest's digest.
 pub(super) async fn attach(
-    client: &Client,
+    client: &impl Remote,
     subject: &Described,
     manifest_format: ManifestFormat,
     sbom: Bytes,
@@ -58,7 +57,7 @@ pub(super) async fn attach(
     reporter: &dyn Reporter,
 ) -> Result<Digest, PushError> {
     if manifest_format == ManifestFormat::Docker {
-        return Err(no_referrers_on(client));
+        return Err(no_referrers_on(client.registry()));
     }
     let empty = Bytes::from_static(EMPTY_BLOB);
     for blob in [&empty, &sbom] {
@@ -97,7 +96,7 @@ pub(super) async fn attach(
 /// layout at `dir`.
 pub(super) fn attach_to_layout(
     dir: &std::path::Path,
-    prepared: &super::prepare::Prepared,
+    prepared: &Prepared,
     documents: &crate::plan::ImageDocuments,
     format: SbomFormat,
     reporter: &dyn Reporter,
@@ -127,8 +126,8 @@ pub(super) fn attach_to_layout(
 /// Attaches an SBOM to each image's manifest (`manifests`, in `format`, one per image), and
 /// records its digest in the image's outcome.
 pub(super) async fn attach_all(
-    client: &Client,
-    prepared: &[super::prepare::Prepared],
+    client: &impl Remote,
+    prepared: &[Prepared],
     manifests: &[Bytes],
     manifest_format: ManifestFormat,
     format: SbomFormat,

@@ -9,26 +9,23 @@
 
 use bytes::Bytes;
 
-use super::prepare::Prepared;
+use super::documents::{ImageSet, Kind};
+use super::finish::outcome;
+use super::learn::Learnt;
+use super::registry::RegistryPush;
+use super::remote::Remote;
 use super::reuse::remember;
 use super::sbom::attach_all;
-use super::{image_index, PushError};
+use super::PushError;
 use crate::digest::Digest;
 use crate::image::ManifestFormat;
 use crate::known_layers::{KnownBlob, LayerCache, LearntLayers};
 use crate::layer::{LayerDigests, LayerSpec};
-use crate::nix::PlatformSpec;
-use crate::outcome::{ImageOutcome, PushOutcome};
-use crate::outcome::{LayerAction, LayerReport};
-use crate::plan::{ImageDocuments, ImagePlan};
-use crate::progress::Reporter;
-use crate::reference::Reference;
-use crate::registry::Client;
-use crate::request::PushRequest;
+use crate::outcome::{LayerAction, LayerReport, PushOutcome};
+use crate::plan::ImagePlan;
 
-/// An image whose every layer blob is known, rendered in `format`.
+/// An image whose every layer blob is known without building it.
 pub(super) struct KnownImage {
-    pub documents: ImageDocuments,
     pub layers: Vec<LayerReport>,
     /// Each layer's spec and blob, for the cache once the image is found unchanged.
     pub blobs: Vec<(LayerSpec, KnownBlob)>,
@@ -39,7 +36,6 @@ pub(super) fn known_image(
     plan: &ImagePlan,
     cache: &LayerCache,
     learnt: &LearntLayers,
-    format: ManifestFormat,
 ) -> Option<KnownImage> {
     let media_type = plan.compression.media_type();
     let blobs: Vec<(LayerSpec, KnownBlob)> = plan
@@ -47,17 +43,11 @@ pub(super) fn known_image(
         .iter()
         .map(|spec| known_blob(spec, cache, learnt, media_type).map(|b| (spec.clone(), b)))
         .collect::<Option<_>>()?;
-    let layers: Vec<LayerReport> = blobs
+    let layers = blobs
         .iter()
         .map(|(spec, blob)| LayerReport::new(spec, blob.digests(), LayerAction::Skipped, 0))
         .collect();
-    let digests: Vec<LayerDigests> = layers.iter().map(|l| l.digests.clone()).collect();
-    let documents = plan.documents_in(&digests, format).ok()?;
-    Some(KnownImage {
-        documents,
-        layers,
-        blobs,
-    })
+    Some(KnownImage { layers, blobs })
 }
 
 /// The blob a layer is known to make: the cache's, else a manifest's; never one whose diff_id
@@ -77,48 +67,79 @@ fn known_blob(
         .or_else(|| learnt.get(&spec.key).map(|k| k.layer.clone()).filter(fits))
 }
 
+/// The decision: the images of `set`'s plans with every blob known, if the document they make
+/// in `format` is byte for byte `current`.
+pub(super) fn unchanged_images(
+    plans: &[&ImagePlan],
+    multi_arch: bool,
+    cache: &LayerCache,
+    learnt: &LearntLayers,
+    format: ManifestFormat,
+    current: &[u8],
+) -> Option<(Vec<KnownImage>, Bytes)> {
+    let known: Vec<KnownImage> = plans
+        .iter()
+        .map(|plan| known_image(plan, cache, learnt))
+        .collect::<Option<_>>()?;
+    let set = ImageSet {
+        plans: plans.to_vec(),
+        layers: known
+            .iter()
+            .map(|k| {
+                k.layers
+                    .iter()
+                    .map(|l| l.digests.clone())
+                    .collect::<Vec<LayerDigests>>()
+            })
+            .collect(),
+        multi_arch,
+    };
+    let top = set.top(format).ok()?;
+    (top[..] == current[..]).then_some((known, top))
+}
+
 /// The outcome of a push whose manifest (or index) the first tag already names, byte for byte:
 /// nothing is sent for it (other tags are written, their blobs being all there).
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn unchanged_push(
-    request: &PushRequest,
-    destination: &Reference,
-    client: &Client,
-    prepared: &[Prepared],
-    learnt: &LearntLayers,
-    current: Option<&Bytes>,
+pub(super) async fn unchanged_push<R: Remote>(
+    push: &RegistryPush<'_, R>,
+    learnt: &Learnt,
     format: ManifestFormat,
-    tags: &[String],
-    reporter: &dyn Reporter,
 ) -> Result<Option<PushOutcome>, PushError> {
     // A destination that names a digest is checked by the ordinary path.
-    let (Some(current), Some(first), None) = (current, tags.first(), destination.digest()) else {
+    let (Some(current), Some(first), None) = (
+        learnt.current.as_ref(),
+        push.tags.first(),
+        push.destination.digest(),
+    ) else {
         return Ok(None);
     };
-    let mut known = Vec::with_capacity(prepared.len());
-    for p in prepared {
-        match known_image(&p.plan, &request.cache, learnt, format) {
-            Some(image) => known.push(image),
-            None => return Ok(None),
-        }
-    }
-    let multi_arch = request.is_multi_arch();
-    let top = if multi_arch {
-        let plans: Vec<&ImagePlan> = prepared.iter().map(|p| &p.plan).collect();
-        let documents: Vec<ImageDocuments> = known.iter().map(|k| k.documents.clone()).collect();
-        Bytes::from(image_index(&plans, &documents, format))
-    } else {
-        known[0].documents.manifest.clone()
-    };
-    // Byte for byte what the tag names now.
-    if current[..] != top[..] {
+    let request = push.request;
+    let plans = push.plans();
+    let Some((known, top)) = unchanged_images(
+        &plans,
+        request.is_multi_arch(),
+        &request.cache,
+        &learnt.layers,
+        format,
+        current,
+    ) else {
         return Ok(None);
-    }
-    if multi_arch {
+    };
+    let set = push.image_set(
+        known
+            .iter()
+            .map(|k| k.layers.iter().map(|l| l.digests.clone()).collect())
+            .collect(),
+    );
+    let documents = set
+        .documents(format)
+        .map_err(|e| push.not_in_docker_format(e))?;
+    if set.kind() == Kind::Index {
         // The index is the one the tag names; each platform's manifest must still be there
         // (a registry may collect untagged manifests).
-        for k in &known {
-            let digest = k.documents.manifest_digest.to_string();
+        for d in &documents {
+            let digest = d.manifest_digest.to_string();
+            let client = push.client;
             if client
                 .get_manifest(client.repository(), &digest)
                 .await?
@@ -129,61 +150,40 @@ pub(super) async fn unchanged_push(
         }
     }
     let digest = Digest::of(&top);
-    reporter.phase(&format!(
+    push.reporter.phase(&format!(
         "{first} already names {digest}: unchanged, nothing sent"
     ));
     // Learnt from the tag: the cache knows these blobs, and where they are, from now on.
     for (spec, blob) in known.iter().flat_map(|k| &k.blobs) {
-        remember(&request.cache, spec, blob, client, reporter);
+        remember(
+            &request.cache,
+            spec,
+            blob,
+            push.client,
+            push.reporter.as_ref(),
+        );
     }
-    let media_type = if multi_arch {
-        format.index_type()
-    } else {
-        format.manifest_type()
-    };
-    for tag in &tags[1..] {
-        reporter.phase(&format!("writing {digest} as {tag}"));
-        client
+    let media_type = set.kind().media_type(format);
+    for tag in &push.tags[1..] {
+        push.reporter.phase(&format!("writing {digest} as {tag}"));
+        push.client
             .put_manifest(tag, media_type, top.clone(), &digest)
             .await?;
     }
-    let images = request
-        .images
-        .iter()
-        .zip(prepared)
-        .zip(&known)
-        .map(|((source, p), k)| ImageOutcome {
-            installable: source.installable.clone(),
-            platform: PlatformSpec::of(&p.plan.platform).to_string(),
-            manifest_digest: k.documents.manifest_digest.clone(),
-            config_digest: k.documents.config_digest.clone(),
-            layers: k.layers.clone(),
-            sbom_digest: None,
-        })
-        .collect::<Vec<_>>();
-    let mut images = images;
+    let mut images = push.image_outcomes(&documents, known.into_iter().map(|k| k.layers).collect());
     if let Some(sbom) = request.sbom {
         // Unchanged, yet an SBOM missing from it is attached (one found there is left alone).
-        let manifests: Vec<Bytes> = known.iter().map(|k| k.documents.manifest.clone()).collect();
+        let manifests: Vec<Bytes> = documents.into_iter().map(|d| d.manifest).collect();
         attach_all(
-            client,
-            prepared,
+            push.client,
+            push.prepared,
             &manifests,
             format,
             sbom,
             &mut images,
-            reporter,
+            push.reporter.as_ref(),
         )
         .await?;
     }
-    Ok(Some(PushOutcome {
-        destination: destination.to_string(),
-        reference: destination.pinned(&digest),
-        index_digest: multi_arch.then(|| digest.clone()),
-        digest,
-        tags: tags.to_vec(),
-        to_stdout: false,
-        images,
-        unchanged: true,
-    }))
+    Ok(Some(outcome(push, digest, images, set.kind(), true)))
 }

@@ -14,11 +14,11 @@ use crate::known_layers::{KnownBlob, LayerCache, LearntLayers};
 use crate::layer::{open_layer, Compression, LayerDigests, LayerError, LayerFailure, LayerSpec};
 use crate::outcome::{LayerAction, LayerReport};
 use crate::plan::ImagePlan;
-use crate::progress::Reporter;
+use crate::progress::{Reporter, Warning};
 use crate::registry::{self, BlobBody, Client, HostFacts, RegistryError, UploadSession};
 use crate::request::UploadMode;
 
-use super::stop::Stop;
+use crate::stop::Stop;
 
 /// How blobs are uploaded.
 #[derive(Clone, Debug)]
@@ -38,39 +38,31 @@ pub(super) struct UploadOptions {
     pub stop: Stop,
 }
 
-/// Every blob is in the registry (the config too); the manifest is the caller's to write.
-pub(super) struct UploadedImage {
-    pub layers: Vec<LayerReport>,
-}
-
-/// Puts every blob of `plan` in the registry (layers, then the config) and returns the
-/// manifest that names them, ready to be written.
+/// Puts every blob of `plan` in the registry (layers, then the config) and returns each
+/// layer's report; the manifest is the caller's to write.
 pub(super) async fn upload_blobs(
     client: &Client,
     plan: &ImagePlan,
     options: &UploadOptions,
-    reporter: Arc<dyn Reporter>,
-) -> Result<UploadedImage, PushError> {
+    reporter: &Arc<dyn Reporter>,
+) -> Result<Vec<LayerReport>, PushError> {
     let total = plan.layers.len();
     // Unordered: a large layer must not hold back the start of the layers after it (`buffered`
     // starts nothing new until the oldest finishes). Results are put back in layer order.
     let mut running = futures_util::stream::iter(plan.layers.iter().enumerate())
-        .map(|(index, spec)| {
-            let reporter = reporter.clone();
-            async move {
-                if options.stop.is_stopped() || super::is_interrupted() {
-                    return Err(PushError::Stopped);
-                }
-                reporter.layer_started(index, total, &spec.describe());
-                let report = ensure_layer(client, spec, index, options, reporter.clone()).await?;
-                reporter.layer_done(
-                    index,
-                    &report.action,
-                    &report.digests.digest,
-                    report.digests.size,
-                );
-                Ok::<_, PushError>((index, report))
+        .map(|(index, spec)| async move {
+            if options.stop.is_stopped() {
+                return Err(PushError::Stopped);
             }
+            reporter.layer_started(index, total, &spec.describe());
+            let report = ensure_layer(client, spec, index, options, reporter.clone()).await?;
+            reporter.layer_done(
+                index,
+                &report.action,
+                &report.digests.digest,
+                report.digests.size,
+            );
+            Ok::<_, PushError>((index, report))
         })
         .buffer_unordered(options.jobs.max(1));
     let mut layers: Vec<(usize, LayerReport)> = Vec::with_capacity(total);
@@ -98,7 +90,7 @@ pub(super) async fn upload_blobs(
     client
         .ensure_blob(&documents.config_digest, documents.config.clone())
         .await?;
-    Ok(UploadedImage { layers })
+    Ok(layers)
 }
 
 /// How long the uploads in flight are given to end their streams and cancel their sessions once
@@ -132,7 +124,6 @@ where
             Err(PushError::Registry(e))
                 if e.is_temporary()
                     && !stop.is_stopped()
-                    && !super::is_interrupted()
                     && failing_for
                         + e.retry_after()
                             .unwrap_or_else(|| registry::backoff(attempt, None))
@@ -185,23 +176,14 @@ async fn ensure_layer(
     let mut known = rebuilt
         .clone()
         .or_else(|| cached.map(|c| c.layer.digests()));
-    let sent = Arc::new(AtomicU64::new(0));
-    let attempt = |offered: Option<UploadSession>, way: Way| {
-        let (reporter, sent) = (reporter.clone(), sent.clone());
-        async move {
-            upload_layer(
-                client,
-                spec,
-                index,
-                options.compression,
-                reporter,
-                sent,
-                offered,
-                &way,
-                &options.stop,
-            )
-            .await
-        }
+    let upload = LayerUpload {
+        client,
+        spec,
+        index,
+        compression: options.compression,
+        reporter: reporter.clone(),
+        sent: Arc::new(AtomicU64::new(0)),
+        stop: &options.stop,
     };
     let on_retry = |reason: &str| reporter.layer_retry(index, reason);
     let retry_for = client.retry_policy().retry_for;
@@ -229,7 +211,7 @@ async fn ensure_layer(
         let uploaded = retrying(
             retry_for,
             &options.stop,
-            || attempt(offered.take(), way.clone()),
+            || upload.attempt(offered.take(), way.clone()),
             on_retry,
         )
         .await;
@@ -245,10 +227,7 @@ async fn ensure_layer(
                 if options.upload == UploadMode::Auto
                     && !std::mem::replace(&mut corrected, true) =>
             {
-                reporter.phase(&format!(
-                    "layer {}: the cached digest is not what the store gives; streaming it",
-                    index + 1
-                ));
+                reporter.warning(&Warning::CachedDigestWrong { layer: index + 1 });
                 known = None;
                 tried.clear();
             }
@@ -257,7 +236,7 @@ async fn ensure_layer(
     };
     let entry = KnownBlob::new(&digests, media_type);
     remember(&options.cache, spec, &entry, client, reporter.as_ref());
-    let bytes_sent = sent.load(Ordering::Relaxed);
+    let bytes_sent = upload.sent.load(Ordering::Relaxed);
     Ok(LayerReport::new(
         spec,
         digests,
@@ -268,7 +247,7 @@ async fn ensure_layer(
 
 /// How one upload attempt sends a layer's bytes.
 #[derive(Clone, Debug, PartialEq)]
-enum Way {
+pub(super) enum Way {
     /// One `PATCH` carrying the whole stream, no length (the default).
     Streamed,
     /// One `PUT ?digest=` with its `Content-Length`: the blob is known beforehand.
@@ -281,7 +260,7 @@ enum Way {
 /// is over the host's cap), else streamed, unless the host wants lengths: then whole after
 /// hashing the layer for a host that answered 411 (Artifact Registry takes no chunks), else
 /// chunks under its cap. A layer hashed to learn its blob is remembered in `known`.
-async fn choose_way(
+pub(super) async fn choose_way(
     mode: UploadMode,
     known: &mut Option<LayerDigests>,
     facts: &HostFacts,
@@ -315,80 +294,91 @@ async fn choose_way(
     })
 }
 
-/// One upload attempt: POST (unless a declined mount opened the session), then the layer's bytes
-/// the `way` says (streamed or chunked `PATCH` fed by the layer pipeline, then PUT ?digest=; or
-/// one PUT ?digest= carrying a blob known beforehand). A failed attempt cancels its session.
-#[allow(clippy::too_many_arguments)]
-async fn upload_layer(
-    client: &Client,
-    spec: &LayerSpec,
+/// One layer's upload: what every attempt at it needs.
+struct LayerUpload<'a> {
+    client: &'a Client,
+    spec: &'a LayerSpec,
     index: usize,
     compression: Compression,
     reporter: Arc<dyn Reporter>,
+    /// Compressed bytes handed to the network, every attempt counted.
     sent: Arc<AtomicU64>,
-    offered: Option<UploadSession>,
-    way: &Way,
-    stop: &Stop,
-) -> Result<LayerDigests, PushError> {
-    let whole = match way {
-        Way::Whole(known) => Some(known),
-        _ => None,
-    };
-    let stop_signal = stop.clone();
-    let session = match offered {
-        Some(session) => session,
-        None => client.start_upload().await?,
-    };
-    let stream = open_layer(spec, compression);
-    let body = stream.body.inspect(move |chunk| {
-        if let Ok(c) = chunk {
-            sent.fetch_add(c.len() as u64, Ordering::Relaxed);
-            reporter.layer_bytes(index, c.len() as u64);
-        }
-    });
-    // Stopped, the stream ends early and the request completes: the registry then answers
-    // with the session's latest state, which the cancel below needs.
-    let stop = stop.clone();
-    let body = BlobBody::new(body.take_until(async move { super::stop::stopped(&stop).await }));
-    let sent = match way {
-        Way::Whole(expected) => client
-            .put_upload_whole(session.clone(), &expected.digest, expected.size, body)
-            .await
-            .map(|()| None),
-        Way::Streamed => client.send_upload_data(&session, body).await.map(Some),
-        Way::Chunks(size) => client
-            .send_upload_chunks(&session, body, *size)
-            .await
-            .map(Some),
-    };
-    let produced = stream
-        .digests
-        .await
-        .map_err(|_| LayerError::Panicked)
-        .and_then(|r| r);
-    let layer_error = |source| PushError::from(LayerFailure::new(spec, index, source));
-    let stop_now = || stop_signal.is_stopped() || super::is_interrupted();
-    let result = match (sent, produced) {
-        // A store path that cannot be read is the real cause, whatever the upload saw.
-        (_, Err(e)) if !matches!(e, LayerError::Sink(_)) => Err(layer_error(e)),
-        // Stopped: the stream was ended early on purpose.
-        (Ok(_), _) if stop_now() => Err(PushError::Stopped),
-        // The blob is not the one announced: the registry refused it, or will.
-        (_, Ok(d)) if whole.is_some_and(|w| *w != d) => Err(PushError::KnownDigestWrong {
-            layer: index + 1,
-            expected: whole.expect("checked").digest.clone(),
-            actual: d.digest,
-        }),
-        (Err(e), _) => Err(e.into()),
-        (Ok(_), Err(e)) => Err(layer_error(e)),
-        (Ok(None), Ok(d)) => return Ok(d),
-        (Ok(Some(next)), Ok(d)) => {
-            match client.commit_upload(next, &d.digest, Bytes::new()).await {
-                Ok(()) => return Ok(d),
-                Err(e) => Err(e.into()),
+    stop: &'a Stop,
+}
+
+impl LayerUpload<'_> {
+    /// One upload attempt: POST (unless a declined mount opened the session), then the layer's bytes
+    /// the `way` says (streamed or chunked `PATCH` fed by the layer pipeline, then PUT ?digest=; or
+    /// one PUT ?digest= carrying a blob known beforehand). A failed attempt cancels its session.
+    async fn attempt(
+        &self,
+        offered: Option<UploadSession>,
+        way: Way,
+    ) -> Result<LayerDigests, PushError> {
+        let way = &way;
+        let (client, spec, index, compression) =
+            (self.client, self.spec, self.index, self.compression);
+        let (reporter, sent, stop) = (self.reporter.clone(), self.sent.clone(), self.stop);
+        let whole = match way {
+            Way::Whole(known) => Some(known),
+            _ => None,
+        };
+        let stop_signal = stop.clone();
+        let session = match offered {
+            Some(session) => session,
+            None => client.start_upload().await?,
+        };
+        let stream = open_layer(spec, compression);
+        let body = stream.body.inspect(move |chunk| {
+            if let Ok(c) = chunk {
+                sent.fetch_add(c.len() as u64, Ordering::Relaxed);
+                reporter.layer_bytes(index, c.len() as u64);
             }
-        }
-    };
-    client.cancel_upload(session).await;
-    result
+        });
+        // Stopped, the stream ends early and the request completes: the registry then answers
+        // with the session's latest state, which the cancel below needs.
+        let stop = stop.clone();
+        let body = BlobBody::new(body.take_until(async move { stop.stopped().await }));
+        let sent = match way {
+            Way::Whole(expected) => client
+                .put_upload_whole(session.clone(), &expected.digest, expected.size, body)
+                .await
+                .map(|()| None),
+            Way::Streamed => client.send_upload_data(&session, body).await.map(Some),
+            Way::Chunks(size) => client
+                .send_upload_chunks(&session, body, *size)
+                .await
+                .map(Some),
+        };
+        let produced = stream
+            .digests
+            .await
+            .map_err(|_| LayerError::Panicked)
+            .and_then(|r| r);
+        let layer_error = |source| PushError::from(LayerFailure::new(spec, index, source));
+        let stop_now = || stop_signal.is_stopped();
+        let result = match (sent, produced) {
+            // A store path that cannot be read is the real cause, whatever the upload saw.
+            (_, Err(e)) if !matches!(e, LayerError::Sink(_)) => Err(layer_error(e)),
+            // Stopped: the stream was ended early on purpose.
+            (Ok(_), _) if stop_now() => Err(PushError::Stopped),
+            // The blob is not the one announced: the registry refused it, or will.
+            (_, Ok(d)) if whole.is_some_and(|w| *w != d) => Err(PushError::KnownDigestWrong {
+                layer: index + 1,
+                expected: whole.expect("checked").digest.clone(),
+                actual: d.digest,
+            }),
+            (Err(e), _) => Err(e.into()),
+            (Ok(_), Err(e)) => Err(layer_error(e)),
+            (Ok(None), Ok(d)) => return Ok(d),
+            (Ok(Some(next)), Ok(d)) => {
+                match client.commit_upload(next, &d.digest, Bytes::new()).await {
+                    Ok(()) => return Ok(d),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        };
+        client.cancel_upload(session).await;
+        result
+    }
 }

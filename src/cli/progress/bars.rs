@@ -9,7 +9,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nixpush::digest::Digest;
 use nixpush::outcome::LayerAction;
-use nixpush::progress::Reporter;
+use nixpush::progress::{Reporter, Warning};
 
 use super::lines::{human_size, short};
 
@@ -46,6 +46,10 @@ impl ProgressBars {
 impl Reporter for ProgressBars {
     fn phase(&self, message: &str) {
         self.overall.set_message(message.to_owned());
+    }
+
+    fn warning(&self, warning: &Warning) {
+        let _ = self.bars.println(format!("warning: {warning}"));
     }
 
     fn detail(&self, message: &str) {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use nixpush::digest::Digest;
 use nixpush::outcome::LayerAction;
-use nixpush::progress::Reporter;
+use nixpush::progress::{Reporter, Warning};
 
 pub struct ProgressLines {
     start: Instant,
@@ -32,6 +32,10 @@ impl ProgressLines {
 impl Reporter for ProgressLines {
     fn phase(&self, message: &str) {
         self.line(message);
+    }
+
+    fn warning(&self, warning: &Warning) {
+        self.line(&format!("warning: {warning}"));
     }
 
     fn detail(&self, message: &str) {
