@@ -62,6 +62,12 @@ pub enum PushError {
         host: String,
         source: crate::image::NotInDockerFormat,
     },
+    #[error("{artifact} could not be listed under the fallback tag {tag}: other writers replaced the index {rounds} times")]
+    ReferrerNotListed {
+        tag: String,
+        artifact: Digest,
+        rounds: u32,
+    },
     #[error("the push was stopped")]
     Stopped,
     #[error("{installable} is an image for {actual}, not for the {expected} --platform names")]

@@ -7,6 +7,7 @@ mod archive;
 mod docker_tools;
 mod documents;
 mod error;
+mod fallback_tag;
 mod finish;
 mod from_cache;
 mod learn;

@@ -7,13 +7,12 @@
 
 use bytes::Bytes;
 
+use super::fallback_tag::list_in_fallback_tag;
 use super::remote::Remote;
 use super::{Prepared, PushError};
 use crate::digest::Digest;
-use crate::image::artifact::{
-    artifact_manifest, referrers_tag, with_referrer, Described, EMPTY_BLOB,
-};
-use crate::image::{ManifestFormat, OCI_INDEX, OCI_MANIFEST};
+use crate::image::artifact::{artifact_manifest, Described, EMPTY_BLOB};
+use crate::image::{ManifestFormat, OCI_MANIFEST};
 use crate::plan::ImagePlan;
 use crate::progress::Reporter;
 use crate::sbom::{BillOfMaterials, SbomFormat};
@@ -70,20 +69,12 @@ pub(super) async fn attach(
         .put_manifest(&digest.to_string(), OCI_MANIFEST, manifest.clone(), &digest)
         .await?;
     if !indexed {
-        let tag = referrers_tag(&subject.digest);
-        let current = client.get_manifest(client.repository(), &tag).await?;
         let artifact = Described {
             media_type: OCI_MANIFEST.to_owned(),
             digest: digest.clone(),
             size: manifest.len() as u64,
         };
-        if let Some(index) = with_referrer(current.as_deref(), &artifact, artifact_type) {
-            let index = Bytes::from(index);
-            let index_digest = Digest::of(&index);
-            client
-                .put_manifest(&tag, OCI_INDEX, index, &index_digest)
-                .await?;
-        }
+        list_in_fallback_tag(client, &subject.digest, &artifact, artifact_type).await?;
     }
     reporter.phase(&format!(
         "attached the SBOM ({artifact_type}) {digest} to {}",

@@ -12,10 +12,10 @@ use crate::push::remote::{Mounted, Remote};
 use crate::registry::{HostFacts, RegistryError};
 
 /// A session a declined mount opened: its number.
-pub(super) type FakeSession = u32;
+pub(crate) type FakeSession = u32;
 
 #[derive(Default)]
-pub(super) struct FakeRemote {
+pub(crate) struct FakeRemote {
     pub repository: String,
     /// Blobs of this repository, with their sizes.
     pub blobs: Mutex<BTreeMap<Digest, u64>>,
@@ -30,6 +30,8 @@ pub(super) struct FakeRemote {
     pub facts: Mutex<HostFacts>,
     /// Every request, in order: "HEAD digest", "MOUNT digest from", "PUT manifest ref", ...
     pub log: Mutex<Vec<String>>,
+    /// How long each manifest read or write takes (on tokio's clock): lets two writers race.
+    pub latency: std::time::Duration,
     pub next_session: Mutex<FakeSession>,
 }
 
@@ -115,6 +117,7 @@ impl Remote for FakeRemote {
         reference: &str,
     ) -> Result<Option<Bytes>, RegistryError> {
         self.record(format!("GET {repository}:{reference}"));
+        tokio::time::sleep(self.latency).await;
         let key = (repository.to_owned(), reference.to_owned());
         Ok(self.manifests.lock().unwrap().get(&key).cloned())
     }
@@ -127,6 +130,7 @@ impl Remote for FakeRemote {
         digest: &Digest,
     ) -> Result<bool, RegistryError> {
         self.record(format!("PUT {reference} {media_type}"));
+        tokio::time::sleep(self.latency).await;
         if self.refuses_oci && media_type.starts_with("application/vnd.oci.") {
             let refusal = RegistryError::Status {
                 method: "PUT".into(),

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use crate::layer::{build_layer, Compression, LayerDigests, LayerSpec};
 use crate::progress::{Reporter, Warning};
 
-use fake_remote::FakeRemote;
+pub(crate) use fake_remote::FakeRemote;
 
 /// Warnings heard, in order.
 #[derive(Default)]
