@@ -11,6 +11,7 @@
 //! - `oracles`: the Python references for layer bytes, configs and archives;
 //! - `registry`: a real docker-registry per test, and what it logged and stored;
 //! - `run`: running the binary, and asserting on its result (`assert_refused`);
+//! - `certificates`: self-signed certificates, a certs.d of a test's own;
 //! - `clients`: skopeo, umoci and podman reading back what was pushed;
 //! - `fault_proxy`: a TCP proxy that cuts one request;
 //! - `front` (with `seeded` and `quirks`): the HTTP front that breaks, redirects or bends
@@ -23,6 +24,7 @@
 mod bed;
 pub mod binary_cache;
 pub mod cached_closure;
+mod certificates;
 mod clients;
 mod fault_proxy;
 pub mod front;
@@ -36,6 +38,8 @@ pub mod seeded;
 // Each test binary uses some of these; what one leaves unused is no mistake.
 #[allow(unused_imports)]
 pub use bed::*;
+#[allow(unused_imports)]
+pub use certificates::*;
 #[allow(unused_imports)]
 pub use clients::*;
 #[allow(unused_imports)]
