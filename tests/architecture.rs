@@ -1,16 +1,22 @@
 //! The crate's layout rules, checked on its source: data flows one way (nix / dockertools ->
 //! plan -> layer -> registry or destination, driven by push), the command line stays in the
-//! binary, and no file grows past what one reads in one sitting. docs/architecture.md states
-//! the same rules for people.
+//! binary, and no file grows past what one reads in one sitting, the tests' own files included
+//! (each of them also says why it exists in a `//!` header). docs/architecture.md states the
+//! same rules for people.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Longest a source file may be, its unit tests included.
+/// Longest a source or test file may be, its unit tests included.
 const MAX_LINES: usize = 500;
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// The end-to-end tests and their test bed.
+fn tests_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -126,6 +132,46 @@ fn no_source_file_is_longer_than_the_limit() {
         .map(|(rel, text)| format!("{rel}: {} lines", text.lines().count()))
         .collect();
     assert!(long.is_empty(), "over {MAX_LINES} lines: {long:?}");
+}
+
+/// Every `.rs` file under `tests/`, relative to it, with its text.
+fn test_files() -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    rust_files(&tests_dir(), &mut files);
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(tests_dir()).unwrap().display().to_string();
+            (rel, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn no_test_file_is_longer_than_the_limit() {
+    let files = test_files();
+    assert!(
+        files.iter().any(|(rel, _)| rel == "common/mod.rs"),
+        "the walk reaches the test bed: {:?}",
+        files.iter().map(|(rel, _)| rel).collect::<Vec<_>>()
+    );
+    let long: Vec<String> = files
+        .into_iter()
+        .filter(|(_, text)| text.lines().count() > MAX_LINES)
+        .map(|(rel, text)| format!("tests/{rel}: {} lines", text.lines().count()))
+        .collect();
+    assert!(long.is_empty(), "over {MAX_LINES} lines: {long:?}");
+}
+
+#[test]
+fn every_test_file_opens_with_a_header_saying_why_it_exists() {
+    let bare: Vec<String> = test_files()
+        .into_iter()
+        .filter(|(_, text)| !text.starts_with("//!"))
+        .map(|(rel, _)| format!("tests/{rel}"))
+        .collect();
+    assert!(bare.is_empty(), "no `//!` header: {bare:?}");
 }
 
 #[test]

@@ -107,12 +107,7 @@ fn a_level_outside_the_compression_is_a_usage_error() {
         all.extend(args.iter().map(|a| a.to_string()));
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
         let run = Nixpush::new().run(&all);
-        assert_eq!(run.code, 2, "{}", run.stderr);
-        assert!(
-            run.error_line().contains("--compression-level"),
-            "{}",
-            run.error_line()
-        );
+        assert_refused(&run, 2, &["--compression-level"]);
     }
 }
 

@@ -302,12 +302,7 @@ fn config_flags_with_an_image_archive_are_a_usage_error() {
         "--entrypoint",
         "/bin/sh",
     ]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.error_line().contains("--entrypoint"),
-        "{}",
-        run.error_line()
-    );
+    assert_refused(&run, 2, &["--entrypoint"]);
 }
 
 #[test]

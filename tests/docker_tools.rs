@@ -295,12 +295,7 @@ fn a_customisation_layer_that_does_not_match_its_checksum_is_never_tagged() {
         &fixture("demo", "docker-badsum"),
         &format!("{}/dt/bad:v1", registry.host()),
     ]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.error_line().contains("does not match its checksum"),
-        "{}",
-        run.error_line()
-    );
+    assert_refused(&run, 1, &["does not match its checksum"]);
     assert_eq!(registry.manifest_status("dt/bad", "v1", None), 404);
 }
 
@@ -324,13 +319,7 @@ fn an_image_tag_a_registry_would_refuse_fails_before_any_upload() {
         &fixture("demo", "docker-badtag"),
         &format!("{}/dt/badtag", registry.host()),
     ]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.error_line()
-            .contains("\"1.0+build\" is not a valid registry tag"),
-        "{}",
-        run.error_line()
-    );
+    assert_refused(&run, 1, &["\"1.0+build\" is not a valid registry tag"]);
     assert_eq!(registry.uploads_started(), 0);
     // Naming a tag in the destination is the way out.
     Nixpush::new()

@@ -7,21 +7,6 @@ use common::*;
 
 const SECRET: &str = "s3cret-Pa55word";
 
-/// The one-line error: nixpush's last stderr line, prefixed, single line.
-fn assert_error(run: &Run, code: i32, needles: &[&str]) {
-    assert_eq!(run.code, code, "exit code; stderr:\n{}", run.stderr);
-    assert!(
-        run.stdout.is_empty(),
-        "nothing on stdout on failure: {:?}",
-        run.stdout
-    );
-    let line = run.error_line();
-    assert!(line.starts_with("nixpush: error: "), "last line: {line:?}");
-    for n in needles {
-        assert!(line.contains(n), "{line:?} should mention {n:?}");
-    }
-}
-
 #[test]
 fn unknown_installable() {
     let registry = Registry::start();
@@ -29,7 +14,7 @@ fn unknown_installable() {
         &fixture("demo", "no-such-attr"),
         &format!("{}/x/y:v1", registry.host()),
     ]);
-    assert_error(&run, 1, &["could not evaluate", "no-such-attr"]);
+    assert_refused(&run, 1, &["could not evaluate", "no-such-attr"]);
     // nix's own explanation came first, on stderr.
     assert!(
         run.stderr.contains("does not provide attribute"),
@@ -46,7 +31,7 @@ fn installable_that_fails_to_build() {
         &fixture("edge", "bad"),
         &format!("{}/x/y:v1", registry.host()),
     ]);
-    assert_error(&run, 1, &["could not build"]);
+    assert_refused(&run, 1, &["could not build"]);
     assert!(
         run.stderr.contains("fails on purpose"),
         "nix's build log is shown:\n{}",
@@ -66,7 +51,7 @@ fn malformed_destinations_are_usage_errors_before_any_build() {
     ] {
         // An installable that would fail to build: a usage error must come before nix runs.
         let run = Nixpush::new().run(&[&fixture("edge", "bad"), bad]);
-        assert_error(&run, 2, &["invalid image reference", bad]);
+        assert_refused(&run, 2, &["invalid image reference", bad]);
         assert!(
             !run.stderr.contains("fails on purpose"),
             "nix ran for {bad}"
@@ -82,14 +67,14 @@ fn bad_flags_are_usage_errors() {
         "--env",
         "NOVALUE",
     ]);
-    assert_error(&run, 2, &["--env", "KEY=VALUE"]);
+    assert_refused(&run, 2, &["--env", "KEY=VALUE"]);
     let run = Nixpush::new().run(&[
         &fixture("demo", "app"),
         "127.0.0.1:1/x/y",
         "--expose",
         "http",
     ]);
-    assert_error(&run, 2, &["--expose"]);
+    assert_refused(&run, 2, &["--expose"]);
     let run = Nixpush::new().run(&[&fixture("demo", "app")]);
     assert_eq!(
         run.code, 2,
@@ -114,7 +99,7 @@ fn missing_entrypoint_is_reported_with_the_store_path() {
         "--entrypoint",
         "bin/nope",
     ]);
-    assert_error(&run, 1, &["entrypoint \"bin/nope\" does not exist", "-app"]);
+    assert_refused(&run, 1, &["entrypoint \"bin/nope\" does not exist", "-app"]);
     assert_eq!(registry.manifest_status("x/y", "v1", None), 404);
 }
 
@@ -127,7 +112,7 @@ fn missing_nix() {
         .output()
         .unwrap();
     let run = Run::from_output(out);
-    assert_error(&run, 1, &["`nix` was not found", "make setup"]);
+    assert_refused(&run, 1, &["`nix` was not found", "make setup"]);
 }
 
 #[test]
@@ -139,7 +124,7 @@ fn registry_not_listening() {
         .unwrap()
         .port();
     let run = Nixpush::new().run(&[&fixture("demo", "app"), &format!("127.0.0.1:{port}/x/y:v1")]);
-    assert_error(
+    assert_refused(
         &run,
         1,
         &["cannot connect", &format!("127.0.0.1:{port}"), "refused"],
@@ -156,7 +141,7 @@ fn registry_requiring_credentials_without_any() {
         &fixture("demo", "app"),
         &format!("{}/x/y:v1", registry.host()),
     ]);
-    assert_error(&run, 1, &["requires credentials", &registry.host()]);
+    assert_refused(&run, 1, &["requires credentials", &registry.host()]);
     assert_eq!(
         registry.manifest_status("x/y", "v1", Some(("alice", SECRET))),
         404
@@ -176,7 +161,7 @@ fn wrong_credentials_are_rejected_and_never_printed() {
         &fixture("demo", "app"),
         &format!("{}/x/y:v1", registry.host()),
     ]);
-    assert_error(&run, 1, &["credentials were rejected", "alice"]);
+    assert_refused(&run, 1, &["credentials were rejected", "alice"]);
     assert!(
         !run.stderr.contains(wrong),
         "the password leaked:\n{}",
@@ -260,7 +245,7 @@ fn read_only_registry_refuses_the_push() {
         &fixture("demo", "app"),
         &format!("{}/x/y:v1", registry.host()),
     ]);
-    assert_error(&run, 1, &["POST", "/blobs/uploads/"]);
+    assert_refused(&run, 1, &["POST", "/blobs/uploads/"]);
     assert_eq!(registry.manifest_status("x/y", "v1", None), 404);
 }
 
@@ -307,7 +292,7 @@ fn unreadable_store_file_fails_the_push_and_leaves_no_tag() {
     }
     let out = cmd.output().unwrap();
     let run = Run::from_output(out);
-    assert_error(
+    assert_refused(
         &run,
         1,
         &[
@@ -333,7 +318,7 @@ fn arguments_after_double_dash_go_to_nix() {
         "--",
         "--no-such-nix-flag",
     ]);
-    assert_error(&run, 1, &["could not evaluate"]);
+    assert_refused(&run, 1, &["could not evaluate"]);
     assert!(
         run.stderr.contains("--no-such-nix-flag"),
         "nix itself complained about the flag:\n{}",
@@ -348,7 +333,7 @@ fn a_destination_digest_must_match_the_image() {
     let installable = fixture("demo", "app");
     let wrong = format!("{}/x/y@sha256:{}", registry.host(), "0".repeat(64));
     let run = nixpush.run(&[&installable, &wrong]);
-    assert_error(
+    assert_refused(
         &run,
         1,
         &["manifest digest is sha256:", "not the sha256:0000"],

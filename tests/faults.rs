@@ -134,13 +134,7 @@ fn a_manifest_the_registry_never_takes_fails_the_push_and_tags_nothing() {
         "--retry-for",
         "4s",
     ]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    let line = run.error_line();
-    assert!(
-        line.starts_with("nixpush: error: ") && line.contains("503"),
-        "{line}"
-    );
-    assert!(line.contains("manifests are read-only today"), "{line}");
+    assert_refused(&run, 1, &["503", "manifests are read-only today"]);
     assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(registry.manifest_status("demo/docker", "v1", None), 404);
     assert_eq!(
@@ -180,12 +174,7 @@ fn blobs_the_registry_never_commits_fail_the_push_tag_nothing_and_leave_no_sessi
         "--retry-for",
         "3s",
     ]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    let line = run.error_line();
-    assert!(
-        line.starts_with("nixpush: error: ") && line.contains("503"),
-        "{line}"
-    );
+    assert_refused(&run, 1, &["503"]);
     assert_eq!(registry.manifest_status("demo/app", "v1", None), 404);
     assert!(!front
         .seen()

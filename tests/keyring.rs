@@ -254,12 +254,7 @@ fn login_push_logout_with_gnome_keyring() {
         logout.stderr
     );
     let run = push(&registry, &nixpush, &env);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.error_line().contains("requires credentials"),
-        "{}",
-        run.error_line()
-    );
+    assert_refused(&run, 1, &["requires credentials"]);
     let again = self::run(&nixpush, &["logout", &host], &env, None);
     again.assert_ok();
     assert!(again.stderr.contains("not logged in"), "{}", again.stderr);

@@ -426,10 +426,5 @@ fn a_multi_arch_image_in_an_oci_layout_is_the_index_a_push_writes() {
 
     // A docker-archive holds no index: refused before anything is built.
     let run = nixpush.run(&["--platform", &amd, "--platform", &arm, "docker-archive:-"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.error_line().contains("holds one image, not an index"),
-        "{}",
-        run.error_line()
-    );
+    assert_refused(&run, 2, &["holds one image, not an index"]);
 }

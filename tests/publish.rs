@@ -149,24 +149,17 @@ fn a_platform_that_contradicts_the_image_is_refused_with_nothing_tagged() {
     let amd = format!("linux/amd64={}", fixture("demo", "docker"));
     let lie = format!("linux/arm64={}", fixture("demo", "app"));
     let run = nixpush.run(&["--platform", &amd, "--platform", &lie, &image]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.error_line()
-            .contains("is an image for linux/amd64, not for the linux/arm64 --platform names"),
-        "{}",
-        run.error_line()
+    assert_refused(
+        &run,
+        2,
+        &["is an image for linux/amd64, not for the linux/arm64 --platform names"],
     );
     assert_eq!(registry.manifest_status("multi/wrong", "1", None), 404);
 
     // The same platform twice is refused too.
     let twice = format!("linux/amd64={}", fixture("demo", "app"));
     let run = nixpush.run(&["--platform", &amd, "--platform", &twice, &image]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.error_line().contains("same platform"),
-        "{}",
-        run.error_line()
-    );
+    assert_refused(&run, 2, &["same platform"]);
     assert_eq!(registry.manifest_status("multi/wrong", "1", None), 404);
 }
 

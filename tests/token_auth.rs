@@ -198,12 +198,7 @@ fn no_credentials_for_a_token_registry_says_so() {
         &fixture("demo", "app"),
         &format!("{}/team/app:v1", front.host()),
     ]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.error_line().contains("requires credentials"),
-        "{}",
-        run.error_line()
-    );
+    assert_refused(&run, 1, &["requires credentials"]);
 }
 
 #[test]
@@ -297,12 +292,7 @@ fn an_identity_token_is_exchanged_as_an_oauth2_refresh_token() {
         &fixture("demo", "app"),
         &format!("{}/team/app:v2", front.host()),
     ]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.error_line().contains("credentials were rejected"),
-        "{}",
-        run.error_line()
-    );
+    assert_refused(&run, 1, &["credentials were rejected"]);
     assert!(!run.stderr.contains(stale));
 }
 

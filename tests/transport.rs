@@ -77,37 +77,6 @@ fn ca_cert_trusts_a_private_ca_over_verified_tls() {
     );
 }
 
-/// A config home of its own whose certs.d (podman's rootless location; docker's
-/// /etc/docker/certs.d has the same layout) is what pushes through it read.
-struct CertsD(tempfile::TempDir);
-
-impl CertsD {
-    fn new() -> CertsD {
-        CertsD(tempfile::tempdir().unwrap())
-    }
-
-    /// The directory for `registry`'s host, created.
-    fn dir(&self, registry: &Registry) -> std::path::PathBuf {
-        let dir = self
-            .0
-            .path()
-            .join("containers/certs.d")
-            .join(registry.host());
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    /// Pushes the demo app to `image` with this config home.
-    fn push(&self, nixpush: &Nixpush, image: &str) -> Run {
-        let home = self.0.path().display().to_string();
-        nixpush.run_with(
-            &[&fixture("demo", "app"), image],
-            &[("XDG_CONFIG_HOME", home)],
-            None,
-        )
-    }
-}
-
 #[test]
 fn a_ca_in_certs_d_is_trusted_without_a_flag_and_means_tls() {
     let registry = Registry::start_with(RegistryConfig {
@@ -132,12 +101,7 @@ fn a_ca_in_certs_d_is_trusted_without_a_flag_and_means_tls() {
     let plain = Registry::start();
     std::fs::copy(registry.certificate(), certs.dir(&plain).join("ca.crt")).unwrap();
     let run = certs.push(&nixpush, &format!("{}/x/y:v1", plain.host()));
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.error_line().contains("does not speak TLS"),
-        "{}",
-        run.error_line()
-    );
+    assert_refused(&run, 1, &["does not speak TLS"]);
 }
 
 #[test]
@@ -174,12 +138,7 @@ fn a_client_certificate_in_certs_d_answers_a_registry_that_asks_for_one() {
     let (cert, key) = registry.client_certificate();
     std::fs::copy(&cert, dir.join("client.cert")).unwrap();
     let run = certs.push(&nixpush, &image);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.error_line().contains("client.key is missing"),
-        "{}",
-        run.error_line()
-    );
+    assert_refused(&run, 1, &["client.key is missing"]);
 
     // With both, as docker has them: the push goes through mutual TLS.
     std::fs::copy(&key, dir.join("client.key")).unwrap();
@@ -207,12 +166,7 @@ fn ca_cert_never_falls_back_to_plain_http() {
         "--ca-cert",
         other.certificate().to_str().unwrap(),
     ]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.error_line().contains("does not speak TLS"),
-        "{}",
-        run.error_line()
-    );
+    assert_refused(&run, 1, &["does not speak TLS"]);
     assert_eq!(registry.uploads_started(), 0);
 }
 
@@ -226,114 +180,6 @@ fn insecure_and_ca_cert_together_are_a_usage_error() {
         "/dev/null",
     ]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-}
-
-/// A self-signed certificate and its key, made as docker's documentation makes one
-/// (https://docs.docker.com/engine/security/certificates/ and "Test an insecure registry"):
-/// `openssl req -x509` with OpenSSL's default config, which marks it `CA:TRUE`, so that the one
-/// certificate is both the CA and the server's. webpki alone refuses it (`CaUsedAsEndEntity`,
-/// https://github.com/rustls/webpki/issues/205); docker, podman, skopeo and curl accept it when
-/// it is configured for the registry, and so does nixpush, byte for byte.
-struct SelfSigned(tempfile::TempDir);
-
-impl SelfSigned {
-    /// Valid from now, for `san` (openssl's `subjectAltName` syntax).
-    fn new(san: &str) -> SelfSigned {
-        let s = SelfSigned(tempfile::tempdir().unwrap());
-        s.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            &format!("subjectAltName={san}"),
-            "-keyout",
-            "key.pem",
-            "-out",
-            "cert.pem",
-        ]);
-        s
-    }
-
-    /// The same, valid only between two dates (`YYYYMMDDHHMMSSZ`): `openssl req -x509` has no
-    /// start date, `openssl ca -selfsign` has (OpenSSL 3.0's `x509` has neither).
-    fn dated(san: &str, not_before: &str, not_after: &str) -> SelfSigned {
-        let s = SelfSigned(tempfile::tempdir().unwrap());
-        let d = s.0.path();
-        std::fs::write(d.join("index.txt"), "").unwrap();
-        std::fs::write(d.join("serial"), "01\n").unwrap();
-        std::fs::write(
-            d.join("ca.cnf"),
-            "[ca]\ndefault_ca = own\n[own]\ndatabase = index.txt\nserial = serial\n\
-             new_certs_dir = .\ndefault_md = sha256\npolicy = any\ncopy_extensions = copy\n\
-             [any]\ncommonName = supplied\n",
-        )
-        .unwrap();
-        s.openssl(&[
-            "req",
-            "-new",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            &format!("subjectAltName={san}"),
-            "-addext",
-            "basicConstraints=critical,CA:true",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "cert.csr",
-        ]);
-        s.openssl(&[
-            "ca",
-            "-config",
-            "ca.cnf",
-            "-batch",
-            "-notext",
-            "-selfsign",
-            "-keyfile",
-            "key.pem",
-            "-in",
-            "cert.csr",
-            "-startdate",
-            not_before,
-            "-enddate",
-            not_after,
-            "-out",
-            "cert.pem",
-        ]);
-        s
-    }
-
-    fn openssl(&self, args: &[&str]) {
-        require("openssl");
-        run_ok(
-            std::process::Command::new("openssl")
-                .current_dir(self.0.path())
-                .args(args)
-                .stderr(std::process::Stdio::null()),
-            "openssl",
-        );
-    }
-
-    fn cert(&self) -> std::path::PathBuf {
-        self.0.path().join("cert.pem")
-    }
-
-    /// A registry serving this certificate.
-    fn registry(&self) -> Registry {
-        Registry::start_with(RegistryConfig {
-            server_cert: Some((self.cert(), self.0.path().join("key.pem"))),
-            ..Default::default()
-        })
-    }
 }
 
 /// Docker's documented setup, the certificate is `certs.d/HOST:PORT/ca.crt`.
@@ -393,10 +239,8 @@ fn a_self_signed_certificate_given_with_ca_cert_is_trusted() {
 }
 
 /// A refused certificate: exit 1, one line saying so, nothing sent over plain HTTP.
-fn assert_refused(run: &Run, registry: &Registry, why: &str) {
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    let line = run.error_line();
-    assert!(line.contains("TLS") && line.contains(why), "{line}");
+fn assert_tls_refused(run: &Run, registry: &Registry, why: &str) {
+    assert_refused(run, 1, &["TLS", why]);
     assert!(
         !registry.log().contains("HTTP request to an HTTPS server"),
         "nixpush fell back to plain HTTP:\n{}",
@@ -416,9 +260,9 @@ fn a_self_signed_certificate_nobody_configured_is_refused() {
     let image = format!("{}/x/y:v1", registry.host());
     let nixpush = Nixpush::new();
     let run = nixpush.run(&[&fixture("demo", "app"), &image]);
-    assert_refused(&run, &registry, "certificate");
+    assert_tls_refused(&run, &registry, "certificate");
     let run = certs.push(&nixpush, &image);
-    assert_refused(&run, &registry, "certificate");
+    assert_tls_refused(&run, &registry, "certificate");
 }
 
 #[test]
@@ -428,7 +272,7 @@ fn a_configured_self_signed_certificate_for_another_name_is_refused() {
     let certs = CertsD::new();
     std::fs::copy(cert.cert(), certs.dir(&registry).join("ca.crt")).unwrap();
     let run = certs.push(&Nixpush::new(), &format!("{}/x/y:v1", registry.host()));
-    assert_refused(&run, &registry, "not valid for name");
+    assert_tls_refused(&run, &registry, "not valid for name");
 }
 
 #[test]
@@ -441,7 +285,7 @@ fn an_expired_configured_self_signed_certificate_is_refused() {
         "--ca-cert",
         cert.cert().to_str().unwrap(),
     ]);
-    assert_refused(&run, &registry, "xpired");
+    assert_tls_refused(&run, &registry, "xpired");
 }
 
 /// Pushes `installable` through `proxy` as `repo:v1` and checks the image is complete and exact.

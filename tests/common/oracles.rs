@@ -1,0 +1,59 @@
+//! The independent references nixpush's output is checked against: Python scripts in
+//! tests/oracle/ that compute a layer's bytes, a dockerTools config, an archive's facts, from the
+//! same inputs, without nixpush's code.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::bed::{repo_root, require, run_ok};
+
+/// The diff_id the Python tarfile oracle gives for a layer of `paths`; `owner` holds its
+/// ownership flags (`--mtime N --uid N --gid N --uname S --gname S`), empty for the defaults.
+pub fn oracle_diff_id(paths: &[PathBuf], owner: &[&str]) -> String {
+    require("python3");
+    let out = run_ok(
+        Command::new("python3")
+            .arg(repo_root().join("tests/oracle/layer_tar.py"))
+            .args(owner)
+            .args(paths),
+        "the tar oracle",
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The config digest (image ID) nixpkgs' stream script gives the image a conf.json describes,
+/// as the Python oracle (tests/oracle/nixpkgs_config.py) derives it from nixpkgs' rules.
+pub fn oracle_config_digest(conf: &Path) -> String {
+    require("python3");
+    let out = run_ok(
+        Command::new("python3")
+            .arg(repo_root().join("tests/oracle/nixpkgs_config.py"))
+            .arg(conf),
+        "the config oracle",
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// What an image archive holds, read by Python's tarfile (tests/oracle/archive_facts.py):
+/// `image_id`, `layer_digests`, `diff_ids`, `repo_tags`.
+pub fn archive_facts(archive: &Path) -> serde_json::Value {
+    require("python3");
+    let out = run_ok(
+        Command::new("python3")
+            .arg(repo_root().join("tests/oracle/archive_facts.py"))
+            .arg(archive),
+        "the archive reader",
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The JSON the layer checker prints for a gzip layer blob: diff_id, expected, paths.
+pub fn check_layer(blob: &Path) -> serde_json::Value {
+    let out = run_ok(
+        Command::new("python3")
+            .arg(repo_root().join("tests/oracle/check_layer.py"))
+            .arg(blob),
+        "the layer checker",
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
