@@ -16,6 +16,7 @@ pub mod image;
 pub mod inspect;
 pub mod known_layers;
 pub mod layer;
+pub mod layer_jobs;
 pub mod nix;
 pub mod outcome;
 pub mod plan;

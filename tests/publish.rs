@@ -189,7 +189,9 @@ fn json_and_the_digest_file_name_what_the_registry_holds() {
         k.sort();
         k
     };
-    assert_eq!(keys(&json), ["images"]);
+    assert_eq!(keys(&json), ["images", "warnings"]);
+    // A clean push has nothing to warn about.
+    assert_eq!(json["warnings"], serde_json::json!([]));
     assert_eq!(
         keys(doc),
         [

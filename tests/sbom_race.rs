@@ -68,5 +68,9 @@ fn two_concurrent_sbom_pushes_both_stay_listed_in_the_fallback_tag() {
             }
         }
     }
-    assert!(lost.is_empty(), "{} of {ROUNDS} rounds lost an SBOM: {lost:#?}", lost.len());
+    assert!(
+        lost.is_empty(),
+        "{} of {ROUNDS} rounds lost an SBOM: {lost:#?}",
+        lost.len()
+    );
 }

@@ -26,11 +26,12 @@ use serde_json::json;
 use super::blob_dir::{persist, temp_in};
 use super::measure::{measure_layer, MeasuredLayer};
 use super::output::LayerOutput;
-use super::{run_layers, LayerWork, LocalError, WrittenImage};
+use super::{LayerWork, LocalError, WrittenImage};
 use crate::layer::LayerFailure;
 use crate::layer::{
     build_layer, Compression, LayerDigests, LayerError, LayerSpec, Owner, TarKind, TarWriter,
 };
+use crate::layer_jobs::LayerJobs;
 use crate::outcome::LayerAction;
 use crate::outcome::LayerReport;
 use crate::plan::{ImageDocuments, ImagePlan};
@@ -95,19 +96,30 @@ pub(crate) async fn write(
     let _stop = cancel.on_drop();
     let total = plan.layers.len();
     reporter.phase("measuring the layers (a docker-archive entry needs its size first)");
-    let measured = run_layers(total, work.jobs, &cancel, |index| {
-        let spec = plan.layers[index].clone();
-        let (cancel, reporter, compression) = (cancel.clone(), reporter.clone(), plan.compression);
-        async move {
-            reporter.layer_started(index, total, &spec.describe());
-            let measured =
-                tokio::task::spawn_blocking(move || measure_layer(&spec, compression, cancel))
-                    .await
-                    .map_err(|_| LayerError::Panicked)
-                    .and_then(|r| r);
-            measured.map_err(|e| layer_error(&plan.layers[index], index, e))
-        }
-    })
+    let measured = LayerJobs {
+        count: total,
+        jobs: work.jobs,
+        stop: &cancel,
+        // Local writers end at their next write: waited for until they have removed their files.
+        wind_down: None,
+    }
+    .run(
+        || LocalError::Cancelled,
+        |index| {
+            let spec = plan.layers[index].clone();
+            let (cancel, reporter, compression) =
+                (cancel.clone(), reporter.clone(), plan.compression);
+            async move {
+                reporter.layer_started(index, total, &spec.describe());
+                let measured =
+                    tokio::task::spawn_blocking(move || measure_layer(&spec, compression, cancel))
+                        .await
+                        .map_err(|_| LayerError::Panicked)
+                        .and_then(|r| r);
+                measured.map_err(|e| layer_error(&plan.layers[index], index, e))
+            }
+        },
+    )
     .await?;
 
     let digests: Vec<LayerDigests> = measured.iter().map(|m| m.digests.clone()).collect();
@@ -320,6 +332,14 @@ mod tests {
     use crate::destination::test_plan;
     use crate::progress::Silent;
 
+    fn work() -> LayerWork {
+        LayerWork {
+            jobs: 2,
+            reporter: Arc::new(Silent),
+            stop: Stop::default(),
+        }
+    }
+
     /// The entries of an archive as (name, content): ustar headers only, as nixpush writes
     /// them for short names and small sizes.
     fn entries(archive: &[u8]) -> Vec<(String, Vec<u8>)> {
@@ -367,18 +387,7 @@ mod tests {
         // A repeated layer is stored once and named twice.
         plan.layers.push(test_plan::layer(2, false));
         let tags = repo_tags(Some("demo/app"), &["v1".into()]);
-        let written = write(
-            &plan,
-            Some(&path),
-            &tags,
-            &LayerWork {
-                jobs: 2,
-                reporter: Arc::new(Silent),
-                stop: Stop::default(),
-            },
-        )
-        .await
-        .unwrap();
+        let written = write(&plan, Some(&path), &tags, &work()).await.unwrap();
         // Nothing but the archive in its directory.
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
 
@@ -442,19 +451,7 @@ mod tests {
             nix_dirs_mode: crate::layer::NIX_DIRS_MODE,
             source: Default::default(),
         };
-        let err = write(
-            &plan,
-            Some(&path),
-            &[],
-            &LayerWork {
-                jobs: 2,
-                reporter: Arc::new(Silent),
-                stop: Stop::default(),
-            },
-        )
-        .await
-        .err()
-        .unwrap();
+        let err = write(&plan, Some(&path), &[], &work()).await.err().unwrap();
         assert!(
             matches!(err, LocalError::Layer(LayerFailure { index: 2, .. })),
             "{err:?}"

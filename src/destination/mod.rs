@@ -136,60 +136,6 @@ pub struct LayerWork {
     pub stop: Stop,
 }
 
-/// A layer job's index and its value, or its failure and whether that failure is the one that
-/// stopped the others (the cause, rather than a consequence of the stop).
-type JobOutcome<T> = (usize, Result<T, (bool, LocalError)>);
-
-/// Runs layer jobs concurrently (at most `jobs` at once, results in layer order). The first
-/// failure stops the others through `cancel`, and every job is waited for before that failure
-/// is returned, so none is still writing when the caller sees it.
-async fn run_layers<T, F, Fut>(
-    count: usize,
-    jobs: usize,
-    cancel: &Stop,
-    job: F,
-) -> Result<Vec<T>, LocalError>
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = Result<T, LocalError>>,
-{
-    use futures_util::StreamExt;
-    let results: Vec<JobOutcome<T>> = futures_util::stream::iter(0..count)
-        .map(|index| {
-            let fut = job(index);
-            async move {
-                if cancel.is_stopped() {
-                    return (index, Err((false, LocalError::Cancelled)));
-                }
-                // Only the failure that stopped the others is the cause; theirs follow from it.
-                let result = fut.await.map_err(|e| (cancel.stop(), e));
-                (index, result)
-            }
-        })
-        // Unordered: a large layer must not hold back the start of the layers after it.
-        .buffer_unordered(jobs.max(1))
-        .collect()
-        .await;
-    let mut ordered: Vec<Option<T>> = (0..count).map(|_| None).collect();
-    let mut failure = None;
-    for (index, result) in results {
-        match result {
-            Ok(value) => ordered[index] = Some(value),
-            Err((true, e)) => failure = Some(e),
-            Err((false, e)) => {
-                failure.get_or_insert(e);
-            }
-        }
-    }
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    Ok(ordered
-        .into_iter()
-        .map(|v| v.expect("every layer job succeeded"))
-        .collect())
-}
-
 #[cfg(test)]
 pub(crate) mod test_plan {
     //! A small image plan that needs no Nix: generated layers only.
@@ -253,58 +199,6 @@ pub(crate) mod test_plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::Ordering;
-
-    #[tokio::test]
-    async fn the_first_failure_is_returned_after_every_job_ended() {
-        let cancel = Stop::default();
-        let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let result: Result<Vec<usize>, LocalError> = run_layers(6, 3, &cancel, |i| {
-            let cancel = cancel.clone();
-            let finished = finished.clone();
-            async move {
-                let outcome = if i == 1 {
-                    Err(LocalError::Write {
-                        path: "layer-2".into(),
-                        source: std::io::Error::other("broke"),
-                    })
-                } else {
-                    // The others notice the stop, as a blocking writer would at its next write.
-                    for _ in 0..100 {
-                        if cancel.is_stopped() {
-                            break;
-                        }
-                        tokio::task::yield_now().await;
-                    }
-                    if cancel.is_stopped() {
-                        Err(LocalError::Cancelled)
-                    } else {
-                        Ok(i)
-                    }
-                };
-                finished.fetch_add(1, Ordering::SeqCst);
-                outcome
-            }
-        })
-        .await;
-        let err = result.expect_err("a layer failed");
-        assert_eq!(err.to_string(), "cannot write layer-2");
-        // Jobs not started before the failure never start; the started ones all ended.
-        assert!(finished.load(Ordering::SeqCst) <= 3);
-        assert!(cancel.is_stopped());
-    }
-
-    #[tokio::test]
-    async fn results_come_back_in_layer_order() {
-        let cancel = Stop::default();
-        let got = run_layers(5, 2, &cancel, |i| async move {
-            tokio::time::sleep(std::time::Duration::from_millis(10 * (5 - i as u64))).await;
-            Ok::<_, LocalError>(i)
-        })
-        .await
-        .unwrap();
-        assert_eq!(got, vec![0, 1, 2, 3, 4]);
-    }
 
     #[test]
     fn a_local_error_keeps_its_causes_in_the_message() {

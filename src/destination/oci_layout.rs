@@ -16,11 +16,12 @@ use std::sync::Arc;
 use super::blob_dir::{write_whole, BlobDir};
 use super::oci_index::{known_layers, merged_index, merged_index_of};
 use super::output::LayerOutput;
-use super::{run_layers, LayerWork, LocalError, WrittenImage};
+use super::{LayerWork, LocalError, WrittenImage};
 use crate::digest::Digest;
 use crate::image::{OCI_INDEX, OCI_MANIFEST};
 use crate::layer::LayerFailure;
 use crate::layer::{build_layer, Compression, LayerDigests, LayerError, LayerSpec};
+use crate::layer_jobs::LayerJobs;
 use crate::outcome::LayerAction;
 use crate::outcome::LayerReport;
 use crate::plan::ImagePlan;
@@ -102,31 +103,41 @@ async fn write_blobs(
     let cancel = work.stop.child();
     let _stop = cancel.on_drop();
     let total = plan.layers.len();
-    let layers = run_layers(total, work.jobs, &cancel, |index| {
-        let spec = &plan.layers[index];
-        let (blobs, cancel, reporter) = (blobs.clone(), cancel.clone(), reporter.clone());
-        let present = known
-            .get(&spec.key)
-            .map(|k| &k.layer)
-            .filter(|k| k.media_type == media_type && blobs.has(&k.digest, k.size))
-            .map(|k| LayerDigests {
-                diff_id: k.diff_id.clone(),
-                digest: k.digest.clone(),
-                size: k.size,
-            });
-        async move {
-            reporter.layer_started(index, total, &spec.describe());
-            let report = match present {
-                Some(digests) => LayerReport::new(spec, digests, LayerAction::Skipped, 0),
-                None => {
-                    write_layer(spec, index, plan.compression, blobs, cancel, &reporter).await?
-                }
-            };
-            let d = &report.digests;
-            reporter.layer_done(index, &report.action, &d.digest, d.size);
-            Ok(report)
-        }
-    })
+    let layers = LayerJobs {
+        count: total,
+        jobs: work.jobs,
+        stop: &cancel,
+        // Local writers end at their next write: waited for until they have removed their files.
+        wind_down: None,
+    }
+    .run(
+        || LocalError::Cancelled,
+        |index| {
+            let spec = &plan.layers[index];
+            let (blobs, cancel, reporter) = (blobs.clone(), cancel.clone(), reporter.clone());
+            let present = known
+                .get(&spec.key)
+                .map(|k| &k.layer)
+                .filter(|k| k.media_type == media_type && blobs.has(&k.digest, k.size))
+                .map(|k| LayerDigests {
+                    diff_id: k.diff_id.clone(),
+                    digest: k.digest.clone(),
+                    size: k.size,
+                });
+            async move {
+                reporter.layer_started(index, total, &spec.describe());
+                let report = match present {
+                    Some(digests) => LayerReport::new(spec, digests, LayerAction::Skipped, 0),
+                    None => {
+                        write_layer(spec, index, plan.compression, blobs, cancel, &reporter).await?
+                    }
+                };
+                let d = &report.digests;
+                reporter.layer_done(index, &report.action, &d.digest, d.size);
+                Ok(report)
+            }
+        },
+    )
     .await?;
 
     let digests: Vec<LayerDigests> = layers.iter().map(|l| l.digests.clone()).collect();

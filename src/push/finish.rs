@@ -1,6 +1,7 @@
 //! The last steps of a registry push, once every blob is in: each platform's manifest by digest
-//! (multi-arch), the document the tags name under each tag (or by digest), then the SBOM as a
-//! referrer; and the one place a registry push's outcome is made.
+//! (multi-arch), the SBOM attached to each as a referrer, and only then the document the tags
+//! name under each tag (or by digest), so a tag never names an image without what is attached
+//! to it; and the one place a registry push's outcome is made.
 
 use bytes::Bytes;
 
@@ -46,15 +47,18 @@ pub(super) async fn write_manifests<R: Remote>(
             writer.put(None, Kind::Manifest, manifest).await?;
         }
     }
-    let written = write_top(push, writer, &set).await?;
-    let format = writer.format();
-    let documents = set.documents(format).map_err(failed)?;
-    let mut images = push.image_outcomes(&documents, layers);
-    if let (Kind::Manifest, [image]) = (set.kind(), images.as_mut_slice()) {
-        // The host may have taken the manifest in another format than the one first rendered.
-        image.manifest_digest = written.clone();
-    }
+    settle_asked_digest(push, writer, &set)?;
+    let mut images = None;
     if let Some(sbom) = push.request.sbom {
+        // Attached before any tag moves: no tag ever names the image without its SBOM. A
+        // single image's manifest goes in by digest first, to be the SBOM's subject.
+        if set.kind() == Kind::Manifest {
+            let top = |format| set.top(format).map_err(failed);
+            writer.put(None, Kind::Manifest, top).await?;
+        }
+        let format = writer.format();
+        let documents = set.documents(format).map_err(failed)?;
+        let mut attached = push.image_outcomes(&documents, layers.clone());
         let manifests: Vec<Bytes> = documents.into_iter().map(|d| d.manifest).collect();
         attach_all(
             push.client,
@@ -62,40 +66,65 @@ pub(super) async fn write_manifests<R: Remote>(
             &manifests,
             format,
             sbom,
-            &mut images,
+            &mut attached,
             push.reporter.as_ref(),
         )
         .await?;
+        images = Some(attached);
+    }
+    let written = write_tags(push, writer, &set).await?;
+    let mut images = match images {
+        Some(images) => images,
+        None => {
+            let documents = set.documents(writer.format()).map_err(failed)?;
+            push.image_outcomes(&documents, layers)
+        }
+    };
+    if let (Kind::Manifest, [image]) = (set.kind(), images.as_mut_slice()) {
+        // The host may have taken the manifest in another format than the one first rendered.
+        image.manifest_digest = written.clone();
     }
     Ok(outcome(push, written, images, set.kind(), false))
 }
 
+/// A destination that names a digest settles the format while nothing is written yet: the
+/// image in OCI media types, or in Docker's; any other digest is not this image.
+fn settle_asked_digest<R: Remote>(
+    push: &RegistryPush<'_, R>,
+    writer: &mut ManifestWriter<'_, R>,
+    set: &ImageSet<'_>,
+) -> Result<(), PushError> {
+    let Some(expected) = push.destination.digest() else {
+        return Ok(());
+    };
+    let matching = writer
+        .formats_left()
+        .into_iter()
+        .map(|f| {
+            let top = set.top(f).map_err(|e| push.not_in_docker_format(e))?;
+            Ok((f, Digest::of(&top)))
+        })
+        .collect::<Result<Vec<(ManifestFormat, Digest)>, PushError>>()?;
+    match matching.iter().find(|(_, d)| d == expected) {
+        Some((format, _)) => {
+            writer.settle(*format);
+            Ok(())
+        }
+        None => Err(PushError::DigestMismatch {
+            expected: expected.clone(),
+            actual: matching[0].1.clone(),
+        }),
+    }
+}
+
 /// The document the tags name (the manifest, or the index), under each tag or by digest; its
 /// digest as written.
-async fn write_top<R: Remote>(
+async fn write_tags<R: Remote>(
     push: &RegistryPush<'_, R>,
     writer: &mut ManifestWriter<'_, R>,
     set: &ImageSet<'_>,
 ) -> Result<Digest, PushError> {
     let top = |format| set.top(format).map_err(|e| push.not_in_docker_format(e));
-    if let Some(expected) = push.destination.digest() {
-        // The digest asked for settles the format when nothing is written yet: the image in
-        // OCI media types, or in Docker's; any other digest is not this image.
-        let matching = writer
-            .formats_left()
-            .into_iter()
-            .map(|f| Ok((f, Digest::of(&top(f)?))))
-            .collect::<Result<Vec<(ManifestFormat, Digest)>, PushError>>()?;
-        match matching.iter().find(|(_, d)| d == expected) {
-            Some((format, _)) => writer.settle(*format),
-            None => {
-                return Err(PushError::DigestMismatch {
-                    expected: expected.clone(),
-                    actual: matching[0].1.clone(),
-                })
-            }
-        }
-    }
     let mut written = Digest::of(&top(writer.format())?);
     let targets: Vec<Option<&str>> = if push.tags.is_empty() {
         vec![None]

@@ -12,6 +12,7 @@ use super::reuse::{rebuild, remember, Reuse};
 use super::PushError;
 use crate::known_layers::{KnownBlob, LayerCache, LearntLayers};
 use crate::layer::{open_layer, Compression, LayerDigests, LayerError, LayerFailure, LayerSpec};
+use crate::layer_jobs::LayerJobs;
 use crate::outcome::{LayerAction, LayerReport};
 use crate::plan::ImagePlan;
 use crate::progress::{Reporter, Warning};
@@ -47,42 +48,28 @@ pub(super) async fn upload_blobs(
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Vec<LayerReport>, PushError> {
     let total = plan.layers.len();
-    // Unordered: a large layer must not hold back the start of the layers after it (`buffered`
-    // starts nothing new until the oldest finishes). Results are put back in layer order.
-    let mut running = futures_util::stream::iter(plan.layers.iter().enumerate())
-        .map(|(index, spec)| async move {
-            if options.stop.is_stopped() {
-                return Err(PushError::Stopped);
-            }
-            reporter.layer_started(index, total, &spec.describe());
-            let report = ensure_layer(client, spec, index, options, reporter.clone()).await?;
-            reporter.layer_done(
-                index,
-                &report.action,
-                &report.digests.digest,
-                report.digests.size,
-            );
-            Ok::<_, PushError>((index, report))
-        })
-        .buffer_unordered(options.jobs.max(1));
-    let mut layers: Vec<(usize, LayerReport)> = Vec::with_capacity(total);
-    while let Some(result) = running.next().await {
-        match result {
-            Ok(layer) => layers.push(layer),
-            Err(e) => {
-                // The uploads in flight end their streams and cancel their sessions (briefly):
-                // dropped in the middle of a body, their sessions could not be cancelled.
-                options.stop.stop();
-                let _ = tokio::time::timeout(WIND_DOWN, async {
-                    while running.next().await.is_some() {}
-                })
-                .await;
-                return Err(e);
-            }
-        }
+    let layers = LayerJobs {
+        count: total,
+        jobs: options.jobs,
+        stop: &options.stop,
+        // The uploads in flight end their streams and cancel their sessions, briefly: dropped
+        // in the middle of a body, their sessions could not be cancelled.
+        wind_down: Some(WIND_DOWN),
     }
-    layers.sort_by_key(|(index, _)| *index);
-    let layers: Vec<LayerReport> = layers.into_iter().map(|(_, r)| r).collect();
+    .run(
+        || PushError::Stopped,
+        |index| {
+            let spec = &plan.layers[index];
+            async move {
+                reporter.layer_started(index, total, &spec.describe());
+                let report = ensure_layer(client, spec, index, options, reporter.clone()).await?;
+                let d = &report.digests;
+                reporter.layer_done(index, &report.action, &d.digest, d.size);
+                Ok(report)
+            }
+        },
+    )
+    .await?;
 
     let digests: Vec<LayerDigests> = layers.iter().map(|l| l.digests.clone()).collect();
     let documents = plan.documents(&digests);

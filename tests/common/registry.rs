@@ -175,42 +175,42 @@ impl Registry {
             ));
         }
         let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, yaml).unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("cannot start docker-registry");
-        let mut registry = Registry {
-            child,
-            port,
-            dir,
-            tls: config.tls || config.server_cert.is_some(),
-        };
-        registry.wait_ready();
-        registry
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + REGISTRY_START_TIMEOUT;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("docker-registry exited ({status}):\n{}", self.log());
+        let log_path = dir.path().join("registry.log");
+        let mut port = port;
+        // A port free when picked may be taken before the registry binds it (other tests, other
+        // processes): then it is started again on another.
+        for attempt in 1.. {
+            std::fs::write(&config_path, &yaml).unwrap();
+            let log = std::fs::File::create(&log_path).unwrap();
+            let mut child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(&config_path)
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("cannot start docker-registry");
+            match wait_ready(&mut child, port, &log_path) {
+                Ok(()) => {
+                    return Registry {
+                        child,
+                        port,
+                        dir,
+                        tls: config.tls || config.server_cert.is_some(),
+                    }
+                }
+                Err(log) if log.contains("address already in use") && attempt < 5 => {
+                    let next = free_port();
+                    yaml = yaml.replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{next}"));
+                    port = next;
+                }
+                Err(log) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("docker-registry did not start:\n{log}");
+                }
             }
-            // Our own registry must say it listens on this port: another test's registry could
-            // answer on a port that was free when it was picked.
-            let listening = format!("listening on 127.0.0.1:{}", self.port);
-            if self.log().contains(&listening)
-                && http_status(self.port, "GET", "/v2/", None).is_some()
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("docker-registry did not answer in time:\n{}", self.log());
+        unreachable!("the loop returns or panics")
     }
 
     /// The certificate of the private CA that signed a TLS registry's certificate (PEM), or
@@ -356,4 +356,24 @@ fn http_status(port: u16, method: &str, path: &str, auth: Option<(&str, &str)>) 
     let _ = s.read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf);
     text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Waits until the registry started as `child` says it listens on `port` and answers there;
+/// its log if it exited or did not answer in time.
+fn wait_ready(child: &mut Child, port: u16, log_path: &Path) -> Result<(), String> {
+    let log = || std::fs::read_to_string(log_path).unwrap_or_default();
+    let deadline = Instant::now() + REGISTRY_START_TIMEOUT;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Err(format!("exited ({status}):\n{}", log()));
+        }
+        // Our own registry must say it listens on this port: another test's registry could
+        // answer on a port that was free when it was picked.
+        let listening = format!("listening on 127.0.0.1:{port}");
+        if log().contains(&listening) && http_status(port, "GET", "/v2/", None).is_some() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!("no answer in time:\n{}", log()))
 }
