@@ -19,6 +19,7 @@ pub mod layer;
 pub mod nix;
 pub mod outcome;
 pub mod plan;
+pub mod prepare;
 pub mod progress;
 pub mod push;
 pub mod reference;

@@ -97,7 +97,7 @@ pub(super) async fn attach(
 /// layout at `dir`.
 pub(super) fn attach_to_layout(
     dir: &std::path::Path,
-    prepared: &super::prepare::Prepared,
+    prepared: &crate::prepare::Prepared,
     documents: &crate::plan::ImageDocuments,
     format: SbomFormat,
     reporter: &dyn Reporter,
@@ -128,7 +128,7 @@ pub(super) fn attach_to_layout(
 /// records its digest in the image's outcome.
 pub(super) async fn attach_all(
     client: &Client,
-    prepared: &[super::prepare::Prepared],
+    prepared: &[crate::prepare::Prepared],
     manifests: &[Bytes],
     manifest_format: ManifestFormat,
     format: SbomFormat,

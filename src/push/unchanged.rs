@@ -9,7 +9,6 @@
 
 use bytes::Bytes;
 
-use super::prepare::Prepared;
 use super::reuse::remember;
 use super::sbom::attach_all;
 use super::{image_index, PushError};
@@ -21,6 +20,7 @@ use crate::nix::PlatformSpec;
 use crate::outcome::{ImageOutcome, PushOutcome};
 use crate::outcome::{LayerAction, LayerReport};
 use crate::plan::{ImageDocuments, ImagePlan};
+use crate::prepare::Prepared;
 use crate::progress::Reporter;
 use crate::reference::Reference;
 use crate::registry::Client;
