@@ -74,3 +74,54 @@ pub fn package_plan(
         config_bytes: Default::default(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(closure: &Closure, outputs: &[PathBuf]) -> ImagePlan {
+        let package = Package {
+            closure,
+            outputs,
+            contents_tops: &[],
+            platform: Platform {
+                os: "linux".into(),
+                architecture: "amd64".into(),
+                variant: None,
+            },
+            config: RunConfig::default(),
+        };
+        let layout = PackageLayout {
+            max_layers: Some(3),
+            ..Default::default()
+        };
+        package_plan(package, &layout).unwrap()
+    }
+
+    #[test]
+    fn the_generated_root_filesystem_is_the_last_layer_and_counts_against_the_limit() {
+        let closure = Closure::from_edges(&[
+            ("app", &["lib", "zlib"]),
+            ("lib", &["libc"]),
+            ("zlib", &["libc"]),
+            ("libc", &[]),
+        ]);
+        let app = PathBuf::from(format!("/nix/store/{}-app", "x".repeat(32)));
+        let plan = package(&closure, &[app]);
+        assert_eq!(plan.layers.len(), 3);
+        assert!(matches!(
+            plan.layers.last().unwrap().content,
+            LayerContent::Generated { .. }
+        ));
+        assert!(plan.layers[..2]
+            .iter()
+            .all(|l| !matches!(l.content, LayerContent::Generated { .. })));
+    }
+
+    #[test]
+    fn created_is_dockertools_default_when_not_given() {
+        let closure = Closure::from_edges(&[("app", &[])]);
+        let app = PathBuf::from(format!("/nix/store/{}-app", "x".repeat(32)));
+        assert_eq!(package(&closure, &[app]).created, "1970-01-01T00:00:01Z");
+    }
+}

@@ -18,7 +18,7 @@ pub struct ImageSource {
 }
 
 /// Everything preparing an image reads of the request.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct PrepareOptions {
     /// Passed to every `nix` command.
     pub nix_args: Vec<String>,
@@ -74,5 +74,31 @@ impl PrepareOptions {
             created: self.created.as_deref(),
             compression: self.compression,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_flag_that_an_image_defines_in_nix_is_refused_when_none_is_given() {
+        assert!(PrepareOptions::default().refuse_config_flags().is_ok());
+    }
+
+    #[test]
+    fn every_flag_that_an_image_defines_in_nix_is_named_in_the_refusal() {
+        let options = PrepareOptions {
+            contents: vec!["nixpkgs#bash".into()],
+            created: Some("now".into()),
+            max_layers: Some(3),
+            ..Default::default()
+        };
+        let error = options.refuse_config_flags().unwrap_err();
+        assert!(error.is_usage());
+        assert_eq!(
+            error.to_string(),
+            "this dockerTools image sets the image's configuration in Nix: change it there instead of with --contents, --created, --max-layers"
+        );
     }
 }
