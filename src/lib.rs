@@ -20,6 +20,7 @@ pub mod layer_jobs;
 pub mod nix;
 pub mod outcome;
 pub mod plan;
+pub mod prepare;
 pub mod progress;
 pub mod push;
 pub mod reference;

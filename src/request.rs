@@ -7,17 +7,11 @@ use std::path::PathBuf;
 use crate::destination::Destination;
 use crate::known_layers::LayerCache;
 use crate::layer::Compression;
-use crate::nix::PlatformSpec;
 use crate::plan::ConfigFlags;
+pub use crate::prepare::ImageSource;
+use crate::prepare::PrepareOptions;
 use crate::reference::{valid_tag, Reference, DEFAULT_TAG};
 use crate::registry::{Credentials, RetryPolicy};
-
-/// One image to build: an installable, and the platform `--platform` says it is for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImageSource {
-    pub installable: String,
-    pub platform: Option<PlatformSpec>,
-}
 
 /// A checked push request: everything the user asked for, validated before any I/O.
 #[derive(Clone, Debug)]
@@ -69,6 +63,24 @@ pub struct PushRequest {
 impl PushRequest {
     pub fn is_multi_arch(&self) -> bool {
         self.images.len() > 1 || self.images.iter().any(|i| i.platform.is_some())
+    }
+
+    /// What preparing the images reads of the request.
+    pub fn prepare_options(&self) -> PrepareOptions {
+        PrepareOptions {
+            nix_args: self.nix_args.clone(),
+            config: self.config.clone(),
+            contents: self.contents.clone(),
+            created: self.created.clone(),
+            max_layers: self.max_layers,
+            compression: self.compression,
+            sbom: self.sbom.is_some(),
+            substituters: self.substituters.clone(),
+            retry: self.retry,
+            system: self.system.clone(),
+            annotations: self.annotations.clone(),
+            default_annotations: self.default_annotations,
+        }
     }
 
     pub fn installables(&self) -> String {

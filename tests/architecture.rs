@@ -1,48 +1,15 @@
 //! The crate's layout rules, checked on its source: data flows one way (nix / dockertools ->
-//! plan -> layer -> registry or destination, driven by push), the command line stays in the
-//! binary, and no file grows past what one reads in one sitting, the tests' own files included
-//! (each of them also says why it exists in a `//!` header). docs/architecture.md states the
-//! same rules for people.
+//! plan -> layer -> registry or destination, driven by push, which has each image prepared by
+//! prepare), the files of a folder import each other one way too, the command line stays in
+//! the binary, and no file grows past what one reads in one sitting, the tests' own files
+//! included (each of them also says why it exists in a `//!` header). docs/architecture.md
+//! states the same rules for people.
+
+mod source_tree;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 
-/// Longest a source or test file may be, its unit tests included.
-const MAX_LINES: usize = 500;
-
-fn src() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
-}
-
-/// The end-to-end tests and their test bed.
-fn tests_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// Every source file, relative to `src/`.
-fn sources() -> Vec<(String, String)> {
-    let mut files = Vec::new();
-    rust_files(&src(), &mut files);
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let rel = p.strip_prefix(src()).unwrap().display().to_string();
-            (rel, std::fs::read_to_string(&p).unwrap())
-        })
-        .collect()
-}
+use source_tree::*;
 
 /// Whether a file is the binary's (the command line), not the library's.
 fn is_binary(rel: &str) -> bool {
@@ -83,12 +50,6 @@ fn crate_paths(text: &str) -> BTreeSet<String> {
     found
 }
 
-fn ident(s: &str) -> String {
-    s.chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect()
-}
-
 /// Top-level module -> the top-level modules it names directly.
 fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -101,20 +62,6 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
         deps.extend(crate_paths(&text).into_iter().filter(|m| *m != module));
     }
     graph
-}
-
-/// Everything `from` reaches, by any path.
-fn reachable(graph: &BTreeMap<String, BTreeSet<String>>, from: &str) -> BTreeSet<String> {
-    let mut seen = BTreeSet::new();
-    let mut todo = vec![from.to_owned()];
-    while let Some(m) = todo.pop() {
-        for d in graph.get(&m).into_iter().flatten() {
-            if seen.insert(d.clone()) {
-                todo.push(d.clone());
-            }
-        }
-    }
-    seen
 }
 
 #[test]
@@ -132,20 +79,6 @@ fn no_source_file_is_longer_than_the_limit() {
         .map(|(rel, text)| format!("{rel}: {} lines", text.lines().count()))
         .collect();
     assert!(long.is_empty(), "over {MAX_LINES} lines: {long:?}");
-}
-
-/// Every `.rs` file under `tests/`, relative to it, with its text.
-fn test_files() -> Vec<(String, String)> {
-    let mut files = Vec::new();
-    rust_files(&tests_dir(), &mut files);
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let rel = p.strip_prefix(tests_dir()).unwrap().display().to_string();
-            (rel, std::fs::read_to_string(&p).unwrap())
-        })
-        .collect()
 }
 
 #[test]
@@ -200,12 +133,17 @@ fn nothing_in_the_library_reaches_up_to_the_orchestrator() {
     }
     // The destinations in particular: the pipeline drives them, they never drive it.
     assert!(graph.contains_key("destination"));
+    // The orchestrator calls the prepare stage, never the reverse.
+    assert!(graph["push"].contains("prepare"));
 }
 
 #[test]
 fn the_lower_floors_never_import_the_floors_above() {
     let graph = graph();
-    let forbidden: [(&str, &[&str]); 5] = [
+    let forbidden: [(&str, &[&str]); 6] = [
+        // What the installable is, before anything is pushed: it never knows where the image
+        // goes (push drives it, not the other way).
+        ("prepare", &["push", "registry", "destination"]),
         (
             "registry",
             &[
@@ -242,6 +180,7 @@ fn the_lower_floors_never_import_the_floors_above() {
     for (module, never) in [
         ("layer", ["registry", "push", "plan"]),
         ("nix", ["registry", "push", "plan"]),
+        ("prepare", ["push", "destination", "request"]),
     ] {
         let reached = reachable(&graph, module);
         for n in never {

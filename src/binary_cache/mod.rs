@@ -18,13 +18,14 @@ use std::sync::Arc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
+/// The registry's retry policy: fetches from a cache follow it too.
+pub use crate::registry::RetryPolicy;
 pub use fetch::{redact, Cache};
 pub use narinfo::{NarCompression, NarInfo};
 pub use trust::{BadKey, SignatureProblem, TrustedKeys};
 
 use crate::layer::NarSource;
 use crate::nix::{Closure, NixError, StorePath};
-use crate::registry::RetryPolicy;
 
 /// Narinfos fetched at once while a closure is learnt.
 const NARINFOS_IN_FLIGHT: usize = 16;

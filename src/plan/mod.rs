@@ -4,6 +4,7 @@
 
 mod layering;
 mod nixpkgs_config;
+mod package;
 mod popularity;
 pub mod provenance;
 mod rootfs;
@@ -17,6 +18,7 @@ use bytes::Bytes;
 
 pub use layering::plain_layers;
 pub use nixpkgs_config::{isoformat, NixpkgsConfig};
+pub use package::{package_plan, Package, PackageLayout};
 pub use popularity::by_popularity;
 pub use rootfs::{root_entries, RootFsError};
 pub use run_config::{ConfigError, ConfigFlags};

@@ -1,42 +1,21 @@
-//! Why a push failed: every error of the layers below, and the request contradicting itself
-//! or the image.
-
-use std::path::PathBuf;
+//! Why a push failed: preparing the image (which tells the request contradicting itself or the
+//! image), or every error of the layers below.
 
 use crate::credentials::DockerConfigError;
 use crate::destination::LocalError;
 use crate::digest::Digest;
-use crate::dockertools::{ArchiveError, ConfError};
 use crate::layer::LayerFailure;
-use crate::nix::NixError;
-use crate::plan::ConfigError;
+use crate::prepare::PrepareError;
 use crate::registry::RegistryError;
 use crate::request::InvalidImageTag;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
+    /// Preparing an image: what the installable is, built and planned.
     #[error(transparent)]
-    Nix(#[from] NixError),
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("{} sets the image's configuration in Nix: change it there instead of with {}", "this dockerTools image", flags.join(", "))]
-    ConfigWithImage { flags: Vec<&'static str> },
-    #[error("{}", path.display())]
-    Conf {
-        path: PathBuf,
-        #[source]
-        source: ConfError,
-    },
-    #[error("cannot read {}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    Prepare(#[from] PrepareError),
     #[error("{0}")]
     Unsupported(String),
-    #[error(transparent)]
-    RootFs(#[from] crate::plan::RootFsError),
     #[error(transparent)]
     ImageTag(#[from] InvalidImageTag),
     #[error(transparent)]
@@ -45,8 +24,6 @@ pub enum PushError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Credentials(#[from] DockerConfigError),
-    #[error(transparent)]
-    Archive(#[from] ArchiveError),
     #[error(transparent)]
     Local(#[from] LocalError),
     #[error("the image's manifest digest is {actual}, not the {expected} the destination names")]
@@ -70,37 +47,14 @@ pub enum PushError {
     },
     #[error("the push was stopped")]
     Stopped,
-    #[error("{installable} is an image for {actual}, not for the {expected} --platform names")]
-    PlatformMismatch {
-        installable: String,
-        expected: String,
-        actual: String,
-    },
-    #[error(transparent)]
-    Cache(#[from] crate::binary_cache::CacheError),
-    #[error("{given} (--system, or --platform) contradicts {}, which was built for {known}", path.display())]
-    SystemMismatch {
-        path: PathBuf,
-        given: String,
-        known: String,
-    },
-    #[error("--platform {first} and --platform {second} build images for the same platform ({platform})")]
-    SamePlatform {
-        first: String,
-        second: String,
-        platform: String,
-    },
 }
 
 impl PushError {
     /// Whether this is the user's request contradicting itself or the image (exit code 2).
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            PushError::ConfigWithImage { .. }
-                | PushError::PlatformMismatch { .. }
-                | PushError::SamePlatform { .. }
-                | PushError::SystemMismatch { .. }
-        )
+        match self {
+            PushError::Prepare(e) => e.is_usage(),
+            _ => false,
+        }
     }
 }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::documents::{ImageSet, Kind};
 use super::manifest_format::ManifestWriter;
-use super::registry::RegistryPush;
+use super::registry_push::RegistryPush;
 use super::remote::Remote;
 use super::sbom::attach_all;
 use super::PushError;

@@ -3,23 +3,21 @@
 //! blobs are not all in the registry. A multi-arch push uploads each platform's image (its
 //! manifest by digest), then writes the index that names them, under the tags, last.
 
-mod archive;
-mod docker_tools;
 mod documents;
 mod error;
 mod fallback_tag;
 mod finish;
-mod from_cache;
 mod learn;
 mod local;
 mod manifest_format;
-mod prepare;
 mod registry;
+mod registry_push;
 mod remote;
 mod reuse;
 mod sbom;
 mod unchanged;
 mod upload;
+mod upload_options;
 
 #[cfg(test)]
 mod tests;
@@ -30,13 +28,12 @@ pub use error::PushError;
 
 use crate::destination::{Destination, LocalTarget};
 use crate::known_layers::LearntLayers;
-use crate::nix::PlatformSpec;
 use crate::outcome::PushOutcome;
+use crate::prepare::Prepared;
 use crate::progress::Reporter;
 use crate::request::{target_tags, PushRequest};
 use crate::stop::Stop;
 use local::write_local;
-use prepare::{prepare, FlakeProvenance, Prepared};
 use registry::push_to_registry;
 
 /// Builds what the request needs and describes the images it would push, touching no registry
@@ -103,28 +100,13 @@ pub async fn push_sharing(
     }
 }
 
-/// Prepares every image of the request in turn, refusing two for one platform.
+/// Prepares every image of the request in turn (see [`crate::prepare::prepare_all`]).
 async fn prepare_all(
     request: &PushRequest,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Vec<Prepared>, PushError> {
-    let mut prepared: Vec<Prepared> = Vec::with_capacity(request.images.len());
-    let mut provenance = FlakeProvenance::default();
-    for image in &request.images {
-        let p = prepare(request, image, reporter, &mut provenance).await?;
-        if let Some(i) = prepared
-            .iter()
-            .position(|q| q.plan.platform == p.plan.platform)
-        {
-            return Err(PushError::SamePlatform {
-                first: request.images[i].installable.clone(),
-                second: image.installable.clone(),
-                platform: PlatformSpec::of(&p.plan.platform).to_string(),
-            });
-        }
-        prepared.push(p);
-    }
-    Ok(prepared)
+    let options = request.prepare_options();
+    Ok(crate::prepare::prepare_all(&options, &request.images, reporter).await?)
 }
 
 /// The tags the request writes: see [`target_tags`]. A multi-arch image has no one image tag.

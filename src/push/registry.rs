@@ -4,87 +4,25 @@
 
 use std::sync::Arc;
 
-use super::documents::ImageSet;
 use super::finish::write_manifests;
 use super::learn::learn_layers;
 use super::manifest_format::ManifestWriter;
-use super::remote::Remote;
+use super::registry_push::RegistryPush;
 use super::unchanged::unchanged_push;
-use super::upload::{upload_blobs, UploadOptions};
-use super::{prepare_all, tags_for, Prepared, PushError, SharedLayers};
+use super::upload::upload_blobs;
+use super::upload_options::UploadOptions;
+use super::{prepare_all, tags_for, PushError, SharedLayers};
 use crate::credentials;
 use crate::image::ManifestFormat;
 use crate::known_layers::{KnownBlob, KnownLayer, LearntLayers};
-use crate::layer::{Compression, LayerDigests};
+use crate::layer::Compression;
 use crate::nix::PlatformSpec;
-use crate::outcome::{ImageOutcome, LayerReport, PushOutcome};
-use crate::plan::{ImageDocuments, ImagePlan};
+use crate::outcome::{LayerReport, PushOutcome};
 use crate::progress::Reporter;
 use crate::reference::Reference;
 use crate::registry::{Access, Client, ConnectOptions, Credentials};
 use crate::request::PushRequest;
 use crate::stop::Stop;
-
-/// One registry push once its images are prepared and the registry reached: what every step
-/// after that reads, in one place.
-pub(super) struct RegistryPush<'a, R: Remote> {
-    pub request: &'a PushRequest,
-    pub destination: &'a Reference,
-    pub client: &'a R,
-    pub prepared: &'a [Prepared],
-    /// The tags to write (none: by digest only).
-    pub tags: Vec<String>,
-    pub reporter: Arc<dyn Reporter>,
-    /// Stops this push's uploads (a child of the run's signal).
-    pub stop: Stop,
-}
-
-impl<R: Remote> RegistryPush<'_, R> {
-    /// The plans, in the request's order.
-    pub fn plans(&self) -> Vec<&ImagePlan> {
-        self.prepared.iter().map(|p| &p.plan).collect()
-    }
-
-    /// The images with their layers' blobs known.
-    pub fn image_set(&self, layers: Vec<Vec<LayerDigests>>) -> ImageSet<'_> {
-        ImageSet {
-            plans: self.plans(),
-            layers,
-            multi_arch: self.request.is_multi_arch(),
-        }
-    }
-
-    /// What the push says of each image, from its documents and its layers' reports.
-    pub fn image_outcomes(
-        &self,
-        documents: &[ImageDocuments],
-        layers: Vec<Vec<LayerReport>>,
-    ) -> Vec<ImageOutcome> {
-        self.request
-            .images
-            .iter()
-            .zip(self.prepared)
-            .zip(documents)
-            .zip(layers)
-            .map(|(((source, p), d), layers)| ImageOutcome {
-                installable: source.installable.clone(),
-                platform: PlatformSpec::of(&p.plan.platform).to_string(),
-                manifest_digest: d.manifest_digest.clone(),
-                config_digest: d.config_digest.clone(),
-                layers,
-                sbom_digest: None,
-            })
-            .collect()
-    }
-
-    /// The error of documents that cannot be written in Docker schema 2 for this host.
-    pub fn not_in_docker_format(&self, source: crate::image::NotInDockerFormat) -> PushError {
-        PushError::NotInDockerFormat {
-            host: self.client.registry().to_owned(),
-            source,
-        }
-    }
-}
 
 pub(super) async fn push_to_registry(
     request: &PushRequest,

@@ -3,7 +3,7 @@
 //! of the same registry; with `--verify`, only once rebuilding the layer gave exactly that blob.
 
 use super::remote::{Mounted, Remote};
-use super::upload::UploadOptions;
+use super::upload_options::UploadOptions;
 use super::PushError;
 use crate::known_layers::{CacheEntry, KnownBlob, LayerCache};
 use crate::layer::{build_layer, Compression, LayerDigests, LayerError, LayerFailure, LayerSpec};

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use super::documents::{ImageSet, Kind};
 use super::finish::outcome;
 use super::learn::Learnt;
-use super::registry::RegistryPush;
+use super::registry_push::RegistryPush;
 use super::remote::Remote;
 use super::reuse::remember;
 use super::sbom::attach_all;

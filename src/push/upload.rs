@@ -9,8 +9,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::reuse::{rebuild, remember, Reuse};
+use super::upload_options::UploadOptions;
 use super::PushError;
-use crate::known_layers::{KnownBlob, LayerCache, LearntLayers};
+use crate::known_layers::KnownBlob;
 use crate::layer::{open_layer, Compression, LayerDigests, LayerError, LayerFailure, LayerSpec};
 use crate::layer_jobs::LayerJobs;
 use crate::outcome::{LayerAction, LayerReport};
@@ -20,24 +21,6 @@ use crate::registry::{self, BlobBody, Client, HostFacts, RegistryError, UploadSe
 use crate::request::UploadMode;
 
 use crate::stop::Stop;
-
-/// How blobs are uploaded.
-#[derive(Clone, Debug)]
-pub(super) struct UploadOptions {
-    pub compression: Compression,
-    pub jobs: usize,
-    pub cache: LayerCache,
-    /// Layers learned from manifests already in the registry.
-    pub learnt: LearntLayers,
-    /// Rebuild every layer that would be skipped and use the known blob only if it is
-    /// byte-identical (`--verify`).
-    pub verify: bool,
-    /// Repositories of the registry to mount known blobs from (`--mount-from`).
-    pub mount_from: Vec<String>,
-    pub upload: UploadMode,
-    /// Ends the uploads in flight early when one layer fails for good (or on Ctrl-C).
-    pub stop: Stop,
-}
 
 /// Puts every blob of `plan` in the registry (layers, then the config) and returns each
 /// layer's report; the manifest is the caller's to write.

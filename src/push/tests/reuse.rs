@@ -7,7 +7,7 @@ use crate::layer::{Compression, LayerDigests, LayerSpec, DEFAULT_ZSTD_LEVEL};
 use crate::outcome::{LayerAction, LayerReport};
 use crate::progress::Warning;
 use crate::push::reuse::Reuse;
-use crate::push::upload::UploadOptions;
+use crate::push::upload_options::UploadOptions;
 use crate::request::UploadMode;
 
 fn options(cache: LayerCache, learnt: LearntLayers) -> UploadOptions {

@@ -8,15 +8,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::docker_tools::docker_tools_plan;
-use super::prepare::{package_plan, platform_of, refuse_config_flags, Alive, Prepared};
-use super::PushError;
+use super::error::PrepareError;
+use super::options::PrepareOptions;
+use super::platform::platform_of;
+use super::prepared::{Alive, Prepared};
 use crate::binary_cache::{BinaryCaches, CacheError, CachedClosure};
 use crate::dockertools::DockerToolsConf;
 use crate::layer::StoreSource;
 use crate::nix::PlatformSpec;
-use crate::plan::{unix_now, ImagePlan};
-use crate::progress::Reporter;
-use crate::request::PushRequest;
+use crate::plan::{package_plan, unix_now, ImagePlan, Package};
+use crate::progress::{Reporter, Warning};
 
 /// Largest NAR of a store path taken for a dockerTools conf.json.
 const MAX_CONF_NAR: u64 = 1024 * 1024;
@@ -26,17 +27,19 @@ const ARCHIVE_SUFFIXES: [&str; 4] = [".tar", ".tar.gz", ".tgz", ".tar.zst"];
 
 /// Plans the image of `path`, read from the binary caches the request names (or Nix's).
 pub(super) async fn prepare_from_cache(
-    request: &PushRequest,
+    options: &PrepareOptions,
     path: &Path,
     declared: Option<&PlatformSpec>,
     reporter: &Arc<dyn Reporter>,
-) -> Result<Prepared, PushError> {
-    let caches = BinaryCaches::open(&request.substituters, request.retry, path).await?;
+) -> Result<Prepared, PrepareError> {
+    let caches = BinaryCaches::open(&options.substituters, options.retry, path).await?;
     if !caches.passed_over.is_empty() {
-        reporter.phase(&format!(
-            "passing over substituters that are not HTTP(S) or file:// binary caches: {}",
-            caches.passed_over.join(", ")
-        ));
+        reporter.warning(&Warning::StorePassedOver {
+            message: format!(
+                "passing over substituters that are not HTTP(S) or file:// binary caches: {}",
+                caches.passed_over.join(", ")
+            ),
+        });
     }
     reporter.phase(&format!(
         "{} is not in the local store: reading it from {}",
@@ -46,27 +49,24 @@ pub(super) async fn prepare_from_cache(
     let cached = caches.closure(&[path.to_owned()]).await?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     if ARCHIVE_SUFFIXES.iter().any(|s| name.ends_with(s)) {
-        return Err(PushError::Unsupported(format!(
-            "{} is an image archive: reading one from a binary cache is not supported yet (realise it locally first)",
-            path.display()
-        )));
+        return Err(PrepareError::ArchiveFromCache {
+            path: path.to_owned(),
+        });
     }
     if let Some((conf_path, conf)) = docker_tools_conf(&cached, path).await? {
-        return prepare_conf(request, &cached, &conf_path, &conf).await;
+        return prepare_conf(options, &cached, &conf_path, &conf).await;
     }
-    if !request.contents.is_empty() {
-        return Err(PushError::Unsupported(
-            "--contents with a store path read from a binary cache is not supported yet".into(),
-        ));
+    if !options.contents.is_empty() {
+        return Err(PrepareError::ContentsFromCache);
     }
-    let platform = platform_of(request, path, cached.system_of(path), declared)?;
+    let platform = platform_of(options, path, cached.system_of(path), declared)?;
     // A relative entrypoint is looked up in the cache's listing; where there is none, it is
     // checked while the top path's NAR is read for its layer (never fetched for this alone).
     let mut must_hold = BTreeMap::new();
-    if let Some(relative) = request.config.relative_entrypoint() {
+    if let Some(relative) = options.config.relative_entrypoint() {
         match cached.holds(path, relative).await? {
             Some(true) => {}
-            Some(false) => return Err(request.config.missing_entrypoint(path).into()),
+            Some(false) => return Err(options.config.missing_entrypoint(path).into()),
             None => {
                 // As the NAR names it: no `.` or empty parts; with `..` it cannot be told.
                 let parts: Vec<&str> = relative
@@ -83,15 +83,15 @@ pub(super) async fn prepare_from_cache(
             }
         }
     }
-    let config = request.config.resolve_unchecked(path);
-    let mut plan = package_plan(
-        request,
-        &cached.closure,
-        &[path.to_owned()],
-        &[],
+    let config = options.config.resolve_unchecked(path);
+    let package = Package {
+        closure: &cached.closure,
+        outputs: &[path.to_owned()],
+        contents_tops: &[],
         platform,
         config,
-    )?;
+    };
+    let mut plan = package_plan(package, &options.package_layout())?;
     read_from_cache(&mut plan, &cached, must_hold);
     Ok(Prepared {
         plan,
@@ -119,7 +119,7 @@ fn read_from_cache(
 async fn docker_tools_conf(
     cached: &CachedClosure,
     path: &Path,
-) -> Result<Option<(PathBuf, DockerToolsConf)>, PushError> {
+) -> Result<Option<(PathBuf, DockerToolsConf)>, PrepareError> {
     let mut candidates: Vec<PathBuf> = vec![path.to_owned()];
     if let Some(top) = cached.closure.get(path) {
         candidates.extend(top.references.iter().cloned());
@@ -147,7 +147,7 @@ async fn docker_tools_conf(
             continue;
         }
         let conf =
-            DockerToolsConf::parse(&bytes, unix_now()).map_err(|source| PushError::Conf {
+            DockerToolsConf::parse(&bytes, unix_now()).map_err(|source| PrepareError::Conf {
                 path: candidate.clone(),
                 source,
             })?;
@@ -158,22 +158,21 @@ async fn docker_tools_conf(
 
 /// A dockerTools image from its conf: the layers nixpkgs would make, read from the caches.
 async fn prepare_conf(
-    request: &PushRequest,
+    options: &PrepareOptions,
     cached: &CachedClosure,
     conf_path: &Path,
     conf: &DockerToolsConf,
-) -> Result<Prepared, PushError> {
-    refuse_config_flags(request)?;
+) -> Result<Prepared, PrepareError> {
+    options.refuse_config_flags()?;
     if conf.from_image.is_some() {
-        return Err(PushError::Unsupported(format!(
-            "{} builds on a base image (fromImage): reading one from a binary cache is not supported yet",
-            conf_path.display()
-        )));
+        return Err(PrepareError::BaseImageFromCache {
+            conf: conf_path.to_owned(),
+        });
     }
     // The conf refers to every store path it names. The customisation layer's checksum is
     // read from its NAR with its tar, only if that layer is built.
     let closure = cached.closure.below(&[conf_path.to_owned()]);
-    let mut plan = docker_tools_plan(conf, &closure, None, None, request)?;
+    let mut plan = docker_tools_plan(conf, &closure, None, None, options)?;
     read_from_cache(&mut plan, cached, BTreeMap::new());
     Ok(Prepared {
         plan,

@@ -7,28 +7,29 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use super::prepare::{refuse_config_flags, Alive, Prepared};
-use super::PushError;
+use super::error::PrepareError;
+use super::options::PrepareOptions;
+use super::prepared::{Alive, Prepared};
 use crate::dockertools::ArchiveImage;
 use crate::layer::{LayerContent, LayerKey, LayerSpec};
 use crate::nix::{Built, Platform};
 use crate::plan::{ConfigBytes, ImagePlan, DEFAULT_CREATED};
-use crate::request::PushRequest;
 
 /// Plans the image `archive` (the output of `built`) holds.
 pub(super) fn prepare_archive(
-    request: &PushRequest,
+    options: &PrepareOptions,
     built: Built,
     archive: ArchiveImage,
-) -> Result<Prepared, PushError> {
-    refuse_config_flags(request)?;
-    let store_path = built.closure.get(built.top()).ok_or_else(|| {
-        PushError::Unsupported(format!(
-            "{} is not in its own closure",
-            built.top().display()
-        ))
-    })?;
-    let layers = archive_layers(&archive, store_path, request.compression);
+) -> Result<Prepared, PrepareError> {
+    options.refuse_config_flags()?;
+    let store_path =
+        built
+            .closure
+            .get(built.top())
+            .ok_or_else(|| PrepareError::NotInOwnClosure {
+                path: built.top().to_owned(),
+            })?;
+    let layers = archive_layers(&archive, store_path, options.compression);
     let plan = ImagePlan {
         layers,
         platform: Platform {
@@ -41,7 +42,7 @@ pub(super) fn prepare_archive(
             .clone()
             .unwrap_or_else(|| DEFAULT_CREATED.to_owned()),
         config: serde_json::json!({}),
-        compression: request.compression,
+        compression: options.compression,
         annotations: BTreeMap::new(),
         config_bytes: ConfigBytes::Exact(Bytes::from(archive.config.clone())),
     };

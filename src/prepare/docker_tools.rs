@@ -8,21 +8,23 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::archive::archive_layers;
-use super::prepare::{refuse_config_flags, Alive, Prepared};
-use super::PushError;
+use super::error::PrepareError;
+use super::options::PrepareOptions;
+use super::prepared::{Alive, Prepared};
 use crate::digest::Digest;
 use crate::dockertools::{self, ArchiveImage, ConfSource, DockerToolsConf};
 use crate::layer::{LayerContent, LayerKey, LayerSpec};
 use crate::nix::{self, Closure, GcRoots, Platform};
 use crate::plan::{store_paths_layer, unix_now, ConfigBytes, ImagePlan, NixpkgsConfig};
 use crate::progress::Reporter;
-use crate::request::PushRequest;
 
+/// Realises the conf (kept alive by a GC root), reads it and plans its image, a `fromImage`
+/// base's layers first.
 pub(super) async fn prepare_docker_tools(
-    request: &PushRequest,
+    options: &PrepareOptions,
     source: ConfSource,
     reporter: &Arc<dyn Reporter>,
-) -> Result<Prepared, PushError> {
+) -> Result<Prepared, PrepareError> {
     let mut roots = GcRoots::new()?;
     let conf_path = match source {
         ConfSource::Derivation(drv) => {
@@ -42,18 +44,18 @@ pub(super) async fn prepare_docker_tools(
         }
     };
     let read = |path: &Path| {
-        std::fs::read(path).map_err(|source| PushError::Read {
+        std::fs::read(path).map_err(|source| PrepareError::Read {
             path: path.to_owned(),
             source,
         })
     };
     let conf = DockerToolsConf::parse(&read(&conf_path)?, unix_now()).map_err(|source| {
-        PushError::Conf {
+        PrepareError::Conf {
             path: conf_path.clone(),
             source,
         }
     })?;
-    refuse_config_flags(request)?;
+    options.refuse_config_flags()?;
     // The conf refers to every store path it names, so its closure holds them all, NAR hashes
     // included, and rooting the conf keeps them alive.
     let closure = nix::closure_of(std::slice::from_ref(&conf_path)).await?;
@@ -61,14 +63,17 @@ pub(super) async fn prepare_docker_tools(
     let checksum = String::from_utf8_lossy(&read(&checksum_path)?)
         .trim()
         .to_owned();
-    let diff_id: Digest = format!("sha256:{checksum}").parse().map_err(|_| {
-        PushError::Unsupported(format!("{} is not a hex sha256", checksum_path.display()))
-    })?;
+    let diff_id: Digest =
+        format!("sha256:{checksum}")
+            .parse()
+            .map_err(|_| PrepareError::BadChecksum {
+                path: checksum_path.clone(),
+            })?;
     let base = match &conf.from_image {
         Some(path) => Some(base_image(path).await?),
         None => None,
     };
-    let plan = docker_tools_plan(&conf, &closure, Some(diff_id), base.as_ref(), request)?;
+    let plan = docker_tools_plan(&conf, &closure, Some(diff_id), base.as_ref(), options)?;
     Ok(Prepared {
         plan,
         image_tag: conf.tag.clone(),
@@ -80,16 +85,15 @@ pub(super) async fn prepare_docker_tools(
 }
 
 /// Reads the base image archive a conf names (`fromImage`, usually a `pullImage` result).
-async fn base_image(path: &Path) -> Result<ArchiveImage, PushError> {
+async fn base_image(path: &Path) -> Result<ArchiveImage, PrepareError> {
     let owned = path.to_owned();
     let read = tokio::task::spawn_blocking(move || dockertools::read_archive(&owned))
         .await
-        .map_err(|_| PushError::Unsupported("reading the base image stopped".into()))??;
-    read.ok_or_else(|| {
-        PushError::Unsupported(format!(
-            "the base image (fromImage) {} is not an image archive",
-            path.display()
-        ))
+        .map_err(|_| PrepareError::ReadStopped {
+            what: "the base image",
+        })??;
+    read.ok_or_else(|| PrepareError::BaseNotArchive {
+        path: path.to_owned(),
     })
 }
 
@@ -101,21 +105,18 @@ pub(super) fn docker_tools_plan(
     closure: &Closure,
     customisation_diff_id: Option<Digest>,
     base: Option<&ArchiveImage>,
-    request: &PushRequest,
-) -> Result<ImagePlan, PushError> {
+    options: &PrepareOptions,
+) -> Result<ImagePlan, PrepareError> {
     let lookup = |p: &Path| {
-        closure.get(p).ok_or_else(|| {
-            PushError::Unsupported(format!(
-                "the image names {}, which is not in its conf's closure",
-                p.display()
-            ))
-        })
+        closure
+            .get(p)
+            .ok_or_else(|| PrepareError::NotInConfClosure { path: p.to_owned() })
     };
     let mut layers = Vec::with_capacity(conf.store_layers.len() + 1);
     let mut comments = Vec::with_capacity(conf.store_layers.len() + 1);
     if let Some(base) = base {
         let archive = lookup(&base.path)?;
-        layers.extend(archive_layers(base, archive, request.compression));
+        layers.extend(archive_layers(base, archive, options.compression));
         comments.extend(
             base.layers
                 .iter()
@@ -135,7 +136,7 @@ pub(super) fn docker_tools_plan(
             &paths,
             &conf.owner,
             conf.nix_dirs_mode,
-            request.compression,
+            options.compression,
         ));
     }
     let custom = lookup(&conf.customisation_layer)?;
@@ -151,7 +152,7 @@ pub(super) fn docker_tools_plan(
         comments,
     };
     layers.push(LayerSpec {
-        key: LayerKey::of_tarball(custom, request.compression),
+        key: LayerKey::of_tarball(custom, options.compression),
         nar_size: custom.nar_size,
         content: LayerContent::Tarball {
             store_path: custom.path.clone(),
@@ -168,7 +169,7 @@ pub(super) fn docker_tools_plan(
         },
         created: conf.created.clone(),
         config: conf.config.clone(),
-        compression: request.compression,
+        compression: options.compression,
         annotations: BTreeMap::new(),
         config_bytes: ConfigBytes::Nixpkgs(nixpkgs),
     })

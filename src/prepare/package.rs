@@ -1,0 +1,61 @@
+//! A plain package (or an image archive it turns out to be), built by Nix: its outputs and the
+//! `--contents` installables, kept alive while the push runs, planned by `plan::package_plan`.
+
+use super::archive::prepare_archive;
+use super::error::PrepareError;
+use super::options::PrepareOptions;
+use super::platform::platform_of;
+use super::prepared::{Alive, Prepared};
+use crate::dockertools;
+use crate::nix;
+use crate::plan::{package_plan, Package};
+
+/// Builds the installable (whose system and output path evaluation may already know) and
+/// plans its image: the image an archive holds, or the package's own.
+pub(super) async fn prepare_package(
+    options: &PrepareOptions,
+    installable: &str,
+    (system, out_path): (Option<String>, Option<String>),
+) -> Result<Prepared, PrepareError> {
+    let built = nix::build_for(installable, &options.nix_args, system, out_path).await?;
+    // An image archive Nix built (`buildImage`, `pullImage`): the image it holds, not a package
+    // whose only file is a tarball.
+    let top = built.top().to_owned();
+    let archive = tokio::task::spawn_blocking(move || dockertools::read_archive(&top))
+        .await
+        .map_err(|_| PrepareError::ReadStopped {
+            what: "the image archive",
+        })??;
+    if let Some(archive) = archive {
+        return prepare_archive(options, built, archive);
+    }
+    let platform = platform_of(options, built.top(), built.system.as_deref(), None)?;
+    let config = options.config.resolve(built.top())?;
+
+    // --contents: built like the installable, their closures join the image's.
+    let mut closure = built.closure.clone();
+    let mut contents = Vec::with_capacity(options.contents.len());
+    for installable in &options.contents {
+        let c = nix::build(installable, &options.nix_args).await?;
+        closure.paths.extend(c.closure.paths.clone());
+        contents.push(c);
+    }
+    let tops: Vec<_> = contents.iter().map(|c| c.top().to_owned()).collect();
+    let package = Package {
+        closure: &closure,
+        outputs: &built.outputs,
+        contents_tops: &tops,
+        platform,
+        config,
+    };
+    let plan = package_plan(package, &options.package_layout())?;
+    contents.push(built);
+    Ok(Prepared {
+        plan,
+        image_tag: None,
+        image_name: None,
+        closure,
+        license: None,
+        _alive: Alive::Built { _built: contents },
+    })
+}
