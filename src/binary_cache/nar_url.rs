@@ -5,8 +5,9 @@
 //! The URL is resolved the way the HTTP client resolves it (the WHATWG rules of the `url`
 //! crate: `\` is `/`, tabs and newlines are dropped, `%2e` is a dot), then it must keep the
 //! cache's origin and credentials and stay below the cache's base path. What other clients
-//! resolve differently (backslashes, control characters, dot segments, encoded or not) is
-//! refused before that: Nix writes none of them (`nar/<hash>.nar.xz`).
+//! resolve differently (backslashes, control characters, dot segments, encoded or not) and
+//! what is not a relative path (`/x`, `//host/x`, `https://...`) are refused before that: Nix
+//! writes none of them (`nar/<hash>.nar.xz`).
 
 use url::Url;
 
@@ -19,8 +20,10 @@ pub enum NarUrlProblem {
     Backslash(String),
     #[error("its URL {0:?} holds a control character")]
     ControlCharacter(String),
-    #[error("its URL {0:?} holds a `.` or `..` segment (encoded or not)")]
+    #[error("its URL {0:?} holds a `.` or `..` segment or an encoded `/` or `\\`")]
     DotSegment(String),
+    #[error("its URL {0:?} is not a path relative to the cache")]
+    NotRelative(String),
     #[error("its URL {0:?} does not resolve")]
     Unresolvable(String),
     #[error("its URL {url:?} points outside the cache (to {outside})")]
@@ -50,8 +53,13 @@ pub fn check_nar_url(base: &Url, rel: &str) -> Result<(), NarUrlProblem> {
     if rel.chars().any(char::is_control) {
         return Err(NarUrlProblem::ControlCharacter(rel.to_owned()));
     }
+    // Nix writes `nar/<file>`; a path from the host's root or a URL of its own is another
+    // place, whatever it resolves to.
+    if rel.starts_with('/') || Url::parse(rel).is_ok() {
+        return Err(NarUrlProblem::NotRelative(rel.to_owned()));
+    }
     let path = rel.split(['?', '#']).next().unwrap_or_default();
-    if path.split('/').any(is_dot_segment) {
+    if path.split('/').any(hides_a_way_out) {
         return Err(NarUrlProblem::DotSegment(rel.to_owned()));
     }
     let resolved = base
@@ -75,10 +83,12 @@ pub fn check_nar_url(base: &Url, rel: &str) -> Result<(), NarUrlProblem> {
     Ok(())
 }
 
-/// `.` or `..`, with any of the dots written `%2e` (as URL parsers read it).
-fn is_dot_segment(segment: &str) -> bool {
-    let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-    decoded == "." || decoded == ".."
+/// `.` or `..`, with any of the dots written `%2e` (as URL parsers read it), or a segment
+/// holding an encoded `/` or `\` (which some servers decode before they resolve the path).
+fn hides_a_way_out(segment: &str) -> bool {
+    let lower = segment.to_ascii_lowercase();
+    let decoded = lower.replace("%2e", ".");
+    decoded == "." || decoded == ".." || lower.contains("%2f") || lower.contains("%5c")
 }
 
 #[cfg(test)]
@@ -132,6 +142,9 @@ mod tests {
             "https://cache.example/cache/nar/x",
             "https:/secret",
             "file:///etc/passwd",
+            "nar%2f..%2f..%2fsecret",
+            "nar/%2F%2e%2e",
+            "nar/..%5c..%5csecret",
         ] {
             let e = check_nar_url(&base, rel).unwrap_err();
             assert!(!e.to_string().contains("s3cret"), "{e}");
@@ -143,15 +156,24 @@ mod tests {
     }
 
     #[test]
-    fn the_place_outside_is_named_without_credentials() {
+    fn each_way_out_is_named_for_what_it_is() {
         let base = cache_base("https://alice:s3cret@cache.example/cache").unwrap();
-        let e = check_nar_url(&base, "//alice:s3cret@evil.example/x").unwrap_err();
-        assert_eq!(
-            e,
-            NarUrlProblem::Outside {
-                url: "//alice:s3cret@evil.example/x".into(),
-                outside: "https://evil.example/x".into()
-            }
-        );
+        for (rel, problem) in [
+            ("nar\\x", NarUrlProblem::Backslash("nar\\x".into())),
+            ("nar/\tx", NarUrlProblem::ControlCharacter("nar/\tx".into())),
+            ("nar/%2e%2E", NarUrlProblem::DotSegment("nar/%2e%2E".into())),
+            (
+                "nar%2f..%2fx",
+                NarUrlProblem::DotSegment("nar%2f..%2fx".into()),
+            ),
+            ("..%5Cx", NarUrlProblem::DotSegment("..%5Cx".into())),
+            ("/x", NarUrlProblem::NotRelative("/x".into())),
+            (
+                "https://evil.example/x",
+                NarUrlProblem::NotRelative("https://evil.example/x".into()),
+            ),
+        ] {
+            assert_eq!(check_nar_url(&base, rel), Err(problem));
+        }
     }
 }
