@@ -155,3 +155,31 @@ fn timeouts_too_short_for_any_request_are_refused_in_one_line() {
         assert_eq!(run.code, 1, "{flag}: {}", run.stderr);
     }
 }
+
+/// The same contradiction found only at the registry (it refuses OCI manifests, so Docker
+/// schema 2 is tried, which cannot name the zstd layers asked for): exit code 1, the reason said
+/// once, and no tag.
+#[test]
+fn zstd_layers_for_a_registry_that_takes_only_docker_manifests_are_said_once() {
+    let registry = Registry::start();
+    let front = common::quirks::quirk_front(
+        registry.port,
+        common::quirks::Quirks {
+            docker_media_types_only: true,
+            ..Default::default()
+        },
+    );
+    let image = format!("{}/artifactory/zstd:v1", front.host());
+    let run = Nixpush::new().run(&[&fixture("demo", "app"), &image, "--compression", "zstd"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let line = run.error_line();
+    assert_eq!(line.matches("cannot name zstd layers").count(), 1, "{line}");
+    assert!(
+        line.contains(&front.host()),
+        "the registry is named: {line}"
+    );
+    assert_eq!(
+        registry.manifest_status("artifactory/zstd", "v1", None),
+        404
+    );
+}

@@ -57,10 +57,11 @@ pub enum PushError {
         expected: Digest,
         actual: Digest,
     },
-    #[error("{host}: {source}")]
+    // Not a `source`: printed with its chain, the reason would be said twice.
+    #[error("{host}: {reason}")]
     NotInDockerFormat {
         host: String,
-        source: crate::image::NotInDockerFormat,
+        reason: crate::image::NotInDockerFormat,
     },
     #[error("the push was stopped")]
     Stopped,

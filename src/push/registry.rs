@@ -228,9 +228,9 @@ fn render_documents(
     client: &Client,
 ) -> Result<ImageDocuments, PushError> {
     plan.documents_in(digests, format)
-        .map_err(|source| PushError::NotInDockerFormat {
+        .map_err(|reason| PushError::NotInDockerFormat {
             host: client.registry().to_owned(),
-            source,
+            reason,
         })
 }
 
