@@ -374,7 +374,8 @@ fn format_docker_up_front_multi_arch_and_zstd() {
         "--compression",
         "zstd",
     ]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    // Refused before anything moves: a usage error.
+    assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.error_line().contains("zstd"), "{}", run.stderr);
     assert_eq!(registry.manifest_status("zstd/docker", "v1", None), 404);
 

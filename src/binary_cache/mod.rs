@@ -8,6 +8,7 @@
 mod checked_nar;
 mod fetch;
 mod listing;
+mod nar_url;
 mod narinfo;
 mod trust;
 
@@ -21,6 +22,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 /// The registry's retry policy: fetches from a cache follow it too.
 pub use crate::registry::RetryPolicy;
 pub use fetch::{redact, Cache};
+pub use nar_url::NarUrlProblem;
 pub use narinfo::{NarCompression, NarInfo};
 pub use trust::{BadKey, SignatureProblem, TrustedKeys};
 
@@ -37,7 +39,7 @@ const MAX_NARINFO: u64 = 1024 * 1024;
 const MAX_LISTING: u64 = 64 * 1024 * 1024;
 
 /// The caches to read from and whom to trust, as the user gave them (or Nix is configured).
-/// Its `Debug` shows the URLs without credentials.
+/// Its `Debug` shows the URLs without credentials and the keys by name.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct SubstituterSettings {
     /// `--substituter` URLs, in order; empty: Nix's own `substituters`.
@@ -55,7 +57,15 @@ impl std::fmt::Debug for SubstituterSettings {
                 "urls",
                 &self.urls.iter().map(|u| redact(u)).collect::<Vec<_>>(),
             )
-            .field("trusted_public_keys", &self.trusted_public_keys)
+            // Names only: a key given by mistake may be a secret one.
+            .field(
+                "trusted_public_keys",
+                &self
+                    .trusted_public_keys
+                    .iter()
+                    .map(|k| k.split_once(':').map_or("?", |(name, _)| name))
+                    .collect::<Vec<_>>(),
+            )
             .field("check_sigs", &self.check_sigs)
             .finish()
     }
@@ -117,6 +127,8 @@ pub enum CacheError {
 /// The caches of a run, in order, and the keys their narinfos must be signed with.
 pub struct BinaryCaches {
     caches: Vec<Arc<Cache>>,
+    /// Each cache's base URL, which its narinfos' `URL`s must stay below.
+    bases: Vec<url::Url>,
     keys: TrustedKeys,
     check_sigs: bool,
     /// Substituters of Nix's configuration that are not binary caches nixpush reads.
@@ -154,8 +166,13 @@ impl BinaryCaches {
             .iter()
             .map(|u| Cache::new(u, &client, policy).map(Arc::new))
             .collect::<Result<_, _>>()?;
+        let bases = urls
+            .iter()
+            .map(|u| nar_url::cache_base(u).ok_or_else(|| CacheError::BadUrl(redact(u))))
+            .collect::<Result<_, _>>()?;
         Ok(BinaryCaches {
             caches,
+            bases,
             keys: TrustedKeys::parse(&keys)?,
             check_sigs,
             passed_over,
@@ -244,6 +261,8 @@ impl BinaryCaches {
             if info.store_path != path {
                 return Err(bad(format!("it describes {}", info.store_path.display())));
             }
+            // Checked before anything is fetched from it: the URL is not signed.
+            nar_url::check_nar_url(&self.bases[i], &info.url).map_err(|e| bad(e.to_string()))?;
             if self.check_sigs {
                 if let Err(p) = self.keys.check(&info) {
                     problem.get_or_insert(CacheError::Untrusted {

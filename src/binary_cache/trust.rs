@@ -13,22 +13,72 @@ use super::narinfo::NarInfo;
 #[derive(Clone, Default)]
 pub struct TrustedKeys(Vec<(String, VerifyingKey)>);
 
-/// A key that is not `NAME:BASE64` of 32 bytes.
+/// A key that is not `NAME:BASE64` of 32 bytes. Neither its `Display` nor its `Debug` shows
+/// the key's bytes: what was given may be a secret key, or another secret pasted by mistake.
 #[derive(Debug, thiserror::Error)]
-#[error("trusted public key {0:?} is not NAME:KEY with a base64 ed25519 public key (what `nix key convert-secret-to-public` prints)")]
-pub struct BadKey(pub String);
+#[error("the trusted public key{} {}", shown_name(.name), .kind)]
+pub struct BadKey {
+    /// The key's name (before `:`), when it reads as a key name.
+    name: Option<String>,
+    kind: BadKeyKind,
+}
+
+/// What is wrong with a trusted public key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadKeyKind {
+    #[error("looks like a secret key (what `nix key generate-secret` writes, never to be shown or shared): give its public half, as `nix key convert-secret-to-public` prints it")]
+    Secret,
+    #[error("is not NAME:KEY with a base64 ed25519 public key (what `nix key convert-secret-to-public` prints)")]
+    Malformed,
+}
+
+impl BadKey {
+    pub fn kind(&self) -> BadKeyKind {
+        self.kind
+    }
+}
+
+/// Longest key name shown in a message.
+const MAX_SHOWN_NAME: usize = 64;
+
+fn shown_name(name: &Option<String>) -> String {
+    match name {
+        Some(n) => format!(" named {n:?}"),
+        None => String::new(),
+    }
+}
+
+/// `name` if it reads as a key name (`cache.example.org-1`): short, printable, no spaces.
+fn key_name(name: &str) -> Option<String> {
+    let plausible = !name.is_empty()
+        && name.len() <= MAX_SHOWN_NAME
+        && name.bytes().all(|b| b.is_ascii_graphic());
+    plausible.then(|| name.to_owned())
+}
+
+/// Length of an ed25519 secret key as Nix writes it (the seed, then the public key).
+const SECRET_KEY_LEN: usize = 64;
 
 impl TrustedKeys {
     /// Reads keys as Nix writes them.
     pub fn parse<S: AsRef<str>>(keys: &[S]) -> Result<TrustedKeys, BadKey> {
         keys.iter()
             .map(|k| {
-                let k = k.as_ref();
-                let bad = || BadKey(k.to_owned());
-                let (name, b64) = k.split_once(':').ok_or_else(bad)?;
+                let k = k.as_ref().trim();
+                let (name, b64) = k.split_once(':').unwrap_or(("", k));
+                let bad = || BadKey {
+                    name: key_name(name),
+                    kind: BadKeyKind::Malformed,
+                };
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(b64)
                     .map_err(|_| bad())?;
+                if bytes.len() == SECRET_KEY_LEN {
+                    return Err(BadKey {
+                        name: key_name(name),
+                        kind: BadKeyKind::Secret,
+                    });
+                }
                 let bytes: [u8; 32] = bytes.try_into().map_err(|_| bad())?;
                 let key = VerifyingKey::from_bytes(&bytes).map_err(|_| bad())?;
                 if name.is_empty() {
@@ -153,16 +203,46 @@ Sig: test-1:qT2vxig97ygF6GfPPg0LWRdXjJXvPziru/cE/X8OJSigpO5uSqFoG4R9+iM+6k/OrrOc
         );
     }
 
+    /// What `nix key generate-secret --key-name test-2` printed (Nix 2.8).
+    const SECRET: &str = "test-2:6VbjJPbXkx+6Y06SuXAM6OLUK8kwKtlXK3A5N2igsqvDNsJ0/coMhXexMm4tsNdzEte8JwagZ4owrFMPUpathg==";
+
     #[test]
     fn malformed_keys_are_refused_and_never_printed_as_bytes() {
         for bad in [
             "test-1",
             "test-1:abc",
             ":HKu2UAMVs1qq/c+prxcOr3ebos3qj3rF2nCQ4hgxQIM=",
+            "HKu2UAMVs1qq/c+prxcOr3ebos3qj3rF2nCQ4hgxQIM=",
         ] {
-            assert!(TrustedKeys::parse(&[bad]).is_err(), "{bad}");
+            let e = TrustedKeys::parse(&[bad]).unwrap_err();
+            assert_eq!(e.kind(), BadKeyKind::Malformed, "{bad}");
+            for part in bad.split(':').filter(|p| p.len() > 6) {
+                assert!(!format!("{e} {e:?}").contains(part), "{e}");
+            }
         }
         let keys = TrustedKeys::parse(&[KEY]).unwrap();
         assert_eq!(format!("{keys:?}"), "[\"test-1\"]");
+    }
+
+    #[test]
+    fn a_secret_key_is_named_as_one_and_never_shown() {
+        let b64 = SECRET.split_once(':').unwrap().1;
+        for given in [
+            SECRET.to_owned(),
+            format!("{SECRET}\n"),
+            b64.to_owned(),
+            format!("other:{b64}"),
+        ] {
+            let e = TrustedKeys::parse(&[given.as_str()]).unwrap_err();
+            assert_eq!(e.kind(), BadKeyKind::Secret);
+            let shown = format!("{e} {e:?}");
+            assert!(shown.contains("secret key"), "{shown}");
+            // Neither the whole key nor any run of it long enough to matter.
+            for w in b64.as_bytes().windows(8) {
+                assert!(!shown.contains(std::str::from_utf8(w).unwrap()), "{shown}");
+            }
+        }
+        let e = TrustedKeys::parse(&[SECRET]).unwrap_err();
+        assert!(e.to_string().contains("\"test-2\""), "{e}");
     }
 }

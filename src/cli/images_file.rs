@@ -131,6 +131,7 @@ pub fn requests_from_file(path: &Path, global: &PushArgs) -> Result<Vec<PushRequ
         .map(|image| {
             let mut args = global.clone();
             args.images = None;
+            args.in_images_file = true;
             match (image.installable, image.platforms) {
                 (Some(installable), None) => {
                     args.installable = Some(installable);

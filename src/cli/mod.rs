@@ -3,6 +3,7 @@
 //! reference or flag is exit code 2, and nothing has run.
 
 mod choices;
+mod conflicts;
 mod credentials_args;
 pub mod docs;
 pub mod images_file;

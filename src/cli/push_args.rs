@@ -113,9 +113,10 @@ pub struct PushArgs {
     /// NAR hash, its references) to the pushed image as an OCI 1.1 referrer.
     #[arg(long, help_heading = "Output")]
     pub sbom: bool,
-    /// The SBOM's format: spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5 JSON).
-    #[arg(long, value_enum, default_value_t = SbomFormatArg::Spdx, value_name = "FORMAT", help_heading = "Output")]
-    pub sbom_format: SbomFormatArg,
+    /// The SBOM's format: spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5 JSON) [default:
+    /// spdx].
+    #[arg(long, value_enum, value_name = "FORMAT", help_heading = "Output")]
+    pub sbom_format: Option<SbomFormatArg>,
     /// Trust no known blob: rebuild every layer that would be skipped or mounted and reuse the
     /// blob only if it is byte-identical (costs the CPU of a cold push, uploads no more).
     #[arg(long, help_heading = "Layers")]
@@ -233,6 +234,11 @@ pub struct PushArgs {
     /// (never a secret: no header, no query string).
     #[arg(long, short = 'v')]
     pub verbose: bool,
+
+    /// Set for the arguments of one image of an `--images` file: the run's registry flags are
+    /// for the file's registry destinations, not conflicts with its local ones.
+    #[arg(skip)]
+    pub(super) in_images_file: bool,
 }
 
 /// `--platform OS/ARCH[/VARIANT]=INSTALLABLE`.
@@ -249,8 +255,14 @@ fn parse_platform_image(s: &str) -> Result<ImageSource, UsageError> {
     })
 }
 
+/// Shortest `--retry-for` or `--stall-timeout`: below it, every request fails (nothing answers
+/// in microseconds), which says nothing of the registry.
+const MIN_DURATION: std::time::Duration = std::time::Duration::from_millis(100);
+/// Longest `--retry-for` or `--stall-timeout`: a day.
+const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// A duration as `--retry-for` and `--stall-timeout` take it: seconds (`90`, `1.5`), or a
-/// number with `ms`, `s`, `m` or `h`. A stall timeout of zero would fail every request: refused.
+/// number with `ms`, `s`, `m` or `h`; from 100ms to a day.
 pub(super) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
     let split = s
@@ -267,8 +279,14 @@ pub(super) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         "h" => number * 3600.0,
         other => return Err(format!("unknown unit {other:?}: use ms, s, m or h")),
     };
-    if !(seconds > 0.0 && seconds <= 24.0 * 3600.0) {
-        return Err(format!("{s:?}: more than nothing and at most a day"));
+    // `number` is digits and dots only: never NaN.
+    if seconds < MIN_DURATION.as_secs_f64() {
+        return Err(format!(
+            "{s:?} is too short: at least 100ms (a shorter one fails every request)"
+        ));
+    }
+    if seconds > MAX_DURATION.as_secs_f64() {
+        return Err(format!("{s:?} is too long: at most a day (24h)"));
     }
     Ok(std::time::Duration::from_secs_f64(seconds))
 }
@@ -296,7 +314,8 @@ impl PushArgs {
                 .map(|p| parse_platform_image(p))
                 .collect::<Result<Vec<_>, _>>()?
         };
-        let destination = Destination::parse(&self.destination.unwrap_or_default())?;
+        let destination = Destination::parse(&self.destination.clone().unwrap_or_default())?;
+        super::conflicts::check(&self, &destination)?;
         if let Destination::Local(local) = &destination {
             if self.format.is_some() {
                 return Err(UsageError::RegistryOnly(
@@ -417,7 +436,9 @@ impl PushArgs {
             mount_from,
             upload: self.upload.into(),
             format: self.format.map(Into::into),
-            sbom: self.sbom.then(|| self.sbom_format.into()),
+            sbom: self
+                .sbom
+                .then(|| self.sbom_format.unwrap_or(SbomFormatArg::Spdx).into()),
             tags: self.tags,
             credentials: explicit_credentials(
                 self.creds.as_deref(),

@@ -190,8 +190,24 @@ fn durations_take_seconds_or_a_unit() {
     assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
     assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
     assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-    for bad in ["", "0", "-1", "5 parsecs", "2d", "1e9"] {
+    assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
+    assert_eq!(parse_duration("0.1"), Ok(Duration::from_millis(100)));
+    assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+    for bad in ["", "0", "-1", "5 parsecs", "2d", "1e9", "25h", "NaN"] {
         assert!(parse_duration(bad).is_err(), "{bad:?}");
+    }
+    // Below the floor: every request would fail. Said in one line naming the floor.
+    for short in ["0.0000001", "99ms", "0.09", "0ms", "0.0s"] {
+        let e = parse_duration(short).unwrap_err();
+        assert!(
+            e.contains("at least 100ms") && !e.contains('\n'),
+            "{short}: {e}"
+        );
+    }
+    for flag in ["--stall-timeout", "--retry-for"] {
+        let e = parse(&[".#a", "r.io/x", flag, "0.0000001"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("at least 100ms"), "{e}");
     }
     let args = parse(&[".#a", "r.io/x"]).unwrap().push;
     assert_eq!(args.retry_for, Duration::from_secs(90));

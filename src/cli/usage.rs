@@ -62,6 +62,8 @@ pub enum UsageError {
     Substituter(String),
     #[error("--system {0:?}: expected a Nix system such as x86_64-linux or aarch64-linux")]
     System(String),
+    #[error(transparent)]
+    Conflict(#[from] super::conflicts::Conflict),
 }
 
 impl From<DestinationError> for UsageError {

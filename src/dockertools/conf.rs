@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::image::python_json::Ordered;
 use crate::layer::{Owner, NIX_DIRS_MODE, OLD_NIX_DIRS_MODE};
 use crate::nix::{check_store_path, STORE_DIR};
 use crate::plan::{format_unix, isoformat, parse_unix};
@@ -20,8 +21,10 @@ use crate::plan::{format_unix, isoformat, parse_unix};
 pub struct DockerToolsConf {
     pub architecture: String,
     pub os: String,
-    /// The image's `config` object, kept as nixpkgs wrote it.
+    /// The image's `config` object.
     pub config: serde_json::Value,
+    /// The same, in the conf's order (as nixpkgs' script reads and writes it).
+    pub config_in_order: Ordered,
     pub store_layers: Vec<Vec<PathBuf>>,
     /// Store path holding `layer.tar` and `checksum`.
     pub customisation_layer: PathBuf,
@@ -66,7 +69,7 @@ enum Id {
 struct Raw {
     architecture: String,
     #[serde(default)]
-    config: Option<serde_json::Value>,
+    config: Option<Ordered>,
     #[serde(default)]
     os: Option<String>,
     #[serde(default)]
@@ -165,11 +168,13 @@ impl DockerToolsConf {
             .and_then(|rt| rt.rsplit_once(':'))
             .filter(|(name, tag)| !tag.contains('/') && !name.is_empty() && !tag.is_empty());
         let tag = name_tag.map(|(_, tag)| tag.to_owned());
+        let config_in_order = raw.config.unwrap_or(Ordered::Object(Vec::new()));
         let name = name_tag.map(|(name, _)| name.to_owned());
         Ok(DockerToolsConf {
             architecture: raw.architecture,
             os: raw.os.unwrap_or_else(|| "linux".to_owned()),
-            config: raw.config.unwrap_or_else(|| serde_json::json!({})),
+            config: config_in_order.to_value(),
+            config_in_order,
             store_layers,
             customisation_layer: path("customisation_layer", &raw.customisation_layer)?,
             tag,
@@ -232,6 +237,32 @@ mod tests {
             }
         );
         assert_eq!(c.config, serde_json::json!({"Cmd": ["x"]}));
+    }
+
+    #[test]
+    fn a_hand_written_config_keeps_its_order() {
+        let text = format!(
+            r#"{{"architecture":"amd64","config":{{"WorkingDir":"/","Cmd":["x"],"Labels":{{"z":"1","a":"2"}}}},
+                "store_layers":[["{A}"]],"customisation_layer":"{C}"}}"#
+        );
+        let c = DockerToolsConf::parse(text.as_bytes(), 0).unwrap();
+        let keys: Vec<String> = c
+            .config_in_order
+            .entries()
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, ["WorkingDir", "Cmd", "Labels"]);
+        let labels = &c.config_in_order.entries().unwrap()[2].1;
+        let label_keys: Vec<String> = labels
+            .entries()
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(label_keys, ["z", "a"]);
+        assert_eq!(c.config, c.config_in_order.to_value());
     }
 
     #[test]

@@ -4,6 +4,10 @@
 //! every character outside printable ASCII escaped (`ensure_ascii`: `\uXXXX`, lowercase, with
 //! surrogate pairs), floats as Python's `repr`, and no newline at the end. Also Python's `repr`
 //! of a list of strings, which nixpkgs puts in each history comment.
+//!
+//! And JSON read as Python's `json.load` reads it into dicts, the way nixpkgs' script reads its
+//! conf: keys in the order of the text, a repeated key keeping its first place and its last
+//! value. So a hand-written conf's `config` is written back in its own order, not sorted.
 
 use serde_json::Value;
 
@@ -27,6 +31,129 @@ impl From<Value> for Ordered {
 impl From<&str> for Ordered {
     fn from(s: &str) -> Self {
         Ordered::Value(Value::String(s.to_owned()))
+    }
+}
+
+impl Ordered {
+    /// The same value with its objects' order forgotten.
+    pub fn to_value(&self) -> Value {
+        match self {
+            Ordered::Value(v) => v.clone(),
+            Ordered::Object(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_value()))
+                    .collect(),
+            ),
+            Ordered::Array(items) => Value::Array(items.iter().map(Ordered::to_value).collect()),
+        }
+    }
+
+    /// The entries of an object, in order (a plain `Value` object's in its sorted order).
+    pub fn entries(&self) -> Option<Vec<(String, Ordered)>> {
+        match self {
+            Ordered::Object(entries) => Some(entries.clone()),
+            Ordered::Value(Value::Object(map)) => Some(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), Ordered::Value(v.clone())))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The items of an array, in order.
+    pub fn items(&self) -> Option<Vec<Ordered>> {
+        match self {
+            Ordered::Array(items) => Some(items.clone()),
+            Ordered::Value(Value::Array(items)) => {
+                Some(items.iter().cloned().map(Ordered::Value).collect())
+            }
+            _ => None,
+        }
+    }
+
+    /// The string this is, if it is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Ordered::Value(Value::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Read as `json.load` reads into dicts: objects keep the text's order; a key given twice keeps
+/// its first place and takes its last value.
+impl<'de> serde::Deserialize<'de> for Ordered {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(OrderedVisitor)
+    }
+}
+
+struct OrderedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for OrderedVisitor {
+    type Value = Ordered;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Ordered, E> {
+        Ok(Ordered::Value(Value::Bool(b)))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Ordered, E> {
+        Ok(Ordered::Value(n.into()))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Ordered, E> {
+        Ok(Ordered::Value(n.into()))
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<Ordered, E> {
+        Ok(Ordered::Value(
+            serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        ))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Ordered, E> {
+        Ok(Ordered::Value(Value::String(s.to_owned())))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Ordered, E> {
+        Ok(Ordered::Value(Value::String(s)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Ordered, E> {
+        Ok(Ordered::Value(Value::Null))
+    }
+
+    fn visit_none<E>(self) -> Result<Ordered, E> {
+        Ok(Ordered::Value(Value::Null))
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Ordered, D::Error> {
+        d.deserialize_any(OrderedVisitor)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Ordered, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Ordered>()? {
+            items.push(item);
+        }
+        Ok(Ordered::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
+        let mut entries: Vec<(String, Ordered)> = Vec::new();
+        while let Some((key, value)) = map.next_entry::<String, Ordered>()? {
+            match entries.iter_mut().find(|(k, _)| *k == key) {
+                Some(slot) => slot.1 = value,
+                None => entries.push((key, value)),
+            }
+        }
+        Ok(Ordered::Object(entries))
     }
 }
 
@@ -271,6 +398,29 @@ mod tests {
         ] {
             assert_eq!(float_repr(f), want, "{f}");
         }
+    }
+
+    #[test]
+    fn json_is_read_in_the_texts_order_as_python_dicts_read_it() {
+        // Python: json.dumps(json.loads(TEXT), indent=4).
+        let text =
+            r#"{"z": 1, "a": {"y": [1.5, {"k": null, "b": true}], "x": "s"}, "m": [], "z": 2}"#;
+        let read: Ordered = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            dumps_indent4(&read),
+            "{\n    \"z\": 2,\n    \"a\": {\n        \"y\": [\n            1.5,\n            {\n                \"k\": null,\n                \"b\": true\n            }\n        ],\n        \"x\": \"s\"\n    },\n    \"m\": []\n}"
+        );
+        assert_eq!(
+            read.to_value(),
+            serde_json::from_str::<Value>(text).unwrap()
+        );
+        let keys: Vec<String> = read
+            .entries()
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, ["z", "a", "m"]);
     }
 
     #[test]

@@ -10,9 +10,11 @@
 
 use std::io::{self, Read, Write};
 
-/// Longest token or name the format allows here: names are at most 255 bytes, symlink targets
-/// at most `PATH_MAX`.
+/// Longest token the format allows here: symlink targets are at most `PATH_MAX`.
 const MAX_STRING: u64 = 4096;
+/// Longest name of a directory entry: Linux's `NAME_MAX`, so Nix (which unpacks NARs on such
+/// file systems) and every container runtime (which unpacks layers there) could create it.
+const MAX_NAME: usize = 255;
 /// Deepest directory nesting accepted (a path is at most `PATH_MAX` bytes).
 const MAX_DEPTH: usize = 2048;
 
@@ -256,6 +258,9 @@ impl<R: Read> Tokens<R> {
                     {
                         return Err(invalid("a directory entry with a forbidden name"));
                     }
+                    if name.len() > MAX_NAME {
+                        return Err(name_too_long(path, &name));
+                    }
                     if previous.as_ref().is_some_and(|p| *p >= name) {
                         return Err(invalid("directory entries out of order"));
                     }
@@ -275,6 +280,21 @@ impl<R: Read> Tokens<R> {
         }
         self.expect(b")")
     }
+}
+
+/// The error of an entry whose name is longer than [`MAX_NAME`], naming where it is (the
+/// start of the name, which may be thousands of bytes).
+fn name_too_long(parent: &[u8], name: &[u8]) -> io::Error {
+    const SHOWN: usize = 40;
+    let mut shown = String::from_utf8_lossy(parent).into_owned();
+    if !shown.is_empty() {
+        shown.push('/');
+    }
+    shown.push_str(&String::from_utf8_lossy(&name[..SHOWN.min(name.len())]));
+    invalid(&format!(
+        "the entry {shown:?}... has a name of {} bytes; Linux allows {MAX_NAME}",
+        name.len()
+    ))
 }
 
 #[cfg(test)]
@@ -331,6 +351,23 @@ mod tests {
         ] {
             let e = read_nar(&file_nar(bad)[..], &mut Names(Vec::new())).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names_over_255_bytes_are_refused_naming_the_entry() {
+        let longest = vec![b'n'; 255];
+        let mut names = Names(Vec::new());
+        read_nar(&file_nar(&[&longest])[..], &mut names).unwrap();
+        assert_eq!(names.0[1], longest);
+        for len in [256, 4095] {
+            let long = vec![b'l'; len];
+            let e = read_nar(&file_nar(&[b"a", &long])[..], &mut Names(Vec::new())).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+            let line = e.to_string();
+            assert!(line.contains(&format!("{len} bytes")), "{line}");
+            assert!(line.contains("lllllllll") && line.contains("255"), "{line}");
+            assert!(line.len() < 200, "{line}");
         }
     }
 

@@ -12,7 +12,8 @@ pub use nar_hash::NarHash;
 pub use platform::{Platform, PlatformSpec};
 pub use run::{nix_stdout, nix_store_stdout};
 pub use store_path::{
-    as_store_path, check_store_path, named_store_path, Closure, StorePath, STORE_DIR,
+    as_store_path, check_store_path, is_store_path_base_name, named_store_path, Closure, StorePath,
+    STORE_DIR,
 };
 
 /// What went wrong talking to Nix. Nix prints its own diagnostics to stderr before these.

@@ -62,17 +62,44 @@ struct PathInfo {
     references: Vec<String>,
 }
 
-/// Checks that `path` is directly inside the store: `/nix/store/<hash>-<name>`.
+/// The characters of Nix's base-32 (no `e`, `o`, `u`, `t`): a store path's hash part.
+const NIX_BASE32: &str = "0123456789abcdfghijklmnpqrsvwxyz";
+/// Length of a store path's hash part (160 bits in base 32).
+const HASH_PART_LEN: usize = 32;
+/// Longest name after the hash part, as Nix allows it.
+const MAX_NAME_LEN: usize = 211;
+
+/// Checks that `path` is directly inside the store: `/nix/store/<hash>-<name>`, named as Nix
+/// names store paths (`<hash>`: 32 characters of Nix's base-32; `<name>`: 1 to 211 of
+/// `A-Za-z0-9+-._?=`, not starting with `.`), so a name read from a cache can never be a path
+/// or URL of its own (`\`, `%`, `/`, control characters).
 pub fn check_store_path(path: &str) -> Result<PathBuf, NixError> {
     let bad = || NixError::Unexpected(format!("{path:?} is not a path in {STORE_DIR}"));
-    let name = path
+    let base = path
         .strip_prefix(STORE_DIR)
         .and_then(|r| r.strip_prefix('/'))
         .ok_or_else(bad)?;
-    if name.is_empty() || name.contains('/') || name.starts_with('.') || name.len() < 34 {
+    if !is_store_path_base_name(base) {
         return Err(bad());
     }
     Ok(PathBuf::from(path))
+}
+
+/// Whether `base` is a store path's file name as Nix allows it: `<hash>-<name>`.
+pub fn is_store_path_base_name(base: &str) -> bool {
+    let Some((hash, name)) = base.split_at_checked(HASH_PART_LEN) else {
+        return false;
+    };
+    let Some(name) = name.strip_prefix('-') else {
+        return false;
+    };
+    hash.chars().all(|c| NIX_BASE32.contains(c))
+        && !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-._?=".contains(&b))
 }
 
 impl Closure {
@@ -285,6 +312,54 @@ mod tests {
             "/other/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-a",
         ] {
             assert!(check_store_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn store_path_names_are_those_nix_allows() {
+        let hash = "0123456789abcdfghijklmnpqrsvwxyz";
+        for good in [
+            format!("{hash}-a"),
+            format!("{hash}-hello-2.12.1"),
+            format!("{hash}-python3.11-six-1.16.0.drv"),
+            format!("{hash}-a+b-c_d?e=f"),
+            format!("{hash}-{}", "n".repeat(211)),
+            format!("{hash}-a.."),
+        ] {
+            assert!(is_store_path_base_name(&good), "{good}");
+            assert!(
+                check_store_path(&format!("{STORE_DIR}/{good}")).is_ok(),
+                "{good}"
+            );
+        }
+        for bad in [
+            // A hash part outside Nix's base-32 (e, o, u, t), too short, or uppercase.
+            format!("{}-a", "e".repeat(32)),
+            format!("{}-a", "t".repeat(32)),
+            format!("{}-a", "A".repeat(32)),
+            format!("{}-a", "a".repeat(31)),
+            format!("{}a", "a".repeat(32)),
+            format!("{hash}-"),
+            hash.to_string(),
+            // Names that are paths or URLs of their own.
+            format!("x\\..\\..\\..\\secret\\stolen-{}", "a".repeat(20)),
+            format!("{hash}-a\\..\\..\\secret"),
+            format!("{hash}-%2e%2e"),
+            format!("{hash}-a b"),
+            format!("{hash}-a\tb"),
+            format!("{hash}-a\u{7f}"),
+            format!("{hash}-é"),
+            format!("{hash}-a:b"),
+            format!("{hash}-a@b"),
+            format!("{hash}-.hidden"),
+            format!("{hash}-.."),
+            format!("{hash}-{}", "n".repeat(212)),
+        ] {
+            assert!(!is_store_path_base_name(&bad), "{bad:?}");
+            assert!(
+                check_store_path(&format!("{STORE_DIR}/{bad}")).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! The rules (the same from mid 2020 to now): `json.dumps(image, indent=4)` of an object with,
 //! in this order, `created` (`datetime.isoformat()`: `1970-01-01T00:00:01+00:00`),
-//! `architecture`, `os`, `config` (the conf's, its keys in the conf's order, which is Nix's
-//! sorted order), `rootfs` (`diff_ids`, then `type: "layers"`) and `history`: one `created`,
+//! `architecture`, `os`, `config` (the conf's, its keys in the conf's order at every depth, as
+//! `json.load` reads them: Nix's sorted order for a conf from `builtins.toJSON`, the author's
+//! for a hand-written one), `rootfs` (`diff_ids`, then `type: "layers"`) and `history`: one `created`,
 //! `comment` pair per layer, the comment being `store paths: ` and Python's repr of the layer's
 //! paths (a base image's layer names its archive member). With a base image, `Env` is the
 //! base's followed by the image's, one entry per name, at the name's first position with its
@@ -24,26 +25,23 @@ pub struct NixpkgsConfig {
     pub architecture: String,
     pub os: String,
     /// The `config` object's entries, in order.
-    pub config: Vec<(String, Value)>,
+    pub config: Vec<(String, Ordered)>,
     /// One history comment per layer, bottom first.
     pub comments: Vec<String>,
 }
 
 impl NixpkgsConfig {
-    /// The config for `config` (the conf's object), with `base_env` (a base image's `Env`,
-    /// `None` without a base image) merged in the way nixpkgs merges it.
-    pub fn config_entries(config: &Value, base_env: Option<&[String]>) -> Vec<(String, Value)> {
-        let mut entries: Vec<(String, Value)> = match config {
-            Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            _ => Vec::new(),
-        };
+    /// The config for `config` (the conf's object, in the conf's order), with `base_env` (a
+    /// base image's `Env`, `None` without a base image) merged in the way nixpkgs merges it.
+    pub fn config_entries(config: &Ordered, base_env: Option<&[String]>) -> Vec<(String, Ordered)> {
+        let mut entries = config.entries().unwrap_or_default();
         let Some(base_env) = base_env else {
             return entries;
         };
         let own: Vec<String> = entries
             .iter()
             .find(|(k, _)| k == "Env")
-            .and_then(|(_, v)| v.as_array())
+            .and_then(|(_, v)| v.items())
             .map(|a| {
                 a.iter()
                     .filter_map(|e| e.as_str().map(str::to_owned))
@@ -61,7 +59,12 @@ impl NixpkgsConfig {
         if merged.is_empty() {
             return entries;
         }
-        let env = Value::Array(merged.into_iter().map(|(_, e)| Value::String(e)).collect());
+        let env = Ordered::Array(
+            merged
+                .into_iter()
+                .map(|(_, e)| Ordered::Value(Value::String(e)))
+                .collect(),
+        );
         match entries.iter_mut().find(|(k, _)| k == "Env") {
             Some(slot) => slot.1 = env,
             None => entries.push(("Env".to_owned(), env)),
@@ -81,15 +84,7 @@ impl NixpkgsConfig {
             ("created".into(), created()),
             ("architecture".into(), self.architecture.as_str().into()),
             ("os".into(), self.os.as_str().into()),
-            (
-                "config".into(),
-                Ordered::Object(
-                    self.config
-                        .iter()
-                        .map(|(k, v)| (k.clone(), Ordered::Value(v.clone())))
-                        .collect(),
-                ),
-            ),
+            ("config".into(), Ordered::Object(self.config.clone())),
             (
                 "rootfs".into(),
                 Ordered::Object(vec![
@@ -152,17 +147,19 @@ mod tests {
     fn a_base_env_is_merged_as_a_python_dict_would() {
         let config = json!({"Cmd": ["x"], "Env": ["B=image", "C=3"], "WorkingDir": "/"});
         let base = vec!["A=1".to_owned(), "B=base".to_owned(), "PATH".to_owned()];
-        let entries = NixpkgsConfig::config_entries(&config, Some(&base));
+        let entries = NixpkgsConfig::config_entries(&config.into(), Some(&base));
         let env = &entries.iter().find(|(k, _)| k == "Env").unwrap().1;
-        assert_eq!(*env, json!(["A=1", "B=image", "PATH", "C=3"]));
+        assert_eq!(env.to_value(), json!(["A=1", "B=image", "PATH", "C=3"]));
         // Without Env of its own, the merged one comes last.
-        let entries =
-            NixpkgsConfig::config_entries(&json!({"Cmd": ["x"], "WorkingDir": "/"}), Some(&base));
+        let entries = NixpkgsConfig::config_entries(
+            &json!({"Cmd": ["x"], "WorkingDir": "/"}).into(),
+            Some(&base),
+        );
         let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["Cmd", "WorkingDir", "Env"]);
         // No base image: the conf's config as it is.
-        let entries = NixpkgsConfig::config_entries(&json!({"Cmd": ["x"]}), None);
-        assert_eq!(entries, vec![("Cmd".to_owned(), json!(["x"]))]);
+        let entries = NixpkgsConfig::config_entries(&json!({"Cmd": ["x"]}).into(), None);
+        assert_eq!(entries, vec![("Cmd".to_owned(), json!(["x"]).into())]);
     }
 
     #[test]
@@ -174,7 +171,7 @@ mod tests {
             architecture: "amd64".into(),
             os: "linux".into(),
             config: NixpkgsConfig::config_entries(
-                &json!({"Cmd": ["/bin/app", "--ünï"], "Env": ["A=1"], "Labels": {"b": "2", "a": "1"}}),
+                &json!({"Cmd": ["/bin/app", "--ünï"], "Env": ["A=1"], "Labels": {"b": "2", "a": "1"}}).into(),
                 None,
             ),
             comments: vec![

@@ -148,7 +148,10 @@ pub(super) fn docker_tools_plan(
         architecture: conf.architecture.clone(),
         // The script writes `linux`, whatever the conf says.
         os: "linux".to_owned(),
-        config: NixpkgsConfig::config_entries(&conf.config, base.map(|b| b.env.as_slice())),
+        config: NixpkgsConfig::config_entries(
+            &conf.config_in_order,
+            base.map(|b| b.env.as_slice()),
+        ),
         comments,
     };
     layers.push(LayerSpec {

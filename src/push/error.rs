@@ -34,10 +34,11 @@ pub enum PushError {
         expected: Digest,
         actual: Digest,
     },
-    #[error("{host}: {source}")]
+    // Not a `source`: printed with its chain, the reason would be said twice.
+    #[error("{host}: {reason}")]
     NotInDockerFormat {
         host: String,
-        source: crate::image::NotInDockerFormat,
+        reason: crate::image::NotInDockerFormat,
     },
     #[error("{artifact} could not be listed under the fallback tag {tag}: other writers replaced the index {rounds} times")]
     ReferrerNotListed {

@@ -68,10 +68,10 @@ impl<R: Remote> RegistryPush<'_, R> {
     }
 
     /// The error of documents that cannot be written in Docker schema 2 for this host.
-    pub fn not_in_docker_format(&self, source: crate::image::NotInDockerFormat) -> PushError {
+    pub fn not_in_docker_format(&self, reason: crate::image::NotInDockerFormat) -> PushError {
         PushError::NotInDockerFormat {
             host: self.client.registry().to_owned(),
-            source,
+            reason,
         }
     }
 }
