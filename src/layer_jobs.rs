@@ -23,7 +23,18 @@ pub struct LayerJobs<'a> {
     pub wind_down: Option<Duration>,
 }
 
-impl LayerJobs<'_> {
+impl<'a> LayerJobs<'a> {
+    /// Jobs whose failure is waited for until every running one has ended (a local writer
+    /// ends at its next write and removes its temporary file).
+    pub fn until_ended(count: usize, jobs: usize, stop: &'a Stop) -> Self {
+        LayerJobs {
+            count,
+            jobs,
+            stop,
+            wind_down: None,
+        }
+    }
+
     /// Runs `job(index)` for every layer; `stopped` is the error of a job that never started.
     pub async fn run<T, E, F, Fut>(self, stopped: impl Fn() -> E, job: F) -> Result<Vec<T>, E>
     where

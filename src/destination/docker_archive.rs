@@ -96,31 +96,26 @@ pub(crate) async fn write(
     let _stop = cancel.on_drop();
     let total = plan.layers.len();
     reporter.phase("measuring the layers (a docker-archive entry needs its size first)");
-    let measured = LayerJobs {
-        count: total,
-        jobs: work.jobs,
-        stop: &cancel,
-        // Local writers end at their next write: waited for until they have removed their files.
-        wind_down: None,
-    }
-    .run(
-        || LocalError::Cancelled,
-        |index| {
-            let spec = plan.layers[index].clone();
-            let (cancel, reporter, compression) =
-                (cancel.clone(), reporter.clone(), plan.compression);
-            async move {
-                reporter.layer_started(index, total, &spec.describe());
-                let measured =
-                    tokio::task::spawn_blocking(move || measure_layer(&spec, compression, cancel))
-                        .await
-                        .map_err(|_| LayerError::Panicked)
-                        .and_then(|r| r);
-                measured.map_err(|e| layer_error(&plan.layers[index], index, e))
-            }
-        },
-    )
-    .await?;
+    let measured = LayerJobs::until_ended(total, work.jobs, &cancel)
+        .run(
+            || LocalError::Cancelled,
+            |index| {
+                let spec = plan.layers[index].clone();
+                let (cancel, reporter, compression) =
+                    (cancel.clone(), reporter.clone(), plan.compression);
+                async move {
+                    reporter.layer_started(index, total, &spec.describe());
+                    let measured = tokio::task::spawn_blocking(move || {
+                        measure_layer(&spec, compression, cancel)
+                    })
+                    .await
+                    .map_err(|_| LayerError::Panicked)
+                    .and_then(|r| r);
+                    measured.map_err(|e| layer_error(&plan.layers[index], index, e))
+                }
+            },
+        )
+        .await?;
 
     let digests: Vec<LayerDigests> = measured.iter().map(|m| m.digests.clone()).collect();
     let documents = plan.documents(&digests);

@@ -103,42 +103,37 @@ async fn write_blobs(
     let cancel = work.stop.child();
     let _stop = cancel.on_drop();
     let total = plan.layers.len();
-    let layers = LayerJobs {
-        count: total,
-        jobs: work.jobs,
-        stop: &cancel,
-        // Local writers end at their next write: waited for until they have removed their files.
-        wind_down: None,
-    }
-    .run(
-        || LocalError::Cancelled,
-        |index| {
-            let spec = &plan.layers[index];
-            let (blobs, cancel, reporter) = (blobs.clone(), cancel.clone(), reporter.clone());
-            let present = known
-                .get(&spec.key)
-                .map(|k| &k.layer)
-                .filter(|k| k.media_type == media_type && blobs.has(&k.digest, k.size))
-                .map(|k| LayerDigests {
-                    diff_id: k.diff_id.clone(),
-                    digest: k.digest.clone(),
-                    size: k.size,
-                });
-            async move {
-                reporter.layer_started(index, total, &spec.describe());
-                let report = match present {
-                    Some(digests) => LayerReport::new(spec, digests, LayerAction::Skipped, 0),
-                    None => {
-                        write_layer(spec, index, plan.compression, blobs, cancel, &reporter).await?
-                    }
-                };
-                let d = &report.digests;
-                reporter.layer_done(index, &report.action, &d.digest, d.size);
-                Ok(report)
-            }
-        },
-    )
-    .await?;
+    let layers = LayerJobs::until_ended(total, work.jobs, &cancel)
+        .run(
+            || LocalError::Cancelled,
+            |index| {
+                let spec = &plan.layers[index];
+                let (blobs, cancel, reporter) = (blobs.clone(), cancel.clone(), reporter.clone());
+                let present = known
+                    .get(&spec.key)
+                    .map(|k| &k.layer)
+                    .filter(|k| k.media_type == media_type && blobs.has(&k.digest, k.size))
+                    .map(|k| LayerDigests {
+                        diff_id: k.diff_id.clone(),
+                        digest: k.digest.clone(),
+                        size: k.size,
+                    });
+                async move {
+                    reporter.layer_started(index, total, &spec.describe());
+                    let report = match present {
+                        Some(digests) => LayerReport::new(spec, digests, LayerAction::Skipped, 0),
+                        None => {
+                            write_layer(spec, index, plan.compression, blobs, cancel, &reporter)
+                                .await?
+                        }
+                    };
+                    let d = &report.digests;
+                    reporter.layer_done(index, &report.action, &d.digest, d.size);
+                    Ok(report)
+                }
+            },
+        )
+        .await?;
 
     let digests: Vec<LayerDigests> = layers.iter().map(|l| l.digests.clone()).collect();
     let documents = plan.documents(&digests);

@@ -14,8 +14,9 @@ pub enum PushError {
     /// Preparing an image: what the installable is, built and planned.
     #[error(transparent)]
     Prepare(#[from] PrepareError),
-    #[error("{0}")]
-    Unsupported(String),
+    /// Docker schema 2 manifests have no `subject`: nothing can be attached to them.
+    #[error("registry {registry} takes Docker schema 2 manifests only, which cannot carry a referrer: the SBOM cannot be attached there")]
+    NoReferrers { registry: String },
     #[error(transparent)]
     ImageTag(#[from] InvalidImageTag),
     #[error(transparent)]

@@ -49,7 +49,7 @@ pub(super) async fn write_manifests<R: Remote>(
     }
     settle_asked_digest(push, writer, &set)?;
     let mut images = None;
-    if let Some(sbom) = push.request.sbom {
+    if push.request.sbom.is_some() {
         // Attached before any tag moves: no tag ever names the image without its SBOM. A
         // single image's manifest goes in by digest first, to be the SBOM's subject.
         if set.kind() == Kind::Manifest {
@@ -59,17 +59,7 @@ pub(super) async fn write_manifests<R: Remote>(
         let format = writer.format();
         let documents = set.documents(format).map_err(failed)?;
         let mut attached = push.image_outcomes(&documents, layers.clone());
-        let manifests: Vec<Bytes> = documents.into_iter().map(|d| d.manifest).collect();
-        attach_all(
-            push.client,
-            push.prepared,
-            &manifests,
-            format,
-            sbom,
-            &mut attached,
-            push.reporter.as_ref(),
-        )
-        .await?;
+        attach_all(push, &documents, format, &mut attached).await?;
         images = Some(attached);
     }
     let written = write_tags(push, writer, &set).await?;

@@ -8,12 +8,14 @@
 use bytes::Bytes;
 
 use super::fallback_tag::list_in_fallback_tag;
+use super::registry_push::RegistryPush;
 use super::remote::Remote;
 use super::{Prepared, PushError};
 use crate::digest::Digest;
 use crate::image::artifact::{artifact_manifest, Described, EMPTY_BLOB};
 use crate::image::{ManifestFormat, OCI_MANIFEST};
-use crate::plan::ImagePlan;
+use crate::outcome::ImageOutcome;
+use crate::plan::{ImageDocuments, ImagePlan};
 use crate::progress::Reporter;
 use crate::sbom::{BillOfMaterials, SbomFormat};
 
@@ -30,9 +32,9 @@ pub(super) fn sbom_bytes(
 
 /// A registry that takes only Docker schema 2 manifests cannot hold an SBOM.
 pub(super) fn no_referrers_on(registry: &str) -> PushError {
-    PushError::Unsupported(format!(
-        "registry {registry} takes Docker schema 2 manifests only, which cannot carry a referrer: the SBOM cannot be attached there"
-    ))
+    PushError::NoReferrers {
+        registry: registry.to_owned(),
+    }
 }
 
 /// The artifact manifest of `sbom` (in `format`) about `subject`.
@@ -114,25 +116,34 @@ pub(super) fn attach_to_layout(
     Ok(digest)
 }
 
-/// Attaches an SBOM to each image's manifest (`manifests`, in `format`, one per image), and
-/// records its digest in the image's outcome.
-pub(super) async fn attach_all(
-    client: &impl Remote,
-    prepared: &[Prepared],
-    manifests: &[Bytes],
+/// Attaches the SBOM `push` asks for (if any) to each image's manifest (`documents`, rendered
+/// in `manifest_format`, one per image), and records its digest in the image's outcome.
+pub(super) async fn attach_all<R: Remote>(
+    push: &RegistryPush<'_, R>,
+    documents: &[ImageDocuments],
     manifest_format: ManifestFormat,
-    format: SbomFormat,
-    images: &mut [crate::outcome::ImageOutcome],
-    reporter: &dyn Reporter,
+    images: &mut [ImageOutcome],
 ) -> Result<(), PushError> {
-    for ((p, manifest), image) in prepared.iter().zip(manifests).zip(images) {
+    let Some(format) = push.request.sbom else {
+        return Ok(());
+    };
+    for ((p, d), image) in push.prepared.iter().zip(documents).zip(images) {
         let subject = Described {
             media_type: manifest_format.manifest_type().to_owned(),
-            digest: Digest::of(manifest),
-            size: manifest.len() as u64,
+            digest: d.manifest_digest.clone(),
+            size: d.manifest.len() as u64,
         };
         let sbom = sbom_bytes(&p.plan, &p.closure, p.license.as_deref(), format);
-        let digest = attach(client, &subject, manifest_format, sbom, format, reporter).await?;
+        let reporter = push.reporter.as_ref();
+        let digest = attach(
+            push.client,
+            &subject,
+            manifest_format,
+            sbom,
+            format,
+            reporter,
+        )
+        .await?;
         image.sbom_digest = Some(digest);
     }
     Ok(())

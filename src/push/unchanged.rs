@@ -163,27 +163,16 @@ pub(super) async fn unchanged_push<R: Remote>(
             push.reporter.as_ref(),
         );
     }
+    let mut images = push.image_outcomes(&documents, known.into_iter().map(|k| k.layers).collect());
+    // Unchanged, yet an SBOM missing from it is attached (one found there is left alone),
+    // before the other tags move.
+    attach_all(push, &documents, format, &mut images).await?;
     let media_type = set.kind().media_type(format);
     for tag in &push.tags[1..] {
         push.reporter.phase(&format!("writing {digest} as {tag}"));
         push.client
             .put_manifest(tag, media_type, top.clone(), &digest)
             .await?;
-    }
-    let mut images = push.image_outcomes(&documents, known.into_iter().map(|k| k.layers).collect());
-    if let Some(sbom) = request.sbom {
-        // Unchanged, yet an SBOM missing from it is attached (one found there is left alone).
-        let manifests: Vec<Bytes> = documents.into_iter().map(|d| d.manifest).collect();
-        attach_all(
-            push.client,
-            push.prepared,
-            &manifests,
-            format,
-            sbom,
-            &mut images,
-            push.reporter.as_ref(),
-        )
-        .await?;
     }
     Ok(Some(outcome(push, digest, images, set.kind(), true)))
 }
