@@ -366,3 +366,34 @@ fn a_registry_with_the_referrers_api_gets_no_fallback_tag() {
         "{seen:#?}"
     );
 }
+
+#[test]
+fn the_sbom_is_attached_before_the_tag_moves() {
+    let registry = Registry::start();
+    let nixpush = Nixpush::new();
+    let image = format!("{}/sbom/ordered:v1", registry.host());
+    nixpush
+        .run(&[&fixture("demo", "app"), &image, "--sbom"])
+        .assert_ok();
+    // The manifest PUTs in the order the registry served them: the image by digest, the SBOM's
+    // artifact and the fallback tag, and the tag last.
+    let puts: Vec<String> = registry
+        .log()
+        .lines()
+        .filter_map(|l| l.split("\"PUT ").nth(1))
+        .filter_map(|rest| rest.split(' ').next())
+        .filter(|path| path.contains("/manifests/"))
+        .map(|path| path.rsplit('/').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(puts.last().map(String::as_str), Some("v1"), "{puts:?}");
+    assert_eq!(puts.iter().filter(|p| *p == "v1").count(), 1, "{puts:?}");
+    let fallback = puts
+        .iter()
+        .position(|p| p.starts_with("sha256-"))
+        .expect("the fallback tag written");
+    let by_digest = puts
+        .iter()
+        .position(|p| p.starts_with("sha256:"))
+        .expect("the image by digest");
+    assert!(by_digest < fallback, "{puts:?}");
+}
