@@ -26,3 +26,21 @@ pub trait Reporter: Send + Sync {
 pub struct Silent;
 
 impl Reporter for Silent {}
+
+/// A reporter as the HTTP side's [`Notices`](crate::http::Notices): retries, what a host was
+/// seen to refuse (a phase line), and `--verbose` request details.
+pub struct HttpNotices(pub std::sync::Arc<dyn Reporter>);
+
+impl crate::http::Notices for HttpNotices {
+    fn retrying(&self, reason: &str) {
+        self.0.retrying(reason);
+    }
+
+    fn learnt(&self, what: &str) {
+        self.0.phase(what);
+    }
+
+    fn detail(&self, message: &str) {
+        self.0.detail(message);
+    }
+}

@@ -31,7 +31,11 @@ pub(super) async fn prepare_from_cache(
     declared: Option<&PlatformSpec>,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Prepared, PushError> {
-    let caches = BinaryCaches::open(&request.substituters, request.retry, path).await?;
+    let tls = crate::http::TlsOptions {
+        insecure: request.insecure,
+        ca_cert: request.ca_cert.clone(),
+    };
+    let caches = BinaryCaches::open(&request.substituters, request.retry, &tls, path).await?;
     if !caches.passed_over.is_empty() {
         reporter.phase(&format!(
             "passing over substituters that are not HTTP(S) or file:// binary caches: {}",

@@ -21,7 +21,7 @@ use crate::layer::LayerDigests;
 use crate::nix::PlatformSpec;
 use crate::outcome::{ImageOutcome, LayerReport, PushOutcome};
 use crate::plan::{ImageDocuments, ImagePlan};
-use crate::progress::Reporter;
+use crate::progress::{HttpNotices, Reporter};
 use crate::reference::Reference;
 use crate::registry::{Access, Client, ConnectOptions, Credentials};
 use crate::request::PushRequest;
@@ -47,7 +47,7 @@ pub(super) async fn push_to_registry(
                 insecure: request.insecure,
                 ca_cert: request.ca_cert.clone(),
                 credentials,
-                reporter: reporter.clone(),
+                notices: Arc::new(HttpNotices(reporter.clone())),
                 access: Access::PullPush,
                 retry: request.retry,
                 host_facts: request.cache.hosts_dir(),
