@@ -159,7 +159,20 @@ fn nothing_in_the_library_reaches_up_to_the_orchestrator() {
 #[test]
 fn the_lower_floors_never_import_the_floors_above() {
     let graph = graph();
-    let forbidden: [(&str, &[&str]); 5] = [
+    let forbidden: [(&str, &[&str]); 6] = [
+        // HTTP as every part speaks it: it knows no registry, cache or push.
+        (
+            "http",
+            &[
+                "registry",
+                "push",
+                "nix",
+                "plan",
+                "layer",
+                "binary_cache",
+                "dockertools",
+            ],
+        ),
         (
             "registry",
             &[
@@ -196,6 +209,7 @@ fn the_lower_floors_never_import_the_floors_above() {
     for (module, never) in [
         ("layer", ["registry", "push", "plan"]),
         ("nix", ["registry", "push", "plan"]),
+        ("http", ["registry", "push", "binary_cache"]),
     ] {
         let reached = reachable(&graph, module);
         for n in never {
@@ -221,4 +235,36 @@ fn the_command_line_crates_stay_in_the_binary() {
             );
         }
     }
+}
+
+#[test]
+fn only_the_http_layer_builds_an_http_client() {
+    // One place sets timeouts, TLS and the redirect policy for every request nixpush makes.
+    for (rel, text) in sources() {
+        if rel.starts_with("http/") {
+            continue;
+        }
+        for built in [
+            "reqwest::Client::builder",
+            "reqwest::Client::new",
+            "ClientBuilder",
+            "Client::builder()",
+        ] {
+            let builds = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .any(|l| l.contains(built));
+            assert!(
+                !builds,
+                "src/{rel} builds an HTTP client ({built}): only src/http/ may"
+            );
+        }
+    }
+    assert!(
+        sources()
+            .iter()
+            .any(|(rel, text)| rel == "http/transport.rs"
+                && text.contains("reqwest::Client::builder")),
+        "the http layer is where the client is built"
+    );
 }

@@ -7,6 +7,8 @@
 
 mod checked_nar;
 mod fetch;
+#[cfg(test)]
+mod fetch_tests;
 mod listing;
 mod narinfo;
 mod trust;

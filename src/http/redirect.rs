@@ -227,7 +227,11 @@ mod tests {
         );
         for (method, path, body) in [
             (Method::GET, "/self", Payload::Empty),
-            (Method::POST, "/nar", Payload::Bytes(Bytes::from_static(b"form"))),
+            (
+                Method::POST,
+                "/nar",
+                Payload::Bytes(Bytes::from_static(b"form")),
+            ),
         ] {
             let mut request = Outgoing::new(method, a.url(path));
             request.body = body;

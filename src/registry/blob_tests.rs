@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{Access, BlobBody, Client, ConnectOptions, Mount, RegistryError};
+use super::{Access, BlobBody, Client, ConnectOptions, Credentials, Mount, RegistryError, Secret};
 use crate::digest::Digest;
 use crate::http::test_server::{Reply, Seen, TestServer};
 use crate::http::{Quiet, RetryPolicy};
@@ -272,4 +272,55 @@ async fn a_manifest_whose_body_stalls_is_asked_for_again_within_one_budget() {
     assert!(took < budget + Duration::from_millis(500), "{took:?}");
     assert!(e.is_temporary(), "{e:?}");
     assert!(requests(&server).len() >= 2, "tried again");
+}
+
+#[tokio::test]
+async fn registry_credentials_never_follow_a_blob_to_another_origin() {
+    let storage = TestServer::start(|r| match r.path() {
+        "/blob" => Reply::with(307, &[("location", "/signed/blob?sig=1")], b""),
+        _ => Reply::with(200, &[], b"config"),
+    })
+    .await;
+    let to_storage = format!("{}/blob", storage.origin);
+    let server = registry(move |r| {
+        if r.header("authorization") != Some("Basic dXNlcjpzM2NyZXQ=") {
+            return Some(Reply::with(
+                401,
+                &[("www-authenticate", "Basic realm=\"registry\"")],
+                b"",
+            ));
+        }
+        r.path()
+            .contains("/blobs/")
+            .then(|| Reply::with(307, &[("location", &to_storage)], b""))
+    })
+    .await;
+    let reference = Reference::parse(&format!("{}/app:v1", server.host())).unwrap();
+    let client = Client::connect(
+        &reference,
+        ConnectOptions {
+            access: Access::Pull,
+            insecure: false,
+            ca_cert: None,
+            credentials: Some(Credentials {
+                username: "user".into(),
+                password: Secret::new("s3cret"),
+            }),
+            notices: Arc::new(Quiet),
+            retry: quick(),
+            host_facts: None,
+        },
+    )
+    .await
+    .unwrap();
+    let config = client.get_blob(&Digest::of(b"config"), 1024).await.unwrap();
+    assert_eq!(config.as_deref(), Some(&b"config"[..]));
+    let blob_request = requests(&server);
+    assert_eq!(blob_request.len(), 1);
+    assert!(blob_request[0].header("authorization").is_some());
+    let at_storage = storage.seen();
+    assert_eq!(at_storage.len(), 2, "{at_storage:#?}");
+    for r in &at_storage {
+        assert_eq!(r.header("authorization"), None, "{r:#?}");
+    }
 }
