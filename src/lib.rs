@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod destination;
 pub mod digest;
 pub mod dockertools;
+pub mod http;
 pub mod image;
 pub mod inspect;
 pub mod known_layers;

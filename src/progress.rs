@@ -71,3 +71,21 @@ impl Warning {
         }
     }
 }
+
+/// A reporter as the HTTP side's [`Notices`](crate::http::Notices): retries, what a host was
+/// seen to refuse (a phase line), and `--verbose` request details.
+pub struct HttpNotices(pub std::sync::Arc<dyn Reporter>);
+
+impl crate::http::Notices for HttpNotices {
+    fn retrying(&self, reason: &str) {
+        self.0.retrying(reason);
+    }
+
+    fn learnt(&self, what: &str) {
+        self.0.phase(what);
+    }
+
+    fn detail(&self, message: &str) {
+        self.0.detail(message);
+    }
+}

@@ -77,6 +77,10 @@ impl PushRequest {
             sbom: self.sbom.is_some(),
             substituters: self.substituters.clone(),
             retry: self.retry,
+            tls: crate::http::TlsOptions {
+                insecure: self.insecure,
+                ca_cert: self.ca_cert.clone(),
+            },
             system: self.system.clone(),
             annotations: self.annotations.clone(),
             default_annotations: self.default_annotations,

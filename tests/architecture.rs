@@ -140,10 +140,23 @@ fn nothing_in_the_library_reaches_up_to_the_orchestrator() {
 #[test]
 fn the_lower_floors_never_import_the_floors_above() {
     let graph = graph();
-    let forbidden: [(&str, &[&str]); 6] = [
+    let forbidden: [(&str, &[&str]); 7] = [
         // What the installable is, before anything is pushed: it never knows where the image
         // goes (push drives it, not the other way).
         ("prepare", &["push", "registry", "destination"]),
+        // HTTP as every part speaks it: it knows no registry, cache or push.
+        (
+            "http",
+            &[
+                "registry",
+                "push",
+                "nix",
+                "plan",
+                "layer",
+                "binary_cache",
+                "dockertools",
+            ],
+        ),
         (
             "registry",
             &[
@@ -181,6 +194,7 @@ fn the_lower_floors_never_import_the_floors_above() {
         ("layer", ["registry", "push", "plan"]),
         ("nix", ["registry", "push", "plan"]),
         ("prepare", ["push", "destination", "request"]),
+        ("http", ["registry", "push", "binary_cache"]),
     ] {
         let reached = reachable(&graph, module);
         for n in never {
@@ -232,4 +246,36 @@ fn stopping_is_a_signal_passed_down_not_a_static() {
             );
         }
     }
+}
+
+#[test]
+fn only_the_http_layer_builds_an_http_client() {
+    // One place sets timeouts, TLS and the redirect policy for every request nixpush makes.
+    for (rel, text) in sources() {
+        if rel.starts_with("http/") {
+            continue;
+        }
+        for built in [
+            "reqwest::Client::builder",
+            "reqwest::Client::new",
+            "ClientBuilder",
+            "Client::builder()",
+        ] {
+            let builds = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .any(|l| l.contains(built));
+            assert!(
+                !builds,
+                "src/{rel} builds an HTTP client ({built}): only src/http/ may"
+            );
+        }
+    }
+    assert!(
+        sources()
+            .iter()
+            .any(|(rel, text)| rel == "http/transport.rs"
+                && text.contains("reqwest::Client::builder")),
+        "the http layer is where the client is built"
+    );
 }

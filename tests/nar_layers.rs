@@ -59,7 +59,8 @@ fn every_edge_case_from_nars_is_the_local_store_layer() {
                 trusted_public_keys: vec![key.public.clone()],
                 check_sigs: true,
             };
-            let caches = BinaryCaches::open(&settings, RetryPolicy::default(), &closure[0])
+            let tls = Default::default();
+            let caches = BinaryCaches::open(&settings, RetryPolicy::default(), &tls, &closure[0])
                 .await
                 .unwrap();
             let cached = caches.closure(&closure).await.unwrap();

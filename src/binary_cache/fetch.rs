@@ -1,30 +1,34 @@
 //! Reading files of one binary cache, over HTTP(S) or from a `file://` directory: small ones
-//! (narinfos, listings) whole, NARs as a stream. Every request goes through the registry's retry
-//! policy: a cache restarting or a dropped connection is tried again within `--retry-for`, a
-//! NAR cut off mid-way is fetched again and the bytes already read are skipped. The first
-//! request to a cache has a short budget, so a cache that is not there at all is said at once.
+//! (narinfos, listings) whole, NARs as a stream. Requests go through the http layer, as a
+//! registry's do: the same TLS (`--ca-cert`, certs.d for the cache's host), credentials from the
+//! URL's `user:password@` sent to the cache's own origin only (never to where it redirects), the
+//! stall timeout, and the retry loop: a cache restarting or a dropped connection is tried again
+//! within `--retry-for`, and a NAR cut off mid-way is fetched again, the bytes already read
+//! skipped. The first request to a cache has a short budget, so a cache that is not there at all
+//! is said at once.
 
 use std::io::{self, Read};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use reqwest::{StatusCode, Url};
+use reqwest::header::HeaderValue;
+use reqwest::{Method, Response, StatusCode, Url};
 use tokio::sync::mpsc;
 
 use super::CacheError;
-use crate::registry::{
-    backoff, display_url, is_temporary_status, transport_reason, with_retries, Attempt,
-    RetryPolicy, FIRST_CONTACT_RETRY_FOR,
+use crate::http::{
+    backoff, display_url, host_of, is_temporary_status, watched, with_retries, Attempt, Budget,
+    OriginCredential, Outgoing, Retries, RetryPolicy, SendError, TlsOptions, Transport, Watch,
+    FIRST_CONTACT_RETRY_FOR,
 };
 
 /// NAR chunks that may wait between the download and the layer being written.
 const NAR_DEPTH: usize = 8;
-/// How long to wait for a TCP connection to a cache.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// One binary cache.
 pub struct Cache {
@@ -37,28 +41,22 @@ pub struct Cache {
 }
 
 enum Place {
-    Http { base: Url, client: reqwest::Client },
+    Http(Arc<Remote>),
     File(PathBuf),
 }
 
-/// The HTTP client every cache of a run shares.
-pub fn http_client(policy: &RetryPolicy) -> Result<reqwest::Client, CacheError> {
-    reqwest::Client::builder()
-        .user_agent(concat!("nixpush/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(policy.stall_timeout)
-        .referer(false)
-        .build()
-        .map_err(|e| CacheError::Client(transport_reason(&e)))
+/// A cache over HTTP(S): where, how to reach it, and its credential.
+struct Remote {
+    base: Url,
+    http: Transport,
+    credential: Option<OriginCredential>,
+    stall: Duration,
 }
 
 impl Cache {
-    /// A cache at `url`: `http://`, `https://` or `file://`.
-    pub fn new(
-        url: &str,
-        client: &reqwest::Client,
-        policy: RetryPolicy,
-    ) -> Result<Cache, CacheError> {
+    /// A cache at `url`: `http://`, `https://` or `file://`; `tls` for an HTTPS one (with what
+    /// certs.d holds for its host).
+    pub fn new(url: &str, tls: &TlsOptions, policy: RetryPolicy) -> Result<Cache, CacheError> {
         let parsed = Url::parse(url).map_err(|_| CacheError::BadUrl(redact(url)))?;
         let name = display_url(&parsed).trim_end_matches('/').to_owned();
         let place = match parsed.scheme() {
@@ -67,10 +65,18 @@ impl Cache {
                 if !base.path().ends_with('/') {
                     base.set_path(&format!("{}/", base.path()));
                 }
-                Place::Http {
+                let credential = basic_credential(&base);
+                let _ = base.set_username("");
+                let _ = base.set_password(None);
+                let host = host_of(&base);
+                let settings = tls.for_host(&host).map_err(CacheError::Http)?;
+                let http = Transport::new(&settings, &host).map_err(CacheError::Http)?;
+                Place::Http(Arc::new(Remote {
                     base,
-                    client: client.clone(),
-                }
+                    http,
+                    credential,
+                    stall: policy.stall_timeout,
+                }))
             }
             "file" => Place::File(
                 parsed
@@ -95,11 +101,6 @@ impl Cache {
         }
     }
 
-    fn url(&self, base: &Url, rel: &str) -> Result<Url, CacheError> {
-        base.join(inside(rel)?)
-            .map_err(|_| CacheError::BadUrl(rel.to_owned()))
-    }
-
     /// The file at `rel`, or `None` when the cache does not have it; one larger than `max`
     /// bytes is an error, never read whole.
     pub async fn get(&self, rel: &str, max: u64) -> Result<Option<Bytes>, CacheError> {
@@ -107,7 +108,7 @@ impl Cache {
             url: format!("{}/{rel}", self.name),
             max,
         };
-        let (base, client) = match &self.place {
+        let remote = match &self.place {
             Place::File(dir) => {
                 let path = dir.join(inside(rel)?);
                 let read = async {
@@ -124,44 +125,48 @@ impl Cache {
                     Err(source) => Err(CacheError::File { path, source }),
                 };
             }
-            Place::Http { base, client } => (base, client),
+            Place::Http(remote) => remote,
         };
-        let url = self.url(base, rel)?;
+        let url = remote.url(rel)?;
+        let unreachable = |reason: String| CacheError::Unreachable {
+            cache: self.name.clone(),
+            reason,
+        };
         let answer = with_retries(
-            self.budget(),
+            Budget::starting_now(self.budget()),
             |_| {},
-            async |n| {
-                let failed = |e: &reqwest::Error| CacheError::Unreachable {
-                    cache: self.name.clone(),
-                    reason: transport_reason(e),
-                };
-                match client.get(url.clone()).send().await {
-                    Ok(r) if r.status().is_success() => {
-                        let headers = r.headers().clone();
-                        match bounded_body(r, max).await {
-                            Ok(Some(body)) => Attempt::Done(Ok(Some(body))),
-                            Ok(None) => Attempt::Done(Err(too_large())),
-                            Err(e) => Attempt::Again {
-                                last: Err(failed(&e)),
-                                wait: backoff(n, Some(&headers)),
-                                reason: None,
-                            },
-                        }
+            async |n| match remote.send(&url, 0).await {
+                Ok(r) if r.status().is_success() => {
+                    let headers = r.headers().clone();
+                    match bounded_body(r, max, remote.stall).await {
+                        Ok(Some(body)) => Attempt::Done(Ok(Some(body))),
+                        Ok(None) => Attempt::Done(Err(too_large())),
+                        Err(reason) => Attempt::Again {
+                            last: Err(unreachable(reason)),
+                            wait: backoff(n, Some(&headers)),
+                            reason: None,
+                        },
                     }
-                    // What Nix itself takes for "not in this cache" (403: S3 without list rights).
-                    Ok(r) if is_absent(r.status()) => Attempt::Done(Ok(None)),
-                    Ok(r) if is_temporary_status(r.status()) => Attempt::Again {
-                        wait: backoff(n, Some(r.headers())),
-                        last: Err(self.status(&url, r.status())),
-                        reason: None,
-                    },
-                    Ok(r) => Attempt::Done(Err(self.status(&url, r.status()))),
-                    Err(e) => Attempt::Again {
-                        last: Err(failed(&e)),
-                        wait: backoff(n, None),
-                        reason: None,
-                    },
                 }
+                // What Nix itself takes for "not in this cache" (403: S3 without list rights).
+                Ok(r) if is_absent(r.status()) => Attempt::Done(Ok(None)),
+                Ok(r) if is_temporary_status(r.status()) => Attempt::Again {
+                    wait: backoff(n, Some(r.headers())),
+                    last: Err(self.status(&url, r.status())),
+                    reason: None,
+                },
+                Ok(r) => Attempt::Done(Err(self.status(&url, r.status()))),
+                Err(Failed::Send(e @ SendError::TooManyRedirects)) => {
+                    Attempt::Done(Err(CacheError::Http(e.to_http_error(&Method::GET, &url))))
+                }
+                Err(Failed::Send(e)) if e.is_certificate_error() => {
+                    Attempt::Done(Err(CacheError::Http(e.to_http_error(&Method::GET, &url))))
+                }
+                Err(e) => Attempt::Again {
+                    last: Err(unreachable(e.reason())),
+                    wait: backoff(n, None),
+                    reason: None,
+                },
             },
         )
         .await;
@@ -185,21 +190,202 @@ impl Cache {
         rel: &str,
         runtime: &tokio::runtime::Handle,
     ) -> io::Result<Box<dyn Read + Send>> {
-        let (base, client) = match &self.place {
+        let remote = match &self.place {
             Place::File(dir) => {
                 let rel = inside(rel).map_err(io::Error::other)?;
                 return Ok(Box::new(std::fs::File::open(dir.join(rel))?));
             }
-            Place::Http { base, client } => (base, client.clone()),
+            Place::Http(remote) => remote.clone(),
         };
-        let url = self.url(base, rel).map_err(io::Error::other)?;
+        let url = remote.url(rel).map_err(io::Error::other)?;
         let (tx, rx) = mpsc::channel(NAR_DEPTH);
         let budget = self.policy.retry_for;
-        runtime.spawn(download(client, url, tx, budget));
+        runtime.spawn(remote.download(url, tx, budget));
         Ok(Box::new(ChannelReader {
             rx,
             current: Bytes::new(),
         }))
+    }
+}
+
+/// The `Authorization: Basic` of a URL's `user:password@`, for its own origin.
+fn basic_credential(url: &Url) -> Option<OriginCredential> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let raw = format!(
+        "{}:{}",
+        percent_decode(url.username()),
+        percent_decode(url.password().unwrap_or_default())
+    );
+    let value = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    );
+    Some(OriginCredential::new(
+        url,
+        HeaderValue::from_str(&value).ok()?,
+    ))
+}
+
+/// A URL's user information with its `%XX` escapes decoded (as Nix decodes it).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Why a request to a cache got no usable answer.
+enum Failed {
+    Send(SendError),
+    Stalled,
+}
+
+impl Failed {
+    fn reason(&self) -> String {
+        match self {
+            Failed::Send(e) => e.reason(),
+            Failed::Stalled => "nothing came for the stall timeout (--stall-timeout)".into(),
+        }
+    }
+}
+
+impl Remote {
+    fn url(&self, rel: &str) -> Result<Url, CacheError> {
+        self.base
+            .join(inside(rel)?)
+            .map_err(|_| CacheError::BadUrl(rel.to_owned()))
+    }
+
+    /// `GET url` (from byte `from` on, when not 0), its credential on the cache's origin only.
+    async fn send(&self, url: &Url, from: u64) -> Result<Response, Failed> {
+        let mut request = Outgoing::new(Method::GET, url.clone());
+        request.credential = self.credential.as_ref();
+        if from > 0 {
+            let range = HeaderValue::from_str(&format!("bytes={from}-")).expect("digits");
+            request.headers.insert(reqwest::header::RANGE, range);
+        }
+        match watched(self.http.send(request), &Watch::new(), self.stall).await {
+            None => Err(Failed::Stalled),
+            Some(sent) => sent.map_err(Failed::Send),
+        }
+    }
+
+    /// Sends `url`'s body down `tx`, fetching the rest again after a failure (from where it
+    /// broke, with `Range`, or from the start skipping what was already sent when the cache
+    /// ignores `Range`), until it is all sent, the reader is gone, or `budget` has passed since
+    /// the first failure (then the reader gets the error).
+    async fn download(
+        self: Arc<Self>,
+        url: Url,
+        tx: mpsc::Sender<io::Result<Bytes>>,
+        budget: Duration,
+    ) {
+        let sent = AtomicU64::new(0);
+        // The retry loop written out: the task's future must be `Send`.
+        let mut retries = Retries::new(Budget::AfterFirstFailure(budget));
+        let answer = loop {
+            match self
+                .download_once(&url, &tx, &sent, retries.attempt())
+                .await
+            {
+                Attempt::Done(answer) => break answer,
+                Attempt::Again { last, wait, .. } if !retries.fits(wait) => break last,
+                Attempt::Again { wait, .. } => retries.wait(wait).await,
+            }
+        };
+        if let Err(problem) = answer {
+            let message = format!("cannot download {}: {problem}", display_url(&url));
+            let _ = tx.send(Err(io::Error::other(message))).await;
+        }
+    }
+
+    /// One try of a download, from byte `sent` on.
+    async fn download_once(
+        &self,
+        url: &Url,
+        tx: &mpsc::Sender<io::Result<Bytes>>,
+        sent: &AtomicU64,
+        attempt: u32,
+    ) -> Attempt<(), String> {
+        let from = sent.load(Ordering::Relaxed);
+        let r = match self.send(url, from).await {
+            Ok(r) => r,
+            Err(Failed::Send(e @ SendError::TooManyRedirects)) => {
+                return Attempt::Done(Err(e.reason()))
+            }
+            Err(e) => {
+                return Attempt::Again {
+                    last: Err(e.reason()),
+                    wait: backoff(attempt, None),
+                    reason: None,
+                }
+            }
+        };
+        if is_temporary_status(r.status()) {
+            return Attempt::Again {
+                last: Err(format!("answered {}", r.status())),
+                wait: backoff(attempt, Some(r.headers())),
+                reason: None,
+            };
+        }
+        if !r.status().is_success() {
+            return Attempt::Done(Err(format!("answered {}", r.status())));
+        }
+        let headers = r.headers().clone();
+        // A 206 starts where it broke; a 200 starts over.
+        let mut skip = if r.status() == StatusCode::PARTIAL_CONTENT {
+            0
+        } else {
+            from
+        };
+        let mut body = r.bytes_stream();
+        loop {
+            let chunk = match tokio::time::timeout(self.stall, body.next()).await {
+                Err(_) => Err(Failed::Stalled.reason()),
+                Ok(None) => return Attempt::Done(Ok(())),
+                Ok(Some(chunk)) => {
+                    chunk.map_err(|e| Failed::Send(SendError::Transport(e)).reason())
+                }
+            };
+            let mut chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(reason) => {
+                    return Attempt::Again {
+                        last: Err(reason),
+                        wait: backoff(attempt, Some(&headers)),
+                        reason: None,
+                    }
+                }
+            };
+            let drop = skip.min(chunk.len() as u64) as usize;
+            skip -= drop as u64;
+            chunk = chunk.slice(drop..);
+            if chunk.is_empty() {
+                continue;
+            }
+            sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            if tx.send(Ok(chunk)).await.is_err() {
+                // The reader is gone: nothing more to do.
+                return Attempt::Done(Ok(()));
+            }
+        }
     }
 }
 
@@ -227,15 +413,20 @@ fn inside(rel: &str) -> Result<&str, CacheError> {
     Ok(rel)
 }
 
-/// The body of `r` if it holds at most `max` bytes (`None` if more), read as it comes.
-async fn bounded_body(r: reqwest::Response, max: u64) -> Result<Option<Bytes>, reqwest::Error> {
+/// The body of `r` if it holds at most `max` bytes (`None` if more), read as it comes; a body
+/// cut, or silent for `stall`, is an error (its reason).
+async fn bounded_body(r: Response, max: u64, stall: Duration) -> Result<Option<Bytes>, String> {
     if r.content_length().is_some_and(|n| n > max) {
         return Ok(None);
     }
     let mut body = Vec::new();
     let mut chunks = r.bytes_stream();
-    while let Some(chunk) = chunks.next().await {
-        let chunk = chunk?;
+    loop {
+        let chunk = match tokio::time::timeout(stall, chunks.next()).await {
+            Err(_) => return Err(Failed::Stalled.reason()),
+            Ok(None) => break,
+            Ok(Some(chunk)) => chunk.map_err(|e| Failed::Send(SendError::Transport(e)).reason())?,
+        };
         if (body.len() + chunk.len()) as u64 > max {
             return Ok(None);
         }
@@ -246,83 +437,6 @@ async fn bounded_body(r: reqwest::Response, max: u64) -> Result<Option<Bytes>, r
 
 fn is_absent(status: StatusCode) -> bool {
     matches!(status.as_u16(), 403 | 404 | 410)
-}
-
-/// Sends `url`'s body down `tx`, fetching the rest again after a failure (from where it broke,
-/// with `Range`, or from the start skipping what was already sent when the cache ignores
-/// `Range`), until it is all sent, the reader is gone, or `budget` has passed since the first
-/// failure (then the reader gets the error).
-async fn download(
-    client: reqwest::Client,
-    url: Url,
-    tx: mpsc::Sender<io::Result<Bytes>>,
-    budget: Duration,
-) {
-    let mut first_failure: Option<Instant> = None;
-    let mut sent: u64 = 0;
-    let mut attempt = 1;
-    loop {
-        let mut request = client.get(url.clone());
-        if sent > 0 {
-            request = request.header(reqwest::header::RANGE, format!("bytes={sent}-"));
-        }
-        let (problem, headers) = match request.send().await {
-            Ok(r) if r.status().is_success() => {
-                let headers = r.headers().clone();
-                // A 206 starts where it broke; a 200 starts over.
-                let mut skip = if r.status() == StatusCode::PARTIAL_CONTENT {
-                    0
-                } else {
-                    sent
-                };
-                let mut body = r.bytes_stream();
-                let mut failed = None;
-                while let Some(chunk) = body.next().await {
-                    match chunk {
-                        Ok(mut chunk) => {
-                            let drop = skip.min(chunk.len() as u64) as usize;
-                            skip -= drop as u64;
-                            chunk = chunk.slice(drop..);
-                            if chunk.is_empty() {
-                                continue;
-                            }
-                            sent += chunk.len() as u64;
-                            if tx.send(Ok(chunk)).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            failed = Some(transport_reason(&e));
-                            break;
-                        }
-                    }
-                }
-                match failed {
-                    None => return,
-                    Some(reason) => (reason, Some(headers)),
-                }
-            }
-            Ok(r) if is_temporary_status(r.status()) => (
-                format!("answered {}", r.status()),
-                Some(r.headers().clone()),
-            ),
-            Ok(r) => {
-                let message = format!("{} answered {}", display_url(&url), r.status());
-                let _ = tx.send(Err(io::Error::other(message))).await;
-                return;
-            }
-            Err(e) => (transport_reason(&e), None),
-        };
-        let wait = backoff(attempt, headers.as_ref());
-        let since = *first_failure.get_or_insert_with(Instant::now);
-        if since.elapsed() + wait >= budget {
-            let message = format!("cannot download {}: {problem}", display_url(&url));
-            let _ = tx.send(Err(io::Error::other(message))).await;
-            return;
-        }
-        tokio::time::sleep(wait).await;
-        attempt += 1;
-    }
 }
 
 /// The blocking side of a download.
@@ -364,15 +478,15 @@ mod tests {
             "https://cache.example"
         );
         assert_eq!(redact("file:///srv/cache"), "file:///srv/cache");
-        let client = http_client(&RetryPolicy::default()).unwrap();
+        let tls = TlsOptions::default();
         let cache = Cache::new(
             "https://user:s3cret@cache.example/",
-            &client,
+            &tls,
             RetryPolicy::default(),
         )
         .unwrap();
         assert_eq!(cache.name, "https://cache.example");
-        let e = Cache::new("https://user:s3cret@[bad", &client, RetryPolicy::default())
+        let e = Cache::new("https://user:s3cret@[bad", &tls, RetryPolicy::default())
             .err()
             .unwrap();
         assert!(!e.to_string().contains("s3cret"), "{e}");

@@ -7,6 +7,8 @@
 
 mod checked_nar;
 mod fetch;
+#[cfg(test)]
+mod fetch_tests;
 mod listing;
 mod nar_url;
 mod narinfo;
@@ -19,13 +21,12 @@ use std::sync::Arc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-/// The registry's retry policy: fetches from a cache follow it too.
-pub use crate::registry::RetryPolicy;
 pub use fetch::{redact, Cache};
 pub use nar_url::NarUrlProblem;
 pub use narinfo::{NarCompression, NarInfo};
 pub use trust::{BadKey, SignatureProblem, TrustedKeys};
 
+use crate::http::{HttpError, RetryPolicy, TlsOptions};
 use crate::layer::NarSource;
 use crate::nix::{Closure, NixError, StorePath};
 
@@ -80,8 +81,8 @@ pub enum CacheError {
     BadUrl(String),
     #[error("{1}: {0}:// binary caches are not supported (http://, https:// and file:// are)")]
     Scheme(String, String),
-    #[error("cannot set up the HTTP client: {0}")]
-    Client(String),
+    #[error(transparent)]
+    Http(HttpError),
     #[error("cannot reach binary cache {cache}: {reason}")]
     Unreachable { cache: String, reason: String },
     #[error("{url} is larger than {max} bytes")]
@@ -138,9 +139,11 @@ pub struct BinaryCaches {
 impl BinaryCaches {
     /// The caches `settings` name; none named: those Nix is configured with (`nix show-config`),
     /// with its trusted keys and `require-sigs`, as Nix itself would substitute `path`.
+    /// `tls` applies to every HTTPS cache, with what certs.d holds for its host.
     pub async fn open(
         settings: &SubstituterSettings,
         policy: RetryPolicy,
+        tls: &TlsOptions,
         path: &Path,
     ) -> Result<BinaryCaches, CacheError> {
         let mut urls = settings.urls.clone();
@@ -161,10 +164,9 @@ impl BinaryCaches {
             });
         }
         let passed_over = passed_over.iter().map(|u| redact(u)).collect();
-        let client = fetch::http_client(&policy)?;
         let caches = urls
             .iter()
-            .map(|u| Cache::new(u, &client, policy).map(Arc::new))
+            .map(|u| Cache::new(u, tls, policy).map(Arc::new))
             .collect::<Result<_, _>>()?;
         let bases = urls
             .iter()

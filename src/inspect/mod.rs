@@ -188,7 +188,7 @@ pub async fn inspect(
             insecure: request.insecure,
             ca_cert: request.ca_cert.clone(),
             credentials,
-            reporter,
+            notices: std::sync::Arc::new(crate::progress::HttpNotices(reporter)),
             retry: Default::default(),
             host_facts: None,
         },

@@ -32,7 +32,8 @@ pub(super) async fn prepare_from_cache(
     declared: Option<&PlatformSpec>,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Prepared, PrepareError> {
-    let caches = BinaryCaches::open(&options.substituters, options.retry, path).await?;
+    let caches =
+        BinaryCaches::open(&options.substituters, options.retry, &options.tls, path).await?;
     if !caches.passed_over.is_empty() {
         reporter.warning(&Warning::StorePassedOver {
             message: format!(

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::error::PrepareError;
-use crate::binary_cache::{RetryPolicy, SubstituterSettings};
+use crate::binary_cache::SubstituterSettings;
+use crate::http::RetryPolicy;
 use crate::layer::Compression;
 use crate::nix::PlatformSpec;
 use crate::plan::{ConfigFlags, PackageLayout};
@@ -37,6 +38,8 @@ pub struct PrepareOptions {
     pub substituters: SubstituterSettings,
     /// How long reading from a binary cache keeps trying.
     pub retry: RetryPolicy,
+    /// How binary caches are reached over HTTPS (`--ca-cert`, `--insecure`, as for registries).
+    pub tls: crate::http::TlsOptions,
     /// The Nix system of the store paths, when no derivation says (`--system`).
     pub system: Option<String>,
     /// Manifest annotations given with `--annotation` (they win over the default ones).

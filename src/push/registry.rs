@@ -18,7 +18,7 @@ use crate::known_layers::{KnownBlob, KnownLayer, LearntLayers};
 use crate::layer::Compression;
 use crate::nix::PlatformSpec;
 use crate::outcome::{LayerReport, PushOutcome};
-use crate::progress::Reporter;
+use crate::progress::{HttpNotices, Reporter};
 use crate::reference::Reference;
 use crate::registry::{Access, Client, ConnectOptions, Credentials};
 use crate::request::PushRequest;
@@ -180,7 +180,7 @@ async fn connect(
             insecure: request.insecure,
             ca_cert: request.ca_cert.clone(),
             credentials,
-            reporter,
+            notices: Arc::new(HttpNotices(reporter)),
             access: Access::PullPush,
             retry: request.retry,
             host_facts: request.cache.hosts_dir(),

@@ -15,9 +15,9 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCA
 use reqwest::{Method, Response, StatusCode, Url};
 
 use super::client::{status_error, Client};
-use super::retry::{with_retries, Attempt};
 use super::RegistryError;
 use crate::digest::Digest;
+use crate::http::{backoff, with_retries, Attempt, Budget, Watch};
 
 /// `Content-Length: 0`, which hyper leaves out of a request with an empty body, and which
 /// some registries (Google Artifact Registry) require on POST and the final PUT.
@@ -92,7 +92,7 @@ impl BlobBody {
     }
 
     /// The request body, telling `watch` of each chunk taken (progress, for the stall timeout).
-    pub(super) fn into_body(self, watch: super::stall::Watch) -> reqwest::Body {
+    pub(super) fn into_body(self, watch: Watch) -> reqwest::Body {
         use futures_util::StreamExt;
         let done = watch.clone();
         let end = futures_util::stream::poll_fn(move |_| {
@@ -155,8 +155,13 @@ impl Client {
 
     /// `POST /v2/<name>/blobs/uploads/` with an empty body.
     pub async fn start_upload(&self) -> Result<UploadSession, RegistryError> {
+        self.start_upload_within(Budget::starting_now(self.retry_policy().retry_for))
+            .await
+    }
+
+    async fn start_upload_within(&self, budget: Budget) -> Result<UploadSession, RegistryError> {
         let url = self.url("blobs/uploads/");
-        let r = self.post_empty(&url).await?;
+        let r = self.post_empty(&url, budget).await?;
         if r.status() != StatusCode::ACCEPTED {
             return Err(status_error(&Method::POST, &url, r).await);
         }
@@ -251,7 +256,8 @@ impl Client {
         // An answer lost on the way (the blob usually stored), or a PUT tried again that the
         // registry no longer knows because the first one committed: ask before calling it a
         // failure (briefly: the PUT had its budget).
-        if let Ok(Some(_)) = self.blob_exists_briefly(digest).await {
+        let briefly = Budget::starting_now(CANCEL_RETRY_FOR);
+        if let Ok(Some(_)) = self.blob_exists_briefly(digest, briefly).await {
             self.untrack(&session);
             return Ok(());
         }
@@ -260,18 +266,22 @@ impl Client {
         if let RegistryError::Status { status, .. } = &failure {
             if *status == StatusCode::NOT_FOUND {
                 return Err(RegistryError::SessionLost {
-                    url: super::error::display_url(&url),
+                    url: crate::http::display_url(&url),
                 });
             }
         }
         Err(failure)
     }
 
-    /// Whether the registry has `digest` (a HEAD tried for a few seconds at most).
-    async fn blob_exists_briefly(&self, digest: &Digest) -> Result<Option<()>, RegistryError> {
+    /// Whether the registry has `digest` (a HEAD tried within `budget`: a few seconds at most).
+    async fn blob_exists_briefly(
+        &self,
+        digest: &Digest,
+        budget: Budget,
+    ) -> Result<Option<()>, RegistryError> {
         let url = self.url(&format!("blobs/{digest}"));
         let r = self
-            .send_briefly(Method::HEAD, url, HeaderMap::new(), None, CANCEL_RETRY_FOR)
+            .send_for(&Method::HEAD, &url, HeaderMap::new(), None, budget)
             .await?;
         Ok((r.status() == StatusCode::OK).then_some(()))
     }
@@ -286,7 +296,8 @@ impl Client {
         url.query_pairs_mut()
             .append_pair("mount", &digest.to_string())
             .append_pair("from", from);
-        let r = self.post_empty(&url).await?;
+        let budget = Budget::starting_now(self.retry_policy().retry_for);
+        let r = self.post_empty(&url, budget).await?;
         match r.status() {
             StatusCode::CREATED => Ok(Mount::Linked),
             StatusCode::ACCEPTED => Ok(Mount::Declined(self.track_upload(self.location_of(&r)?))),
@@ -297,28 +308,29 @@ impl Client {
     /// `DELETE` to where the session was last (the latest `Location` the registry gave), tried
     /// again for a few seconds at most: best effort, so an abandoned upload does not linger.
     pub async fn cancel_upload(&self, session: UploadSession) {
+        self.cancel_upload_within(session, Budget::starting_now(CANCEL_RETRY_FOR))
+            .await
+    }
+
+    async fn cancel_upload_within(&self, session: UploadSession, budget: Budget) {
         let location = self.untrack(&session);
         let _ = self
-            .send_briefly(
-                Method::DELETE,
-                location,
-                HeaderMap::new(),
-                None,
-                CANCEL_RETRY_FOR,
-            )
+            .send_for(&Method::DELETE, &location, HeaderMap::new(), None, budget)
             .await;
     }
 
     /// Uploads a small blob held in memory (the image config): POST, then PUT with the bytes.
     /// A PUT that carried part of its body before failing has moved the session on (the
     /// registry holds those bytes), so it is never sent again in that session: the blob is
-    /// looked for (the PUT may have gone through), and else sent again in a new session.
+    /// looked for (the PUT may have gone through), and else sent again in a new session. The
+    /// whole of it, every request included, keeps within one `--retry-for`.
     pub async fn put_blob(&self, digest: &Digest, data: Bytes) -> Result<(), RegistryError> {
+        let budget = Budget::starting_now(self.retry_policy().retry_for);
         let answer = with_retries(
-            self.retry_policy().retry_for,
+            budget,
             |reason| self.retrying(reason),
             async |attempt| {
-                let session = match self.start_upload().await {
+                let session = match self.start_upload_within(budget).await {
                     Ok(session) => session,
                     Err(e) => return Attempt::Done(Err(e)),
                 };
@@ -340,11 +352,12 @@ impl Client {
                     Ok(r) => status_error(&Method::PUT, &url, r).await,
                     Err(e) => e,
                 };
-                if let Ok(Some(_)) = self.blob_exists_briefly(digest).await {
+                let briefly = budget.at_most(CANCEL_RETRY_FOR);
+                if let Ok(Some(_)) = self.blob_exists_briefly(digest, briefly).await {
                     self.untrack(&session);
                     return Attempt::Done(Ok(()));
                 }
-                self.cancel_upload(session).await;
+                self.cancel_upload_within(session, briefly).await;
                 if !failure.is_temporary() {
                     return Attempt::Done(Err(failure));
                 }
@@ -352,7 +365,7 @@ impl Client {
                     reason: Some(failure.to_string()),
                     wait: failure
                         .retry_after()
-                        .unwrap_or_else(|| super::retry::backoff(attempt, None)),
+                        .unwrap_or_else(|| backoff(attempt, None)),
                     last: Err(failure),
                 }
             },
@@ -371,12 +384,13 @@ impl Client {
 
     /// `POST url` with an empty body: how every upload session starts (tried again on its own
     /// when it fails: a new session is asked for).
-    async fn post_empty(&self, url: &Url) -> Result<Response, RegistryError> {
-        self.send(
+    async fn post_empty(&self, url: &Url, budget: Budget) -> Result<Response, RegistryError> {
+        self.send_within(
             Method::POST,
             url.clone(),
             empty_body_headers(),
             Some(Bytes::new()),
+            budget,
         )
         .await
     }

@@ -115,11 +115,12 @@ impl Client {
                 match stream.next().await {
                     Some(Ok(bytes)) => buffer.extend_from_slice(&bytes),
                     Some(Err(e)) => {
-                        return Err(RegistryError::Transport {
+                        return Err(crate::http::HttpError::Transport {
                             method: Method::PATCH.to_string(),
-                            url: super::error::display_url(&session.location),
+                            url: crate::http::display_url(&session.location),
                             reason: format!("the blob's bytes stopped: {e}"),
-                        })
+                        }
+                        .into())
                     }
                     None => {
                         ended = true;

@@ -6,31 +6,14 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-/// Longest registry explanation shown to the user; a hostile or broken registry can send more.
-const MAX_DETAIL_CHARS: usize = 300;
+use crate::http::{bounded_text, is_temporary_status, HttpError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("cannot connect to {url}: {reason}")]
-    Connect { url: String, reason: String },
-    #[error("TLS with {host} failed: {reason} (use --ca-cert FILE for a private CA, or --insecure to skip verification)")]
-    Tls { host: String, reason: String },
-    #[error("cannot use the CA certificates in {}: {reason}", path.display())]
-    CaCert {
-        path: std::path::PathBuf,
-        reason: String,
-    },
-    #[error("cannot use the client certificate {}: {reason}", path.display())]
-    ClientCert {
-        path: std::path::PathBuf,
-        reason: String,
-    },
-    #[error("{method} {url} failed: {reason}")]
-    Transport {
-        method: String,
-        url: String,
-        reason: String,
-    },
+    /// Reaching the host failed below the distribution API (connection, TLS, a request cut
+    /// or stalled, a redirect loop).
+    #[error(transparent)]
+    Http(#[from] HttpError),
     #[error(
         "the registry answered {status} to {method} {url}{}",
         detail_suffix(detail)
@@ -55,13 +38,6 @@ pub enum RegistryError {
     },
     #[error("registry {host} gave an unusable answer: {what}")]
     Protocol { host: String, what: String },
-    /// Nothing moved for the stall timeout: no byte of the body taken, no byte of the answer.
-    #[error("{method} {url}: nothing came from the registry for {} s (--stall-timeout)", after.as_secs_f64())]
-    Stalled {
-        method: String,
-        url: String,
-        after: Duration,
-    },
     /// The registry no longer knows an upload session whose commit failed, and does not hold
     /// the blob: the upload starts again.
     #[error("the registry lost the upload session at {url}")]
@@ -92,10 +68,8 @@ impl RegistryError {
     /// Whether the same request may succeed if tried again later.
     pub fn is_temporary(&self) -> bool {
         match self {
-            RegistryError::Connect { .. }
-            | RegistryError::Transport { .. }
-            | RegistryError::Stalled { .. }
-            | RegistryError::SessionLost { .. } => true,
+            RegistryError::Http(e) => e.is_temporary(),
+            RegistryError::SessionLost { .. } => true,
             RegistryError::Status { status, .. } => is_temporary_status(*status),
             RegistryError::TokenRenewed { .. } => true,
             _ => false,
@@ -121,21 +95,6 @@ impl RegistryError {
             _ => None,
         }
     }
-}
-
-/// 408, 429 and the 5xx answers that mean "not now" rather than "never".
-pub fn is_temporary_status(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
-}
-
-/// `scheme://host/path` of a URL: query strings can carry upload state or signed tokens.
-pub fn display_url(url: &reqwest::Url) -> String {
-    let mut u = url.clone();
-    u.set_query(None);
-    u.set_fragment(None);
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.to_string()
 }
 
 /// The registry's explanation from an error body: `{"errors":[{"code","message"}]}` as the
@@ -170,46 +129,7 @@ pub fn explain_body(body: &[u8]) -> String {
             .unwrap_or_default()
             .to_owned(),
     };
-    bound(&text)
-}
-
-fn bound(text: &str) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if clean.chars().count() > MAX_DETAIL_CHARS {
-        let cut: String = clean.chars().take(MAX_DETAIL_CHARS).collect();
-        format!("{cut}…")
-    } else {
-        clean
-    }
-}
-
-/// The most specific reason in a transport error's source chain (e.g. "Connection refused").
-pub fn transport_reason(err: &reqwest::Error) -> String {
-    if err.is_timeout() {
-        return "timed out".to_owned();
-    }
-    let mut reason = None;
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(err);
-    while let Some(s) = source {
-        reason = Some(s.to_string());
-        source = s.source();
-    }
-    let reason = reason.unwrap_or_else(|| "request failed".to_owned());
-    // A server that refuses the handshake this way usually wants a client certificate.
-    let hint = if ["BadCertificate", "CertificateRequired"]
-        .iter()
-        .any(|alert| reason.contains(&format!("fatal alert: {alert}")))
-    {
-        " (the registry wants a client certificate: put NAME.cert and NAME.key in certs.d/HOST:PORT/)"
-    } else if reason.contains("CaUsedAsEndEntity") {
-        " (a self-signed certificate: trust exactly it with --ca-cert FILE or certs.d/HOST:PORT/ca.crt)"
-    } else {
-        ""
-    };
-    bound(&format!("{reason}{hint}"))
+    bounded_text(&text)
 }
 
 #[cfg(test)]
@@ -227,28 +147,7 @@ mod tests {
     fn bounds_hostile_bodies() {
         let huge = "x".repeat(10_000);
         let shown = explain_body(huge.as_bytes());
-        assert!(shown.chars().count() <= MAX_DETAIL_CHARS + 1);
+        assert!(shown.chars().count() <= 301);
         assert_eq!(explain_body(b"a\x1b[31mb"), "a [31mb");
-    }
-
-    #[test]
-    fn urls_lose_query_and_userinfo() {
-        let u: reqwest::Url = "https://user:pw@r.io/v2/x/blobs/uploads/1?_state=abc&digest=d"
-            .parse()
-            .unwrap();
-        assert_eq!(display_url(&u), "https://r.io/v2/x/blobs/uploads/1");
-    }
-
-    #[test]
-    fn temporary_statuses() {
-        for s in [408, 429, 500, 502, 503, 504] {
-            assert!(is_temporary_status(StatusCode::from_u16(s).unwrap()), "{s}");
-        }
-        for s in [400, 401, 403, 404, 405, 501] {
-            assert!(
-                !is_temporary_status(StatusCode::from_u16(s).unwrap()),
-                "{s}"
-            );
-        }
     }
 }

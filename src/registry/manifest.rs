@@ -6,9 +6,9 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 
 use super::client::{status_error, Client};
-use super::retry::{backoff, with_retries, Attempt};
 use super::RegistryError;
 use crate::digest::Digest;
+use crate::http::{backoff, with_retries, Attempt, Budget};
 use crate::image::media_types::MANIFEST_ACCEPT;
 
 impl Client {
@@ -69,14 +69,15 @@ impl Client {
             reqwest::header::ACCEPT,
             HeaderValue::from_static(MANIFEST_ACCEPT),
         );
-        // The request is retried by `send`; an answer whose body is cut or stalls half-way is
-        // asked for again here.
+        // The request is retried by `send_within`; an answer whose body is cut or stalls
+        // half-way is asked for again here, within the same budget.
+        let budget = Budget::starting_now(self.retry_policy().retry_for);
         with_retries(
-            self.retry_policy().retry_for,
+            budget,
             |reason| self.retrying(reason),
             async |attempt| {
                 let r = match self
-                    .send(Method::GET, url.clone(), headers.clone(), None)
+                    .send_within(Method::GET, url.clone(), headers.clone(), None, budget)
                     .await
                 {
                     Ok(r) => r,

@@ -4,21 +4,25 @@
 
 use std::time::Instant;
 
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode, Url};
 
 use super::{read_bounded, status_error, Access, Auth, Client};
-use crate::registry::auth::{Challenge, Token};
-use crate::registry::error::{
-    display_url, explain_body, is_temporary_status, transport_reason, RegistryError,
+use crate::http::{
+    backoff, display_url, host_of, is_temporary_status, with_retries, Attempt, Budget, HttpError,
+    OriginCredential, Outgoing, Payload,
 };
-use crate::registry::retry::{backoff, with_retries, Attempt};
-use crate::registry::transport::{is_certificate_error, transport_error};
+use crate::registry::auth::{Challenge, Token};
+use crate::registry::error::{explain_body, RegistryError};
 
 impl Client {
     /// Sets up authentication for `challenge`; for bearer tokens, fetches one now so bad
     /// credentials are reported before any work.
-    pub(super) async fn authenticate(&self, challenge: Challenge) -> Result<(), RegistryError> {
+    pub(super) async fn authenticate(
+        &self,
+        challenge: Challenge,
+        budget: Budget,
+    ) -> Result<(), RegistryError> {
         let mut auth = self.auth.lock().await;
         match challenge {
             Challenge::Basic => {
@@ -34,7 +38,7 @@ impl Client {
                 *auth = Auth::Basic;
             }
             Challenge::Bearer { realm, service } => {
-                let token = self.fetch_token(&realm, service.as_deref()).await?;
+                let token = self.fetch_token(&realm, service.as_deref(), budget).await?;
                 *auth = Auth::Bearer {
                     realm,
                     service,
@@ -70,6 +74,7 @@ impl Client {
         &self,
         realm: &str,
         service: Option<&str>,
+        budget: Budget,
     ) -> Result<Token, RegistryError> {
         let mut url =
             Url::parse(realm).map_err(|_| self.protocol("the token realm is not a valid URL"))?;
@@ -125,25 +130,34 @@ impl Client {
             Some(_) => Method::POST,
             None => Method::GET,
         };
-        let (url, form, method) = (&url, &form, &method);
+        // The password goes to the realm's own origin only, whatever it redirects to.
+        let basic = match (&form, &self.credentials) {
+            (None, Some(c)) => Some(OriginCredential::new(
+                &url,
+                HeaderValue::from_str(&c.basic_header()).map_err(|_| {
+                    self.protocol("the credentials contain characters not allowed in a header")
+                })?,
+            )),
+            _ => None,
+        };
+        let (url, form, method, basic) = (&url, &form, &method, &basic);
         // A token server that is restarting or overloaded is retried like the registry itself.
         let response = with_retries(
-            self.retry.retry_for,
+            budget,
             |reason| self.retrying(reason),
             async |attempt| {
-                let req = match (form, &self.credentials) {
-                    (Some(form), _) => self
-                        .http
-                        .post(url.clone())
-                        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                        .body(form.clone()),
-                    (None, Some(c)) => self
-                        .http
-                        .get(url.clone())
-                        .header(AUTHORIZATION, c.basic_header()),
-                    (None, None) => self.http.get(url.clone()),
-                };
-                let Some(sent) = self.watched(req.send(), None).await else {
+                let mut request = Outgoing::new(method.clone(), url.clone());
+                if let Some(form) = form {
+                    let mut headers = HeaderMap::new();
+                    headers.insert(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static("application/x-www-form-urlencoded"),
+                    );
+                    request.headers = headers;
+                    request.body = Payload::Bytes(form.clone().into());
+                }
+                request.credential = basic.as_ref();
+                let Some(sent) = self.watched(self.http.send(request), None).await else {
                     return self.stalled_attempt(method, url, attempt);
                 };
                 self.trace(method, url, &sent);
@@ -159,19 +173,17 @@ impl Client {
                     }
                     Ok(r) => Attempt::Done(Ok(r)),
                     // A certificate the realm's host does not have will not change.
-                    Err(e) if is_certificate_error(&e) => Attempt::Done(Err(RegistryError::Tls {
-                        host: url.host_str().unwrap_or_default().to_owned(),
-                        reason: transport_reason(&e),
-                    })),
-                    Err(e) if !transport_error(method, url, &e).is_temporary() => {
-                        Attempt::Done(Err(transport_error(method, url, &e)))
+                    Err(e) if e.is_certificate_error() => Attempt::Done(Err(HttpError::Tls {
+                        host: host_of(url),
+                        reason: e.reason(),
+                    }
+                    .into())),
+                    Err(e) if !e.to_http_error(method, url).is_temporary() => {
+                        Attempt::Done(Err(e.to_http_error(method, url).into()))
                     }
                     Err(e) => Attempt::Again {
-                        reason: Some(transport_reason(&e)),
-                        last: Err(RegistryError::Connect {
-                            url: display_url(url),
-                            reason: transport_reason(&e),
-                        }),
+                        reason: Some(e.reason()),
+                        last: Err(e.to_http_error(method, url).into()),
                         wait: backoff(attempt, None),
                     },
                 }
@@ -217,15 +229,13 @@ impl Client {
         }
     }
 
-    /// The `Authorization` value for a request to `url`, if any. Only requests to the registry's
-    /// own origin get one: upload Locations and redirects may point at object storage.
+    /// The credential of the registry's own origin, if any (a token fetched within `budget`
+    /// when the last one expired). Only requests to that origin get it, on every hop: upload
+    /// Locations and redirects may point at object storage.
     pub(super) async fn authorization(
         &self,
-        url: &Url,
-    ) -> Result<Option<HeaderValue>, RegistryError> {
-        if url.origin() != self.base.origin() {
-            return Ok(None);
-        }
+        budget: Budget,
+    ) -> Result<Option<OriginCredential>, RegistryError> {
         let mut auth = self.auth.lock().await;
         let value = match &mut *auth {
             Auth::Anonymous => return Ok(None),
@@ -242,7 +252,7 @@ impl Client {
                 let value = match fresh {
                     Some(t) => t.value.clone(),
                     None => {
-                        let t = self.fetch_token(realm, service.as_deref()).await?;
+                        let t = self.fetch_token(realm, service.as_deref(), budget).await?;
                         let v = t.value.clone();
                         *token = Some(t);
                         v
@@ -251,11 +261,10 @@ impl Client {
                 format!("Bearer {}", value.expose())
             }
         };
-        let mut header = HeaderValue::from_str(&value).map_err(|_| {
+        let header = HeaderValue::from_str(&value).map_err(|_| {
             self.protocol("the credentials contain characters not allowed in a header")
         })?;
-        header.set_sensitive(true);
-        Ok(Some(header))
+        Ok(Some(OriginCredential::new(&self.base, header)))
     }
 
     /// A 401 or 403 that authentication cannot fix, said plainly.
@@ -285,10 +294,14 @@ impl Client {
     }
 
     /// After a 401: take a new challenge, or drop an expired token, so the next try re-authenticates.
-    pub(super) async fn reauthenticate(&self, response: &Response) -> Result<(), RegistryError> {
+    pub(super) async fn reauthenticate(
+        &self,
+        response: &Response,
+        budget: Budget,
+    ) -> Result<(), RegistryError> {
         if let Some(challenge) = challenge_of(response) {
             if matches!(challenge, Challenge::Bearer { .. }) || self.credentials.is_some() {
-                return self.authenticate(challenge).await;
+                return self.authenticate(challenge, budget).await;
             }
             return Err(self.no_credentials());
         }

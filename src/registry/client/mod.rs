@@ -10,16 +10,16 @@ use reqwest::{Method, Response, StatusCode, Url};
 use tokio::sync::Mutex;
 
 use super::auth::{Credentials, Token};
-use super::error::{
-    display_url, explain_body, is_temporary_status, transport_reason, RegistryError,
-};
+use super::error::{explain_body, RegistryError};
 use super::host_facts::{HostFacts, HostFactsStore};
-use super::retry::{backoff, with_retries, Attempt, RetryPolicy, FIRST_CONTACT_RETRY_FOR};
-use super::stall::{watched, Watch};
-use super::transport::{base_url, http_client, is_certificate_error, is_handshake_cut, is_not_tls};
-use crate::progress::Reporter;
+use crate::http::{
+    backoff, display_url, is_temporary_status, transport_reason, watched, with_retries, Attempt,
+    Budget, HttpError, Notices, Outgoing, RetryPolicy, SendError, TlsOptions, Transport, Watch,
+    FIRST_CONTACT_RETRY_FOR,
+};
 use crate::reference::Reference;
 use auth::challenge_of;
+use scheme::base_url;
 
 mod auth;
 mod scheme;
@@ -64,8 +64,8 @@ pub struct ConnectOptions {
     pub ca_cert: Option<std::path::PathBuf>,
     /// Credentials to use when the registry asks for them.
     pub credentials: Option<Credentials>,
-    /// Told about retries.
-    pub reporter: Arc<dyn Reporter>,
+    /// Told about retries, what the host refused, and (`--verbose`) each request.
+    pub notices: Arc<dyn Notices>,
     /// How long to keep trying, and how long a silent registry is waited for.
     pub retry: RetryPolicy,
     /// Where what each host was seen to refuse is remembered (none: this run only).
@@ -84,7 +84,7 @@ enum Auth {
 
 /// A ready connection to `registry/repository`.
 pub struct Client {
-    http: reqwest::Client,
+    http: Transport,
     base: Url,
     registry: String,
     repository: String,
@@ -93,7 +93,7 @@ pub struct Client {
     auth: Mutex<Auth>,
     /// Other repositories whose blobs may be mounted here: a token must allow pulling them.
     mount_sources: std::sync::Mutex<Vec<String>>,
-    reporter: Arc<dyn Reporter>,
+    notices: Arc<dyn Notices>,
     /// Upload sessions open now, cancelled if the client is dropped with them open.
     uploads: sessions::OpenUploads,
     retry: RetryPolicy,
@@ -112,23 +112,16 @@ impl Client {
         options: ConnectOptions,
     ) -> Result<Self, RegistryError> {
         let host = reference.api_host();
-        // `--ca-cert`, then the CAs certs.d holds for this host (as docker and podman do).
-        let ca_certs: Vec<_> = options
-            .ca_cert
-            .iter()
-            .cloned()
-            .chain(super::certs_d::ca_files(host))
-            .collect();
-        let client_cert =
-            super::certs_d::client_certificate(host).map_err(|e| RegistryError::ClientCert {
-                path: e.cert.clone(),
-                reason: e.to_string(),
-            })?;
-        let http = http_client(options.insecure, &ca_certs, client_cert.as_ref(), host)?;
+        let tls = TlsOptions {
+            insecure: options.insecure,
+            ca_cert: options.ca_cert.clone(),
+        }
+        .for_host(host)?;
+        let http = Transport::new(&tls, host)?;
         let may_use_http = scheme::may_use_http(
             options.insecure,
             reference.is_loopback(),
-            !ca_certs.is_empty(),
+            !tls.ca_certs.is_empty(),
         );
         let mut client = Client {
             http,
@@ -139,7 +132,7 @@ impl Client {
             access: options.access,
             auth: Mutex::new(Auth::Anonymous),
             mount_sources: std::sync::Mutex::new(Vec::new()),
-            reporter: options.reporter,
+            notices: options.notices,
             uploads: Default::default(),
             retry: options.retry,
             facts: HostFactsStore::open(options.host_facts.clone(), host),
@@ -152,11 +145,12 @@ impl Client {
             }
             Ok(r) => r,
             Err(PingError::NotTls) => {
-                return Err(RegistryError::Tls {
+                return Err(HttpError::Tls {
                     host: host.to_owned(),
                     reason: "the server does not speak TLS (use --insecure to allow plain HTTP)"
                         .into(),
-                })
+                }
+                .into())
             }
             Err(PingError::Other(e) | PingError::HandshakeCut(e)) => return Err(e),
         };
@@ -168,7 +162,8 @@ impl Client {
                         "GET /v2/ answered 401 without a usable WWW-Authenticate challenge",
                     )
                 })?;
-                client.authenticate(challenge).await?;
+                let budget = Budget::starting_now(client.retry.retry_for);
+                client.authenticate(challenge, budget).await?;
                 // Try the credentials now, so wrong ones are reported before any work.
                 let v2 = client.base.join("v2/").expect("static path");
                 client.send(Method::GET, v2, HeaderMap::new(), None).await?;
@@ -218,7 +213,7 @@ impl Client {
     /// Remembers something the host refused; said once, when it is news.
     pub(crate) fn learn(&self, what: &str, change: impl FnOnce(&mut HostFacts)) {
         if self.facts.learn(change) {
-            self.reporter.phase(&format!("{}: {what}", self.registry));
+            self.notices.learnt(&format!("{}: {what}", self.registry));
         }
     }
 
@@ -229,7 +224,7 @@ impl Client {
 
     /// A retry is worth telling: a push that is slow because of them should say why.
     pub(crate) fn retrying(&self, reason: &str) {
-        self.reporter
+        self.notices
             .retrying(&format!("{}: {reason}", self.registry));
     }
 
@@ -240,12 +235,13 @@ impl Client {
         let url = self.base.join("v2/").expect("static path");
         let url = &url;
         // First contact: a registry that is not there is said in seconds.
-        let retry_for = self.retry.retry_for.min(FIRST_CONTACT_RETRY_FOR);
+        let budget = Budget::starting_now(self.retry.retry_for.min(FIRST_CONTACT_RETRY_FOR));
         with_retries(
-            retry_for,
+            budget,
             |reason| self.retrying(reason),
             async |attempt| {
-                let Some(sent) = self.watched(self.http.get(url.clone()).send(), None).await else {
+                let ping = self.http.send(Outgoing::new(Method::GET, url.clone()));
+                let Some(sent) = self.watched(ping, None).await else {
                     return self.stalled_attempt(&Method::GET, url, attempt);
                 };
                 self.trace(&Method::GET, url, &sent);
@@ -256,26 +252,36 @@ impl Client {
                         reason: None,
                     },
                     Ok(r) => Attempt::Done(Ok(r)),
-                    Err(e) if is_not_tls(&e) => Attempt::Done(Err(PingError::NotTls)),
-                    Err(e) if may_use_http && is_handshake_cut(&e) => {
-                        Attempt::Done(Err(PingError::HandshakeCut(RegistryError::Connect {
-                            url: display_url(url),
-                            reason: transport_reason(&e),
-                        })))
+                    Err(e) if e.is_not_tls() => Attempt::Done(Err(PingError::NotTls)),
+                    Err(e) if may_use_http && e.is_handshake_cut() => {
+                        Attempt::Done(Err(PingError::HandshakeCut(
+                            HttpError::Connect {
+                                url: display_url(url),
+                                reason: e.reason(),
+                            }
+                            .into(),
+                        )))
                     }
-                    Err(e) if is_certificate_error(&e) => {
-                        Attempt::Done(Err(PingError::Other(RegistryError::Tls {
+                    Err(e) if e.is_certificate_error() => Attempt::Done(Err(PingError::Other(
+                        HttpError::Tls {
                             host: self.registry.clone(),
-                            reason: transport_reason(&e),
-                        })))
-                    }
+                            reason: e.reason(),
+                        }
+                        .into(),
+                    ))),
+                    Err(e @ SendError::TooManyRedirects) => Attempt::Done(Err(PingError::Other(
+                        e.to_http_error(&Method::GET, url).into(),
+                    ))),
                     Err(e) => Attempt::Again {
-                        last: Err(PingError::Other(RegistryError::Connect {
-                            url: display_url(url),
-                            reason: transport_reason(&e),
-                        })),
+                        last: Err(PingError::Other(
+                            HttpError::Connect {
+                                url: display_url(url),
+                                reason: e.reason(),
+                            }
+                            .into(),
+                        )),
                         wait: backoff(attempt, None),
-                        reason: Some(transport_reason(&e)),
+                        reason: Some(e.reason()),
                     },
                 }
             },
@@ -311,26 +317,28 @@ impl Client {
 
     /// The error of a request that stalled.
     pub(crate) fn stalled(&self, method: &Method, url: &Url) -> RegistryError {
-        self.reporter.detail(&format!(
+        self.notices.detail(&format!(
             "{method} {} -> nothing for {} s",
             display_url(url),
             self.retry.stall_timeout.as_secs_f64()
         ));
-        RegistryError::Stalled {
+        HttpError::Stalled {
             method: method.to_string(),
             url: display_url(url),
+            host: self.registry.clone(),
             after: self.retry.stall_timeout,
         }
+        .into()
     }
 
     /// Tells `--verbose` of a request and its answer: method, URL without its query (which may
     /// carry upload state), status. Never a header: they carry the credentials.
-    fn trace(&self, method: &Method, url: &Url, sent: &Result<Response, reqwest::Error>) {
+    fn trace(&self, method: &Method, url: &Url, sent: &Result<Response, SendError>) {
         let answer = match sent {
             Ok(r) => r.status().to_string(),
-            Err(e) => transport_reason(e),
+            Err(e) => e.reason(),
         };
-        self.reporter
+        self.notices
             .detail(&format!("{method} {} -> {answer}", display_url(url)));
     }
 }
@@ -381,7 +389,7 @@ impl Client {
             else {
                 return Err(self.stalled(&Method::GET, &url));
             };
-            let Some(chunk) = next.map_err(|e| RegistryError::Transport {
+            let Some(chunk) = next.map_err(|e| HttpError::Transport {
                 method: "GET".into(),
                 url: display_url(&url),
                 reason: format!("{what} was cut short: {}", transport_reason(&e)),
@@ -404,7 +412,7 @@ impl Client {
 /// An unexpected status as an error carrying the registry's explanation.
 pub(crate) async fn status_error(method: &Method, url: &Url, response: Response) -> RegistryError {
     let status = response.status();
-    let retry_after = super::retry::retry_after(response.headers());
+    let retry_after = crate::http::retry_after(response.headers());
     let rate_limit = rate_limit_note(response.headers());
     let mut detail = explain_body(&read_bounded(response).await);
     if let Some(note) = rate_limit {

@@ -7,11 +7,19 @@
 //! (registry/service_v2.go) lists an `http://` endpoint after the `https://` one, tried when
 //! HTTPS fails.
 
-use reqwest::{Response, StatusCode};
+use reqwest::{Response, StatusCode, Url};
 
-use super::super::error::is_temporary_status;
-use super::super::transport::base_url;
 use super::{Client, PingError};
+use crate::http::is_temporary_status;
+use crate::registry::RegistryError;
+
+/// `scheme://host/`, the base of every URL of the registry.
+pub(super) fn base_url(scheme: &str, host: &str) -> Result<Url, RegistryError> {
+    Url::parse(&format!("{scheme}://{host}/")).map_err(|_| RegistryError::Protocol {
+        host: host.to_owned(),
+        what: "the registry host does not form a valid URL".into(),
+    })
+}
 
 /// Whether plain HTTP may be tried at all for a registry: loopback or `--insecure`, and no CA
 /// configured for it (a CA given for the registry means it speaks TLS).
@@ -33,7 +41,7 @@ impl Client {
                 self.ping(false).await
             }
             Err(PingError::HandshakeCut(https)) => {
-                self.reporter.detail(&format!(
+                self.notices.detail(&format!(
                     "{}: the TLS handshake was cut short; trying plain HTTP",
                     self.registry
                 ));

@@ -1,18 +1,21 @@
-//! Sending a request: credentials attached, an expired token renewed once on a 401, and
-//! (`send`) the one retry loop for single requests, every step of an upload included. Only a
-//! streamed body (`send_stream`) is sent once: the uploader opens the stream again when it
-//! fails. A request that used its budget fails for good, so retries never nest.
+//! Sending a request: credentials attached (to the registry's own origin only, on every hop
+//! of a redirect), an expired token renewed once on a 401, and (`send`) the http layer's retry
+//! loop for single requests, every step of an upload included. Only a streamed body
+//! (`send_stream`) is sent once: the uploader opens the stream again when it fails. A request
+//! that used its budget fails for good, and a step that retries around requests gives them its
+//! own budget ([`Client::send_within`]), so nested retries never add their budgets up.
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, AUTHORIZATION};
+use reqwest::header::HeaderMap;
 use reqwest::{Method, Response, StatusCode, Url};
 
 use super::status_error;
 use super::{Auth, Client};
-use crate::registry::error::{display_url, is_temporary_status, RegistryError};
-use crate::registry::retry::{backoff, with_retries, Attempt};
-use crate::registry::stall::Watch;
-use crate::registry::transport::transport_error;
+use crate::http::{
+    backoff, display_url, is_temporary_status, with_retries, Attempt, Budget, Outgoing, Payload,
+    Watch,
+};
+use crate::registry::error::RegistryError;
 use crate::registry::BlobBody;
 
 impl Client {
@@ -27,9 +30,21 @@ impl Client {
         headers: HeaderMap,
         body: Option<Bytes>,
     ) -> Result<Response, RegistryError> {
-        let answer = self
-            .send_for(&method, &url, headers, body, self.retry.retry_for)
-            .await;
+        let budget = Budget::starting_now(self.retry.retry_for);
+        self.send_within(method, url, headers, body, budget).await
+    }
+
+    /// [`Client::send`] within `budget`: for a step that retries around its requests, which
+    /// share its deadline.
+    pub(crate) async fn send_within(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+        budget: Budget,
+    ) -> Result<Response, RegistryError> {
+        let answer = self.send_for(&method, &url, headers, body, budget).await;
         match answer {
             Ok(r) if is_temporary_status(r.status()) => {
                 Err(status_error(&method, &url, r).await.given_up())
@@ -48,42 +63,46 @@ impl Client {
         body: Option<Bytes>,
         retry_for: std::time::Duration,
     ) -> Result<Response, RegistryError> {
-        self.send_for(&method, &url, headers, body, retry_for).await
+        let budget = Budget::starting_now(retry_for);
+        self.send_for(&method, &url, headers, body, budget).await
     }
 
-    async fn send_for(
+    /// The loop itself: the last answer as it is once `budget` is spent.
+    pub(in crate::registry) async fn send_for(
         &self,
         method: &Method,
         url: &Url,
         headers: HeaderMap,
         body: Option<Bytes>,
-        retry_for: std::time::Duration,
+        budget: Budget,
     ) -> Result<Response, RegistryError> {
         let mut reauthenticated = false;
         let (headers, body) = (&headers, &body);
         with_retries(
-            retry_for,
+            budget,
             |reason| self.retrying(reason),
             async |attempt| loop {
-                let mut req = self
-                    .http
-                    .request(method.clone(), url.clone())
-                    .headers(headers.clone());
-                match self.authorization(url).await {
-                    Ok(Some(auth)) => req = req.header(AUTHORIZATION, auth),
-                    Ok(None) => {}
+                let credential = match self.authorization(budget).await {
+                    Ok(c) => c,
                     Err(e) => return Attempt::Done(Err(e)),
-                }
-                if let Some(b) = body {
-                    req = req.body(b.clone());
-                }
-                let Some(sent) = self.watched(req.send(), None).await else {
+                };
+                let request = Outgoing {
+                    method: method.clone(),
+                    url: url.clone(),
+                    headers: headers.clone(),
+                    body: match body {
+                        Some(b) => Payload::Bytes(b.clone()),
+                        None => Payload::Empty,
+                    },
+                    credential: credential.as_ref(),
+                };
+                let Some(sent) = self.watched(self.http.send(request), None).await else {
                     return self.stalled_attempt(method, url, attempt);
                 };
                 self.trace(method, url, &sent);
                 return match sent {
                     Err(e) => {
-                        let err = transport_error(method, url, &e);
+                        let err: RegistryError = e.to_http_error(method, url).into();
                         // A redirect loop would loop again.
                         if !err.is_temporary() {
                             return Attempt::Done(Err(err));
@@ -100,7 +119,7 @@ impl Client {
                     // Renewed once, within the same attempt.
                     Ok(r) if !reauthenticated && self.may_renew(&r) => {
                         reauthenticated = true;
-                        if let Err(e) = self.reauthenticate(&r).await {
+                        if let Err(e) = self.reauthenticate(&r, budget).await {
                             return Attempt::Done(Err(e));
                         }
                         continue;
@@ -137,19 +156,20 @@ impl Client {
         // The body's progress keeps the request alive: a layer takes as long as it takes, as
         // long as its bytes keep going.
         let watch = Watch::new();
-        let mut req = self
-            .http
-            .request(method.clone(), url.clone())
-            .headers(headers)
-            .body(body.into_body(watch.clone()));
-        if let Some(auth) = self.authorization(&url).await? {
-            req = req.header(AUTHORIZATION, auth);
-        }
-        let Some(sent) = self.watched(req.send(), Some(&watch)).await else {
+        let budget = Budget::starting_now(self.retry.retry_for);
+        let credential = self.authorization(budget).await?;
+        let request = Outgoing {
+            method: method.clone(),
+            url: url.clone(),
+            headers,
+            body: Payload::Stream(body.into_body(watch.clone())),
+            credential: credential.as_ref(),
+        };
+        let Some(sent) = self.watched(self.http.send(request), Some(&watch)).await else {
             return Err(self.stalled(&method, &url));
         };
         self.trace(&method, &url, &sent);
-        let r = sent.map_err(|e| transport_error(&method, &url, &e))?;
+        let r = sent.map_err(|e| RegistryError::from(e.to_http_error(&method, &url)))?;
         if !self.is_own(r.url()) {
             return Ok(r);
         }
@@ -157,7 +177,7 @@ impl Client {
         if has_token && self.may_renew(&r) {
             // A token that expired in the middle of the push: renew it. The stream cannot be
             // sent again, so the caller retries the upload as a whole, with the new token.
-            self.reauthenticate(&r).await?;
+            self.reauthenticate(&r, budget).await?;
             return Err(RegistryError::TokenRenewed {
                 method: method.to_string(),
                 url: display_url(&url),

@@ -11,10 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use reqwest::header::{HeaderValue, AUTHORIZATION};
-use reqwest::Url;
+use reqwest::header::HeaderValue;
+use reqwest::{Method, Url};
 
 use super::{Auth, Client};
+use crate::http::{OriginCredential, Outgoing, Transport};
 use crate::registry::UploadSession;
 
 /// The whole time given to cancelling abandoned sessions: a registry that does not answer must
@@ -37,9 +38,9 @@ impl OpenUploads {
 
 /// A session left open by a dropped client, with what its `DELETE` needs.
 struct Abandoned {
-    http: reqwest::Client,
+    http: Transport,
     url: Url,
-    authorization: Option<HeaderValue>,
+    credential: Option<OriginCredential>,
 }
 
 /// Sessions of every client dropped with uploads open, until cancelled.
@@ -74,17 +75,16 @@ impl Client {
             .unwrap_or_else(|| session.location.clone())
     }
 
-    /// The `Authorization` the client holds now, without waiting or fetching anything (the
-    /// client is going away): a basic header, or the last token.
-    fn authorization_now(&mut self) -> Option<HeaderValue> {
+    /// The credential the client holds now, without waiting or fetching anything (the client
+    /// is going away): a basic header, or the last token.
+    fn authorization_now(&mut self) -> Option<OriginCredential> {
         let value = match self.auth.get_mut() {
             Auth::Anonymous => return None,
             Auth::Basic => self.credentials.as_ref()?.basic_header(),
             Auth::Bearer { token, .. } => format!("Bearer {}", token.as_ref()?.value.expose()),
         };
-        let mut header = HeaderValue::from_str(&value).ok()?;
-        header.set_sensitive(true);
-        Some(header)
+        let header = HeaderValue::from_str(&value).ok()?;
+        Some(OriginCredential::new(&self.base, header))
     }
 }
 
@@ -94,13 +94,13 @@ impl Drop for Client {
         if open.is_empty() {
             return;
         }
-        let authorization = self.authorization_now();
+        let credential = self.authorization_now();
         let mut abandoned = ABANDONED.lock().unwrap_or_else(|e| e.into_inner());
         for url in open {
             abandoned.push(Abandoned {
                 http: self.http.clone(),
                 // Credentials go to the registry's own origin only, as for every request.
-                authorization: authorization.clone().filter(|_| self.is_own(&url)),
+                credential: credential.clone(),
                 url,
             });
         }
@@ -115,11 +115,9 @@ pub async fn cancel_abandoned_uploads() {
         return;
     }
     let deletes = abandoned.into_iter().map(|a| async move {
-        let mut request = a.http.delete(a.url);
-        if let Some(value) = a.authorization {
-            request = request.header(AUTHORIZATION, value);
-        }
-        let _ = request.send().await;
+        let mut request = Outgoing::new(Method::DELETE, a.url);
+        request.credential = a.credential.as_ref();
+        let _ = a.http.send(request).await;
     });
     let _ = tokio::time::timeout(CANCEL_TIMEOUT, futures_util::future::join_all(deletes)).await;
 }

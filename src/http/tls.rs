@@ -1,5 +1,5 @@
-//! The TLS settings of the registry client, built here and handed to reqwest whole, so that the
-//! server's certificate goes through [`PinnedCertVerifier`]. They are what reqwest would build
+//! The TLS settings of every HTTP client (a registry's, a binary cache's), built here and handed
+//! to reqwest whole, so that the server's certificate goes through [`PinnedCertVerifier`]. They are what reqwest would build
 //! itself: its crypto provider, TLS 1.2 and 1.3, the platform's roots plus the configured CAs,
 //! ALPN for HTTP/2 and HTTP/1.1, the client certificate for mutual TLS, and `--insecure`
 //! accepting any certificate.
@@ -14,18 +14,63 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use super::certs_d::ClientCert;
-use super::error::RegistryError;
+use super::error::HttpError;
 use super::pinned_cert::PinnedCertVerifier;
+
+/// What a user said about TLS for the hosts of a run: the rest (certs.d) is looked up per host.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// Accept any certificate (`--insecure`).
+    pub insecure: bool,
+    /// A PEM file of extra certificates to trust (`--ca-cert`: a private CA, or a server's own
+    /// self-signed certificate).
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// The TLS settings for one host (`host[:port]`): the options, and what certs.d holds for it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostTls {
+    pub insecure: bool,
+    /// `--ca-cert`, then the CAs certs.d holds for the host (as docker and podman do).
+    pub ca_certs: Vec<PathBuf>,
+    /// The client certificate certs.d holds for the host (mutual TLS).
+    pub client_cert: Option<ClientCert>,
+}
+
+impl TlsOptions {
+    /// The settings for `host` (`host[:port]`, as in an image reference or a URL).
+    pub fn for_host(&self, host: &str) -> Result<HostTls, HttpError> {
+        let ca_certs = self
+            .ca_cert
+            .iter()
+            .cloned()
+            .chain(super::certs_d::ca_files(host))
+            .collect();
+        let client_cert =
+            super::certs_d::client_certificate(host).map_err(|e| HttpError::ClientCert {
+                path: e.cert.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(HostTls {
+            insecure: self.insecure,
+            ca_certs,
+            client_cert,
+        })
+    }
+}
 
 /// The client's TLS configuration for `host`: `ca_certs` are PEM files of extra trusted
 /// certificates (`--ca-cert`, then certs.d's), `client_cert` the identity for mutual TLS.
 pub(super) fn client_config(
-    insecure: bool,
-    ca_certs: &[PathBuf],
-    client_cert: Option<&ClientCert>,
+    settings: &HostTls,
     host: &str,
-) -> Result<rustls::ClientConfig, RegistryError> {
-    let tls_error = |reason: String| RegistryError::Tls {
+) -> Result<rustls::ClientConfig, HttpError> {
+    let (insecure, ca_certs, client_cert) = (
+        settings.insecure,
+        &settings.ca_certs,
+        settings.client_cert.as_ref(),
+    );
+    let tls_error = |reason: String| HttpError::Tls {
         host: host.to_owned(),
         reason,
     };
@@ -61,7 +106,7 @@ pub(super) fn client_config(
             let (certs, key) = read_identity(c)?;
             builder
                 .with_client_auth_cert(certs, key)
-                .map_err(|e| RegistryError::ClientCert {
+                .map_err(|e| HttpError::ClientCert {
                     path: c.cert.clone(),
                     reason: e.to_string(),
                 })?
@@ -73,8 +118,8 @@ pub(super) fn client_config(
 }
 
 /// The certificates of a PEM file given as trusted (a CA bundle, or a server's own).
-fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, RegistryError> {
-    let ca_error = |reason: String| RegistryError::CaCert {
+fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, HttpError> {
+    let ca_error = |reason: String| HttpError::CaCert {
         path: path.to_owned(),
         reason,
     };
@@ -92,8 +137,8 @@ type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
 /// A client certificate (with any chain after it) and its private key, each PEM file holding
 /// either or both, as docker reads `NAME.cert` and `NAME.key`.
-fn read_identity(c: &ClientCert) -> Result<Identity, RegistryError> {
-    let fail = |reason: String| RegistryError::ClientCert {
+fn read_identity(c: &ClientCert) -> Result<Identity, HttpError> {
+    let fail = |reason: String| HttpError::ClientCert {
         path: c.cert.clone(),
         reason,
     };

@@ -1,18 +1,19 @@
 //! The retry policy (for how long, how long to wait between tries) and the one loop that applies
-//! it to single requests: the ping, every buffered request (`Client::send`: each step of an
-//! upload too) and token fetches go through [`with_retries`]. Only a layer's streamed body cannot
-//! be sent again: when that request fails, the pusher opens the layer stream again, within the
-//! same time budget. A request that has used its budget fails as [`RegistryError::GaveUp`], which
-//! nothing retries again, so retries never nest.
+//! it: [`with_retries`]. Every request that can be tried again goes through it (a registry's ping,
+//! buffered requests and token fetches, a binary cache's files, a resumed NAR download).
 //!
 //! The budget is time, not a count of tries: a registry restarting, or a network dropping one
-//! request in three, is ridden out however many requests the push makes.
-//!
-//! [`RegistryError::GaveUp`]: super::RegistryError::GaveUp
+//! request in three, is ridden out however many requests a push makes. A [`Budget`] is a
+//! deadline, so loops that nest (a protocol step retried around requests that retry on their
+//! own) share one: a request never takes longer than `--retry-for` and the stall timeout of its
+//! last try, however deep the nesting. A stream that has run a while before it broke (a NAR
+//! download) counts its budget from its first failure instead.
 
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
+// tokio's clock: the same as the system's, and the one paused tests move.
+use tokio::time::Instant;
 
 /// How long one request (or one layer's stream) is tried again after it first failed, unless
 /// `--retry-for` says otherwise: enough to ride out a registry restart or a flaky network on a
@@ -64,7 +65,7 @@ pub fn backoff(attempt: u32, headers: Option<&HeaderMap>) -> Duration {
 }
 
 /// A `Retry-After` in seconds (the form registries use), capped at `MAX_BACKOFF`.
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let secs = headers
         .get(RETRY_AFTER)?
         .to_str()
@@ -75,8 +76,41 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(secs).min(MAX_BACKOFF))
 }
 
+/// How long a loop of attempts may go on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budget {
+    /// Until this instant. Loops given the same budget share the deadline, so nesting them
+    /// never adds their budgets up.
+    Until(Instant),
+    /// For this long from the first failed attempt: a download that streamed for minutes before
+    /// the network dropped still gets its whole budget.
+    AfterFirstFailure(Duration),
+}
+
+impl Budget {
+    /// `retry_for` from now.
+    pub fn starting_now(retry_for: Duration) -> Budget {
+        Budget::Until(Instant::now() + retry_for)
+    }
+
+    /// This budget, ending no later than `retry_for` from now (a first contact's short one).
+    pub fn at_most(self, retry_for: Duration) -> Budget {
+        let cap = Instant::now() + retry_for;
+        match self {
+            Budget::Until(deadline) => Budget::Until(deadline.min(cap)),
+            Budget::AfterFirstFailure(d) => Budget::AfterFirstFailure(d.min(retry_for)),
+        }
+    }
+}
+
+impl From<Duration> for Budget {
+    fn from(retry_for: Duration) -> Budget {
+        Budget::starting_now(retry_for)
+    }
+}
+
 /// What one attempt of a request came to.
-pub(crate) enum Attempt<T, E> {
+pub enum Attempt<T, E> {
     /// A final answer, good or bad: returned as it is.
     Done(Result<T, E>),
     /// An answer that may be different later: tried again after `wait` while the budget lasts
@@ -89,28 +123,70 @@ pub(crate) enum Attempt<T, E> {
 }
 
 /// Runs `attempt` (given the attempt's number, from 1) until it gives a final answer, or until
-/// waiting for one more would take it past `retry_for` since the first try.
-pub(crate) async fn with_retries<T, E>(
-    retry_for: Duration,
+/// waiting for one more would take it past the budget.
+pub async fn with_retries<T, E>(
+    budget: impl Into<Budget>,
     on_retry: impl Fn(&str),
     mut attempt: impl AsyncFnMut(u32) -> Attempt<T, E>,
 ) -> Result<T, E> {
-    let started = std::time::Instant::now();
-    let mut n = 1;
+    let mut retries = Retries::new(budget);
     loop {
-        match attempt(n).await {
+        match attempt(retries.attempt()).await {
             Attempt::Done(answer) => return answer,
-            Attempt::Again { last, wait, .. } if started.elapsed() + wait >= retry_for => {
-                return last
-            }
-            Attempt::Again { wait, reason, .. } => {
+            Attempt::Again { last, wait, reason } => {
+                if !retries.fits(wait) {
+                    return last;
+                }
                 if let Some(reason) = reason {
                     on_retry(&reason);
                 }
-                tokio::time::sleep(wait).await;
+                retries.wait(wait).await;
             }
         }
-        n += 1;
+    }
+}
+
+/// The state of [`with_retries`]'s loop, for a loop written out where a closure will not do (a
+/// spawned task, whose future must be `Send`): the same budget, decided the same way.
+#[derive(Debug)]
+pub struct Retries {
+    budget: Budget,
+    deadline: Option<Instant>,
+    attempt: u32,
+}
+
+impl Retries {
+    pub fn new(budget: impl Into<Budget>) -> Retries {
+        let budget = budget.into();
+        Retries {
+            budget,
+            deadline: match budget {
+                Budget::Until(deadline) => Some(deadline),
+                Budget::AfterFirstFailure(_) => None,
+            },
+            attempt: 1,
+        }
+    }
+
+    /// The number of the attempt to make now, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// After a failed attempt: whether one more after `wait` fits in the budget.
+    pub fn fits(&mut self, wait: Duration) -> bool {
+        let budget = self.budget;
+        let deadline = *self.deadline.get_or_insert_with(|| match budget {
+            Budget::Until(deadline) => deadline,
+            Budget::AfterFirstFailure(d) => Instant::now() + d,
+        });
+        Instant::now() + wait < deadline
+    }
+
+    /// Waits before the next attempt.
+    pub async fn wait(&mut self, wait: Duration) {
+        tokio::time::sleep(wait).await;
+        self.attempt += 1;
     }
 }
 
@@ -197,5 +273,79 @@ mod tests {
         )
         .await;
         assert_eq!(answer, Ok(2));
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn nested_loops_share_one_deadline() {
+        let budget = Budget::starting_now(Duration::from_secs(10));
+        let started = Instant::now();
+        let mut outer_tries = 0;
+        let answer: Result<(), &str> = with_retries(
+            budget,
+            |_| {},
+            async |_| {
+                outer_tries += 1;
+                // An inner loop that never succeeds, each try taking a second.
+                let inner: Result<(), &str> = with_retries(
+                    budget,
+                    |_| {},
+                    async |_| {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        Attempt::Again {
+                            last: Err("inner"),
+                            wait: Duration::from_millis(500),
+                            reason: None,
+                        }
+                    },
+                )
+                .await;
+                Attempt::Again {
+                    last: inner,
+                    wait: Duration::from_millis(500),
+                    reason: None,
+                }
+            },
+        )
+        .await;
+        assert_eq!(answer, Err("inner"));
+        // The inner loop spends the whole budget; the outer one has none left to try again.
+        assert_eq!(outer_tries, 1);
+        assert!(
+            started.elapsed() <= Duration::from_secs(11),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_budget_after_the_first_failure_starts_when_it_fails() {
+        let started = Instant::now();
+        let mut tries = 0;
+        let answer: Result<(), &str> = with_retries(
+            Budget::AfterFirstFailure(Duration::from_secs(2)),
+            |_| {},
+            async |n| {
+                tries += 1;
+                if n == 1 {
+                    // A long stream, then a drop.
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+                Attempt::Again {
+                    last: Err("dropped"),
+                    wait: Duration::from_millis(500),
+                    reason: None,
+                }
+            },
+        )
+        .await;
+        assert_eq!(answer, Err("dropped"));
+        // Failed at 60 s, tried again at 60.5, 61 and 61.5 s; a try at 62 s is past the budget.
+        assert_eq!(tries, 4);
+        assert_eq!(started.elapsed(), Duration::from_millis(61_500));
     }
 }

@@ -20,11 +20,11 @@ use tokio::time::Instant;
 /// How much longer than the stall timeout a registry may stay silent once a streamed body has
 /// all been handed to the network: what is still in socket buffers (megabytes) goes at the
 /// link's pace, unseen, and the registry then finishes storing it.
-pub(crate) const AFTER_BODY: Duration = Duration::from_secs(60);
+pub const AFTER_BODY: Duration = Duration::from_secs(60);
 
 /// When a request last made progress.
 #[derive(Clone, Debug)]
-pub(crate) struct Watch {
+pub struct Watch {
     origin: Instant,
     /// Milliseconds from `origin` to the last progress.
     last: Arc<AtomicU64>,
@@ -32,9 +32,15 @@ pub(crate) struct Watch {
     body_done: Arc<std::sync::atomic::AtomicBool>,
 }
 
+impl Default for Watch {
+    fn default() -> Self {
+        Watch::new()
+    }
+}
+
 impl Watch {
     /// A watch whose last progress is now.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Watch {
             origin: Instant::now(),
             last: Arc::new(AtomicU64::new(0)),
@@ -44,7 +50,7 @@ impl Watch {
 
     /// The streamed body has all been taken: from now on the registry also has
     /// [`AFTER_BODY`] to answer.
-    pub(crate) fn body_done(&self) {
+    pub fn body_done(&self) {
         self.tick();
         self.body_done.store(true, Ordering::Relaxed);
     }
@@ -59,7 +65,7 @@ impl Watch {
     }
 
     /// Something moved.
-    pub(crate) fn tick(&self) {
+    pub fn tick(&self) {
         let now = self.origin.elapsed().as_millis() as u64;
         self.last.fetch_max(now, Ordering::Relaxed);
     }
@@ -70,7 +76,7 @@ impl Watch {
 }
 
 /// Runs `request` until it completes, or until nothing has moved for `stall` (`None`).
-pub(crate) async fn watched<T>(
+pub async fn watched<T>(
     request: impl Future<Output = T>,
     watch: &Watch,
     stall: Duration,
