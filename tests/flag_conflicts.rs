@@ -79,8 +79,6 @@ fn registry_flags_with_a_local_destination_are_refused() {
         for (flags, name) in [
             (&["--upload", "monolithic"][..], "--upload"),
             (&["--upload", "streaming"], "--upload"),
-            (&["--insecure"], "--insecure"),
-            (&["--ca-cert", "/etc/hostname"], "--ca-cert"),
         ] {
             let mut args = vec![NOWHERE, dest.as_str()];
             args.extend(flags);

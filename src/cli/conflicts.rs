@@ -53,18 +53,6 @@ pub(super) fn check(args: &PushArgs, destination: &Destination) -> Result<(), Us
             "only registries take uploads",
         ),
         (
-            local && !args.in_images_file && args.insecure,
-            "--insecure",
-            "a local destination (oci:, docker-archive:)",
-            "no registry is contacted",
-        ),
-        (
-            local && !args.in_images_file && args.ca_cert.is_some(),
-            "--ca-cert",
-            "a local destination (oci:, docker-archive:)",
-            "no registry is contacted",
-        ),
-        (
             !args.trusted_public_keys.is_empty() && args.no_check_sigs,
             "--trusted-public-key",
             "--no-check-sigs",
@@ -143,8 +131,6 @@ mod tests {
             for (args, first) in [
                 (&["--upload", "monolithic"][..], "--upload"),
                 (&["--upload", "streaming"], "--upload"),
-                (&["--insecure"], "--insecure"),
-                (&["--ca-cert", "/tmp/ca.pem"], "--ca-cert"),
             ] {
                 let mut all = vec![".#a", dest];
                 all.extend(args);
@@ -172,6 +158,9 @@ mod tests {
             &["r.io/x", "--sbom", "--sbom-format", "cyclonedx"],
             &["r.io/x", "--upload", "monolithic", "--insecure"],
             &["oci:/tmp/x", "--upload", "auto", "--compression", "zstd"],
+            // A binary cache behind a private CA (or plain HTTP) serves a local write too.
+            &["oci:/tmp/x", "--ca-cert", "/tmp/ca.pem"],
+            &["oci:/tmp/x", "--insecure"],
             &["r.io/x", "--trusted-public-key", "k:AAAA"],
         ] {
             let mut all = vec![".#a"];
