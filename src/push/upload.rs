@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 use super::reuse::{rebuild, remember, Reuse};
 use super::upload_options::UploadOptions;
 use super::PushError;
+use crate::http::{with_retries, Attempt, Budget};
 use crate::known_layers::KnownBlob;
 use crate::layer::{open_layer, Compression, LayerDigests, LayerError, LayerFailure, LayerSpec};
 use crate::layer_jobs::LayerJobs;
@@ -69,10 +70,11 @@ const WIND_DOWN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs a layer's upload, starting it again (the layer stream reopened) when its streamed
 /// request fails in a way that may succeed later, for as long as `retry_for` from its first
-/// failure (a layer that streamed for minutes before a drop still gets its budget). The other
-/// steps retry on their own and fail for good (`GaveUp`) when they give up, so this never
-/// retries around them. A stopped push starts nothing again.
-async fn retrying<T, F, Fut>(
+/// failure (a layer that streamed for minutes before a drop still gets its budget): the one
+/// retry loop of `http`, with the budget counted from the first failure. The other steps retry
+/// on their own and fail for good (`GaveUp`) when they give up, so this never retries around
+/// them. A stopped push starts nothing again.
+pub(super) async fn retrying<T, F, Fut>(
     retry_for: std::time::Duration,
     stop: &Stop,
     mut attempt_once: F,
@@ -82,33 +84,24 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, PushError>>,
 {
-    let mut first_failure: Option<std::time::Instant> = None;
-    let mut attempt = 1;
-    loop {
-        let answer = attempt_once().await;
-        if answer.is_err() {
-            first_failure.get_or_insert_with(std::time::Instant::now);
-        }
-        let failing_for = first_failure.map(|t| t.elapsed()).unwrap_or_default();
-        match answer {
-            Err(PushError::Registry(e))
-                if e.is_temporary()
-                    && !stop.is_stopped()
-                    && failing_for
-                        + e.retry_after()
-                            .unwrap_or_else(|| registry::backoff(attempt, None))
-                        < retry_for =>
-            {
-                on_retry(&e.to_string());
+    let budget = Budget::AfterFirstFailure(retry_for);
+    with_retries(budget, on_retry, async |attempt| {
+        match attempt_once().await {
+            Err(PushError::Registry(e)) if e.is_temporary() && !stop.is_stopped() => {
                 let wait = e
                     .retry_after()
                     .unwrap_or_else(|| registry::backoff(attempt, None));
-                tokio::time::sleep(wait).await;
-                attempt += 1;
+                let reason = Some(e.to_string());
+                Attempt::Again {
+                    last: Err(PushError::Registry(e)),
+                    wait,
+                    reason,
+                }
             }
-            other => return other,
+            other => Attempt::Done(other),
         }
-    }
+    })
+    .await
 }
 
 /// Makes sure one layer's blob is in the registry: skipped when a known digest is already

@@ -6,6 +6,7 @@
 //! registries in `tests/` (docs/tests.md).
 
 mod fake_remote;
+mod layer_retry;
 mod manifest_format;
 mod reuse;
 mod unchanged;
