@@ -23,13 +23,6 @@ use source_tree::*;
 //   grows its own dependencies belongs in a file of its own;
 // - unit tests (from a file's first `#[cfg(test)]` on) are left out: there `super` is the file.
 
-/// File cycles that predate this check, each to be broken (and its entry removed): a new cycle
-/// anywhere, or one of these growing, fails.
-const KNOWN_FILE_CYCLES: [(&str, &[&str]); 1] = [
-    // `client/` names upload sessions (`blob.rs`), `blob.rs` sends through the client.
-    ("registry", &["blob", "client"]),
-];
-
 /// A file's code without its unit tests and comment lines.
 fn code_of(text: &str) -> String {
     text.lines()
@@ -248,11 +241,7 @@ fn the_files_of_each_folder_import_each_other_without_a_cycle() {
             .keys()
             .filter(|f| reachable(&graph, f).contains(*f))
             .collect();
-        let known: &[&str] = KNOWN_FILE_CYCLES
-            .iter()
-            .find(|(f, _)| *f == folder)
-            .map_or(&[], |(_, files)| files);
-        if on_cycle.iter().any(|f| !known.contains(&f.as_str())) {
+        if !on_cycle.is_empty() {
             cycles.push(format!("src/{folder}/: {on_cycle:?} in {graph:?}"));
         }
     }

@@ -15,9 +15,10 @@ use futures_util::StreamExt;
 use reqwest::header::{HeaderValue, CONTENT_LENGTH};
 use reqwest::{Method, StatusCode};
 
-use super::blob::{blob_headers, is_patch_accepted, BlobBody, UploadSession};
+use super::blob::{blob_headers, is_patch_accepted};
 use super::client::{status_error, Client};
 use super::host_facts::cap_named_in;
+use super::session::{BlobBody, UploadSession};
 use super::RegistryError;
 
 /// Smallest chunk tried: a host whose cap is below it is not one to upload to.

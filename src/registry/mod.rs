@@ -14,12 +14,13 @@ mod client;
 mod error;
 mod host_facts;
 mod manifest;
+mod session;
 
 pub use auth::{Credentials, Secret};
-pub use blob::{BlobBody, Mount, UploadSession};
 pub use client::{cancel_abandoned_uploads, Access, Client, ConnectOptions};
 pub use error::RegistryError;
 pub use host_facts::{HostFacts, DEFAULT_CHUNK};
+pub use session::{BlobBody, Mount, UploadSession};
 // The retry policy is the http layer's; named here too, as the push and the command line
 // know it.
 pub use crate::http::{backoff, RetryPolicy};
