@@ -12,7 +12,10 @@ With --fault, the first download of each NAR breaks after --after bytes, the way
 break: `cut` closes the connection (the body is shorter than its Content-Length), `stall` stops
 sending and holds the connection open. Later downloads of the same NAR are whole.
 
-Usage: python3 tests/cache_server.py [--fault cut|stall --after BYTES] [--no-ranges] PORT DIRECTORY
+With --tls CERT KEY it speaks HTTPS only, with that certificate (a cache behind a private CA).
+
+Usage: python3 tests/cache_server.py [--fault cut|stall --after BYTES] [--no-ranges]
+                                     [--tls CERT KEY] PORT DIRECTORY
        (PORT 0: a free one, printed on stdout)
 """
 
@@ -21,6 +24,7 @@ import functools
 import http.server
 import os
 import shutil
+import ssl
 import threading
 import time
 
@@ -89,6 +93,7 @@ def main():
     ap.add_argument("--fault", choices=["cut", "stall"])
     ap.add_argument("--after", type=int, default=0)
     ap.add_argument("--no-ranges", action="store_true")
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     ap.add_argument("port", type=int)
     ap.add_argument("directory")
     args = ap.parse_args()
@@ -96,6 +101,10 @@ def main():
     server = Server(("127.0.0.1", args.port), handler)
     server.fault, server.after, server.no_ranges = args.fault, args.after, args.no_ranges
     server.broken, server.lock = set(), threading.Lock()
+    if args.tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*args.tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     if args.port == 0:
         print(server.server_address[1], flush=True)
     server.serve_forever()

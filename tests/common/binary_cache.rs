@@ -302,6 +302,17 @@ impl CacheServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The same directory served over HTTPS only, with `cert` and its `key` (PEM).
+    pub fn serve_tls(dir: &Path, cert: &Path, key: &Path) -> CacheServer {
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        CacheServer::serve_with(dir, &["--tls", &cert, &key])
+    }
+
+    /// The cache as an `https://` substituter (served with [`CacheServer::serve_tls`]).
+    pub fn https_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
     /// The access log as the server wrote it.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log.path()).unwrap()

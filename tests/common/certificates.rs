@@ -140,6 +140,10 @@ impl SelfSigned {
         self.0.path().join("cert.pem")
     }
 
+    pub fn key(&self) -> PathBuf {
+        self.0.path().join("key.pem")
+    }
+
     /// A registry serving this certificate.
     pub fn registry(&self) -> Registry {
         Registry::start_with(RegistryConfig {
