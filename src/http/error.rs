@@ -17,6 +17,10 @@ pub enum HttpError {
     Connect { url: String, reason: String },
     #[error("TLS with {host} failed: {reason} (use --ca-cert FILE for a private CA, or --insecure to skip verification)")]
     Tls { host: String, reason: String },
+    /// HTTPS was required (a CA configured for the host, or a host off loopback) and the server
+    /// answered in plain HTTP.
+    #[error("{host} does not speak TLS, and a CA (--ca-cert or certs.d) or a host off loopback means HTTPS only (--insecure allows plain HTTP)")]
+    NotTls { host: String },
     #[error("cannot use the CA certificates in {}: {reason}", path.display())]
     CaCert {
         path: std::path::PathBuf,

@@ -145,10 +145,8 @@ impl Client {
             }
             Ok(r) => r,
             Err(PingError::NotTls) => {
-                return Err(HttpError::Tls {
+                return Err(HttpError::NotTls {
                     host: host.to_owned(),
-                    reason: "the server does not speak TLS (use --insecure to allow plain HTTP)"
-                        .into(),
                 }
                 .into())
             }
