@@ -1,13 +1,15 @@
 //! Progress as the library reports it: typed events through the `Reporter` trait. The binary
 //! decides how to draw them (bars, lines on stderr, or nothing); nothing here writes anywhere.
 
+use std::path::PathBuf;
+
 use crate::digest::Digest;
 use crate::outcome::LayerAction;
 
 /// Events of a push, in the order they happen for each layer.
 pub trait Reporter: Send + Sync {
-    /// A phase of the push begins ("building", "connecting", ...).
-    fn phase(&self, _message: &str) {}
+    /// A phase of the push begins (building, connecting, writing a tag, ...).
+    fn phase(&self, _phase: &Phase) {}
     /// Something went wrong that the push works around: it goes on, perhaps slower or with
     /// less, and the user should know (`--json` lists them as `warnings`).
     fn warning(&self, _warning: &Warning) {}
@@ -29,6 +31,62 @@ pub trait Reporter: Send + Sync {
 pub struct Silent;
 
 impl Reporter for Silent {}
+
+/// A phase of a push, as the library reports it; its `Display` is the line a person reads.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Phase {
+    #[error("building {installables}")]
+    Building { installables: String },
+    /// Building, and connecting to the registry meanwhile.
+    #[error("building {installables} and connecting to {registry}")]
+    BuildingAndConnecting {
+        installables: String,
+        registry: String,
+    },
+    /// What one platform's image is made of.
+    #[error("{platform}: {paths} store paths ({mib} MiB) in {layers} layers")]
+    ImageSize {
+        platform: String,
+        paths: usize,
+        mib: u64,
+        layers: usize,
+    },
+    /// A manifest read before uploading names this many known layers.
+    #[error("{manifest} names {count} known layers")]
+    KnownLayers { manifest: String, count: usize },
+    /// One platform's manifest of a multi-arch image, by digest.
+    #[error("writing the {platform} manifest")]
+    WritingManifest { platform: String },
+    /// The document the tags name, under `tag` (none: by its digest).
+    #[error("writing {digest} as {}", tag.as_deref().unwrap_or("its digest"))]
+    WritingTag { digest: Digest, tag: Option<String> },
+    /// The tag already names exactly this image.
+    #[error("{tag} already names {digest}: unchanged, nothing sent")]
+    Unchanged { tag: String, digest: Digest },
+    #[error("attached the SBOM ({artifact_type}) {artifact} to {subject}")]
+    SbomAttached {
+        artifact_type: String,
+        artifact: Digest,
+        subject: Digest,
+    },
+    /// A store path not in the local store, read from binary caches.
+    #[error("{} is not in the local store: reading it from {caches}", path.display())]
+    ReadingFromCaches { path: PathBuf, caches: String },
+    /// A relative entrypoint the cache cannot show before the layer is made.
+    #[error("{} has no listing in the cache: --entrypoint {entrypoint} is checked as its layer is made (not when the registry already has it)", path.display())]
+    EntrypointCheckedLater { path: PathBuf, entrypoint: String },
+    #[error("building the dockerTools image description {drv}")]
+    BuildingImageDescription { drv: String },
+    #[error("measuring the layers (a docker-archive entry needs its size first)")]
+    MeasuringLayers,
+    #[error("writing the docker-archive to {target}")]
+    WritingArchive { target: String },
+    #[error("writing the OCI image layout {}", dir.display())]
+    WritingLayout { dir: PathBuf },
+    /// Something new learnt of a host (what it refuses), remembered for the next push.
+    #[error("{what}")]
+    HostLearnt { what: String },
+}
 
 /// What went wrong without failing the push. Each kind is its own variant, so a reader of
 /// `--json` can tell one from another (its `kind`) and from a phase.
@@ -82,10 +140,56 @@ impl crate::http::Notices for HttpNotices {
     }
 
     fn learnt(&self, what: &str) {
-        self.0.phase(what);
+        self.0.phase(&Phase::HostLearnt {
+            what: what.to_owned(),
+        });
     }
 
     fn detail(&self, message: &str) {
         self.0.detail(message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_read_as_lines_for_people() {
+        let d = Digest::of(b"manifest");
+        assert_eq!(
+            Phase::WritingTag {
+                digest: d.clone(),
+                tag: None
+            }
+            .to_string(),
+            format!("writing {d} as its digest")
+        );
+        assert_eq!(
+            Phase::WritingTag {
+                digest: d.clone(),
+                tag: Some("v1".into())
+            }
+            .to_string(),
+            format!("writing {d} as v1")
+        );
+        assert_eq!(
+            Phase::ImageSize {
+                platform: "linux/amd64".into(),
+                paths: 12,
+                mib: 3,
+                layers: 4
+            }
+            .to_string(),
+            "linux/amd64: 12 store paths (3 MiB) in 4 layers"
+        );
+        assert_eq!(
+            Phase::Unchanged {
+                tag: "v1".into(),
+                digest: d.clone()
+            }
+            .to_string(),
+            format!("v1 already names {d}: unchanged, nothing sent")
+        );
     }
 }

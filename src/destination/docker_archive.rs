@@ -35,7 +35,7 @@ use crate::layer_jobs::LayerJobs;
 use crate::outcome::LayerAction;
 use crate::outcome::LayerReport;
 use crate::plan::{ImageDocuments, ImagePlan};
-use crate::progress::Reporter;
+use crate::progress::{Phase, Reporter};
 use crate::reference::DEFAULT_TAG;
 use crate::stop::Stop;
 
@@ -95,7 +95,7 @@ pub(crate) async fn write(
     let cancel = work.stop.child();
     let _stop = cancel.on_drop();
     let total = plan.layers.len();
-    reporter.phase("measuring the layers (a docker-archive entry needs its size first)");
+    reporter.phase(&Phase::MeasuringLayers);
     let measured = LayerJobs::until_ended(total, work.jobs, &cancel)
         .run(
             || LocalError::Cancelled,
@@ -124,7 +124,9 @@ pub(crate) async fn write(
         Some(p) => Output::File(p.to_owned()),
         None => Output::Stdout,
     };
-    reporter.phase(&format!("writing the docker-archive to {target}"));
+    reporter.phase(&Phase::WritingArchive {
+        target: target.to_string(),
+    });
     let archive = Archive {
         layers: plan.layers.clone(),
         measured,

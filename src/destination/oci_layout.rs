@@ -25,7 +25,7 @@ use crate::layer_jobs::LayerJobs;
 use crate::outcome::LayerAction;
 use crate::outcome::LayerReport;
 use crate::plan::ImagePlan;
-use crate::progress::Reporter;
+use crate::progress::{Phase, Reporter};
 use crate::stop::Stop;
 
 /// What `oci-layout` says: the version of the image layout specification followed.
@@ -83,7 +83,9 @@ async fn write_blobs(
     work: &LayerWork,
 ) -> Result<WrittenImage, LocalError> {
     let reporter = &work.reporter;
-    reporter.phase(&format!("writing the OCI image layout {}", dir.display()));
+    reporter.phase(&Phase::WritingLayout {
+        dir: dir.to_owned(),
+    });
     let blobs = BlobDir::create(dir)?;
     if !dir.join("oci-layout").exists() {
         write_whole(&dir.join("oci-layout"), OCI_LAYOUT)?;

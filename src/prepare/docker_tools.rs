@@ -16,7 +16,7 @@ use crate::dockertools::{self, ArchiveImage, ConfSource, DockerToolsConf};
 use crate::layer::{LayerContent, LayerKey, LayerSpec};
 use crate::nix::{self, Closure, GcRoots, Platform};
 use crate::plan::{store_paths_layer, unix_now, ConfigBytes, ImagePlan, NixpkgsConfig};
-use crate::progress::Reporter;
+use crate::progress::{Phase, Reporter};
 
 /// Realises the conf (kept alive by a GC root), reads it and plans its image, a `fromImage`
 /// base's layers first.
@@ -28,7 +28,9 @@ pub(super) async fn prepare_docker_tools(
     let mut roots = GcRoots::new()?;
     let conf_path = match source {
         ConfSource::Derivation(drv) => {
-            reporter.phase(&format!("building the dockerTools image description {drv}"));
+            reporter.phase(&Phase::BuildingImageDescription {
+                drv: drv.to_string(),
+            });
             roots
                 .realise(&drv)
                 .await?

@@ -17,7 +17,7 @@ use crate::dockertools::DockerToolsConf;
 use crate::layer::StoreSource;
 use crate::nix::PlatformSpec;
 use crate::plan::{package_plan, unix_now, ImagePlan, Package};
-use crate::progress::{Reporter, Warning};
+use crate::progress::{Phase, Reporter, Warning};
 
 /// Largest NAR of a store path taken for a dockerTools conf.json.
 const MAX_CONF_NAR: u64 = 1024 * 1024;
@@ -42,11 +42,10 @@ pub(super) async fn prepare_from_cache(
             ),
         });
     }
-    reporter.phase(&format!(
-        "{} is not in the local store: reading it from {}",
-        path.display(),
-        caches.names()
-    ));
+    reporter.phase(&Phase::ReadingFromCaches {
+        path: path.to_owned(),
+        caches: caches.names(),
+    });
     let cached = caches.closure(&[path.to_owned()]).await?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     if ARCHIVE_SUFFIXES.iter().any(|s| name.ends_with(s)) {
@@ -75,10 +74,10 @@ pub(super) async fn prepare_from_cache(
                     .filter(|p| !p.is_empty() && *p != ".")
                     .collect();
                 if !parts.contains(&"..") {
-                    reporter.phase(&format!(
-                        "{} has no listing in the cache: --entrypoint {relative} is checked as its layer is made (not when the registry already has it)",
-                        path.display()
-                    ));
+                    reporter.phase(&Phase::EntrypointCheckedLater {
+                        path: path.to_owned(),
+                        entrypoint: relative.to_owned(),
+                    });
                     must_hold.insert(path.to_owned(), vec![parts.join("/")]);
                 }
             }

@@ -16,6 +16,7 @@ use crate::image::ManifestFormat;
 use crate::layer::LayerDigests;
 use crate::nix::PlatformSpec;
 use crate::outcome::{ImageOutcome, LayerReport, PushOutcome};
+use crate::progress::Phase;
 
 /// Writes the manifests of images whose blobs are all in the registry (`layers[i]`: image `i`'s
 /// layer reports), the tags last.
@@ -33,10 +34,9 @@ pub(super) async fn write_manifests<R: Remote>(
     if set.multi_arch {
         // By digest: untagged until the index that names it is written.
         for (i, plan) in set.plans.iter().enumerate() {
-            push.reporter.phase(&format!(
-                "writing the {} manifest",
-                PlatformSpec::of(&plan.platform)
-            ));
+            push.reporter.phase(&Phase::WritingManifest {
+                platform: PlatformSpec::of(&plan.platform).to_string(),
+            });
             let manifest = |format| -> Result<Bytes, PushError> {
                 Ok(set
                     .documents(format)
@@ -126,10 +126,10 @@ async fn write_tags<R: Remote>(
         if push.stop.is_stopped() {
             return Err(PushError::Stopped);
         }
-        push.reporter.phase(&format!(
-            "writing {written} as {}",
-            target.unwrap_or("its digest")
-        ));
+        push.reporter.phase(&Phase::WritingTag {
+            digest: written.clone(),
+            tag: target.map(str::to_owned),
+        });
         written = writer.put(target, set.kind(), top).await?.1;
     }
     Ok(written)

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::remote::Remote;
 use crate::image::index_children;
 use crate::known_layers::LearntLayers;
-use crate::progress::{Reporter, Warning};
+use crate::progress::{Phase, Reporter, Warning};
 use crate::reference::Reference;
 
 /// Most manifests of an index read to learn their layers.
@@ -52,7 +52,10 @@ pub(super) async fn learn_layers(
                 read += 1;
                 let n = learnt.learn(&bytes, &repository);
                 if n > 0 {
-                    reporter.phase(&format!("{repository}:{reference} names {n} known layers"));
+                    reporter.phase(&Phase::KnownLayers {
+                        manifest: format!("{repository}:{reference}"),
+                        count: n,
+                    });
                 }
                 for child in index_children(&bytes) {
                     if read + sources.len() < MAX_LEARNED_MANIFESTS {

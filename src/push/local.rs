@@ -10,7 +10,7 @@ use crate::destination::{
 use crate::nix::PlatformSpec;
 use crate::outcome::{ImageOutcome, PushOutcome};
 use crate::plan::{ImageDocuments, ImagePlan};
-use crate::progress::Reporter;
+use crate::progress::{Phase, Reporter};
 use crate::request::PushRequest;
 use crate::stop::Stop;
 
@@ -21,7 +21,9 @@ pub(super) async fn write_local(
     reporter: Arc<dyn Reporter>,
     stop: &Stop,
 ) -> Result<PushOutcome, PushError> {
-    reporter.phase(&format!("building {}", request.installables()));
+    reporter.phase(&Phase::Building {
+        installables: request.installables(),
+    });
     let prepared = prepare_all(request, &reporter).await?;
     let tags = tags_for(request, &prepared)?;
     let target = match target {

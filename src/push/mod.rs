@@ -30,7 +30,7 @@ use crate::destination::{Destination, LocalTarget};
 use crate::known_layers::LearntLayers;
 use crate::outcome::PushOutcome;
 use crate::prepare::Prepared;
-use crate::progress::Reporter;
+use crate::progress::{Phase, Reporter};
 use crate::request::{target_tags, PushRequest};
 use crate::stop::Stop;
 use local::write_local;
@@ -42,7 +42,9 @@ pub async fn dry_run(
     request: &PushRequest,
     reporter: Arc<dyn Reporter>,
 ) -> Result<String, PushError> {
-    reporter.phase(&format!("building {}", request.installables()));
+    reporter.phase(&Phase::Building {
+        installables: request.installables(),
+    });
     let prepared = prepare_all(request, &reporter).await?;
     let tags = tags_for(request, &prepared)?;
     let names = match &request.destination {

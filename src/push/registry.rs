@@ -18,7 +18,7 @@ use crate::known_layers::{KnownBlob, KnownLayer, LearntLayers};
 use crate::layer::Compression;
 use crate::nix::PlatformSpec;
 use crate::outcome::{LayerReport, PushOutcome};
-use crate::progress::{HttpNotices, Reporter};
+use crate::progress::{HttpNotices, Phase, Reporter};
 use crate::reference::Reference;
 use crate::registry::{Access, Client, ConnectOptions, Credentials};
 use crate::request::PushRequest;
@@ -33,11 +33,10 @@ pub(super) async fn push_to_registry(
 ) -> Result<PushOutcome, PushError> {
     // Prepare and connect at once: wrong credentials or an unreachable registry are reported
     // without waiting for a long build, and a build error still comes first.
-    reporter.phase(&format!(
-        "building {} and connecting to {}",
-        request.installables(),
-        destination.registry()
-    ));
+    reporter.phase(&Phase::BuildingAndConnecting {
+        installables: request.installables(),
+        registry: destination.registry().to_owned(),
+    });
     let (prepared, client) = tokio::join!(
         prepare_all(request, &reporter),
         connect(request, destination, reporter.clone())
@@ -46,12 +45,12 @@ pub(super) async fn push_to_registry(
     let client = client?;
     for p in &prepared {
         let (paths, nar_size) = (p.closure.paths.len(), p.closure.nar_size());
-        reporter.phase(&format!(
-            "{}: {paths} store paths ({} MiB) in {} layers",
-            PlatformSpec::of(&p.plan.platform),
-            nar_size / (1024 * 1024),
-            p.plan.layers.len()
-        ));
+        reporter.phase(&Phase::ImageSize {
+            platform: PlatformSpec::of(&p.plan.platform).to_string(),
+            paths,
+            mib: nar_size / (1024 * 1024),
+            layers: p.plan.layers.len(),
+        });
     }
     let tags = tags_for(request, &prepared)?;
     let mut learnt = learn_layers(

@@ -16,7 +16,7 @@ use crate::image::artifact::{artifact_manifest, Described, EMPTY_BLOB};
 use crate::image::{ManifestFormat, OCI_MANIFEST};
 use crate::outcome::ImageOutcome;
 use crate::plan::{ImageDocuments, ImagePlan};
-use crate::progress::Reporter;
+use crate::progress::{Phase, Reporter};
 use crate::sbom::{BillOfMaterials, SbomFormat};
 
 /// The SBOM document of an image.
@@ -78,10 +78,11 @@ pub(super) async fn attach(
         };
         list_in_fallback_tag(client, &subject.digest, &artifact, artifact_type).await?;
     }
-    reporter.phase(&format!(
-        "attached the SBOM ({artifact_type}) {digest} to {}",
-        subject.digest
-    ));
+    reporter.phase(&Phase::SbomAttached {
+        artifact_type: artifact_type.to_owned(),
+        artifact: digest.clone(),
+        subject: subject.digest.clone(),
+    });
     Ok(digest)
 }
 
@@ -109,10 +110,11 @@ pub(super) fn attach_to_layout(
     let manifest = artifact_of(&sbom, format, &subject);
     let digest =
         crate::destination::attach_to_layout(dir, &[EMPTY_BLOB, &sbom], &manifest, artifact_type)?;
-    reporter.phase(&format!(
-        "attached the SBOM ({artifact_type}) {digest} to {}",
-        subject.digest
-    ));
+    reporter.phase(&Phase::SbomAttached {
+        artifact_type: artifact_type.to_owned(),
+        artifact: digest.clone(),
+        subject: subject.digest.clone(),
+    });
     Ok(digest)
 }
 

@@ -23,6 +23,7 @@ use crate::known_layers::{KnownBlob, LayerCache, LearntLayers};
 use crate::layer::{LayerDigests, LayerSpec};
 use crate::outcome::{LayerAction, LayerReport, PushOutcome};
 use crate::plan::ImagePlan;
+use crate::progress::Phase;
 
 /// An image whose every layer blob is known without building it.
 pub(super) struct KnownImage {
@@ -150,9 +151,10 @@ pub(super) async fn unchanged_push<R: Remote>(
         }
     }
     let digest = Digest::of(&top);
-    push.reporter.phase(&format!(
-        "{first} already names {digest}: unchanged, nothing sent"
-    ));
+    push.reporter.phase(&Phase::Unchanged {
+        tag: first.clone(),
+        digest: digest.clone(),
+    });
     // Learnt from the tag: the cache knows these blobs, and where they are, from now on.
     for (spec, blob) in known.iter().flat_map(|k| &k.blobs) {
         remember(
@@ -169,7 +171,10 @@ pub(super) async fn unchanged_push<R: Remote>(
     attach_all(push, &documents, format, &mut images).await?;
     let media_type = set.kind().media_type(format);
     for tag in &push.tags[1..] {
-        push.reporter.phase(&format!("writing {digest} as {tag}"));
+        push.reporter.phase(&Phase::WritingTag {
+            digest: digest.clone(),
+            tag: Some(tag.clone()),
+        });
         push.client
             .put_manifest(tag, media_type, top.clone(), &digest)
             .await?;

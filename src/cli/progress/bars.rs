@@ -9,7 +9,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nixpush::digest::Digest;
 use nixpush::outcome::LayerAction;
-use nixpush::progress::{Reporter, Warning};
+use nixpush::progress::{Phase, Reporter, Warning};
 
 use super::lines::{human_size, short};
 
@@ -44,8 +44,8 @@ impl ProgressBars {
 }
 
 impl Reporter for ProgressBars {
-    fn phase(&self, message: &str) {
-        self.overall.set_message(message.to_owned());
+    fn phase(&self, phase: &Phase) {
+        self.overall.set_message(phase.to_string());
     }
 
     fn warning(&self, warning: &Warning) {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use nixpush::digest::Digest;
 use nixpush::outcome::LayerAction;
-use nixpush::progress::{Reporter, Warning};
+use nixpush::progress::{Phase, Reporter, Warning};
 
 pub struct ProgressLines {
     start: Instant,
@@ -30,8 +30,8 @@ impl ProgressLines {
 }
 
 impl Reporter for ProgressLines {
-    fn phase(&self, message: &str) {
-        self.line(message);
+    fn phase(&self, phase: &Phase) {
+        self.line(&phase.to_string());
     }
 
     fn warning(&self, warning: &Warning) {

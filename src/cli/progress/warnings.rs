@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use nixpush::digest::Digest;
 use nixpush::outcome::LayerAction;
-use nixpush::progress::{Reporter, Warning};
+use nixpush::progress::{Phase, Reporter, Warning};
 
 pub struct WarningLog {
     inner: Arc<dyn Reporter>,
@@ -31,8 +31,8 @@ impl WarningLog {
 }
 
 impl Reporter for WarningLog {
-    fn phase(&self, message: &str) {
-        self.inner.phase(message)
+    fn phase(&self, phase: &Phase) {
+        self.inner.phase(phase)
     }
     fn warning(&self, warning: &Warning) {
         let mut kept = self.warnings.lock().unwrap_or_else(|e| e.into_inner());
