@@ -24,6 +24,29 @@ impl Client {
         bytes: Bytes,
         digest: &Digest,
     ) -> Result<bool, RegistryError> {
+        let mut attempt = 1;
+        loop {
+            match self
+                .put_manifest_once(reference, media_type, bytes.clone(), digest)
+                .await
+            {
+                Err(e) if names_a_blob_unknown(&e) && attempt < BLOB_UNKNOWN_TRIES => {
+                    self.retrying(&e.to_string());
+                    tokio::time::sleep(BLOB_UNKNOWN_WAIT * attempt).await;
+                    attempt += 1;
+                }
+                answer => return answer,
+            }
+        }
+    }
+
+    async fn put_manifest_once(
+        &self,
+        reference: &str,
+        media_type: &'static str,
+        bytes: Bytes,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
         let url = self.url(&format!("manifests/{reference}"));
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(media_type));
@@ -49,6 +72,22 @@ impl Client {
         self.check_content_digest(&r, digest)?;
         Ok(indexed)
     }
+}
+
+/// Tries of a manifest `PUT` answered `MANIFEST_BLOB_UNKNOWN`, and the wait before the first
+/// retry (doubled, then tripled). Every blob a manifest names is confirmed before it is written,
+/// so such an answer is a registry that has not seen a blob yet: docker-registry's filesystem
+/// storage rewrites a repository's blob link in place, and a second push uploading the same
+/// blob at that moment (two CI jobs publishing one image) makes it look missing for a few
+/// milliseconds (seen in tests/sbom_race.rs). A blob that is really missing fails after about a
+/// second, as it would have at once.
+const BLOB_UNKNOWN_TRIES: u32 = 4;
+const BLOB_UNKNOWN_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Whether the registry refused a manifest for naming a blob it does not know.
+fn names_a_blob_unknown(e: &RegistryError) -> bool {
+    matches!(e, RegistryError::Status { status, detail, .. }
+        if *status == StatusCode::BAD_REQUEST && detail.contains("MANIFEST_BLOB_UNKNOWN"))
 }
 
 /// What `get_manifest` accepts: OCI and Docker manifests and indexes.

@@ -14,6 +14,8 @@ mod client;
 mod error;
 mod host_facts;
 mod manifest;
+#[cfg(test)]
+mod manifest_tests;
 mod session;
 
 pub use auth::{Credentials, Secret};
