@@ -17,6 +17,15 @@ pub(super) enum Kind {
 }
 
 impl Kind {
+    /// The top document of a push of several platforms (`multi_arch`) or of one.
+    pub fn of(multi_arch: bool) -> Kind {
+        if multi_arch {
+            Kind::Index
+        } else {
+            Kind::Manifest
+        }
+    }
+
     pub fn media_type(self, format: ManifestFormat) -> &'static str {
         match self {
             Kind::Manifest => format.manifest_type(),
@@ -36,11 +45,7 @@ pub(super) struct ImageSet<'a> {
 impl ImageSet<'_> {
     /// The kind of document the tags name.
     pub fn kind(&self) -> Kind {
-        if self.multi_arch {
-            Kind::Index
-        } else {
-            Kind::Manifest
-        }
+        Kind::of(self.multi_arch)
     }
 
     /// Each image's config and manifest in `format`.
@@ -53,6 +58,13 @@ impl ImageSet<'_> {
             .zip(&self.layers)
             .map(|(plan, layers)| plan.documents_in(layers, format))
             .collect()
+    }
+
+    /// Image `i`'s manifest in `format`.
+    pub fn manifest(&self, i: usize, format: ManifestFormat) -> Result<Bytes, NotInDockerFormat> {
+        Ok(self.plans[i]
+            .documents_in(&self.layers[i], format)?
+            .manifest)
     }
 
     /// The document the tags name: the image's manifest, or the index of every image's.

@@ -3,8 +3,6 @@
 //! name under each tag (or by digest), so a tag never names an image without what is attached
 //! to it; and the one place a registry push's outcome is made.
 
-use bytes::Bytes;
-
 use super::documents::{ImageSet, Kind};
 use super::manifest_format::ManifestWriter;
 use super::registry_push::RegistryPush;
@@ -37,13 +35,7 @@ pub(super) async fn write_manifests<R: Remote>(
             push.reporter.phase(&Phase::WritingManifest {
                 platform: PlatformSpec::of(&plan.platform).to_string(),
             });
-            let manifest = |format| -> Result<Bytes, PushError> {
-                Ok(set
-                    .documents(format)
-                    .map_err(failed)?
-                    .swap_remove(i)
-                    .manifest)
-            };
+            let manifest = |format| set.manifest(i, format).map_err(failed);
             writer.put(None, Kind::Manifest, manifest).await?;
         }
     }

@@ -22,7 +22,7 @@ use crate::image::ManifestFormat;
 use crate::known_layers::{KnownBlob, LayerCache, LearntLayers};
 use crate::layer::{LayerDigests, LayerSpec};
 use crate::outcome::{LayerAction, LayerReport, PushOutcome};
-use crate::plan::ImagePlan;
+use crate::plan::{ImageDocuments, ImagePlan};
 use crate::progress::Phase;
 
 /// An image whose every layer blob is known without building it.
@@ -68,8 +68,16 @@ fn known_blob(
         .or_else(|| learnt.get(&spec.key).map(|k| k.layer.clone()).filter(fits))
 }
 
-/// The decision: the images of `set`'s plans with every blob known, if the document they make
-/// in `format` is byte for byte `current`.
+/// An image found unchanged: its layers' known blobs, its documents in the format asked, and
+/// the document the tag names (the manifest, or the index).
+pub(super) struct Unchanged {
+    pub known: Vec<KnownImage>,
+    pub documents: Vec<ImageDocuments>,
+    pub top: Bytes,
+}
+
+/// The decision: the images of `plans` with every blob known, if the document they make in
+/// `format` is byte for byte `current`.
 pub(super) fn unchanged_images(
     plans: &[&ImagePlan],
     multi_arch: bool,
@@ -77,7 +85,7 @@ pub(super) fn unchanged_images(
     learnt: &LearntLayers,
     format: ManifestFormat,
     current: &[u8],
-) -> Option<(Vec<KnownImage>, Bytes)> {
+) -> Option<Unchanged> {
     let known: Vec<KnownImage> = plans
         .iter()
         .map(|plan| known_image(plan, cache, learnt))
@@ -95,8 +103,13 @@ pub(super) fn unchanged_images(
             .collect(),
         multi_arch,
     };
-    let top = set.top(format).ok()?;
-    (top[..] == current[..]).then_some((known, top))
+    let documents = set.documents(format).ok()?;
+    let top = set.top_of(&documents, format);
+    (top[..] == current[..]).then_some(Unchanged {
+        known,
+        documents,
+        top,
+    })
 }
 
 /// The outcome of a push whose manifest (or index) the first tag already names, byte for byte:
@@ -116,26 +129,23 @@ pub(super) async fn unchanged_push<R: Remote>(
     };
     let request = push.request;
     let plans = push.plans();
-    let Some((known, top)) = unchanged_images(
+    let Some(Unchanged {
+        known,
+        documents,
+        top,
+    }) = unchanged_images(
         &plans,
         request.is_multi_arch(),
         &request.cache,
         &learnt.layers,
         format,
         current,
-    ) else {
+    )
+    else {
         return Ok(None);
     };
-    let set = push.image_set(
-        known
-            .iter()
-            .map(|k| k.layers.iter().map(|l| l.digests.clone()).collect())
-            .collect(),
-    );
-    let documents = set
-        .documents(format)
-        .map_err(|e| push.not_in_docker_format(e))?;
-    if set.kind() == Kind::Index {
+    let kind = Kind::of(request.is_multi_arch());
+    if kind == Kind::Index {
         // The index is the one the tag names; each platform's manifest must still be there
         // (a registry may collect untagged manifests).
         for d in &documents {
@@ -169,7 +179,7 @@ pub(super) async fn unchanged_push<R: Remote>(
     // Unchanged, yet an SBOM missing from it is attached (one found there is left alone),
     // before the other tags move.
     attach_all(push, &documents, format, &mut images).await?;
-    let media_type = set.kind().media_type(format);
+    let media_type = kind.media_type(format);
     for tag in &push.tags[1..] {
         push.reporter.phase(&Phase::WritingTag {
             digest: digest.clone(),
@@ -179,5 +189,5 @@ pub(super) async fn unchanged_push<R: Remote>(
             .put_manifest(tag, media_type, top.clone(), &digest)
             .await?;
     }
-    Ok(Some(outcome(push, digest, images, set.kind(), true)))
+    Ok(Some(outcome(push, digest, images, kind, true)))
 }

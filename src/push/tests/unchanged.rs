@@ -68,7 +68,7 @@ fn unchanged_decisions() {
     let decide =
         |plans: &[&ImagePlan], multi, cache: &LayerCache, learnt, format, current: &[u8]| {
             unchanged_images(plans, multi, cache, learnt, format, current)
-                .map(|(k, top)| (k.len(), top))
+                .map(|u| (u.known.len(), u.top))
         };
     // Every blob cached, the same bytes: unchanged, with the bytes the tag names.
     assert_eq!(
