@@ -9,13 +9,6 @@ use std::process::Command;
 
 use common::*;
 
-/// The fallback tag's index of the image `pinned` (`host/repo@sha256:...`).
-fn referrers(pinned: &str) -> serde_json::Value {
-    let (repo, digest) = pinned.split_once('@').unwrap();
-    let tag = digest.replace(':', "-");
-    serde_json::from_slice(&skopeo_raw(&format!("{repo}:{tag}"))).unwrap()
-}
-
 /// A blob of `repo` (`host/repo`), read over HTTP.
 fn blob(repo: &str, digest: &str) -> Vec<u8> {
     let (host, name) = repo.split_once('/').unwrap();
@@ -29,7 +22,7 @@ fn blob(repo: &str, digest: &str) -> Vec<u8> {
 
 /// The SBOM attached to `pinned`: (artifact manifest, SBOM bytes).
 fn attached(pinned: &str) -> (serde_json::Value, Vec<u8>) {
-    let index = referrers(pinned);
+    let index = fallback_referrers(pinned);
     let entries = index["manifests"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{index}");
     let (repo, _) = pinned.split_once('@').unwrap();
@@ -74,7 +67,7 @@ fn an_spdx_sbom_of_the_exact_closure_is_attached_as_a_referrer() {
     let pinned = doc["reference"].as_str().unwrap().to_owned();
 
     // The fallback tag's index lists exactly one SPDX artifact about the pushed manifest.
-    let index = referrers(&pinned);
+    let index = fallback_referrers(&pinned);
     assert_eq!(
         index["manifests"][0]["artifactType"],
         "application/spdx+json"
@@ -136,7 +129,13 @@ fn an_spdx_sbom_of_the_exact_closure_is_attached_as_a_referrer() {
     let again: serde_json::Value = serde_json::from_str(again.assert_ok()).unwrap();
     assert_eq!(again["images"][0]["unchanged"], true);
     assert_eq!(again["images"][0]["sbomDigest"], doc["sbomDigest"]);
-    assert_eq!(referrers(&pinned)["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        fallback_referrers(&pinned)["manifests"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Another machine, another registry: the same SBOM, the same artifact digest.
     let other = Registry::start();

@@ -52,10 +52,7 @@ fn two_concurrent_sbom_pushes_both_stay_listed_in_the_fallback_tag() {
         let (pinned, spdx_digest) = sbom_of(&spdx);
         let (other, cyclonedx_digest) = sbom_of(&cyclonedx);
         assert_eq!(pinned, other, "one image");
-        let (repo, digest) = pinned.split_once('@').unwrap();
-        let tag = digest.replace(':', "-");
-        let index: serde_json::Value =
-            serde_json::from_slice(&skopeo_raw(&format!("{repo}:{tag}"))).unwrap();
+        let index = fallback_referrers(&pinned);
         let listed: Vec<&str> = index["manifests"]
             .as_array()
             .unwrap()

@@ -183,6 +183,14 @@ pub fn skopeo_raw(image: &str) -> Vec<u8> {
     .stdout
 }
 
+/// The referrers fallback tag's index (`sha256-<hex>`) of the image `pinned`
+/// (`host/repo@sha256:...`), read with skopeo.
+pub fn fallback_referrers(pinned: &str) -> serde_json::Value {
+    let (repo, digest) = pinned.split_once('@').unwrap();
+    let tag = digest.replace(':', "-");
+    serde_json::from_slice(&skopeo_raw(&format!("{repo}:{tag}"))).unwrap()
+}
+
 /// `skopeo inspect --format '{{.Digest}}'`: the digest the registry gives the reference.
 pub fn skopeo_digest(image: &str) -> String {
     let out = skopeo_ok(&[
