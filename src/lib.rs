@@ -28,4 +28,6 @@ pub mod reference;
 pub mod registry;
 pub mod request;
 pub mod sbom;
+pub mod signing;
+pub mod slsa;
 pub mod stop;

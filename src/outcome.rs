@@ -27,6 +27,8 @@ pub struct PushOutcome {
     pub index_digest: Option<Digest>,
     /// The tag already named exactly this image: no blob was asked about, nothing written.
     pub unchanged: bool,
+    /// The manifests signed (`--sign-key`), each with its `.sig` tag.
+    pub signatures: Vec<(Digest, String)>,
 }
 
 /// One image (one platform) of a push.
@@ -40,6 +42,9 @@ pub struct ImageOutcome {
     pub layers: Vec<LayerReport>,
     /// The artifact manifest of the SBOM attached to this image (`--sbom`).
     pub sbom_digest: Option<Digest>,
+    /// The artifact manifest of the SLSA provenance attached to this image (`--provenance`),
+    /// and whether it is signed.
+    pub provenance: Option<(Digest, bool)>,
 }
 
 /// What happened to one layer.

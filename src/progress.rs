@@ -69,6 +69,20 @@ pub enum Phase {
         artifact: Digest,
         subject: Digest,
     },
+    /// A manifest's signature stored under its `.sig` tag (`added`: false when it was there).
+    #[error("{} {subject} under {tag}", if *added { "signed" } else { "already signed:" })]
+    Signed {
+        subject: Digest,
+        tag: String,
+        added: bool,
+    },
+    /// SLSA provenance attached to an image manifest (cosign's `.att` tag and a referrer).
+    #[error("attached {} SLSA provenance {artifact} to {subject}", if *signed { "signed" } else { "unsigned" })]
+    ProvenanceAttached {
+        artifact: Digest,
+        subject: Digest,
+        signed: bool,
+    },
     /// A store path not in the local store, read from binary caches.
     #[error("{} is not in the local store: reading it from {caches}", path.display())]
     ReadingFromCaches { path: PathBuf, caches: String },
@@ -113,6 +127,9 @@ pub enum Warning {
     /// A store Nix is configured with is not a binary cache nixpush reads; it is passed over.
     #[error("{message}")]
     StorePassedOver { message: String },
+    /// `--provenance` without `--sign-key`: the attestation is attached unsigned.
+    #[error("the provenance is unsigned (no --sign-key): verifiers cannot tell who attached it")]
+    UnsignedProvenance,
 }
 
 impl Warning {
@@ -126,6 +143,7 @@ impl Warning {
             Warning::VerifyMismatch { .. } => "verify-mismatch",
             Warning::NoProvenance { .. } => "no-provenance",
             Warning::StorePassedOver { .. } => "store-passed-over",
+            Warning::UnsignedProvenance => "unsigned-provenance",
         }
     }
 }

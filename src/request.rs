@@ -31,6 +31,11 @@ pub struct PushRequest {
     pub upload: UploadMode,
     /// Attach an SBOM of the image's closure in this format (`--sbom`).
     pub sbom: Option<crate::sbom::SbomFormat>,
+    /// Sign every manifest the push writes with this key (`--sign-key`), before any tag moves.
+    pub signer: Option<std::sync::Arc<crate::signing::Signer>>,
+    /// Attach SLSA provenance to each image manifest (`--provenance`): signed with `signer`,
+    /// unsigned without one.
+    pub provenance: bool,
     /// The manifests' media types (`--format`); `None`: OCI unless the registry refuses it.
     pub format: Option<crate::image::ManifestFormat>,
     /// More tags for the same manifest (`--tag`), beside the destination's.
@@ -75,6 +80,7 @@ impl PushRequest {
             max_layers: self.max_layers,
             compression: self.compression,
             sbom: self.sbom.is_some(),
+            provenance: self.provenance,
             substituters: self.substituters.clone(),
             retry: self.retry,
             tls: crate::http::TlsOptions {

@@ -133,6 +133,7 @@ mod tests {
             config_digest: Digest::of(b"config"),
             layers: vec![layer.clone()],
             sbom_digest: None,
+            provenance: None,
         };
         let outcome = PushOutcome {
             destination: "r.io/a:1".into(),
@@ -143,6 +144,7 @@ mod tests {
             images: vec![image("linux/amd64"), image("linux/arm64")],
             index_digest: Some(Digest::of(b"index")),
             unchanged: true,
+            signatures: Vec::new(),
         };
         let warnings = [Warning::CachedDigestWrong { layer: 3 }];
         let v: serde_json::Value =

@@ -16,13 +16,72 @@ pub const CREATED: &str = "org.opencontainers.image.created";
 pub const VERSION: &str = "org.opencontainers.image.version";
 
 /// What `nix flake metadata --json` says that matters here.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FlakeMetadata {
     /// The commit, for a clean git flake (a dirty tree has none: it is no commit).
     pub revision: Option<String>,
     pub last_modified: Option<i64>,
     pub resolved_url: Option<String>,
+    /// The locked flake reference (with its `rev`, or `narHash` for a path flake).
+    pub url: Option<String>,
+    #[serde(default)]
+    pub locked: LockedRef,
+    /// The flake's lock file: every input, locked.
+    #[serde(default)]
+    pub locks: Locks,
+}
+
+/// A locked flake reference's attributes, as Nix prints them (`locked`, a lock node's `locked`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockedRef {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub nar_hash: Option<String>,
+    pub rev: Option<String>,
+    pub owner: Option<String>,
+    pub repo: Option<String>,
+    pub url: Option<String>,
+    pub path: Option<String>,
+}
+
+impl LockedRef {
+    /// The reference as a flake URL, where its type has one.
+    pub fn to_url(&self) -> Option<String> {
+        let rev = self.rev.as_deref();
+        match self.kind.as_deref()? {
+            t @ ("github" | "gitlab" | "sourcehut") => Some(format!(
+                "{t}:{}/{}{}",
+                self.owner.as_deref()?,
+                self.repo.as_deref()?,
+                rev.map(|r| format!("/{r}")).unwrap_or_default()
+            )),
+            "git" | "hg" => Some(format!(
+                "{}+{}{}",
+                self.kind.as_deref()?,
+                self.url.as_deref()?,
+                rev.map(|r| format!("?rev={r}")).unwrap_or_default()
+            )),
+            "tarball" | "file" => self.url.clone(),
+            "path" => Some(format!("path:{}", self.path.as_deref()?)),
+            _ => None,
+        }
+    }
+}
+
+/// A flake's lock file as `nix flake metadata --json` prints it.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Locks {
+    #[serde(default)]
+    pub nodes: BTreeMap<String, LockNode>,
+    #[serde(default)]
+    pub root: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct LockNode {
+    pub locked: Option<LockedRef>,
 }
 
 /// The flake reference of a flake installable (`.#docker` -> `.`); `None` for a store path.

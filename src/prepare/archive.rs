@@ -52,6 +52,7 @@ pub(super) fn prepare_archive(
         image_name: archive.name().map(str::to_owned),
         closure: built.closure.clone(),
         license: None,
+        flake: None,
         _alive: Alive::Built {
             _built: vec![built],
         },

@@ -82,6 +82,7 @@ pub(super) async fn prepare_docker_tools(
         image_name: conf.name.clone(),
         closure: closure.clone(),
         license: None,
+        flake: None,
         _alive: Alive::Roots { _roots: roots },
     })
 }

@@ -99,6 +99,7 @@ pub(super) async fn prepare_from_cache(
         image_name: None,
         closure: cached.closure.clone(),
         license: None,
+        flake: None,
         _alive: Alive::Nothing,
     })
 }
@@ -180,6 +181,7 @@ async fn prepare_conf(
         image_name: conf.name.clone(),
         closure,
         license: None,
+        flake: None,
         _alive: Alive::Nothing,
     })
 }

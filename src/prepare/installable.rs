@@ -29,7 +29,7 @@ pub(super) async fn prepare(
     // The flake's metadata (and its checkout's origin) is asked of Nix and git while the
     // installable is evaluated and built: neither waits for the other.
     let learn = async {
-        if options.default_annotations {
+        if options.default_annotations || options.provenance {
             provenance
                 .learn(installable, &options.nix_args, reporter)
                 .await;
@@ -58,6 +58,9 @@ pub(super) async fn prepare(
     annotations.extend(options.annotations.clone());
     prepared.plan.annotations = annotations;
     prepared.license = evaluated.license.clone();
+    if options.provenance {
+        prepared.flake = provenance.metadata(installable).cloned();
+    }
     Ok(prepared)
 }
 

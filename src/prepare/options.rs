@@ -34,6 +34,8 @@ pub struct PrepareOptions {
     pub compression: Compression,
     /// An SBOM is wanted: the installable's `meta.license` is asked of Nix too.
     pub sbom: bool,
+    /// SLSA provenance is wanted: the flake's metadata (locked reference, inputs) is read.
+    pub provenance: bool,
     /// Where store paths missing from the local store are read from (`--substituter`).
     pub substituters: SubstituterSettings,
     /// How long reading from a binary cache keeps trying.

@@ -56,6 +56,7 @@ pub(super) async fn prepare_package(
         image_name: None,
         closure,
         license: None,
+        flake: None,
         _alive: Alive::Built { _built: contents },
     })
 }

@@ -17,6 +17,9 @@ pub struct Prepared {
     pub closure: Closure,
     /// The installable's `meta.license` as an SPDX expression, when Nix could say.
     pub license: Option<String>,
+    /// The metadata of the flake the installable comes from (locked reference, inputs), when
+    /// provenance was asked for and Nix gave it.
+    pub flake: Option<crate::plan::provenance::FlakeMetadata>,
     /// GC roots of everything the plan reads; dropped after the push.
     pub(super) _alive: Alive,
 }

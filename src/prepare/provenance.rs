@@ -48,6 +48,12 @@ impl FlakeProvenance {
         }
     }
 
+    /// The metadata learnt of `installable`'s flake, if any.
+    pub(super) fn metadata(&self, installable: &str) -> Option<&provenance::FlakeMetadata> {
+        let flake = provenance::flake_ref(installable)?;
+        self.0.get(flake)?.as_ref().map(|(metadata, _)| metadata)
+    }
+
     /// The flake's provenance annotations, from what [`FlakeProvenance::learn`] learned.
     pub(super) fn annotations(
         &self,

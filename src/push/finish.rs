@@ -1,13 +1,13 @@
 //! The last steps of a registry push, once every blob is in: each platform's manifest by digest
-//! (multi-arch), the SBOM attached to each as a referrer, and only then the document the tags
-//! name under each tag (or by digest), so a tag never names an image without what is attached
-//! to it; and the one place a registry push's outcome is made.
+//! (multi-arch), what is attached to them (SBOM, provenance, signatures), and only then the
+//! document the tags name under each tag (or by digest), so a tag never names an image without
+//! what is attached to it; and the one place a registry push's outcome is made.
 
 use super::documents::{ImageSet, Kind};
 use super::manifest_format::ManifestWriter;
 use super::registry_push::RegistryPush;
 use super::remote::Remote;
-use super::sbom::attach_all;
+use super::attachments::attach_everything;
 use super::PushError;
 use crate::digest::Digest;
 use crate::image::ManifestFormat;
@@ -40,33 +40,34 @@ pub(super) async fn write_manifests<R: Remote>(
         }
     }
     settle_asked_digest(push, writer, &set)?;
-    let mut images = None;
-    if push.request.sbom.is_some() {
-        // Attached before any tag moves: no tag ever names the image without its SBOM. A
-        // single image's manifest goes in by digest first, to be the SBOM's subject.
-        if set.kind() == Kind::Manifest {
-            let top = |format| set.top(format).map_err(failed);
-            writer.put(None, Kind::Manifest, top).await?;
-        }
+    let mut attached = None;
+    if push.attaches() {
+        // Attached before any tag moves: no tag ever names the image without its SBOM,
+        // provenance and signatures. The document the tags name goes in by digest first, to
+        // be their subject.
+        let top = |format| set.top(format).map_err(failed);
+        let (_, top_digest) = writer.put(None, set.kind(), top).await?;
         let format = writer.format();
         let documents = set.documents(format).map_err(failed)?;
-        let mut attached = push.image_outcomes(&documents, layers.clone());
-        attach_all(push, &documents, format, &mut attached).await?;
-        images = Some(attached);
+        let mut images = push.image_outcomes(&documents, layers.clone());
+        let signed = attach_everything(push, &documents, &top_digest, format, &mut images).await?;
+        attached = Some((images, signed));
     }
     let written = write_tags(push, writer, &set).await?;
-    let mut images = match images {
-        Some(images) => images,
+    let (mut images, signatures) = match attached {
+        Some(attached) => attached,
         None => {
             let documents = set.documents(writer.format()).map_err(failed)?;
-            push.image_outcomes(&documents, layers)
+            (push.image_outcomes(&documents, layers), Vec::new())
         }
     };
     if let (Kind::Manifest, [image]) = (set.kind(), images.as_mut_slice()) {
         // The host may have taken the manifest in another format than the one first rendered.
         image.manifest_digest = written.clone();
     }
-    Ok(outcome(push, written, images, set.kind(), false))
+    let mut outcome = outcome(push, written, images, set.kind(), false);
+    outcome.signatures = signatures;
+    Ok(outcome)
 }
 
 /// A destination that names a digest settles the format while nothing is written yet: the
@@ -144,5 +145,6 @@ pub(super) fn outcome<R: Remote>(
         to_stdout: false,
         images,
         unchanged,
+        signatures: Vec::new(),
     }
 }

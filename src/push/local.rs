@@ -88,6 +88,7 @@ pub(super) async fn write_local(
         tags,
         to_stdout: destination.is_stdout(),
         unchanged: false,
+        signatures: Vec::new(),
         images: request
             .images
             .iter()
@@ -100,6 +101,7 @@ pub(super) async fn write_local(
                 manifest_digest: w.documents.manifest_digest,
                 config_digest: w.documents.config_digest,
                 sbom_digest,
+                provenance: None,
                 layers: w.layers,
             })
             .collect(),

@@ -3,6 +3,8 @@
 //! blobs are not all in the registry. A multi-arch push uploads each platform's image (its
 //! manifest by digest), then writes the index that names them, under the tags, last.
 
+mod attachments;
+mod attestations;
 mod documents;
 mod error;
 mod fallback_tag;
@@ -10,11 +12,13 @@ mod finish;
 mod learn;
 mod local;
 mod manifest_format;
+mod referrer;
 mod registry;
 mod registry_push;
 mod remote;
 mod reuse;
 mod sbom;
+mod signatures;
 mod unchanged;
 mod upload;
 mod upload_options;

@@ -73,9 +73,9 @@ pub(super) async fn push_to_registry(
         stop: stop.child(),
     };
     let mut writer = ManifestWriter::new(&client, request.format);
-    if request.sbom.is_some() && writer.format() == ManifestFormat::Docker {
+    if (request.sbom.is_some() || request.provenance) && writer.format() == ManifestFormat::Docker {
         // Said before anything moves: Docker schema 2 has no `subject`.
-        return Err(super::sbom::no_referrers_on(client.registry()));
+        return Err(super::referrer::no_referrers_on(client.registry()));
     }
     let outcome = match request.verify {
         // `--verify` rebuilds what it reuses: never the unchanged path.

@@ -63,6 +63,7 @@ impl<R: Remote> RegistryPush<'_, R> {
                 config_digest: d.config_digest.clone(),
                 layers,
                 sbom_digest: None,
+                provenance: None,
             })
             .collect()
     }

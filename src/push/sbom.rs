@@ -1,18 +1,14 @@
-//! Attaching the image's SBOM to each pushed image manifest as an OCI 1.1 referrer: the empty
-//! config blob and the SBOM blob (each skipped when the registry has it), the artifact manifest
-//! by digest, and, on a registry that does not say it indexed the subject (no `OCI-Subject`
-//! header: docker-registry 2.8 and many in the field), the referrers tag schema of the
-//! distribution spec: the index under `sha256-<hex of the subject>`, read, extended, written
-//! back. Idempotent: an SBOM already attached is found and left as it is.
+//! The image's SBOM, attached to each pushed image manifest as an OCI 1.1 referrer (`referrer`
+//! does the attaching), in a registry or an OCI layout.
 
 use bytes::Bytes;
 
-use super::fallback_tag::list_in_fallback_tag;
+use super::referrer::{artifact_manifest_of, attach_referrer, Artifact};
 use super::registry_push::RegistryPush;
 use super::remote::Remote;
 use super::{Prepared, PushError};
 use crate::digest::Digest;
-use crate::image::artifact::{artifact_manifest, Described, EMPTY_BLOB};
+use crate::image::artifact::{Described, EMPTY_BLOB};
 use crate::image::{ManifestFormat, OCI_MANIFEST};
 use crate::outcome::ImageOutcome;
 use crate::plan::{ImageDocuments, ImagePlan};
@@ -30,21 +26,13 @@ pub(super) fn sbom_bytes(
     Bytes::from(bom.to_bytes(format))
 }
 
-/// A registry that takes only Docker schema 2 manifests cannot hold an SBOM.
-pub(super) fn no_referrers_on(registry: &str) -> PushError {
-    PushError::NoReferrers {
-        registry: registry.to_owned(),
+/// The SBOM `sbom` (in `format`) as an artifact.
+fn artifact(sbom: Bytes, format: SbomFormat) -> Artifact<'static> {
+    Artifact {
+        artifact_type: format.media_type(),
+        media_type: format.media_type(),
+        blob: sbom,
     }
-}
-
-/// The artifact manifest of `sbom` (in `format`) about `subject`.
-fn artifact_of(sbom: &[u8], format: SbomFormat, subject: &Described) -> Bytes {
-    let blob = Described {
-        media_type: format.media_type().to_owned(),
-        digest: Digest::of(sbom),
-        size: sbom.len() as u64,
-    };
-    Bytes::from(artifact_manifest(format.media_type(), &blob, subject))
 }
 
 /// Attaches `sbom` to the image manifest `subject` (written in `manifest_format`); returns the
@@ -57,29 +45,9 @@ pub(super) async fn attach(
     format: SbomFormat,
     reporter: &dyn Reporter,
 ) -> Result<Digest, PushError> {
-    if manifest_format == ManifestFormat::Docker {
-        return Err(no_referrers_on(client.registry()));
-    }
-    let empty = Bytes::from_static(EMPTY_BLOB);
-    for blob in [&empty, &sbom] {
-        client.ensure_blob(&Digest::of(blob), blob.clone()).await?;
-    }
-    let artifact_type = format.media_type();
-    let manifest = artifact_of(&sbom, format, subject);
-    let digest = Digest::of(&manifest);
-    let indexed = client
-        .put_manifest(&digest.to_string(), OCI_MANIFEST, manifest.clone(), &digest)
-        .await?;
-    if !indexed {
-        let artifact = Described {
-            media_type: OCI_MANIFEST.to_owned(),
-            digest: digest.clone(),
-            size: manifest.len() as u64,
-        };
-        list_in_fallback_tag(client, &subject.digest, &artifact, artifact_type).await?;
-    }
+    let digest = attach_referrer(client, subject, manifest_format, &artifact(sbom, format)).await?;
     reporter.phase(&Phase::SbomAttached {
-        artifact_type: artifact_type.to_owned(),
+        artifact_type: format.media_type().to_owned(),
         artifact: digest.clone(),
         subject: subject.digest.clone(),
     });
@@ -107,7 +75,7 @@ pub(super) fn attach_to_layout(
         format,
     );
     let artifact_type = format.media_type();
-    let manifest = artifact_of(&sbom, format, &subject);
+    let manifest = artifact_manifest_of(&artifact(sbom.clone(), format), &subject);
     let digest =
         crate::destination::attach_to_layout(dir, &[EMPTY_BLOB, &sbom], &manifest, artifact_type)?;
     reporter.phase(&Phase::SbomAttached {

@@ -15,7 +15,7 @@ use super::learn::Learnt;
 use super::registry_push::RegistryPush;
 use super::remote::Remote;
 use super::reuse::remember;
-use super::sbom::attach_all;
+use super::attachments::attach_everything;
 use super::PushError;
 use crate::digest::Digest;
 use crate::image::ManifestFormat;
@@ -176,9 +176,9 @@ pub(super) async fn unchanged_push<R: Remote>(
         );
     }
     let mut images = push.image_outcomes(&documents, known.into_iter().map(|k| k.layers).collect());
-    // Unchanged, yet an SBOM missing from it is attached (one found there is left alone),
-    // before the other tags move.
-    attach_all(push, &documents, format, &mut images).await?;
+    // Unchanged, yet an SBOM, provenance or signature missing from it is attached (one found
+    // there is left alone), before the other tags move.
+    let signatures = attach_everything(push, &documents, &digest, format, &mut images).await?;
     let media_type = kind.media_type(format);
     for tag in &push.tags[1..] {
         push.reporter.phase(&Phase::WritingTag {
@@ -189,5 +189,7 @@ pub(super) async fn unchanged_push<R: Remote>(
             .put_manifest(tag, media_type, top.clone(), &digest)
             .await?;
     }
-    Ok(Some(outcome(push, digest, images, kind, true)))
+    let mut outcome = outcome(push, digest, images, kind, true);
+    outcome.signatures = signatures;
+    Ok(Some(outcome))
 }

@@ -1,0 +1,86 @@
+//! SLSA provenance attached to each pushed image manifest: the statement of what the image was
+//! made from, in a DSSE envelope signed with the push's key (unsigned without one, said so),
+//! stored both as cosign stores attestations (a layer of the `sha256-<hex>.att` manifest, with
+//! its `predicateType`) and as an OCI 1.1 referrer listed beside the SBOM.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use super::referrer::{attach_referrer, Artifact};
+use super::registry_push::RegistryPush;
+use super::remote::Remote;
+use super::signatures::{add_to_tag, identity};
+use super::PushError;
+use crate::image::artifact::Described;
+use crate::image::ManifestFormat;
+use crate::outcome::ImageOutcome;
+use crate::plan::ImageDocuments;
+use crate::progress::{Phase, Warning};
+use crate::signing::{
+    attestation_tag, Envelope, StoredLayer, ATTESTATION_PREDICATE_ANNOTATION, DSSE_MEDIA_TYPE,
+    IN_TOTO_PAYLOAD_TYPE, SIGNATURE_ANNOTATION,
+};
+use crate::slsa::{statement, BuildFacts, RunDetails, PREDICATE_TYPE};
+
+/// Attaches provenance to each image (`documents[i]` is image `i`'s, written in
+/// `manifest_format`), if the push asks for it, and records it in the image's outcome.
+pub(super) async fn attest_all<R: Remote>(
+    push: &RegistryPush<'_, R>,
+    documents: &[ImageDocuments],
+    manifest_format: ManifestFormat,
+    images: &mut [ImageOutcome],
+) -> Result<(), PushError> {
+    if !push.request.provenance {
+        return Ok(());
+    }
+    let signer = push.request.signer.as_deref();
+    if signer.is_none() {
+        push.reporter.warning(&Warning::UnsignedProvenance);
+    }
+    let repository = identity(push);
+    let run = RunDetails::from_env();
+    for (((source, prepared), d), image) in push
+        .request
+        .images
+        .iter()
+        .zip(push.prepared)
+        .zip(documents)
+        .zip(images)
+    {
+        let facts = BuildFacts {
+            installable: &source.installable,
+            flake: prepared.flake.as_ref(),
+            closure: &prepared.closure,
+        };
+        let statement = statement(&repository, &d.manifest_digest, &facts, &run);
+        let envelope = Envelope::new(IN_TOTO_PAYLOAD_TYPE, statement, signer).to_bytes();
+        let layer = StoredLayer {
+            media_type: DSSE_MEDIA_TYPE.to_owned(),
+            blob: envelope.clone(),
+            annotations: BTreeMap::from([
+                (ATTESTATION_PREDICATE_ANNOTATION.to_owned(), PREDICATE_TYPE.to_owned()),
+                (SIGNATURE_ANNOTATION.to_owned(), String::new()),
+            ]),
+        };
+        add_to_tag(push.client, &attestation_tag(&d.manifest_digest), &layer).await?;
+        let subject = Described {
+            media_type: manifest_format.manifest_type().to_owned(),
+            digest: d.manifest_digest.clone(),
+            size: d.manifest.len() as u64,
+        };
+        let artifact = Artifact {
+            artifact_type: IN_TOTO_PAYLOAD_TYPE,
+            media_type: DSSE_MEDIA_TYPE,
+            blob: Bytes::from(envelope),
+        };
+        let digest = attach_referrer(push.client, &subject, manifest_format, &artifact).await?;
+        push.reporter.phase(&Phase::ProvenanceAttached {
+            artifact: digest.clone(),
+            subject: d.manifest_digest.clone(),
+            signed: signer.is_some(),
+        });
+        image.provenance = Some((digest, signer.is_some()));
+    }
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! Signing pushed manifests the way cosign does: for each manifest, the simple-signing payload
+//! (this repository, that digest) signed with the push's key, stored as a layer of the manifest
+//! under the tag `sha256-<hex>.sig`, beside the signatures already there. Also the `.att` tag
+//! cosign keeps attestations under. Both are written before any of the image's tags moves.
+
+use bytes::Bytes;
+
+use super::registry_push::RegistryPush;
+use super::remote::Remote;
+use super::PushError;
+use crate::digest::Digest;
+use crate::image::OCI_MANIFEST;
+use crate::progress::Phase;
+use crate::signing::{
+    signature_tag, with_layer, SimpleSigning, StoredLayer, SIGNATURE_ANNOTATION,
+    SIMPLE_SIGNING_MEDIA_TYPE,
+};
+
+/// `HOST/REPO`: the identity a signature names, as cosign writes it.
+pub(super) fn identity<R: Remote>(push: &RegistryPush<'_, R>) -> String {
+    format!(
+        "{}/{}",
+        push.destination.registry(),
+        push.destination.repository()
+    )
+}
+
+/// Adds `layer` to the manifest under `tag`, unless it is there; whether it was added.
+pub(super) async fn add_to_tag(
+    client: &impl Remote,
+    tag: &str,
+    layer: &StoredLayer,
+) -> Result<bool, PushError> {
+    let current = client.get_manifest(client.repository(), tag).await?;
+    let Some((manifest, config)) = with_layer(current.as_deref(), layer) else {
+        return Ok(false);
+    };
+    for blob in [config, layer.blob.clone()] {
+        let blob = Bytes::from(blob);
+        client.ensure_blob(&Digest::of(&blob), blob).await?;
+    }
+    let manifest = Bytes::from(manifest);
+    let digest = Digest::of(&manifest);
+    client
+        .put_manifest(tag, OCI_MANIFEST, manifest, &digest)
+        .await?;
+    Ok(true)
+}
+
+/// Signs each of `subjects` (manifest digests in this repository) with the push's key, if it
+/// has one; returns each subject with its `.sig` tag.
+pub(super) async fn sign_all<R: Remote>(
+    push: &RegistryPush<'_, R>,
+    subjects: &[Digest],
+) -> Result<Vec<(Digest, String)>, PushError> {
+    let Some(signer) = push.request.signer.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let repository = identity(push);
+    let mut signed = Vec::with_capacity(subjects.len());
+    for subject in subjects {
+        let payload = SimpleSigning {
+            repository: repository.clone(),
+            digest: subject.clone(),
+        }
+        .to_bytes();
+        let signature = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            signer.sign(&payload),
+        );
+        let layer = StoredLayer {
+            media_type: SIMPLE_SIGNING_MEDIA_TYPE.to_owned(),
+            blob: payload,
+            annotations: [(SIGNATURE_ANNOTATION.to_owned(), signature)].into(),
+        };
+        let tag = signature_tag(subject);
+        let added = add_to_tag(push.client, &tag, &layer).await?;
+        push.reporter.phase(&Phase::Signed {
+            subject: subject.clone(),
+            tag: tag.clone(),
+            added,
+        });
+        signed.push((subject.clone(), tag));
+    }
+    Ok(signed)
+}
