@@ -28,6 +28,7 @@ fn main() -> ExitCode {
             return print_generated(|out| cli::docs::completions(args.shell, out))
         }
         Some(Command::Man) => return print_generated(cli::docs::man_page),
+        Some(Command::Key(args)) => return key_result(cli::keys::key_command(args)),
         Some(Command::Login(args)) => {
             return keyring_command(
                 args.into_request()
@@ -44,14 +45,20 @@ fn main() -> ExitCode {
         digest_file: args.digest_file.clone(),
     };
     let (quiet, verbose) = (args.quiet, args.verbose);
+    let sign = args.sign.clone();
     let requests = match &args.images {
         Some(file) => cli::images_file::requests_from_file(file, &args),
         None => args.into_request().map(|r| vec![r]),
     };
-    let requests = match requests {
+    let mut requests = match requests {
         Ok(r) => r,
         Err(e) => return usage_error(&e),
     };
+    // The key is read (its passphrase asked for) before anything is built or sent.
+    match sign.signer() {
+        Ok(signer) => requests.iter_mut().for_each(|r| r.signer = signer.clone()),
+        Err(e) => return key_result(Err(e)),
+    }
     let reporter: Arc<dyn Reporter> = if quiet {
         Arc::new(Silent)
     } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -238,6 +245,20 @@ fn keyring_command(result: Result<String, nixpush::credentials::LoginError>) -> 
             ExitCode::from(2)
         }
         Err(e) => failure(&anyhow::Error::new(e)),
+    }
+}
+
+/// A key that cannot be read or written is bad input: exit code 2, nothing done.
+fn key_result(result: Result<String, nixpush::signing::KeyError>) -> ExitCode {
+    match result {
+        Ok(message) => {
+            eprintln!("nixpush: {message}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("nixpush: error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

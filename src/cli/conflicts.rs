@@ -40,6 +40,18 @@ pub(super) fn check(args: &PushArgs, destination: &Destination) -> Result<(), Us
             "Docker schema 2 manifests carry no annotations",
         ),
         (
+            docker && args.sign.provenance,
+            "--format docker",
+            "--provenance",
+            "provenance is attached through the manifest's `subject`, which Docker schema 2 manifests do not have",
+        ),
+        (
+            local && (args.sign.sign_key.is_some() || args.sign.provenance),
+            "--sign-key or --provenance",
+            "a local destination (oci:, docker-archive:)",
+            "signatures and provenance are written to a registry, before its tags move",
+        ),
+        (
             args.sbom_format.is_some() && !args.sbom,
             "--sbom-format",
             "no --sbom",

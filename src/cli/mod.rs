@@ -8,10 +8,12 @@ mod credentials_args;
 pub mod docs;
 pub mod images_file;
 pub mod json;
+pub mod keys;
 pub mod progress;
 pub(crate) mod push_args;
 #[cfg(test)]
 mod tests;
+pub mod sign_args;
 mod usage;
 
 use clap::{Args, Parser, Subcommand};
@@ -41,7 +43,7 @@ pub fn default_jobs() -> usize {
     about = "Build a Nix installable and push its closure to an OCI registry as an image: streamed, no daemon, no tarball.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = "An installable named like a subcommand (push, login, logout, inspect, completions, man) is written ./NAME."
+    after_help = "An installable named like a subcommand (push, login, logout, inspect, key, completions, man) is written ./NAME."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -65,6 +67,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Print a shell completion script (e.g. `nixpush completions bash > /etc/bash_completion.d/nixpush`).
     Completions(CompletionsArgs),
+    /// Make a key pair for `--sign-key` (cosign's format).
+    Key(keys::KeyArgs),
     /// Print the man page (roff), e.g. `nixpush man > nixpush.1`.
     Man,
 }

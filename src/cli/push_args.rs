@@ -117,6 +117,8 @@ pub struct PushArgs {
     /// spdx].
     #[arg(long, value_enum, value_name = "FORMAT", help_heading = "Output")]
     pub sbom_format: Option<SbomFormatArg>,
+    #[command(flatten)]
+    pub sign: super::sign_args::SignArgs,
     /// Trust no known blob: rebuild every layer that would be skipped or mounted and reuse the
     /// blob only if it is byte-identical (costs the CPU of a cold push, uploads no more).
     #[arg(long, help_heading = "Layers")]
@@ -439,6 +441,8 @@ impl PushArgs {
             sbom: self
                 .sbom
                 .then(|| self.sbom_format.unwrap_or(SbomFormatArg::Spdx).into()),
+            signer: None,
+            provenance: self.sign.provenance,
             tags: self.tags,
             credentials: explicit_credentials(
                 self.creds.as_deref(),

@@ -31,7 +31,7 @@ pub enum KeyError {
     WrongType { path: String, kind: String },
     #[error("wrong passphrase for {path}")]
     WrongPassphrase { path: String },
-    #[error("{path} is encrypted and no passphrase was given (--sign-passphrase-file, NIXPUSH_SIGN_PASSPHRASE, or a terminal)")]
+    #[error("no passphrase for {path}: give a passphrase file, NIXPUSH_SIGN_PASSPHRASE, or run on a terminal")]
     NoPassphrase { path: String },
     #[error("{path} is not a public key: {reason}")]
     NotAPublicKey { path: String, reason: String },
@@ -39,4 +39,6 @@ pub enum KeyError {
     NoRandomness(String),
     #[error("cannot write {path}: {reason}")]
     Unwritable { path: String, reason: String },
+    #[error("the passphrases typed differ: no key was written")]
+    PassphrasesDiffer,
 }
