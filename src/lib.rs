@@ -31,3 +31,4 @@ pub mod sbom;
 pub mod signing;
 pub mod slsa;
 pub mod stop;
+pub mod verify;

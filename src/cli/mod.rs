@@ -15,6 +15,7 @@ pub(crate) mod push_args;
 mod tests;
 pub mod sign_args;
 mod usage;
+pub mod verify_args;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -43,7 +44,7 @@ pub fn default_jobs() -> usize {
     about = "Build a Nix installable and push its closure to an OCI registry as an image: streamed, no daemon, no tarball.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = "An installable named like a subcommand (push, login, logout, inspect, key, completions, man) is written ./NAME."
+    after_help = "An installable named like a subcommand (push, login, logout, inspect, key, verify, completions, man) is written ./NAME."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -69,6 +70,10 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Make a key pair for `--sign-key` (cosign's format).
     Key(keys::KeyArgs),
+    /// Check an image's signatures and attestations with a public key (cosign's format: made
+    /// by nixpush, cosign, podman or skopeo). Exit 0 only if a signature by the key is valid
+    /// for the manifest REF names.
+    Verify(verify_args::VerifyArgs),
     /// Print the man page (roff), e.g. `nixpush man > nixpush.1`.
     Man,
 }

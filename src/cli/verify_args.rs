@@ -1,0 +1,86 @@
+//! `nixpush verify REF --key PUB`: its arguments, and printing what was verified, one line
+//! each (exit 0 only when a signature by the key is valid for the manifest REF names).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+
+use nixpush::progress::Reporter;
+use nixpush::reference::Reference;
+use nixpush::signing::PublicKey;
+use nixpush::verify::{verify, VerifyRequest};
+
+use super::credentials_args::explicit_credentials;
+use super::progress::ProgressLines;
+
+/// `nixpush verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The image: HOST[:PORT]/REPO[:TAG][@sha256:DIGEST]; without tag or digest, `latest`.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// The public key (PKIX PEM: `nixpush key generate`'s or cosign's PREFIX.pub).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Also print each registry request with its answer on stderr (never a secret).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Allow plain HTTP and unverified TLS for a non-loopback registry.
+    #[arg(long, conflicts_with = "ca_cert")]
+    pub insecure: bool,
+    /// Trust the certificates in this PEM file too; HTTPS only.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Registry credentials USER:PASSWORD (else NIXPUSH_USERNAME/NIXPUSH_PASSWORD, else the
+    /// stored ones).
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub creds: Option<String>,
+}
+
+/// Runs `nixpush verify`.
+pub fn run(args: VerifyArgs) -> ExitCode {
+    let reference = match Reference::parse(&args.reference) {
+        Ok(r) => r,
+        Err(e) => return fail(2, &e.to_string()),
+    };
+    let key = match PublicKey::load(&args.key) {
+        Ok(k) => k,
+        Err(e) => return fail(2, &e.to_string()),
+    };
+    let credentials = match explicit_credentials(args.creds.as_deref(), None, false) {
+        Ok(c) => c,
+        Err(e) => return fail(2, &e.to_string()),
+    };
+    let request = VerifyRequest {
+        reference,
+        key,
+        credentials,
+        insecure: args.insecure,
+        ca_cert: args.ca_cert,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(1, &format!("cannot start the async runtime: {e}")),
+    };
+    let reporter: Arc<dyn Reporter> = Arc::new(ProgressLines::new(args.verbose));
+    match runtime.block_on(verify(&request, reporter)) {
+        Ok(verification) => {
+            for finding in &verification.findings {
+                println!("{finding}");
+            }
+            println!("verified: {} is signed by this key", verification.reference);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, &e.to_string()),
+    }
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("nixpush: error: {message}");
+    ExitCode::from(code)
+}
