@@ -41,7 +41,27 @@ struct ImageDoc<'a> {
     /// The artifact manifest of the SBOM attached to the image (`--sbom`).
     #[serde(skip_serializing_if = "Option::is_none")]
     sbom_digest: Option<&'a Digest>,
+    /// The SLSA provenance attached to the image (`--provenance`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provenance: Option<ProvenanceDoc<'a>>,
+    /// Every manifest of the push signed (`--sign-key`), with its `.sig` tag.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    signatures: Vec<SignatureDoc<'a>>,
     layers: Vec<LayerDoc<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProvenanceDoc<'a> {
+    digest: &'a Digest,
+    signed: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SignatureDoc<'a> {
+    subject: &'a Digest,
+    tag: &'a str,
 }
 
 #[derive(Serialize)]
@@ -73,6 +93,18 @@ pub fn json_document(outcomes: &[PushOutcome], warnings: &[Warning]) -> String {
                 tags: &o.tags,
                 unchanged: o.unchanged,
                 sbom_digest: image.sbom_digest.as_ref(),
+                provenance: image
+                    .provenance
+                    .as_ref()
+                    .map(|(digest, signed)| ProvenanceDoc {
+                        digest,
+                        signed: *signed,
+                    }),
+                signatures: o
+                    .signatures
+                    .iter()
+                    .map(|(subject, tag)| SignatureDoc { subject, tag })
+                    .collect(),
                 layers: image
                     .layers
                     .iter()

@@ -37,6 +37,21 @@ pub struct VerifyArgs {
     /// stored ones).
     #[arg(long, value_name = "USER:PASSWORD")]
     pub creds: Option<String>,
+    /// Also make this installable's image locally (as `nixpush INSTALLABLE oci:DIR` would,
+    /// into a throw-away directory) and say whether the registry's image is exactly it: its
+    /// config and every layer's diff_id compared, no layer downloaded. For images pushed
+    /// without image config flags.
+    #[arg(long, value_name = "INSTALLABLE")]
+    pub against: Option<String>,
+}
+
+/// The push request that makes `installable`'s image into the OCI layout `dir`.
+fn local_image(installable: &str, dir: &std::path::Path) -> Result<nixpush::request::PushRequest, String> {
+    use clap::Parser;
+    let destination = format!("oci:{}", dir.display());
+    let cli = super::Cli::try_parse_from(["nixpush", installable, destination.as_str()])
+        .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_owned())?;
+    cli.push.into_request().map_err(|e| e.to_string())
 }
 
 /// Runs `nixpush verify`.
@@ -53,7 +68,19 @@ pub fn run(args: VerifyArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(2, &e.to_string()),
     };
+    let scratch = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => return fail(1, &format!("cannot make a temporary directory: {e}")),
+    };
+    let against = match &args.against {
+        None => None,
+        Some(installable) => match local_image(installable, &scratch.path().join("image")) {
+            Ok(r) => Some(r),
+            Err(e) => return fail(2, &format!("--against {installable}: {e}")),
+        },
+    };
     let request = VerifyRequest {
+        against,
         reference,
         key,
         credentials,
@@ -74,6 +101,9 @@ pub fn run(args: VerifyArgs) -> ExitCode {
                 println!("{finding}");
             }
             println!("verified: {} is signed by this key", verification.reference);
+            if let Some(reproduction) = &verification.reproduction {
+                println!("{reproduction}");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => fail(1, &e.to_string()),

@@ -6,6 +6,7 @@
 //! are reported on too. Reads with pull access only; every blob read is checked against its
 //! digest.
 
+mod against;
 mod findings;
 
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+pub use against::{compare, Reproduction};
 pub use findings::{check_attestation, check_signature, Verdict};
 
 use crate::digest::Digest;
@@ -36,6 +38,8 @@ pub struct VerifyRequest {
     pub credentials: Option<Credentials>,
     pub insecure: bool,
     pub ca_cert: Option<PathBuf>,
+    /// `--against`: the installable's image, made into a throw-away OCI layout, to compare.
+    pub against: Option<crate::request::PushRequest>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +56,15 @@ pub enum VerifyError {
     NoSignature { reference: String, tag: String },
     #[error("{reference} has no valid signature by this key: {found}")]
     NoValidSignature { reference: String, found: String },
+    #[error("{reference} cannot be compared: {reason}")]
+    Unreadable { reference: String, reason: String },
+    #[error("--against: {0}")]
+    Against(#[from] crate::push::PushError),
+    #[error("{reference} is signed by this key, but {reproduction}")]
+    NotReproduced {
+        reference: String,
+        reproduction: Reproduction,
+    },
 }
 
 /// One thing checked, as `verify` prints it.
@@ -75,6 +88,8 @@ impl std::fmt::Display for Finding {
 pub struct Verification {
     pub reference: String,
     pub findings: Vec<Finding>,
+    /// With `--against`: the image reproduced.
+    pub reproduction: Option<Reproduction>,
 }
 
 /// Verifies the image `request` names.
@@ -94,7 +109,7 @@ pub async fn verify(
             insecure: request.insecure,
             ca_cert: request.ca_cert.clone(),
             credentials,
-            notices: Arc::new(crate::progress::HttpNotices(reporter)),
+            notices: Arc::new(crate::progress::HttpNotices(reporter.clone())),
             retry: Default::default(),
             host_facts: None,
         },
@@ -140,9 +155,33 @@ pub async fn verify(
             found: summary(&top),
         });
     }
+    let reproduction = match &request.against {
+        None => None,
+        Some(local) => {
+            let stop = crate::stop::Stop::default();
+            let made = crate::push::push(local, reporter.clone(), &stop).await?;
+            let Some(image) = made.images.first() else {
+                return Err(VerifyError::Unreadable {
+                    reference: pinned,
+                    reason: "the installable gave no image".into(),
+                });
+            };
+            let (digest, config) = against::registry_config(&client, &bytes, &pinned, image).await?;
+            match compare(&digest, &config, image) {
+                r @ Reproduction::Reproduced { .. } => Some(r),
+                reproduction => {
+                    return Err(VerifyError::NotReproduced {
+                        reference: pinned,
+                        reproduction,
+                    })
+                }
+            }
+        }
+    };
     Ok(Verification {
         reference: pinned,
         findings,
+        reproduction,
     })
 }
 

@@ -36,6 +36,10 @@ pub struct Quirks {
     /// Every mount is declined: answered 202 with an upload session, as the spec allows
     /// (opencontainers/distribution-spec#296).
     pub decline_mounts: bool,
+    /// A tag policy (Harbor's tag immutability and retention rules, ECR's repository policies,
+    /// a cosign-unaware proxy): a manifest `PUT` under a tag ending with this is answered 403
+    /// `DENIED`.
+    pub denied_tag_suffix: Option<String>,
     /// Docker Hub: this many requests answered 429 `TOOMANYREQUESTS` with its rate-limit
     /// headers before any is passed on.
     pub rate_limited: usize,
@@ -119,6 +123,15 @@ fn decide(
             &[("Content-Type", "application/json")],
             br#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":"unsupported manifest media type"}]}"#,
         );
+    }
+    if let Some(suffix) = &quirks.denied_tag_suffix {
+        if r.method == "PUT" && r.path().contains("/manifests/") && r.path().ends_with(suffix.as_str()) {
+            return Action::answer(
+                403,
+                &[("Content-Type", "application/json")],
+                br#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied: tag policy"}]}"#,
+            );
+        }
     }
     if r.method == "POST" && r.query("mount").is_some() {
         if quirks.mount_needs_from && r.query("from").is_none() {
