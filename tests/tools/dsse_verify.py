@@ -94,15 +94,15 @@ def main():
     expected = 4 if args.from_registry else 2
     if len(args.args) != expected:
         parser.error(f"expected {expected} arguments")
-    with open(args.args[-1]) as f:
-        public_pem = f.read()
     try:
+        with open(args.args[-1]) as f:
+            public_pem = f.read()
         if args.from_registry:
             result = from_registry(*args.args[:3], public_pem)
         else:
             with open(args.args[0], "rb") as f:
                 result = verified_statement(f.read(), public_pem)
-    except Refused as e:
+    except (Refused, OSError) as e:
         print(f"refused: {e}")
         return 1
     json.dump(result, sys.stdout, indent=2)
