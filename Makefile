@@ -11,13 +11,14 @@ REGISTRY_PORT ?= 5000
 NIX_ENV = NIX_REMOTE=local NIX_CONF_DIR=$(CURDIR)/fixtures
 
 .DEFAULT_GOAL := help
-.PHONY: help setup build test lint bench demo registry-start registry-stop clean
+.PHONY: help setup build test test-tools lint bench demo registry-start registry-stop clean
 
 help:
 	@echo "Targets:"
 	@echo "  setup           install the system packages (apt) and check for cargo"
 	@echo "  build           cargo build --release"
 	@echo "  test            setup, then cargo test --release with the offline Nix config"
+	@echo "  test-tools      build the tests' own signature verifier (tests/sigstore-verify)"
 	@echo "  lint            cargo fmt --check and cargo clippy (warnings are errors)"
 	@echo "  bench           benchmark against a skopeo baseline (minutes; needs ~10 GiB of disk)"
 	@echo "  demo            build, start a local registry on :5000 and push the demo flake"
@@ -31,12 +32,21 @@ setup:
 build:
 	cargo build --release
 
-test: setup
+# The tests' independent cosign verifier, on sigstore-rs: its own crate and lock file, built
+# once into its own target directory (the tests run target/sigstore-verify/release/...).
+SIGSTORE_VERIFY = tests/sigstore-verify/Cargo.toml
+
+test-tools:
+	cargo build --release --locked --manifest-path $(SIGSTORE_VERIFY) --target-dir target/sigstore-verify
+
+test: setup test-tools
 	$(NIX_ENV) CONTAINERS_CONF=$(CURDIR)/fixtures/containers.conf cargo test --release
 
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+	cargo fmt --manifest-path $(SIGSTORE_VERIFY) -- --check
+	cargo clippy --locked --manifest-path $(SIGSTORE_VERIFY) --target-dir target/sigstore-verify -- -D warnings
 
 bench: setup build
 	$(NIX_ENV) python3 bench/bench.py $(BENCH_ARGS)

@@ -51,14 +51,25 @@ else
   pkg_msg="installed ${#missing[@]} package(s)"
 fi
 
-# The SPDX project's own validator, for the SBOM tests, in a virtualenv of the repository
-# (target/test-venv: never the system's Python), pinned.
-SPDX_TOOLS=spdx-tools==0.8.5
+# Python tools of the tests, in a virtualenv of the repository (target/test-venv: never the
+# system's Python), pinned: the SPDX project's own validator for the SBOM tests; cryptography,
+# PyNaCl and securesystemslib for the independent signers and verifiers in tests/tools/.
+# The venv keeps a stamp holding the requirements it was made with: when they change (a
+# package added or bumped), they are installed again into the existing venv.
+REQUIREMENTS=(
+  spdx-tools==0.8.5
+  cryptography==51.0.1
+  pynacl==1.6.2
+  securesystemslib==1.6.0
+)
 venv="$(cd "$(dirname "$0")/.." && pwd)/target/test-venv"
-if ! [[ -x $venv/bin/pyspdxtools ]]; then
-  echo "setup: installing $SPDX_TOOLS into $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "$SPDX_TOOLS"
+stamp="$venv/nixpush-requirements.txt"
+wanted=$(printf '%s\n' "${REQUIREMENTS[@]}")
+if ! [[ -x $venv/bin/python && -f $stamp && $(<"$stamp") == "$wanted" ]]; then
+  echo "setup: installing ${REQUIREMENTS[*]} into $venv"
+  [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "${REQUIREMENTS[@]}"
+  printf '%s\n' "$wanted" >"$stamp"
 fi
 
 # cargo comes from rustup, not apt; it is often only in ~/.cargo/bin.

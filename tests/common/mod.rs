@@ -13,6 +13,8 @@
 //! - `run`: running the binary, and asserting on its result (`assert_refused`);
 //! - `certificates`: self-signed certificates, a certs.d of a test's own;
 //! - `clients`: skopeo, umoci and podman reading back what was pushed;
+//! - `signatures`: cosign keys and signatures made in Python and checked by sigstore-rs,
+//!   DSSE envelopes checked by securesystemslib, skopeo's signature policy;
 //! - `fault_proxy`: a TCP proxy that cuts one request;
 //! - `front` (with `seeded` and `quirks`): the HTTP front that breaks, redirects or bends
 //!   requests before a registry;
@@ -34,6 +36,7 @@ pub mod quirks;
 mod registry;
 mod run;
 pub mod seeded;
+mod signatures;
 
 // Each test binary uses some of these; what one leaves unused is no mistake.
 #[allow(unused_imports)]
@@ -52,3 +55,5 @@ pub use oracles::*;
 pub use registry::*;
 #[allow(unused_imports)]
 pub use run::*;
+#[allow(unused_imports)]
+pub use signatures::*;
