@@ -19,7 +19,13 @@ fn keypair(dir: &Path) -> (String, String, String) {
     std::fs::write(&pass, PASSPHRASE).unwrap();
     let prefix = dir.join("k");
     Nixpush::new()
-        .run(&["key", "generate", prefix.to_str().unwrap(), "--passphrase-file", pass.to_str().unwrap()])
+        .run(&[
+            "key",
+            "generate",
+            prefix.to_str().unwrap(),
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+        ])
         .assert_ok();
     let s = |p: &Path| p.to_str().unwrap().to_owned();
     (s(&dir.join("k.key")), s(&dir.join("k.pub")), s(&pass))
@@ -34,7 +40,12 @@ fn nix_closure_hashes(paths: &[std::path::PathBuf]) -> BTreeMap<String, String> 
     let entries: Vec<(String, String)> = match &infos {
         serde_json::Value::Array(a) => a
             .iter()
-            .map(|i| (i["path"].as_str().unwrap().to_owned(), i["narHash"].as_str().unwrap().to_owned()))
+            .map(|i| {
+                (
+                    i["path"].as_str().unwrap().to_owned(),
+                    i["narHash"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect(),
         serde_json::Value::Object(o) => o
             .iter()
@@ -48,7 +59,10 @@ fn nix_closure_hashes(paths: &[std::path::PathBuf]) -> BTreeMap<String, String> 
             let mut cmd = Command::new("nix");
             cmd.args(["hash", "to-base16", "--type", "sha256", &hash]);
             let hex = run_ok(nix_env(&mut cmd), "nix hash to-base16");
-            (path, String::from_utf8(hex.stdout).unwrap().trim().to_owned())
+            (
+                path,
+                String::from_utf8(hex.stdout).unwrap().trim().to_owned(),
+            )
         })
         .collect()
 }
@@ -61,7 +75,14 @@ fn signed_provenance_names_the_image_and_exactly_nix_s_closure() {
     let image = format!("{}/prov/app:v1", registry.host());
     let installable = fixture("demo", "app");
     let run = Nixpush::new().run(&[
-        &installable, &image, "--provenance", "--sign-key", &key, "--sign-passphrase-file", &pass, "--json",
+        &installable,
+        &image,
+        "--provenance",
+        "--sign-key",
+        &key,
+        "--sign-passphrase-file",
+        &pass,
+        "--json",
     ]);
     let json: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
     let doc = &json["images"][0];
@@ -70,14 +91,24 @@ fn signed_provenance_names_the_image_and_exactly_nix_s_closure() {
 
     // securesystemslib checks the envelope in the `.att` tag with the public key.
     let out = dsse_from_registry(registry.port, "prov/app", digest, Path::new(&public));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let statements: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let statement = &statements[0];
     assert_eq!(statement["_type"], "https://in-toto.io/Statement/v1");
     assert_eq!(statement["predicateType"], "https://slsa.dev/provenance/v1");
-    assert_eq!(statement["subject"][0]["digest"]["sha256"], digest.strip_prefix("sha256:").unwrap());
+    assert_eq!(
+        statement["subject"][0]["digest"]["sha256"],
+        digest.strip_prefix("sha256:").unwrap()
+    );
     let build = &statement["predicate"]["buildDefinition"];
-    assert_eq!(build["externalParameters"]["installable"], installable.as_str());
+    assert_eq!(
+        build["externalParameters"]["installable"],
+        installable.as_str()
+    );
     assert!(build["externalParameters"]["flake"]["narHash"].is_string());
 
     // Every store path of the image, with its NAR hash, exactly as Nix gives them.
@@ -85,19 +116,41 @@ fn signed_provenance_names_the_image_and_exactly_nix_s_closure() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|d| d["uri"].as_str().is_some_and(|u| u.starts_with("/nix/store/")))
-        .map(|d| (d["uri"].as_str().unwrap().to_owned(), d["digest"]["sha256"].as_str().unwrap().to_owned()))
+        .filter(|d| {
+            d["uri"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("/nix/store/"))
+        })
+        .map(|d| {
+            (
+                d["uri"].as_str().unwrap().to_owned(),
+                d["digest"]["sha256"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(from_statement, nix_closure_hashes(&nix_build(&installable)));
 
     // Also an OCI 1.1 referrer of the image, beside any SBOM.
     let referrers = fallback_referrers(&format!("{}/prov/app@{digest}", registry.host()));
-    assert_eq!(referrers["manifests"][0]["artifactType"], "application/vnd.in-toto+json");
-    assert_eq!(referrers["manifests"][0]["digest"], doc["provenance"]["digest"]);
+    assert_eq!(
+        referrers["manifests"][0]["artifactType"],
+        "application/vnd.in-toto+json"
+    );
+    assert_eq!(
+        referrers["manifests"][0]["digest"],
+        doc["provenance"]["digest"]
+    );
 
     // The same commit and closure give the same statement: pushed again, nothing new.
     let again = Nixpush::new().run(&[
-        &installable, &image, "--provenance", "--sign-key", &key, "--sign-passphrase-file", &pass, "--json",
+        &installable,
+        &image,
+        "--provenance",
+        "--sign-key",
+        &key,
+        "--sign-passphrase-file",
+        &pass,
+        "--json",
     ]);
     let again: serde_json::Value = serde_json::from_str(again.assert_ok()).unwrap();
     assert_eq!(again["images"][0]["provenance"], doc["provenance"]);
@@ -114,7 +167,11 @@ fn provenance_without_a_key_is_attached_unsigned_and_says_so() {
     assert_eq!(json["images"][0]["provenance"]["signed"], false);
     assert!(json["images"][0].get("signatures").is_none());
     assert_eq!(json["warnings"][0]["kind"], "unsigned-provenance");
-    assert!(run.stderr.contains("the provenance is unsigned"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the provenance is unsigned"),
+        "{}",
+        run.stderr
+    );
     // securesystemslib finds no signature by the key on it.
     let digest = json["images"][0]["manifestDigest"].as_str().unwrap();
     let out = dsse_from_registry(registry.port, "prov/unsigned", digest, Path::new(&public));
@@ -124,7 +181,11 @@ fn provenance_without_a_key_is_attached_unsigned_and_says_so() {
 #[test]
 fn provenance_and_docker_schema_2_are_refused_together() {
     let run = Nixpush::new().run(&[
-        &fixture("demo", "app"), "127.0.0.1:1/x:v1", "--provenance", "--format", "docker",
+        &fixture("demo", "app"),
+        "127.0.0.1:1/x:v1",
+        "--provenance",
+        "--format",
+        "docker",
     ]);
     assert_refused(&run, 2, &["--format docker", "--provenance", "subject"]);
 }

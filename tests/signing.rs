@@ -66,7 +66,10 @@ fn the_signature_is_written_before_the_tag_and_verifies_with_the_key_only() {
     args.extend(sign_args(&key, &pass).into_iter().map(String::from));
     let run = Nixpush::new().run(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let json: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
-    let digest = json["images"][0]["manifestDigest"].as_str().unwrap().to_owned();
+    let digest = json["images"][0]["manifestDigest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let hex = digest.strip_prefix("sha256:").unwrap();
     let sig_tag = format!("sha256-{hex}.sig");
     assert_eq!(json["images"][0]["signatures"][0]["tag"], sig_tag.as_str());
@@ -76,25 +79,39 @@ fn the_signature_is_written_before_the_tag_and_verifies_with_the_key_only() {
     let sig_at = log_position(&registry, "PUT", &format!("/manifests/{sig_tag}"));
     let tag_at = log_position(&registry, "PUT", "/manifests/v1");
     assert!(sig_at.is_some() && tag_at.is_some(), "{}", registry.log());
-    assert!(sig_at < tag_at, "the tag moved before the signature was written");
+    assert!(
+        sig_at < tag_at,
+        "the tag moved before the signature was written"
+    );
 
     // cosign's layout: one simple-signing layer with the signature annotation.
     let repo = format!("{}/signed/app", registry.host());
     let sig: serde_json::Value =
         serde_json::from_slice(&skopeo_raw(&format!("{repo}:{sig_tag}"))).unwrap();
     let layer = &sig["layers"][0];
-    assert_eq!(layer["mediaType"], "application/vnd.dev.cosign.simplesigning.v1+json");
+    assert_eq!(
+        layer["mediaType"],
+        "application/vnd.dev.cosign.simplesigning.v1+json"
+    );
     assert!(layer["annotations"]["dev.cosignproject.cosign/signature"].is_string());
 
     let ok = verify(&image, &public);
-    assert!(ok.stdout.contains(&format!("signature of {digest}: valid")), "{}", ok.stdout);
+    assert!(
+        ok.stdout.contains(&format!("signature of {digest}: valid")),
+        "{}",
+        ok.stdout
+    );
     ok.assert_ok();
 
     // Another key: one line, exit 1.
     let other = tempfile::tempdir().unwrap();
     let (_, other_public, _) = keypair(other.path());
     let refused = verify(&image, &other_public);
-    assert_refused(&refused, 1, &["no valid signature by this key", "not made by this key"]);
+    assert_refused(
+        &refused,
+        1,
+        &["no valid signature by this key", "not made by this key"],
+    );
 }
 
 #[test]
@@ -113,10 +130,17 @@ fn an_unchanged_repush_adds_the_missing_signature_and_moves_nothing_else() {
     args.extend(sign_args(&key, &pass));
     let run = Nixpush::new().run(&args);
     run.assert_ok();
-    assert!(run.stderr.contains("unchanged, nothing sent"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unchanged, nothing sent"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(skopeo_digest(&image), digest_before);
     // Only the signature's own two small blobs (its payload and config) went up.
-    assert_eq!(registry.requests("PUT", "/blobs/uploads/"), blobs_before + 2);
+    assert_eq!(
+        registry.requests("PUT", "/blobs/uploads/"),
+        blobs_before + 2
+    );
     verify(&image, &public).assert_ok();
 
     // Signed already: the `.sig` manifest is not written again.
@@ -132,7 +156,10 @@ fn a_multi_arch_push_signs_the_index_and_each_platform_image() {
     let registry = Registry::start();
     let image = format!("{}/signed/multi:v1", registry.host());
     let amd = format!("linux/amd64={}", fixture("demo", "docker"));
-    let arm = format!("linux/arm64={}", fixture("demo", "packages.aarch64-linux.docker"));
+    let arm = format!(
+        "linux/arm64={}",
+        fixture("demo", "packages.aarch64-linux.docker")
+    );
     let mut args = vec!["--platform", &amd, "--platform", &arm, &image, "--json"];
     args.extend(sign_args(&key, &pass));
     let json: serde_json::Value =
@@ -175,12 +202,18 @@ fn a_key_that_cannot_sign_stops_the_push_before_anything_moves() {
     // Keys of another curve or type, made by openssl.
     for (algorithm, options, named) in [
         ("ed25519", vec![], "Ed25519"),
-        ("EC", vec!["-pkeyopt", "ec_paramgen_curve:P-384"], "ECDSA P-384"),
+        (
+            "EC",
+            vec!["-pkeyopt", "ec_paramgen_curve:P-384"],
+            "ECDSA P-384",
+        ),
         ("RSA", vec!["-pkeyopt", "rsa_keygen_bits:2048"], "RSA"),
     ] {
         let path = dir.path().join(format!("{algorithm}.pem"));
         let mut openssl = Command::new("openssl");
-        openssl.args(["genpkey", "-algorithm", algorithm]).args(&options);
+        openssl
+            .args(["genpkey", "-algorithm", algorithm])
+            .args(&options);
         openssl.arg("-out").arg(&path);
         run_ok(&mut openssl, "openssl genpkey");
         let run = push(&path, &wrong);

@@ -61,8 +61,8 @@ fn new_passphrase(args: &GenerateArgs) -> Result<Passphrase, KeyError> {
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         return Err(no_passphrase());
     }
-    let first = rpassword::prompt_password("Passphrase for the new key: ")
-        .map_err(|_| no_passphrase())?;
+    let first =
+        rpassword::prompt_password("Passphrase for the new key: ").map_err(|_| no_passphrase())?;
     let second =
         rpassword::prompt_password("The same passphrase again: ").map_err(|_| no_passphrase())?;
     if first != second {

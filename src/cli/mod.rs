@@ -11,9 +11,9 @@ pub mod json;
 pub mod keys;
 pub mod progress;
 pub(crate) mod push_args;
+pub mod sign_args;
 #[cfg(test)]
 mod tests;
-pub mod sign_args;
 mod usage;
 pub mod verify_args;
 

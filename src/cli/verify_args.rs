@@ -46,7 +46,10 @@ pub struct VerifyArgs {
 }
 
 /// The push request that makes `installable`'s image into the OCI layout `dir`.
-fn local_image(installable: &str, dir: &std::path::Path) -> Result<nixpush::request::PushRequest, String> {
+fn local_image(
+    installable: &str,
+    dir: &std::path::Path,
+) -> Result<nixpush::request::PushRequest, String> {
     use clap::Parser;
     let destination = format!("oci:{}", dir.display());
     let cli = super::Cli::try_parse_from(["nixpush", installable, destination.as_str()])

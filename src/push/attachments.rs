@@ -36,7 +36,10 @@ pub(super) async fn attach_everything<R: Remote>(
 ) -> Result<Vec<(Digest, String)>, PushError> {
     attach_all(push, documents, format, images).await?;
     attest_all(push, documents, format, images).await?;
-    let mut subjects: Vec<Digest> = documents.iter().map(|d| d.manifest_digest.clone()).collect();
+    let mut subjects: Vec<Digest> = documents
+        .iter()
+        .map(|d| d.manifest_digest.clone())
+        .collect();
     if !subjects.contains(top) {
         subjects.push(top.clone());
     }

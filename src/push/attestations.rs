@@ -59,7 +59,10 @@ pub(super) async fn attest_all<R: Remote>(
             media_type: DSSE_MEDIA_TYPE.to_owned(),
             blob: envelope.clone(),
             annotations: BTreeMap::from([
-                (ATTESTATION_PREDICATE_ANNOTATION.to_owned(), PREDICATE_TYPE.to_owned()),
+                (
+                    ATTESTATION_PREDICATE_ANNOTATION.to_owned(),
+                    PREDICATE_TYPE.to_owned(),
+                ),
                 (SIGNATURE_ANNOTATION.to_owned(), String::new()),
             ]),
         };

@@ -3,11 +3,11 @@
 //! document the tags name under each tag (or by digest), so a tag never names an image without
 //! what is attached to it; and the one place a registry push's outcome is made.
 
+use super::attachments::attach_everything;
 use super::documents::{ImageSet, Kind};
 use super::manifest_format::ManifestWriter;
 use super::registry_push::RegistryPush;
 use super::remote::Remote;
-use super::attachments::attach_everything;
 use super::PushError;
 use crate::digest::Digest;
 use crate::image::ManifestFormat;

@@ -9,13 +9,13 @@
 
 use bytes::Bytes;
 
+use super::attachments::attach_everything;
 use super::documents::{ImageSet, Kind};
 use super::finish::outcome;
 use super::learn::Learnt;
 use super::registry_push::RegistryPush;
 use super::remote::Remote;
 use super::reuse::remember;
-use super::attachments::attach_everything;
 use super::PushError;
 use crate::digest::Digest;
 use crate::image::ManifestFormat;

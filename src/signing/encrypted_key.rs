@@ -75,7 +75,13 @@ pub(super) enum OpenError {
     WrongPassphrase,
 }
 
-fn derive(passphrase: &Passphrase, salt: &[u8], log_n: u8, r: u32, p: u32) -> Result<Zeroizing<[u8; 32]>, OpenError> {
+fn derive(
+    passphrase: &Passphrase,
+    salt: &[u8],
+    log_n: u8,
+    r: u32,
+    p: u32,
+) -> Result<Zeroizing<[u8; 32]>, OpenError> {
     let params = scrypt::Params::new(log_n, r, p)
         .map_err(|e| OpenError::Malformed(format!("scrypt parameters: {e}")))?;
     let mut key = Zeroizing::new([0u8; 32]);

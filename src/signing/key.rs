@@ -58,9 +58,8 @@ impl Signer {
             .map_err(|_| not_a_key("no PEM block (a cosign key, or a PKCS#8 PEM)".into()))?;
         let der = match label {
             SIGSTORE_KEY_LABEL | COSIGN_KEY_LABEL => {
-                let passphrase = passphrase().ok_or_else(|| KeyError::NoPassphrase {
-                    path: shown(path),
-                })?;
+                let passphrase =
+                    passphrase().ok_or_else(|| KeyError::NoPassphrase { path: shown(path) })?;
                 encrypted_key::open(&body, &passphrase).map_err(|e| match e {
                     OpenError::WrongPassphrase => KeyError::WrongPassphrase { path: shown(path) },
                     OpenError::Malformed(m) => not_a_key(m),
@@ -113,9 +112,12 @@ impl Signer {
             .key
             .to_pkcs8_der()
             .expect("a P-256 key always encodes as PKCS#8");
-        let body = encrypted_key::seal(der.as_bytes(), passphrase).map_err(KeyError::NoRandomness)?;
-        Ok(pem::encode_string(SIGSTORE_KEY_LABEL, LineEnding::LF, &body)
-            .expect("a PEM label and body always encode"))
+        let body =
+            encrypted_key::seal(der.as_bytes(), passphrase).map_err(KeyError::NoRandomness)?;
+        Ok(
+            pem::encode_string(SIGSTORE_KEY_LABEL, LineEnding::LF, &body)
+                .expect("a PEM label and body always encode"),
+        )
     }
 }
 
@@ -141,7 +143,10 @@ fn key_kind(der: &[u8]) -> String {
     KINDS
         .iter()
         .find(|(oid, _)| *oid == curve || *oid == algorithm)
-        .map_or_else(|| format!("unknown ({algorithm})"), |(_, k)| (*k).to_owned())
+        .map_or_else(
+            || format!("unknown ({algorithm})"),
+            |(_, k)| (*k).to_owned(),
+        )
 }
 
 /// A public key signatures are checked with.

@@ -27,7 +27,9 @@ pub enum KeyError {
     Unreadable { path: String, reason: String },
     #[error("{path} is not a private key nixpush can sign with: {reason}")]
     NotAKey { path: String, reason: String },
-    #[error("{path} holds a key of type {kind}: only ECDSA P-256 keys make cosign-format signatures")]
+    #[error(
+        "{path} holds a key of type {kind}: only ECDSA P-256 keys make cosign-format signatures"
+    )]
     WrongType { path: String, kind: String },
     #[error("wrong passphrase for {path}")]
     WrongPassphrase { path: String },

@@ -119,6 +119,9 @@ mod tests {
         assert_eq!(m["layers"][0]["annotations"][SIGNATURE_ANNOTATION], "A");
         let image = Digest::of(b"image");
         assert_eq!(signature_tag(&image), format!("sha256-{}.sig", image.hex()));
-        assert_eq!(attestation_tag(&image), format!("sha256-{}.att", image.hex()));
+        assert_eq!(
+            attestation_tag(&image),
+            format!("sha256-{}.att", image.hex())
+        );
     }
 }

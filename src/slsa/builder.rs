@@ -5,7 +5,8 @@
 use serde_json::{json, Map, Value};
 
 /// nixpush's builder id outside a known CI.
-pub const DEFAULT_BUILDER_ID: &str = "https://github.com/styrene-lab/nixpush/blob/main/docs/provenance.md#builder";
+pub const DEFAULT_BUILDER_ID: &str =
+    "https://github.com/styrene-lab/nixpush/blob/main/docs/provenance.md#builder";
 
 /// The `runDetails` of a statement.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,7 +96,10 @@ mod tests {
         let run = from(&[
             ("GITHUB_ACTIONS", "true"),
             ("GITHUB_SERVER_URL", "https://github.com"),
-            ("GITHUB_WORKFLOW_REF", "org/app/.github/workflows/release.yml@refs/heads/main"),
+            (
+                "GITHUB_WORKFLOW_REF",
+                "org/app/.github/workflows/release.yml@refs/heads/main",
+            ),
             ("GITHUB_REPOSITORY", "org/app"),
             ("GITHUB_RUN_ID", "42"),
             ("GITHUB_RUN_ATTEMPT", "2"),
@@ -121,8 +125,14 @@ mod tests {
             ("CI_JOB_URL", "https://gitlab.example/team/app/-/jobs/9"),
             ("CI_JOB_STARTED_AT", "2026-01-02T03:04:05Z"),
         ]);
-        assert_eq!(run.builder_id, "https://gitlab.example/team/app/-/runners/7");
-        assert_eq!(run.to_json()["metadata"]["startedOn"], "2026-01-02T03:04:05Z");
+        assert_eq!(
+            run.builder_id,
+            "https://gitlab.example/team/app/-/runners/7"
+        );
+        assert_eq!(
+            run.to_json()["metadata"]["startedOn"],
+            "2026-01-02T03:04:05Z"
+        );
         let local = from(&[]);
         assert_eq!(local.builder_id, DEFAULT_BUILDER_ID);
         assert!(local.to_json().get("metadata").is_none());

@@ -12,7 +12,8 @@ use crate::plan::provenance::FlakeMetadata;
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
 /// nixpush's build type: what its external parameters and dependencies mean is documented there.
-pub const BUILD_TYPE: &str = "https://github.com/styrene-lab/nixpush/blob/main/docs/provenance.md#v1";
+pub const BUILD_TYPE: &str =
+    "https://github.com/styrene-lab/nixpush/blob/main/docs/provenance.md#v1";
 
 /// What an image was made from.
 pub struct BuildFacts<'a> {
@@ -84,7 +85,12 @@ fn resolved_dependencies(facts: &BuildFacts) -> Vec<Value> {
 }
 
 /// The statement that the manifest `digest` in `repository` (`HOST/REPO`) was made from `facts`.
-pub fn statement(repository: &str, digest: &Digest, facts: &BuildFacts, run: &RunDetails) -> Vec<u8> {
+pub fn statement(
+    repository: &str,
+    digest: &Digest,
+    facts: &BuildFacts,
+    run: &RunDetails,
+) -> Vec<u8> {
     let value = json!({
         "_type": STATEMENT_TYPE,
         "subject": [{"name": repository, "digest": {"sha256": digest.hex()}}],
@@ -134,7 +140,10 @@ mod tests {
         let run = RunDetails::from_vars(|_| None);
         let digest = Digest::of(b"manifest");
         let bytes = statement("127.0.0.1:5000/app", &digest, &facts, &run);
-        assert_eq!(bytes, statement("127.0.0.1:5000/app", &digest, &facts, &run));
+        assert_eq!(
+            bytes,
+            statement("127.0.0.1:5000/app", &digest, &facts, &run)
+        );
         let s: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(s["subject"][0]["digest"]["sha256"], digest.hex());
         let build = &s["predicate"]["buildDefinition"];
@@ -143,7 +152,10 @@ mod tests {
         let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         let deps = build["resolvedDependencies"].as_array().unwrap();
         assert_eq!(deps[0]["digest"]["sha256"], empty);
-        assert_eq!(deps[0]["uri"], "/nix/store/0c0fps3pd1bzkphfpj2fhdllw56wz4cl-hello-1.0");
+        assert_eq!(
+            deps[0]["uri"],
+            "/nix/store/0c0fps3pd1bzkphfpj2fhdllw56wz4cl-hello-1.0"
+        );
         assert_eq!(deps[1]["uri"], "github:NixOS/nixpkgs/def");
         assert_eq!(deps[1]["digest"]["gitCommit"], "def");
     }

@@ -62,7 +62,11 @@ impl std::fmt::Display for Reproduction {
 
 /// The decision, given the registry's config blob (`registry_config`, of digest
 /// `registry_digest`) and the image the installable gives.
-pub fn compare(registry_digest: &Digest, registry_config: &[u8], local: &ImageOutcome) -> Reproduction {
+pub fn compare(
+    registry_digest: &Digest,
+    registry_config: &[u8],
+    local: &ImageOutcome,
+) -> Reproduction {
     if *registry_digest == local.config_digest {
         return Reproduction::Reproduced {
             config: registry_digest.clone(),
@@ -71,7 +75,11 @@ pub fn compare(registry_digest: &Digest, registry_config: &[u8], local: &ImageOu
     }
     let diff_ids: Vec<Option<Digest>> = serde_json::from_slice::<Value>(registry_config)
         .ok()
-        .and_then(|c| c.pointer("/rootfs/diff_ids").and_then(Value::as_array).cloned())
+        .and_then(|c| {
+            c.pointer("/rootfs/diff_ids")
+                .and_then(Value::as_array)
+                .cloned()
+        })
         .unwrap_or_default()
         .iter()
         .map(|d| d.as_str().and_then(|d| d.parse().ok()))
@@ -81,7 +89,11 @@ pub fn compare(registry_digest: &Digest, registry_config: &[u8], local: &ImageOu
         if theirs.as_ref() != Some(&layer.digests.diff_id) {
             return Reproduction::LayerDiffers {
                 layer: i,
-                store_paths: layer.store_paths.iter().map(|p| p.display().to_string()).collect(),
+                store_paths: layer
+                    .store_paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
                 registry: theirs,
                 local: layer.digests.diff_id.clone(),
             };

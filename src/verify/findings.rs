@@ -85,7 +85,10 @@ fn same_repository(signed: &str, repository: &str) -> bool {
 /// an in-toto statement whose subjects include the digest. Also the statement's predicate type.
 pub fn check_attestation(envelope: &[u8], key: &PublicKey, digest: &Digest) -> (Verdict, String) {
     let Some(envelope) = Envelope::parse(envelope) else {
-        return (Verdict::Unreadable("not a DSSE envelope".into()), String::new());
+        return (
+            Verdict::Unreadable("not a DSSE envelope".into()),
+            String::new(),
+        );
     };
     let statement: Option<serde_json::Value> = serde_json::from_slice(&envelope.payload).ok();
     let predicate = statement
@@ -95,7 +98,10 @@ pub fn check_attestation(envelope: &[u8], key: &PublicKey, digest: &Digest) -> (
         .unwrap_or_default()
         .to_owned();
     if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE || statement.is_none() {
-        return (Verdict::Unreadable("not an in-toto statement".into()), predicate);
+        return (
+            Verdict::Unreadable("not an in-toto statement".into()),
+            predicate,
+        );
     }
     if !envelope.signed_by(key) {
         return (Verdict::OtherKey, predicate);
@@ -113,7 +119,9 @@ pub fn check_attestation(envelope: &[u8], key: &PublicKey, digest: &Digest) -> (
         })
         .unwrap_or_default();
     if !subjects.iter().any(|s| s == digest.hex()) {
-        let named = subjects.first().map_or("none".into(), |s| format!("sha256:{s}"));
+        let named = subjects
+            .first()
+            .map_or("none".into(), |s| format!("sha256:{s}"));
         return (Verdict::OtherDigest(named), predicate);
     }
     (Verdict::Valid, predicate)
@@ -140,11 +148,13 @@ mod tests {
         let other = Signer::generate().unwrap();
         let image = Digest::of(b"image");
         let repo = "127.0.0.1:5000/app";
-        let check = |(p, s): (Vec<u8>, String)| {
-            check_signature(&p, &s, &key.public_key(), &image, repo)
-        };
+        let check =
+            |(p, s): (Vec<u8>, String)| check_signature(&p, &s, &key.public_key(), &image, repo);
         assert_eq!(check(signed(&key, &image, repo)), Verdict::Valid);
-        assert_eq!(check(signed(&key, &image, "127.0.0.1:5000/app:v1")), Verdict::Valid);
+        assert_eq!(
+            check(signed(&key, &image, "127.0.0.1:5000/app:v1")),
+            Verdict::Valid
+        );
         assert_eq!(check(signed(&other, &image, repo)), Verdict::OtherKey);
         let elsewhere = Digest::of(b"another image");
         assert_eq!(
@@ -160,7 +170,10 @@ mod tests {
             check_signature(&payload, "%%", &key.public_key(), &image, repo),
             Verdict::Unreadable(_)
         ));
-        assert!(same_repository("index.docker.io/library/x", "docker.io/library/x"));
+        assert!(same_repository(
+            "index.docker.io/library/x",
+            "docker.io/library/x"
+        ));
     }
 
     #[test]
@@ -180,10 +193,14 @@ mod tests {
             Envelope::new(IN_TOTO_PAYLOAD_TYPE, statement(d), s).to_bytes()
         };
         let public = key.public_key();
-        let (verdict, predicate) = check_attestation(&envelope(&image, Some(&key)), &public, &image);
+        let (verdict, predicate) =
+            check_attestation(&envelope(&image, Some(&key)), &public, &image);
         assert_eq!(verdict, Verdict::Valid);
         assert_eq!(predicate, "https://slsa.dev/provenance/v1");
-        assert_eq!(check_attestation(&envelope(&image, None), &public, &image).0, Verdict::OtherKey);
+        assert_eq!(
+            check_attestation(&envelope(&image, None), &public, &image).0,
+            Verdict::OtherKey
+        );
         let other = Digest::of(b"other");
         assert!(matches!(
             check_attestation(&envelope(&other, Some(&key)), &public, &image).0,

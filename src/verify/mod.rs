@@ -166,7 +166,8 @@ pub async fn verify(
                     reason: "the installable gave no image".into(),
                 });
             };
-            let (digest, config) = against::registry_config(&client, &bytes, &pinned, image).await?;
+            let (digest, config) =
+                against::registry_config(&client, &bytes, &pinned, image).await?;
             match compare(&digest, &config, image) {
                 r @ Reproduction::Reproduced { .. } => Some(r),
                 reproduction => {
@@ -204,7 +205,10 @@ async fn stored_layers(client: &Client, tag: &str) -> Result<Option<Vec<Value>>,
 }
 
 /// A layer's blob, checked against its digest; `Err(reason)` when it cannot be had.
-async fn layer_blob(client: &Client, layer: &Value) -> Result<Result<Vec<u8>, String>, VerifyError> {
+async fn layer_blob(
+    client: &Client,
+    layer: &Value,
+) -> Result<Result<Vec<u8>, String>, VerifyError> {
     let Some(digest) = layer
         .get("digest")
         .and_then(Value::as_str)
@@ -212,10 +216,12 @@ async fn layer_blob(client: &Client, layer: &Value) -> Result<Result<Vec<u8>, St
     else {
         return Ok(Err("a layer without a digest".into()));
     };
-    Ok(match client.get_blob(&digest, MAX_ATTACHMENT_BYTES).await? {
-        Some(bytes) => Ok(bytes.to_vec()),
-        None => Err(format!("its blob {digest} is not in the registry")),
-    })
+    Ok(
+        match client.get_blob(&digest, MAX_ATTACHMENT_BYTES).await? {
+            Some(bytes) => Ok(bytes.to_vec()),
+            None => Err(format!("its blob {digest} is not in the registry")),
+        },
+    )
 }
 
 /// The signatures under `subject`'s `.sig` tag (`None`: no such tag), each checked.
@@ -234,7 +240,10 @@ async fn signatures_of(
         .filter(|l| l.get("mediaType").and_then(Value::as_str) == Some(SIMPLE_SIGNING_MEDIA_TYPE))
     {
         let signature = layer
-            .pointer(&format!("/annotations/{}", SIGNATURE_ANNOTATION.replace('/', "~1")))
+            .pointer(&format!(
+                "/annotations/{}",
+                SIGNATURE_ANNOTATION.replace('/', "~1")
+            ))
             .and_then(Value::as_str)
             .unwrap_or_default();
         let verdict = match layer_blob(client, layer).await? {

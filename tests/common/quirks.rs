@@ -125,7 +125,10 @@ fn decide(
         );
     }
     if let Some(suffix) = &quirks.denied_tag_suffix {
-        if r.method == "PUT" && r.path().contains("/manifests/") && r.path().ends_with(suffix.as_str()) {
+        if r.method == "PUT"
+            && r.path().contains("/manifests/")
+            && r.path().ends_with(suffix.as_str())
+        {
             return Action::answer(
                 403,
                 &[("Content-Type", "application/json")],
