@@ -75,20 +75,12 @@ pub fn run(args: VerifyArgs) -> ExitCode {
         Ok(d) => d,
         Err(e) => return fail(1, &format!("cannot make a temporary directory: {e}")),
     };
-    let against = match &args.against {
+    let local = match &args.against {
         None => None,
         Some(installable) => match local_image(installable, &scratch.path().join("image")) {
-            Ok(r) => Some(r),
+            Ok(r) => Some((installable, r)),
             Err(e) => return fail(2, &format!("--against {installable}: {e}")),
         },
-    };
-    let request = VerifyRequest {
-        against,
-        reference,
-        key,
-        credentials,
-        insecure: args.insecure,
-        ca_cert: args.ca_cert,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -98,6 +90,25 @@ pub fn run(args: VerifyArgs) -> ExitCode {
         Err(e) => return fail(1, &format!("cannot start the async runtime: {e}")),
     };
     let reporter: Arc<dyn Reporter> = Arc::new(ProgressLines::new(args.verbose));
+    // The installable's image is made first, through the same pipeline as a push.
+    let against = match local {
+        None => None,
+        Some((installable, local)) => {
+            let stop = nixpush::stop::Stop::default();
+            match runtime.block_on(nixpush::push::push(&local, reporter.clone(), &stop)) {
+                Ok(made) => made.images.into_iter().next(),
+                Err(e) => return fail(1, &format!("--against {installable}: {e}")),
+            }
+        }
+    };
+    let request = VerifyRequest {
+        against,
+        reference,
+        key,
+        credentials,
+        insecure: args.insecure,
+        ca_cert: args.ca_cert,
+    };
     match runtime.block_on(verify(&request, reporter)) {
         Ok(verification) => {
             for finding in &verification.findings {

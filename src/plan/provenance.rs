@@ -262,6 +262,7 @@ mod tests {
             revision: Some("28806d8a24553191ec26c9b0d7d85e6609ee0bab".into()),
             last_modified: Some(1_700_000_000),
             resolved_url: Some("git+file:///tmp/flk".into()),
+            ..Default::default()
         };
         let a = annotations(&m, Some("git@github.com:o/r.git"), Some("1.2.3"));
         assert_eq!(a[SOURCE], "https://github.com/o/r");
@@ -274,6 +275,7 @@ mod tests {
             revision: None,
             last_modified: Some(1),
             resolved_url: Some("path:/x".into()),
+            ..Default::default()
         };
         let a = annotations(&dirty, None, None);
         assert_eq!(a.keys().collect::<Vec<_>>(), vec![CREATED]);

@@ -38,8 +38,9 @@ pub struct VerifyRequest {
     pub credentials: Option<Credentials>,
     pub insecure: bool,
     pub ca_cert: Option<PathBuf>,
-    /// `--against`: the installable's image, made into a throw-away OCI layout, to compare.
-    pub against: Option<crate::request::PushRequest>,
+    /// `--against`: the image the installable gives (as made into a throw-away OCI layout),
+    /// to compare with the registry's.
+    pub against: Option<crate::outcome::ImageOutcome>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,8 +59,6 @@ pub enum VerifyError {
     NoValidSignature { reference: String, found: String },
     #[error("{reference} cannot be compared: {reason}")]
     Unreadable { reference: String, reason: String },
-    #[error("--against: {0}")]
-    Against(#[from] crate::push::PushError),
     #[error("{reference} is signed by this key, but {reproduction}")]
     NotReproduced {
         reference: String,
@@ -109,7 +108,7 @@ pub async fn verify(
             insecure: request.insecure,
             ca_cert: request.ca_cert.clone(),
             credentials,
-            notices: Arc::new(crate::progress::HttpNotices(reporter.clone())),
+            notices: Arc::new(crate::progress::HttpNotices(reporter)),
             retry: Default::default(),
             host_facts: None,
         },
@@ -157,15 +156,7 @@ pub async fn verify(
     }
     let reproduction = match &request.against {
         None => None,
-        Some(local) => {
-            let stop = crate::stop::Stop::default();
-            let made = crate::push::push(local, reporter.clone(), &stop).await?;
-            let Some(image) = made.images.first() else {
-                return Err(VerifyError::Unreadable {
-                    reference: pinned,
-                    reason: "the installable gave no image".into(),
-                });
-            };
+        Some(image) => {
             let (digest, config) =
                 against::registry_config(&client, &bytes, &pinned, image).await?;
             match compare(&digest, &config, image) {
