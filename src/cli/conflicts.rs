@@ -20,6 +20,10 @@ pub struct Conflict {
 pub(super) fn check(args: &PushArgs, destination: &Destination) -> Result<(), UsageError> {
     let docker = args.format == Some(FormatArg::Docker);
     let local = matches!(destination, Destination::Local(_));
+    let docker_archive = matches!(
+        destination,
+        Destination::Local(nixpush::destination::LocalTarget::DockerArchive { .. })
+    );
     let conflicts = [
         (
             docker && args.compression == CompressionArg::Zstd,
@@ -46,10 +50,10 @@ pub(super) fn check(args: &PushArgs, destination: &Destination) -> Result<(), Us
             "provenance is attached through the manifest's `subject`, which Docker schema 2 manifests do not have",
         ),
         (
-            local && (args.sign.sign_key.is_some() || args.sign.provenance),
+            docker_archive && (args.sign.sign_key.is_some() || args.sign.provenance),
             "--sign-key or --provenance",
-            "a local destination (oci:, docker-archive:)",
-            "signatures and provenance are written to a registry, before its tags move",
+            "a docker-archive destination",
+            "a docker-archive cannot hold signatures or provenance (push to a registry or to oci:DIR)",
         ),
         (
             args.sbom_format.is_some() && !args.sbom,

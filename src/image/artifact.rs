@@ -5,6 +5,8 @@
 //! referrers index the distribution spec's fallback tag (`sha256-<hex>`) holds on a registry
 //! without the referrers API.
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 
 use super::media_types::{OCI_INDEX, OCI_MANIFEST};
@@ -30,17 +32,32 @@ impl Described {
 
 /// The artifact manifest of `blob` (of `artifact_type`) about `subject`.
 pub fn artifact_manifest(artifact_type: &str, blob: &Described, subject: &Described) -> Vec<u8> {
+    artifact_manifest_annotated(artifact_type, blob, &BTreeMap::new(), subject)
+}
+
+/// [`artifact_manifest`] with annotations on the blob's descriptor (a cosign signature's
+/// `dev.cosignproject.cosign/signature`); none: no `annotations` key at all.
+pub fn artifact_manifest_annotated(
+    artifact_type: &str,
+    blob: &Described,
+    annotations: &BTreeMap<String, String>,
+    subject: &Described,
+) -> Vec<u8> {
     let empty = Described {
         media_type: EMPTY_MEDIA_TYPE.to_owned(),
         digest: Digest::of(EMPTY_BLOB),
         size: EMPTY_BLOB.len() as u64,
     };
+    let mut layer = blob.to_json();
+    if !annotations.is_empty() {
+        layer["annotations"] = json!(annotations);
+    }
     super::canonical_json(&json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": artifact_type,
         "config": empty.to_json(),
-        "layers": [blob.to_json()],
+        "layers": [layer],
         "subject": subject.to_json(),
     }))
 }

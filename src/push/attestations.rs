@@ -23,6 +23,25 @@ use crate::signing::{
 };
 use crate::slsa::{statement, BuildFacts, RunDetails, PREDICATE_TYPE};
 
+/// The DSSE envelope (signed by `signer`, if any) of the provenance of `prepared`'s image (made
+/// from `installable`), the manifest `digest` in `repository`.
+pub(super) fn envelope_of(
+    installable: &str,
+    prepared: &crate::prepare::Prepared,
+    repository: &str,
+    digest: &crate::digest::Digest,
+    run: &RunDetails,
+    signer: Option<&crate::signing::Signer>,
+) -> Vec<u8> {
+    let facts = BuildFacts {
+        installable,
+        flake: prepared.flake.as_ref(),
+        closure: &prepared.closure,
+    };
+    let statement = statement(repository, digest, &facts, run);
+    Envelope::new(IN_TOTO_PAYLOAD_TYPE, statement, signer).to_bytes()
+}
+
 /// Attaches provenance to each image (`documents[i]` is image `i`'s, written in
 /// `manifest_format`), if the push asks for it, and records it in the image's outcome.
 pub(super) async fn attest_all<R: Remote>(
@@ -48,13 +67,14 @@ pub(super) async fn attest_all<R: Remote>(
         .zip(documents)
         .zip(images)
     {
-        let facts = BuildFacts {
-            installable: &source.installable,
-            flake: prepared.flake.as_ref(),
-            closure: &prepared.closure,
-        };
-        let statement = statement(&repository, &d.manifest_digest, &facts, &run);
-        let envelope = Envelope::new(IN_TOTO_PAYLOAD_TYPE, statement, signer).to_bytes();
+        let envelope = envelope_of(
+            &source.installable,
+            prepared,
+            &repository,
+            &d.manifest_digest,
+            &run,
+            signer,
+        );
         let layer = StoredLayer {
             media_type: DSSE_MEDIA_TYPE.to_owned(),
             blob: envelope.clone(),

@@ -81,6 +81,38 @@ pub(super) async fn write_local(
             )?);
         }
     }
+    let mut images: Vec<ImageOutcome> = request
+        .images
+        .iter()
+        .zip(&plans)
+        .zip(written)
+        .zip(sbom_digests)
+        .map(|(((source, plan), w), sbom_digest)| ImageOutcome {
+            installable: source.installable.clone(),
+            platform: PlatformSpec::of(&plan.platform).to_string(),
+            manifest_digest: w.documents.manifest_digest,
+            config_digest: w.documents.config_digest,
+            sbom_digest,
+            provenance: None,
+            layers: w.layers,
+        })
+        .collect();
+    let mut signatures = Vec::new();
+    if let LocalTarget::OciLayout { dir, .. } = &target {
+        let identity = prepared[0]
+            .image_name
+            .clone()
+            .unwrap_or_else(|| default_archive_name(&request.images[0].installable));
+        signatures = super::layout_signing::sign_layout(
+            dir,
+            request,
+            &prepared,
+            &identity,
+            index_digest.as_ref(),
+            &mut images,
+            reporter.as_ref(),
+        )?;
+    }
     Ok(PushOutcome {
         destination: destination.to_string(),
         reference: format!("{place}@{digest}"),
@@ -88,23 +120,8 @@ pub(super) async fn write_local(
         tags,
         to_stdout: destination.is_stdout(),
         unchanged: false,
-        signatures: Vec::new(),
-        images: request
-            .images
-            .iter()
-            .zip(&plans)
-            .zip(written)
-            .zip(sbom_digests)
-            .map(|(((source, plan), w), sbom_digest)| ImageOutcome {
-                installable: source.installable.clone(),
-                platform: PlatformSpec::of(&plan.platform).to_string(),
-                manifest_digest: w.documents.manifest_digest,
-                config_digest: w.documents.config_digest,
-                sbom_digest,
-                provenance: None,
-                layers: w.layers,
-            })
-            .collect(),
+        signatures,
+        images,
         index_digest,
     })
 }

@@ -9,6 +9,7 @@ mod documents;
 mod error;
 mod fallback_tag;
 mod finish;
+mod layout_signing;
 mod learn;
 mod local;
 mod manifest_format;
