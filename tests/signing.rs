@@ -62,7 +62,12 @@ fn the_signature_is_written_before_the_tag_and_verifies_with_the_key_only() {
     let (key, public, pass) = keypair(dir.path());
     let registry = Registry::start();
     let image = format!("{}/signed/app:v1", registry.host());
-    let mut args = vec![fixture("demo", "app"), image.clone(), "--json".into()];
+    let mut args = vec![
+        fixture("demo", "app"),
+        image.clone(),
+        "--json".into(),
+        "--sbom".into(),
+    ];
     args.extend(sign_args(&key, &pass).into_iter().map(String::from));
     let run = Nixpush::new().run(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let json: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
@@ -73,6 +78,11 @@ fn the_signature_is_written_before_the_tag_and_verifies_with_the_key_only() {
     let hex = digest.strip_prefix("sha256:").unwrap();
     let sig_tag = format!("sha256-{hex}.sig");
     assert_eq!(json["images"][0]["signatures"][0]["tag"], sig_tag.as_str());
+    // The SBOM's artifact manifest is signed too.
+    assert_eq!(
+        json["images"][0]["signatures"][1]["subject"],
+        json["images"][0]["sbomDigest"]
+    );
     assert_no_secret(&run, "", &[PASSPHRASE]);
 
     // The registry's own access log: the `.sig` manifest went in before the image's tag.
