@@ -1,7 +1,8 @@
 //! nixpush's signatures judged by implementations other than nixpush's: sigstore-rs (the cosign
 //! verifier Kubewarden uses) accepts them, for a single and a multi-arch image, with a key made
 //! by a tool other than nixpush (tests/tools/cosign_key.py) and with `nixpush key generate`'s,
-//! and refuses another key and an unsigned image; skopeo's `sigstoreSigned` policy finds them;
+//! and refuses another key and an unsigned image; skopeo's and podman's `sigstoreSigned` policy
+//! finds them;
 //! sigstore-rs opens `nixpush key generate`'s encrypted key. The other way round, `nixpush
 //! verify` accepts cosign-format signatures made by another signer (tests/tools/cosign_sign.py)
 //! and refuses a forged one. And `verify --against` shows reproducibility.
