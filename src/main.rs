@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Some(Command::Man) => return print_generated(cli::docs::man_page),
         Some(Command::Key(args)) => return key_result(cli::keys::key_command(args)),
         Some(Command::Verify(args)) => return cli::verify_args::run(args),
+        Some(Command::Copy(args)) => return cli::copy_args::run(args),
         Some(Command::Login(args)) => {
             return keyring_command(
                 args.into_request()

@@ -83,6 +83,12 @@ pub enum Phase {
         subject: Digest,
         signed: bool,
     },
+    /// `nixpush copy`: a blob brought to the destination (`how`: streamed or mounted).
+    #[error("{how} {digest}")]
+    BlobCopied { digest: Digest, how: String },
+    /// `nixpush copy`: an attachment (a referrer of that artifact type, or a cosign tag) carried.
+    #[error("copied {what} {digest}")]
+    AttachmentCopied { what: String, digest: Digest },
     /// A store path not in the local store, read from binary caches.
     #[error("{} is not in the local store: reading it from {caches}", path.display())]
     ReadingFromCaches { path: PathBuf, caches: String },

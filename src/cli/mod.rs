@@ -4,6 +4,7 @@
 
 mod choices;
 mod conflicts;
+pub mod copy_args;
 mod credentials_args;
 pub mod docs;
 pub mod images_file;
@@ -44,7 +45,7 @@ pub fn default_jobs() -> usize {
     about = "Build a Nix installable and push its closure to an OCI registry as an image: streamed, no daemon, no tarball.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = "An installable named like a subcommand (push, login, logout, inspect, key, verify, completions, man) is written ./NAME."
+    after_help = "An installable named like a subcommand (push, login, logout, inspect, copy, key, verify, completions, man) is written ./NAME."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -68,6 +69,10 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Print a shell completion script (e.g. `nixpush completions bash > /etc/bash_completion.d/nixpush`).
     Completions(CompletionsArgs),
+    /// Copy an image or index to another repository or registry with its digest unchanged,
+    /// together with what refers to it (SBOMs, provenance, cosign signatures and attestations);
+    /// blobs the destination has are skipped, same-registry ones mounted, others streamed.
+    Copy(copy_args::CopyArgs),
     /// Make a key pair for `--sign-key` (cosign's format).
     Key(keys::KeyArgs),
     /// Check an image's signatures and attestations with a public key (cosign's format: made

@@ -5,6 +5,8 @@
 
 mod attachments;
 mod attestations;
+mod copy;
+mod copy_attachments;
 mod documents;
 mod error;
 mod fallback_tag;
@@ -29,6 +31,7 @@ mod tests;
 
 use std::sync::Arc;
 
+pub use copy::{copy, CopyCounts, CopyError, CopyOutcome, CopyRequest};
 pub use error::PushError;
 
 use crate::destination::{Destination, LocalTarget};

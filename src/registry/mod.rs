@@ -5,6 +5,7 @@
 
 mod auth;
 mod blob;
+mod blob_stream;
 #[cfg(test)]
 mod blob_tests;
 mod chunks;

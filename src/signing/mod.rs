@@ -16,8 +16,8 @@ pub use key::{KeyPair, PublicKey, Signer};
 pub use passphrase::Passphrase;
 pub use simple_signing::{SimpleSigning, SIMPLE_SIGNING_MEDIA_TYPE};
 pub use stored::{
-    attestation_tag, signature_tag, with_layer, StoredLayer, ATTESTATION_PREDICATE_ANNOTATION,
-    SIGNATURE_ANNOTATION,
+    attestation_tag, layers_of, signature_tag, with_descriptors, with_layer, StoredLayer,
+    ATTESTATION_PREDICATE_ANNOTATION, SIGNATURE_ANNOTATION,
 };
 
 /// A key that cannot be read or used. Never carries the passphrase or key bytes.

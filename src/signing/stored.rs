@@ -48,28 +48,45 @@ impl StoredLayer {
             "annotations": self.annotations,
         })
     }
-
-    /// Whether the descriptor `d` (from a manifest) is this layer: same blob, same annotations.
-    fn is(&self, d: &Value) -> bool {
-        let annotations: Option<BTreeMap<String, String>> = d
-            .get("annotations")
-            .and_then(|a| serde_json::from_value(a.clone()).ok());
-        d.get("digest").and_then(Value::as_str) == Some(self.digest().to_string().as_str())
-            && annotations.as_ref() == Some(&self.annotations)
-    }
 }
 
 /// The manifest and config blob to write when `layer` is added to `current` (the tag's manifest,
 /// if any); `None` when `layer` is there already. Layers already there are kept as they are.
 pub fn with_layer(current: Option<&[u8]>, layer: &StoredLayer) -> Option<(Vec<u8>, Vec<u8>)> {
-    let mut layers: Vec<Value> = current
-        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+    with_descriptors(current, &[layer.descriptor()])
+}
+
+/// The layers of a `.sig` / `.att` manifest, as descriptors.
+pub fn layers_of(manifest: &[u8]) -> Vec<Value> {
+    serde_json::from_slice::<Value>(manifest)
+        .ok()
         .and_then(|m| m.get("layers").and_then(Value::as_array).cloned())
-        .unwrap_or_default();
-    if layers.iter().any(|d| layer.is(d)) {
+        .unwrap_or_default()
+}
+
+/// Whether two layer descriptors are one signature: the same blob, the same annotations.
+fn same_layer(a: &Value, b: &Value) -> bool {
+    let annotations = |d: &Value| -> Option<BTreeMap<String, String>> {
+        d.get("annotations")
+            .and_then(|a| serde_json::from_value(a.clone()).ok())
+    };
+    a.get("digest") == b.get("digest") && annotations(a) == annotations(b)
+}
+
+/// The manifest and config blob to write when the layer descriptors `incoming` (another
+/// registry's signatures of the same image, say) join those of `current`; `None` when every one
+/// is there already.
+pub fn with_descriptors(current: Option<&[u8]>, incoming: &[Value]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut layers: Vec<Value> = current.map(layers_of).unwrap_or_default();
+    let before = layers.len();
+    for d in incoming {
+        if !layers.iter().any(|l| same_layer(l, d)) {
+            layers.push(d.clone());
+        }
+    }
+    if layers.len() == before {
         return None;
     }
-    layers.push(layer.descriptor());
     // cosign's config: an empty image whose diff_ids are the layers' digests.
     let diff_ids: Vec<&Value> = layers.iter().filter_map(|d| d.get("digest")).collect();
     let config = crate::image::canonical_json(&json!({

@@ -1,0 +1,100 @@
+//! `nixpush copy SRC DST`: its arguments, and what it prints: the destination's pinned
+//! reference on stdout (or one JSON document), progress on stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+
+use nixpush::progress::Reporter;
+use nixpush::push::{copy, CopyRequest};
+use nixpush::reference::Reference;
+
+use super::credentials_args::explicit_credentials;
+use super::progress::ProgressLines;
+
+/// `nixpush copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The image or index to copy: HOST[:PORT]/REPO[:TAG][@sha256:DIGEST].
+    #[arg(value_name = "SRC")]
+    pub source: String,
+    /// Where to: HOST[:PORT]/REPO[:TAG]; without a tag, the source's tag (none: by digest).
+    #[arg(value_name = "DST")]
+    pub destination: String,
+    /// Credentials for the source, USER:PASSWORD (else the stored ones).
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub src_creds: Option<String>,
+    /// Credentials for the destination, USER:PASSWORD (else the stored ones).
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub dest_creds: Option<String>,
+    /// Allow plain HTTP and unverified TLS for non-loopback registries.
+    #[arg(long, conflicts_with = "ca_cert")]
+    pub insecure: bool,
+    /// Trust the certificates in this PEM file too; HTTPS only.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Print one JSON document (reference, digest, tag, what moved) instead of the reference.
+    #[arg(long)]
+    pub json: bool,
+    /// Also print each registry request with its answer on stderr (never a secret).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+/// Runs `nixpush copy`.
+pub fn run(args: CopyArgs) -> ExitCode {
+    let parsed = (|| -> Result<CopyRequest, String> {
+        Ok(CopyRequest {
+            source: Reference::parse(&args.source).map_err(|e| e.to_string())?,
+            destination: Reference::parse(&args.destination).map_err(|e| e.to_string())?,
+            source_credentials: explicit_credentials(args.src_creds.as_deref(), None, false)
+                .map_err(|e| e.to_string())?,
+            destination_credentials: explicit_credentials(args.dest_creds.as_deref(), None, false)
+                .map_err(|e| e.to_string())?,
+            insecure: args.insecure,
+            ca_cert: args.ca_cert.clone(),
+            retry: Default::default(),
+        })
+    })();
+    let request = match parsed {
+        Ok(r) => r,
+        Err(e) => return fail(2, &e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(1, &format!("cannot start the async runtime: {e}")),
+    };
+    let reporter: Arc<dyn Reporter> = Arc::new(ProgressLines::new(args.verbose));
+    match runtime.block_on(copy(&request, reporter)) {
+        Ok(outcome) => {
+            if args.json {
+                let c = &outcome.counts;
+                let doc = serde_json::json!({
+                    "reference": outcome.reference,
+                    "digest": outcome.digest.to_string(),
+                    "tag": outcome.tag,
+                    "blobsStreamed": c.streamed,
+                    "blobsMounted": c.mounted,
+                    "blobsSkipped": c.skipped,
+                    "manifestsWritten": c.manifests_written,
+                    "attachments": c.attachments,
+                });
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else {
+                println!("{}", outcome.reference);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, &e.to_string()),
+    }
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("nixpush: error: {message}");
+    ExitCode::from(code)
+}
