@@ -130,6 +130,8 @@ struct Output {
 /// Why the run failed: the push, or writing what it pushed.
 #[derive(Debug, thiserror::Error)]
 enum RunError {
+    #[error("the image was pushed, but not to every mirror: {0}")]
+    Mirrors(String),
     #[error(transparent)]
     Push(#[from] PushError),
     #[error("the image was pushed, but its reference could not be written to {}", path.display())]
@@ -162,6 +164,11 @@ async fn run(
         // An archive written to stdout leaves no room for anything else there.
         if !output.json && !outcome.to_stdout {
             print_line(&outcome.reference);
+            for mirror in &outcome.mirrors {
+                if let Ok(reference) = &mirror.result {
+                    print_line(reference);
+                }
+            }
         }
         outcomes.push(outcome);
     }
@@ -177,6 +184,20 @@ async fn run(
             path: path.clone(),
             source,
         })?;
+    }
+    // Every mirror was tried; the run fails if one did not get the image.
+    let failed: Vec<String> = outcomes
+        .iter()
+        .flat_map(|o| &o.mirrors)
+        .filter_map(|m| {
+            m.result
+                .as_ref()
+                .err()
+                .map(|e| format!("{}: {e}", m.destination))
+        })
+        .collect();
+    if !failed.is_empty() {
+        return Err(RunError::Mirrors(failed.join("; ")));
     }
     Ok(())
 }

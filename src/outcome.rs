@@ -29,6 +29,15 @@ pub struct PushOutcome {
     pub unchanged: bool,
     /// The manifests signed (`--sign-key`), each with its `.sig` tag.
     pub signatures: Vec<(Digest, String)>,
+    /// Each `--mirror`, and what became of it.
+    pub mirrors: Vec<MirrorOutcome>,
+}
+
+/// One `--mirror` of a push: its pinned reference, or why it failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MirrorOutcome {
+    pub destination: String,
+    pub result: Result<String, String>,
 }
 
 /// One image (one platform) of a push.

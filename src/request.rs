@@ -36,6 +36,9 @@ pub struct PushRequest {
     /// Attach SLSA provenance to each image manifest (`--provenance`): signed with `signer`,
     /// unsigned without one.
     pub provenance: bool,
+    /// More registries to put the same image in (`--mirror`), each once the destination
+    /// holds it: copied, not rebuilt.
+    pub mirrors: Vec<crate::reference::Reference>,
     /// The manifests' media types (`--format`); `None`: OCI unless the registry refuses it.
     pub format: Option<crate::image::ManifestFormat>,
     /// More tags for the same manifest (`--tag`), beside the destination's.

@@ -55,7 +55,7 @@ fn a_copy_to_another_registry_keeps_the_digest_and_carries_every_attachment() {
 
     let json = copy(&source, &format!("{}/mirror/app", b.host()));
     assert_eq!(json["digest"], digest.as_str());
-    assert_eq!(json["tag"], "v1");
+    assert_eq!(json["tags"][0], "v1");
     assert_eq!(json["blobsMounted"], 0);
     assert!(json["blobsStreamed"].as_u64().unwrap() > 0);
     let copied = format!("{}/mirror/app:v1", b.host());

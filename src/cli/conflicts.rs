@@ -50,6 +50,12 @@ pub(super) fn check(args: &PushArgs, destination: &Destination) -> Result<(), Us
             "provenance is attached through the manifest's `subject`, which Docker schema 2 manifests do not have",
         ),
         (
+            local && !args.mirrors.is_empty(),
+            "--mirror",
+            "a local destination (oci:, docker-archive:)",
+            "mirrors are copied from the destination registry",
+        ),
+        (
             docker_archive && (args.sign.sign_key.is_some() || args.sign.provenance),
             "--sign-key or --provenance",
             "a docker-archive destination",

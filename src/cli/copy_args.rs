@@ -29,6 +29,14 @@ pub struct CopyArgs {
     /// Credentials for the destination, USER:PASSWORD (else the stored ones).
     #[arg(long, value_name = "USER:PASSWORD")]
     pub dest_creds: Option<String>,
+    /// Also sign the copy for the destination's repository with this key (as `--sign-key` on a
+    /// push), before any tag moves: the signatures carried name the source's repository.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    /// The key's passphrase is this file's first line [default: NIXPUSH_SIGN_PASSPHRASE, else
+    /// asked on the terminal].
+    #[arg(long, value_name = "FILE", requires = "sign_key")]
+    pub sign_passphrase_file: Option<PathBuf>,
     /// Allow plain HTTP and unverified TLS for non-loopback registries.
     #[arg(long, conflicts_with = "ca_cert")]
     pub insecure: bool,
@@ -56,11 +64,22 @@ pub fn run(args: CopyArgs) -> ExitCode {
             insecure: args.insecure,
             ca_cert: args.ca_cert.clone(),
             retry: Default::default(),
+            tags: Vec::new(),
+            signer: None,
         })
     })();
-    let request = match parsed {
+    let mut request = match parsed {
         Ok(r) => r,
         Err(e) => return fail(2, &e),
+    };
+    let sign = super::sign_args::SignArgs {
+        sign_key: args.sign_key.clone(),
+        sign_passphrase_file: args.sign_passphrase_file.clone(),
+        provenance: false,
+    };
+    request.signer = match sign.signer() {
+        Ok(signer) => signer,
+        Err(e) => return fail(2, &e.to_string()),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -77,7 +96,7 @@ pub fn run(args: CopyArgs) -> ExitCode {
                 let doc = serde_json::json!({
                     "reference": outcome.reference,
                     "digest": outcome.digest.to_string(),
-                    "tag": outcome.tag,
+                    "tags": outcome.tags,
                     "blobsStreamed": c.streamed,
                     "blobsMounted": c.mounted,
                     "blobsSkipped": c.skipped,

@@ -13,8 +13,21 @@ use nixpush::progress::Warning;
 #[serde(rename_all = "camelCase")]
 struct Document<'a> {
     images: Vec<ImageDoc<'a>>,
+    /// Each `--mirror` of each push: its reference, or why it failed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    mirrors: Vec<MirrorDoc<'a>>,
     /// What went wrong without failing the push, in the order it happened.
     warnings: Vec<WarningDoc>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MirrorDoc<'a> {
+    destination: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -127,8 +140,21 @@ pub fn json_document(outcomes: &[PushOutcome], warnings: &[Warning]) -> String {
             message: w.to_string(),
         })
         .collect();
-    serde_json::to_string_pretty(&Document { images, warnings })
-        .expect("the outcome always serialises")
+    let mirrors = outcomes
+        .iter()
+        .flat_map(|o| &o.mirrors)
+        .map(|m| MirrorDoc {
+            destination: &m.destination,
+            reference: m.result.as_ref().ok().map(String::as_str),
+            error: m.result.as_ref().err().map(String::as_str),
+        })
+        .collect();
+    serde_json::to_string_pretty(&Document {
+        images,
+        mirrors,
+        warnings,
+    })
+    .expect("the outcome always serialises")
 }
 
 fn action_name(action: &LayerAction) -> &'static str {
@@ -177,6 +203,7 @@ mod tests {
             index_digest: Some(Digest::of(b"index")),
             unchanged: true,
             signatures: Vec::new(),
+            mirrors: Vec::new(),
         };
         let warnings = [Warning::CachedDigestWrong { layer: 3 }];
         let v: serde_json::Value =

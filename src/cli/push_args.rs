@@ -119,6 +119,11 @@ pub struct PushArgs {
     pub sbom_format: Option<SbomFormatArg>,
     #[command(flatten)]
     pub sign: super::sign_args::SignArgs,
+    /// Put the same image in this registry repository too, HOST[:PORT]/REPO (repeatable): once
+    /// the destination holds it, copied (mounted or streamed, never rebuilt) with its
+    /// attachments and signatures, then tagged with the same tags.
+    #[arg(long = "mirror", value_name = "REF", help_heading = "Registry")]
+    pub mirrors: Vec<String>,
     /// Trust no known blob: rebuild every layer that would be skipped or mounted and reuse the
     /// blob only if it is byte-identical (costs the CPU of a cold push, uploads no more).
     #[arg(long, help_heading = "Layers")]
@@ -443,6 +448,11 @@ impl PushArgs {
                 .then(|| self.sbom_format.unwrap_or(SbomFormatArg::Spdx).into()),
             signer: None,
             provenance: self.sign.provenance,
+            mirrors: self
+                .mirrors
+                .iter()
+                .map(|m| Reference::parse(m))
+                .collect::<Result<_, _>>()?,
             tags: self.tags,
             credentials: explicit_credentials(
                 self.creds.as_deref(),

@@ -30,6 +30,10 @@ pub struct CopyRequest {
     pub insecure: bool,
     pub ca_cert: Option<std::path::PathBuf>,
     pub retry: RetryPolicy,
+    /// The tags to write at the destination; none: the destination's tag, else the source's.
+    pub tags: Vec<String>,
+    /// Also sign the copy for the destination's repository, before any tag moves.
+    pub signer: Option<Arc<crate::signing::Signer>>,
 }
 
 /// What a copy did.
@@ -38,7 +42,7 @@ pub struct CopyOutcome {
     /// `registry/repository@digest` at the destination.
     pub reference: String,
     pub digest: Digest,
-    pub tag: Option<String>,
+    pub tags: Vec<String>,
     pub counts: CopyCounts,
 }
 
@@ -143,37 +147,58 @@ pub async fn copy(
     let target = src.manifest_target();
     let (digest, bytes) = copying.copy_manifest(&target, &src.to_string()).await?;
     copy_attachments(&mut copying, &digest, &bytes).await?;
-    // Only now, with every blob, manifest and attachment in, does a tag move.
-    let tag = dst
-        .tag()
-        .map(str::to_owned)
-        .or_else(|| src.tag().map(str::to_owned));
-    let repository = copying.destination.repository().to_owned();
-    let current = match &tag {
-        Some(tag) => copying.destination.get_manifest(&repository, tag).await?,
-        None => None,
+    if let Some(signer) = request.signer.as_deref() {
+        let mut subjects = vec![digest.clone()];
+        subjects.extend(children_of(&bytes));
+        let identity = format!("{}/{}", dst.registry(), dst.repository());
+        super::signatures::sign_subjects(
+            &copying.destination,
+            &identity,
+            signer,
+            &subjects,
+            reporter.as_ref(),
+        )
+        .await
+        .map_err(|e| CopyError::Unreadable {
+            reference: dst.to_string(),
+            reason: e.to_string(),
+        })?;
+    }
+    // Only now, with every blob, manifest, attachment and signature in, does a tag move.
+    let tags: Vec<String> = if !request.tags.is_empty() {
+        request.tags.clone()
+    } else {
+        dst.tag()
+            .or(src.tag())
+            .map(str::to_owned)
+            .into_iter()
+            .collect()
     };
-    // A tag that names this digest already is left as it is.
-    let already = current.is_some_and(|c| Digest::of(&c) == digest);
-    if let (Some(tag), false) = (&tag, already) {
+    let media_type = media_type_of(&bytes).ok_or_else(|| CopyError::Unreadable {
+        reference: src.to_string(),
+        reason: "not a manifest or index".into(),
+    })?;
+    let repository = copying.destination.repository().to_owned();
+    for tag in &tags {
+        // A tag that names this digest already is left as it is.
+        let current = copying.destination.get_manifest(&repository, tag).await?;
+        if current.is_some_and(|c| Digest::of(&c) == digest) {
+            continue;
+        }
         reporter.phase(&Phase::WritingTag {
             digest: digest.clone(),
             tag: Some(tag.clone()),
         });
-        let media_type = media_type_of(&bytes).ok_or_else(|| CopyError::Unreadable {
-            reference: src.to_string(),
-            reason: "not a manifest or index".into(),
-        })?;
         copying
             .destination
-            .put_manifest(tag, media_type, bytes, &digest)
+            .put_manifest(tag, media_type, bytes.clone(), &digest)
             .await?;
         copying.outcome.manifests_written += 1;
     }
     Ok(CopyOutcome {
         reference: dst.pinned(&digest),
         digest,
-        tag,
+        tags,
         counts: copying.outcome,
     })
 }

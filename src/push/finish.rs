@@ -146,5 +146,6 @@ pub(super) fn outcome<R: Remote>(
         images,
         unchanged,
         signatures: Vec::new(),
+        mirrors: Vec::new(),
     }
 }

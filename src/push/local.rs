@@ -121,6 +121,7 @@ pub(super) async fn write_local(
         to_stdout: destination.is_stdout(),
         unchanged: false,
         signatures,
+        mirrors: Vec::new(),
         images,
         index_digest,
     })

@@ -15,6 +15,7 @@ mod layout_signing;
 mod learn;
 mod local;
 mod manifest_format;
+mod mirrors;
 mod referrer;
 mod registry;
 mod registry_push;
@@ -104,7 +105,10 @@ pub async fn push_sharing(
 ) -> Result<PushOutcome, PushError> {
     match &request.destination {
         Destination::Registry(destination) => {
-            push_to_registry(request, destination, reporter, shared, stop).await
+            let mut outcome =
+                push_to_registry(request, destination, reporter.clone(), shared, stop).await?;
+            mirrors::mirror_all(request, &mut outcome, &reporter).await;
+            Ok(outcome)
         }
         Destination::Local(target) => write_local(request, target, reporter, stop).await,
     }

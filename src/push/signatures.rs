@@ -56,11 +56,30 @@ pub(super) async fn sign_all<R: Remote>(
     let Some(signer) = push.request.signer.as_deref() else {
         return Ok(Vec::new());
     };
-    let repository = identity(push);
+    let identity = identity(push);
+    sign_subjects(
+        push.client,
+        &identity,
+        signer,
+        subjects,
+        push.reporter.as_ref(),
+    )
+    .await
+}
+
+/// Signs each of `subjects` in `client`'s repository (named `identity`, `HOST/REPO`) with
+/// `signer`; returns each subject with its `.sig` tag.
+pub(super) async fn sign_subjects(
+    client: &impl Remote,
+    identity: &str,
+    signer: &crate::signing::Signer,
+    subjects: &[Digest],
+    reporter: &dyn crate::progress::Reporter,
+) -> Result<Vec<(Digest, String)>, PushError> {
     let mut signed = Vec::with_capacity(subjects.len());
     for subject in subjects {
         let payload = SimpleSigning {
-            repository: repository.clone(),
+            repository: identity.to_owned(),
             digest: subject.clone(),
         }
         .to_bytes();
@@ -74,8 +93,8 @@ pub(super) async fn sign_all<R: Remote>(
             annotations: [(SIGNATURE_ANNOTATION.to_owned(), signature)].into(),
         };
         let tag = signature_tag(subject);
-        let added = add_to_tag(push.client, &tag, &layer).await?;
-        push.reporter.phase(&Phase::Signed {
+        let added = add_to_tag(client, &tag, &layer).await?;
+        reporter.phase(&Phase::Signed {
             subject: subject.clone(),
             tag: tag.clone(),
             added,
