@@ -200,3 +200,31 @@ fn a_missing_source_and_a_refusing_destination_are_one_line_each() {
     );
     assert_eq!(read_only.manifest_status("x/y", "v1", None), 404);
 }
+
+#[test]
+fn a_blob_cut_on_the_way_is_streamed_again_and_the_copy_lands() {
+    let (a, b) = (Registry::start(), Registry::start());
+    let source = format!("{}/team/app:v1", a.host());
+    Nixpush::new()
+        .run(&[&fixture("demo", "app"), &source])
+        .assert_ok();
+    // The first blob upload into B is cut 4 KiB into its body, as a dropped connection would.
+    let proxy = FaultProxy::start(b.port, b"PUT /v2/faulty/app/blobs/uploads/", 4096);
+    let run = Nixpush::new().run(&[
+        "copy",
+        &source,
+        &format!("{}/faulty/app", proxy.host()),
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
+    assert!(proxy.tripped(), "the fault never happened");
+    assert!(
+        run.stderr.contains("retrying") || run.stderr.contains("again"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        skopeo_digest(&format!("{}/faulty/app:v1", b.host())),
+        json["digest"].as_str().unwrap()
+    );
+}

@@ -12,11 +12,12 @@ use serde_json::Value;
 
 use super::copy_attachments::copy_attachments;
 use crate::digest::Digest;
+use crate::http::{with_retries, Attempt};
 use crate::image::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use crate::progress::{HttpNotices, Phase, Reporter};
 use crate::reference::Reference;
 use crate::registry::{
-    Access, Client, ConnectOptions, Credentials, Mount, RegistryError, RetryPolicy,
+    backoff, Access, Client, ConnectOptions, Credentials, Mount, RegistryError, RetryPolicy,
 };
 
 /// What `nixpush copy` is asked.
@@ -251,6 +252,66 @@ pub(super) fn children_of(bytes: &[u8]) -> Vec<Digest> {
 }
 
 impl Copying<'_> {
+    /// Streams one blob from the source into an upload at the destination (`declined`: the
+    /// session a declined mount opened), tried again from the start while a failure is
+    /// temporary (a cut or stalled stream, a 5xx) and the retry budget lasts.
+    async fn stream_blob(
+        &self,
+        digest: &Digest,
+        size: Option<u64>,
+        manifest: &Digest,
+        declined: Option<crate::registry::UploadSession>,
+    ) -> Result<(), CopyError> {
+        let (source, destination) = (&self.source, &self.destination);
+        let mut declined = declined;
+        let retry_for = destination.retry_policy().retry_for;
+        let on_retry = |reason: &str| self.reporter.retrying(reason);
+        with_retries(retry_for, on_retry, async |attempt| {
+            let session = match declined.take() {
+                Some(session) => session,
+                None => match destination.start_upload().await {
+                    Ok(session) => session,
+                    Err(e) => return Attempt::Done(Err(e.into())),
+                },
+            };
+            let stream = match source.blob_stream(digest).await {
+                Ok(Some(stream)) => stream,
+                Ok(None) => {
+                    destination.cancel_upload(session).await;
+                    return Attempt::Done(Err(CopyError::MissingBlob {
+                        digest: digest.clone(),
+                        manifest: manifest.clone(),
+                    }));
+                }
+                Err(e) => {
+                    destination.cancel_upload(session).await;
+                    return Attempt::Done(Err(e.into()));
+                }
+            };
+            let (announced, body) = stream;
+            let Some(size) = size.or(announced) else {
+                destination.cancel_upload(session).await;
+                return Attempt::Done(Err(CopyError::Unreadable {
+                    reference: manifest.to_string(),
+                    reason: format!("the size of {digest} is not known"),
+                }));
+            };
+            match destination
+                .put_upload_whole(session, digest, size, body)
+                .await
+            {
+                Ok(()) => Attempt::Done(Ok(())),
+                Err(e) if e.is_temporary() => Attempt::Again {
+                    reason: Some(format!("copying {digest}: {e}")),
+                    wait: backoff(attempt, None),
+                    last: Err(e.given_up().into()),
+                },
+                Err(e) => Attempt::Done(Err(e.into())),
+            }
+        })
+        .await
+    }
+
     /// Copies the manifest at `target` (a tag or digest) in the source, with its blobs (and, for
     /// an index, its manifests), by digest; returns its digest and bytes.
     pub(super) async fn copy_manifest(
@@ -320,7 +381,8 @@ impl Copying<'_> {
             self.outcome.skipped += 1;
             return Ok(());
         }
-        let session = if self.same_registry {
+        let mut declined = None;
+        if self.same_registry {
             let from = self.source.repository().to_owned();
             match self.destination.mount_blob(digest, &from).await? {
                 Mount::Linked => {
@@ -331,28 +393,10 @@ impl Copying<'_> {
                     });
                     return Ok(());
                 }
-                Mount::Declined(session) => session,
+                Mount::Declined(session) => declined = Some(session),
             }
-        } else {
-            self.destination.start_upload().await?
-        };
-        let Some((announced, body)) = self.source.blob_stream(digest).await? else {
-            self.destination.cancel_upload(session).await;
-            return Err(CopyError::MissingBlob {
-                digest: digest.clone(),
-                manifest: manifest.clone(),
-            });
-        };
-        let Some(size) = size.or(announced) else {
-            self.destination.cancel_upload(session).await;
-            return Err(CopyError::Unreadable {
-                reference: manifest.to_string(),
-                reason: format!("the size of {digest} is not known"),
-            });
-        };
-        self.destination
-            .put_upload_whole(session, digest, size, body)
-            .await?;
+        }
+        self.stream_blob(digest, size, manifest, declined).await?;
         self.outcome.streamed += 1;
         self.reporter.phase(&Phase::BlobCopied {
             digest: digest.clone(),
