@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
@@ -15,20 +15,9 @@ use common::*;
 const PASSPHRASE: &str = "provenance passphrase";
 
 fn keypair(dir: &Path) -> (String, String, String) {
-    let pass = dir.join("pass");
-    std::fs::write(&pass, PASSPHRASE).unwrap();
-    let prefix = dir.join("k");
-    Nixpush::new()
-        .run(&[
-            "key",
-            "generate",
-            prefix.to_str().unwrap(),
-            "--passphrase-file",
-            pass.to_str().unwrap(),
-        ])
-        .assert_ok();
-    let s = |p: &Path| p.to_str().unwrap().to_owned();
-    (s(&dir.join("k.key")), s(&dir.join("k.pub")), s(&pass))
+    let (key, public, pass) = nixpush_keypair(dir, PASSPHRASE);
+    let s = |p: PathBuf| p.to_str().unwrap().to_owned();
+    (s(key), s(public), s(pass))
 }
 
 /// Nix's own account of `paths`' closure: each store path with its NAR hash as hex.

@@ -79,19 +79,7 @@ fn sigstore_rs_accepts_nixpush_signatures_made_with_a_cosign_key_from_another_to
 #[test]
 fn sigstore_rs_accepts_a_multi_arch_push_signed_with_a_nixpush_key() {
     let dir = tempfile::tempdir().unwrap();
-    let pass = dir.path().join("pass");
-    std::fs::write(&pass, PASSPHRASE).unwrap();
-    let prefix = dir.path().join("np");
-    Nixpush::new()
-        .run(&[
-            "key",
-            "generate",
-            prefix.to_str().unwrap(),
-            "--passphrase-file",
-            pass.to_str().unwrap(),
-        ])
-        .assert_ok();
-    let (key, public) = (dir.path().join("np.key"), dir.path().join("np.pub"));
+    let (key, public, _) = nixpush_keypair(dir.path(), PASSPHRASE);
     // sigstore-rs opens nixpush's encrypted key as cosign's own.
     let pair = sigstore_key_pair(&key, &public, PASSPHRASE);
     assert!(pair.status.success(), "{}", text(&pair));

@@ -18,18 +18,7 @@ const PASSPHRASE: &str = "correct horse battery staple";
 
 /// A key pair from `nixpush key generate` under `dir`, and the passphrase file.
 fn keypair(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let pass = dir.join("pass");
-    std::fs::write(&pass, format!("{PASSPHRASE}\n")).unwrap();
-    let prefix = dir.join("signer");
-    let run = Nixpush::new().run(&[
-        "key",
-        "generate",
-        prefix.to_str().unwrap(),
-        "--passphrase-file",
-        pass.to_str().unwrap(),
-    ]);
-    run.assert_ok();
-    (dir.join("signer.key"), dir.join("signer.pub"), pass)
+    nixpush_keypair(dir, PASSPHRASE)
 }
 
 fn sign_args<'a>(key: &'a Path, pass: &'a Path) -> Vec<&'a str> {

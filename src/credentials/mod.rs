@@ -2,12 +2,14 @@
 //! `nixpush login` in the OS keyring, then Docker's config (entries, then credential helpers),
 //! then podman's auth files, else anonymous. The registry client only ever sees the answer.
 
+mod connect;
 mod docker_config;
 mod keyring;
 mod login;
 
 use std::path::PathBuf;
 
+pub use connect::{connect, Reach};
 pub use docker_config::{default_config_path, podman_auth_paths, DockerConfigError};
 pub use keyring::{
     within, CredentialStore, KeyringStore, OsKeyring, StoreError, KEYRING_KIND, LOOKUP_TIMEOUT,

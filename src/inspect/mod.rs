@@ -22,7 +22,7 @@ use crate::digest::Digest;
 use crate::nix::PlatformSpec;
 use crate::progress::Reporter;
 use crate::reference::Reference;
-use crate::registry::{Access, Client, ConnectOptions, Credentials, RegistryError};
+use crate::registry::{Access, Client, Credentials, RegistryError};
 
 /// Largest config blob read. Configs of images with long histories run to some hundreds of KiB;
 /// this is far past any real one, and bounds what a broken registry can make us hold.
@@ -177,21 +177,17 @@ pub async fn inspect(
     reporter: Arc<dyn Reporter>,
 ) -> Result<Inspection, InspectError> {
     let reference = &request.reference;
-    let credentials = match request.credentials.clone() {
-        Some(c) => Some(c),
-        None => crate::credentials::stored_credentials(reference.registry(), reporter.as_ref())?,
+    let reach = crate::credentials::Reach {
+        insecure: request.insecure,
+        ca_cert: request.ca_cert.clone(),
+        retry: Default::default(),
     };
-    let client = Client::connect(
+    let client: Client = crate::credentials::connect::<InspectError>(
         reference,
-        ConnectOptions {
-            access: Access::Pull,
-            insecure: request.insecure,
-            ca_cert: request.ca_cert.clone(),
-            credentials,
-            notices: std::sync::Arc::new(crate::progress::HttpNotices(reporter)),
-            retry: Default::default(),
-            host_facts: None,
-        },
+        request.credentials.as_ref(),
+        Access::Pull,
+        &reach,
+        &reporter,
     )
     .await?;
     // A digest wins over a tag; neither means `latest`, as `docker pull` has it.

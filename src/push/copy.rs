@@ -11,14 +11,13 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::copy_attachments::copy_attachments;
+use crate::credentials::connect;
 use crate::digest::Digest;
 use crate::http::{with_retries, Attempt};
 use crate::image::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
-use crate::progress::{HttpNotices, Phase, Reporter};
+use crate::progress::{Phase, Reporter};
 use crate::reference::Reference;
-use crate::registry::{
-    backoff, Access, Client, ConnectOptions, Credentials, Mount, RegistryError, RetryPolicy,
-};
+use crate::registry::{backoff, Access, Client, Credentials, Mount, RegistryError, RetryPolicy};
 
 /// What `nixpush copy` is asked.
 #[derive(Clone, Debug)]
@@ -85,32 +84,6 @@ pub(super) struct Copying<'a> {
     pub outcome: CopyCounts,
 }
 
-async fn connect(
-    reference: &Reference,
-    explicit: Option<&Credentials>,
-    access: Access,
-    request: &CopyRequest,
-    reporter: &Arc<dyn Reporter>,
-) -> Result<Client, CopyError> {
-    let credentials = match explicit {
-        Some(c) => Some(c.clone()),
-        None => crate::credentials::stored_credentials(reference.registry(), reporter.as_ref())?,
-    };
-    Ok(Client::connect(
-        reference,
-        ConnectOptions {
-            access,
-            insecure: request.insecure,
-            ca_cert: request.ca_cert.clone(),
-            credentials,
-            notices: Arc::new(HttpNotices(reporter.clone())),
-            retry: request.retry,
-            host_facts: None,
-        },
-    )
-    .await?)
-}
-
 /// Copies the image `request.source` names to `request.destination`.
 pub async fn copy(
     request: &CopyRequest,
@@ -122,22 +95,16 @@ pub async fn copy(
         ));
     }
     let (src, dst) = (&request.source, &request.destination);
-    let source = connect(
-        src,
-        request.source_credentials.as_ref(),
-        Access::Pull,
-        request,
-        &reporter,
-    )
-    .await?;
-    let destination = connect(
-        dst,
-        request.destination_credentials.as_ref(),
-        Access::PullPush,
-        request,
-        &reporter,
-    )
-    .await?;
+    let reach = crate::credentials::Reach {
+        insecure: request.insecure,
+        ca_cert: request.ca_cert.clone(),
+        retry: request.retry,
+    };
+    let credentials = request.source_credentials.as_ref();
+    let source = connect::<CopyError>(src, credentials, Access::Pull, &reach, &reporter).await?;
+    let credentials = request.destination_credentials.as_ref();
+    let access = Access::PullPush;
+    let destination = connect::<CopyError>(dst, credentials, access, &reach, &reporter).await?;
     let mut copying = Copying {
         source,
         destination,

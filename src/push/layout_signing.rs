@@ -17,8 +17,7 @@ use crate::outcome::ImageOutcome;
 use crate::progress::{Phase, Reporter, Warning};
 use crate::request::PushRequest;
 use crate::signing::{
-    SimpleSigning, DSSE_MEDIA_TYPE, IN_TOTO_PAYLOAD_TYPE, SIGNATURE_ANNOTATION,
-    SIMPLE_SIGNING_MEDIA_TYPE,
+    SimpleSigning, DSSE_MEDIA_TYPE, IN_TOTO_PAYLOAD_TYPE, SIMPLE_SIGNING_MEDIA_TYPE,
 };
 use crate::slsa::RunDetails;
 
@@ -108,19 +107,20 @@ pub(super) fn sign_layout(
     );
     let mut signed = Vec::with_capacity(subjects.len());
     for (digest, media_type) in subjects {
-        let payload = SimpleSigning {
+        let layer = SimpleSigning {
             repository: identity.to_owned(),
             digest: digest.clone(),
         }
-        .to_bytes();
-        let signature = base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            signer.sign(&payload),
-        );
-        let annotations = BTreeMap::from([(SIGNATURE_ANNOTATION.to_owned(), signature)]);
+        .signed_by(signer);
         let about = subject(dir, &digest, media_type)?;
-        let blob = (payload.as_slice(), SIMPLE_SIGNING_MEDIA_TYPE);
-        let artifact = attach(dir, &about, SIGNATURE_ARTIFACT_TYPE, blob, &annotations)?;
+        let blob = (layer.blob.as_slice(), SIMPLE_SIGNING_MEDIA_TYPE);
+        let artifact = attach(
+            dir,
+            &about,
+            SIGNATURE_ARTIFACT_TYPE,
+            blob,
+            &layer.annotations,
+        )?;
         reporter.phase(&Phase::Signed {
             subject: digest.clone(),
             tag: format!("referrer {artifact}"),

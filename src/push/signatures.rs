@@ -11,10 +11,7 @@ use super::PushError;
 use crate::digest::Digest;
 use crate::image::OCI_MANIFEST;
 use crate::progress::Phase;
-use crate::signing::{
-    signature_tag, with_layer, SimpleSigning, StoredLayer, SIGNATURE_ANNOTATION,
-    SIMPLE_SIGNING_MEDIA_TYPE,
-};
+use crate::signing::{signature_tag, with_layer, SimpleSigning, StoredLayer};
 
 /// `HOST/REPO`: the identity a signature names, as cosign writes it.
 pub(super) fn identity<R: Remote>(push: &RegistryPush<'_, R>) -> String {
@@ -78,20 +75,11 @@ pub(super) async fn sign_subjects(
 ) -> Result<Vec<(Digest, String)>, PushError> {
     let mut signed = Vec::with_capacity(subjects.len());
     for subject in subjects {
-        let payload = SimpleSigning {
+        let layer = SimpleSigning {
             repository: identity.to_owned(),
             digest: subject.clone(),
         }
-        .to_bytes();
-        let signature = base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            signer.sign(&payload),
-        );
-        let layer = StoredLayer {
-            media_type: SIMPLE_SIGNING_MEDIA_TYPE.to_owned(),
-            blob: payload,
-            annotations: [(SIGNATURE_ANNOTATION.to_owned(), signature)].into(),
-        };
+        .signed_by(signer);
         let tag = signature_tag(subject);
         let added = add_to_tag(client, &tag, &layer).await?;
         reporter.phase(&Phase::Signed {

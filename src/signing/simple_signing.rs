@@ -60,6 +60,19 @@ impl SimpleSigning {
         .expect("the payload serialises")
     }
 
+    /// This payload signed by `signer`: the layer cosign stores it as (the payload, its base64
+    /// DER signature in the signature annotation).
+    pub fn signed_by(&self, signer: &super::Signer) -> super::StoredLayer {
+        use base64::Engine;
+        let payload = self.to_bytes();
+        let signature = base64::engine::general_purpose::STANDARD.encode(signer.sign(&payload));
+        super::StoredLayer {
+            media_type: SIMPLE_SIGNING_MEDIA_TYPE.to_owned(),
+            blob: payload,
+            annotations: [(super::SIGNATURE_ANNOTATION.to_owned(), signature)].into(),
+        }
+    }
+
     /// A payload read back; `None` for anything that is not a cosign image signature payload.
     pub fn parse(bytes: &[u8]) -> Option<SimpleSigning> {
         let payload: Payload = serde_json::from_slice(bytes).ok()?;

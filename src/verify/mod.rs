@@ -21,7 +21,7 @@ use crate::digest::Digest;
 use crate::image::read::Document;
 use crate::progress::Reporter;
 use crate::reference::Reference;
-use crate::registry::{Access, Client, ConnectOptions, Credentials, RegistryError};
+use crate::registry::{Access, Client, Credentials, RegistryError};
 use crate::signing::{
     attestation_tag, signature_tag, PublicKey, DSSE_MEDIA_TYPE, SIGNATURE_ANNOTATION,
     SIMPLE_SIGNING_MEDIA_TYPE,
@@ -97,21 +97,17 @@ pub async fn verify(
     reporter: Arc<dyn Reporter>,
 ) -> Result<Verification, VerifyError> {
     let reference = &request.reference;
-    let credentials = match request.credentials.clone() {
-        Some(c) => Some(c),
-        None => crate::credentials::stored_credentials(reference.registry(), reporter.as_ref())?,
+    let reach = crate::credentials::Reach {
+        insecure: request.insecure,
+        ca_cert: request.ca_cert.clone(),
+        retry: Default::default(),
     };
-    let client = Client::connect(
+    let client: Client = crate::credentials::connect::<VerifyError>(
         reference,
-        ConnectOptions {
-            access: Access::Pull,
-            insecure: request.insecure,
-            ca_cert: request.ca_cert.clone(),
-            credentials,
-            notices: Arc::new(crate::progress::HttpNotices(reporter)),
-            retry: Default::default(),
-            host_facts: None,
-        },
+        request.credentials.as_ref(),
+        Access::Pull,
+        &reach,
+        &reporter,
     )
     .await?;
     let target = reference.manifest_target();

@@ -241,3 +241,20 @@ pub fn skopeo_copy_with_policy(image: &str, policy_dir: &Path) -> Output {
         .output()
         .expect("cannot run skopeo")
 }
+
+/// A key pair made by `nixpush key generate` in `dir` (`nixpush.key`, encrypted with
+/// `passphrase`, and `nixpush.pub`), and the passphrase file it was given.
+pub fn nixpush_keypair(dir: &Path, passphrase: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let pass = dir.join("nixpush.pass");
+    std::fs::write(&pass, format!("{passphrase}\n")).unwrap();
+    let prefix = dir.join("nixpush");
+    let run = super::Nixpush::new().run(&[
+        "key",
+        "generate",
+        prefix.to_str().unwrap(),
+        "--passphrase-file",
+        pass.to_str().unwrap(),
+    ]);
+    run.assert_ok();
+    (dir.join("nixpush.key"), dir.join("nixpush.pub"), pass)
+}
