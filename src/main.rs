@@ -14,7 +14,7 @@ use cli::json::json_document;
 use cli::progress::{ProgressBars, ProgressLines, WarningLog};
 use cli::{Cli, Command, UsageError};
 use nixpush::progress::{Reporter, Silent};
-use nixpush::push::{push_sharing, PushError, SharedLayers};
+use nixpush::push::{push_mirrors, push_sharing, PushError, SharedLayers};
 use nixpush::request::PushRequest;
 use nixpush::stop::Stop;
 
@@ -160,10 +160,14 @@ async fn run(
             print_line(&text);
             continue;
         }
-        let outcome = push_sharing(request, reporter.clone(), &mut shared, stop).await?;
+        let mut outcome = push_sharing(request, reporter.clone(), &mut shared, stop).await?;
         // An archive written to stdout leaves no room for anything else there.
         if !output.json && !outcome.to_stdout {
             print_line(&outcome.reference);
+        }
+        // The mirrors once the push's own reference is out: an interrupted mirror leaves it.
+        outcome.mirrors = push_mirrors(request, &outcome, reporter.clone(), stop).await;
+        if !output.json {
             for mirror in &outcome.mirrors {
                 if let Ok(reference) = &mirror.result {
                     print_line(reference);

@@ -195,7 +195,7 @@ fn a_key_that_cannot_sign_stops_the_push_before_anything_moves() {
         Nixpush::new().run(&args)
     };
     let run = push(&key, &wrong);
-    assert_refused(&run, 2, &["wrong passphrase for", "signer.key"]);
+    assert_refused(&run, 2, &["wrong passphrase for", "nixpush.key"]);
     assert_no_secret(&run, "", &["not the passphrase"]);
 
     // Keys of another curve or type, made by openssl.

@@ -11,7 +11,7 @@ use nixpush::progress::Reporter;
 use nixpush::push::{copy, CopyRequest};
 use nixpush::reference::Reference;
 
-use super::credentials_args::explicit_credentials;
+use super::credentials_args::given_credentials;
 use super::progress::ProgressLines;
 
 /// `nixpush copy`.
@@ -57,9 +57,11 @@ pub fn run(args: CopyArgs) -> ExitCode {
         Ok(CopyRequest {
             source: Reference::parse(&args.source).map_err(|e| e.to_string())?,
             destination: Reference::parse(&args.destination).map_err(|e| e.to_string())?,
-            source_credentials: explicit_credentials(args.src_creds.as_deref(), None, false)
+            // Each side's own flag only: NIXPUSH_USERNAME/PASSWORD would be a guess at which
+            // registry they are for, and a password sent to the other one.
+            source_credentials: given_credentials(args.src_creds.as_deref())
                 .map_err(|e| e.to_string())?,
-            destination_credentials: explicit_credentials(args.dest_creds.as_deref(), None, false)
+            destination_credentials: given_credentials(args.dest_creds.as_deref())
                 .map_err(|e| e.to_string())?,
             insecure: args.insecure,
             ca_cert: args.ca_cert.clone(),
@@ -89,7 +91,8 @@ pub fn run(args: CopyArgs) -> ExitCode {
         Err(e) => return fail(1, &format!("cannot start the async runtime: {e}")),
     };
     let reporter: Arc<dyn Reporter> = Arc::new(ProgressLines::new(args.verbose));
-    match runtime.block_on(copy(&request, reporter)) {
+    let stop = nixpush::stop::Stop::default();
+    match runtime.block_on(copy(&request, reporter, &stop)) {
         Ok(outcome) => {
             if args.json {
                 let c = &outcome.counts;

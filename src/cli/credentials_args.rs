@@ -22,15 +22,8 @@ pub(super) fn explicit_credentials(
             "give credentials one way: --creds, --username with --password-stdin, or NIXPUSH_USERNAME/NIXPUSH_PASSWORD",
         ));
     }
-    if let Some(c) = creds {
-        let (user, pass) = c
-            .split_once(':')
-            .filter(|(u, _)| !u.is_empty())
-            .ok_or(UsageError::Credentials("--creds takes USER:PASSWORD"))?;
-        return Ok(Some(Credentials {
-            username: user.to_owned(),
-            password: Secret::new(pass),
-        }));
+    if creds.is_some() {
+        return given_credentials(creds);
     }
     if let (Some(user), true) = (username, password_stdin) {
         let mut password = String::new();
@@ -58,4 +51,22 @@ pub(super) fn explicit_credentials(
         )),
         (None, _) => Ok(None),
     }
+}
+
+/// Credentials given as `USER:PASSWORD` in a flag, and only there: for a command with one
+/// registry on each side (`copy`), where the environment's would be a guess at which side.
+pub(super) fn given_credentials(creds: Option<&str>) -> Result<Option<Credentials>, UsageError> {
+    let Some(c) = creds else {
+        return Ok(None);
+    };
+    let (user, pass) =
+        c.split_once(':')
+            .filter(|(u, _)| !u.is_empty())
+            .ok_or(UsageError::Credentials(
+                "credentials are given as USER:PASSWORD",
+            ))?;
+    Ok(Some(Credentials {
+        username: user.to_owned(),
+        password: Secret::new(pass),
+    }))
 }

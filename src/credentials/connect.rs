@@ -30,7 +30,16 @@ pub async fn connect<E>(
 where
     E: From<RegistryError> + From<DockerConfigError>,
 {
-    let credentials = lookup(explicit, reference.registry(), reporter.as_ref())?;
+    // The keyring (D-Bus) and credential helpers (a child process) block: off the async threads.
+    let (explicit, registry, told) = (
+        explicit.cloned(),
+        reference.registry().to_owned(),
+        reporter.clone(),
+    );
+    let credentials =
+        tokio::task::spawn_blocking(move || lookup(explicit.as_ref(), &registry, told.as_ref()))
+            .await
+            .unwrap_or(Ok(None))?;
     Ok(Client::connect(
         reference,
         ConnectOptions {

@@ -25,7 +25,8 @@ impl<R: Remote> RegistryPush<'_, R> {
 }
 
 /// Attaches what `push` asks for to the images whose `documents` were written in `format`
-/// (`top`: the digest of the document the tags name); returns the manifests signed, each with
+/// (`top`: the digest of the document the tags name; `unchanged`: an unchanged re-push, which
+/// does not attest again an image that has provenance); returns the manifests signed, each with
 /// its `.sig` tag.
 pub(super) async fn attach_everything<R: Remote>(
     push: &RegistryPush<'_, R>,
@@ -33,9 +34,10 @@ pub(super) async fn attach_everything<R: Remote>(
     top: &Digest,
     format: ManifestFormat,
     images: &mut [ImageOutcome],
+    unchanged: bool,
 ) -> Result<Vec<(Digest, String)>, PushError> {
     attach_all(push, documents, format, images).await?;
-    attest_all(push, documents, format, images).await?;
+    attest_all(push, documents, format, images, unchanged).await?;
     let mut subjects: Vec<Digest> = documents
         .iter()
         .map(|d| d.manifest_digest.clone())

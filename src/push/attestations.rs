@@ -42,6 +42,23 @@ pub(super) fn envelope_of(
     Envelope::new(IN_TOTO_PAYLOAD_TYPE, statement, signer).to_bytes()
 }
 
+/// Whether `subject`'s `.att` tag holds SLSA provenance already.
+async fn has_provenance(
+    client: &impl Remote,
+    subject: &crate::digest::Digest,
+) -> Result<bool, PushError> {
+    let current = client
+        .get_manifest(client.repository(), &attestation_tag(subject))
+        .await?;
+    Ok(current.is_some_and(|m| {
+        crate::signing::layers_of(&m).iter().any(|l| {
+            l.pointer(&format!("/annotations/{ATTESTATION_PREDICATE_ANNOTATION}"))
+                .and_then(|p| p.as_str())
+                == Some(PREDICATE_TYPE)
+        })
+    }))
+}
+
 /// Attaches provenance to each image (`documents[i]` is image `i`'s, written in
 /// `manifest_format`), if the push asks for it, and records it in the image's outcome.
 pub(super) async fn attest_all<R: Remote>(
@@ -49,6 +66,7 @@ pub(super) async fn attest_all<R: Remote>(
     documents: &[ImageDocuments],
     manifest_format: ManifestFormat,
     images: &mut [ImageOutcome],
+    unchanged: bool,
 ) -> Result<(), PushError> {
     if !push.request.provenance {
         return Ok(());
@@ -67,6 +85,11 @@ pub(super) async fn attest_all<R: Remote>(
         .zip(documents)
         .zip(images)
     {
+        // The same image pushed again from another CI run would get another statement (its run
+        // ids differ): an unchanged re-push leaves the provenance it has.
+        if unchanged && has_provenance(push.client, &d.manifest_digest).await? {
+            continue;
+        }
         let envelope = envelope_of(
             &source.installable,
             prepared,

@@ -7,8 +7,8 @@
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::copy::{children_of, CopyError, Copying};
-use super::fallback_tag::list_in_fallback_tag;
+use super::copying::{blobs_of, children_of, media_type_of, CopyError, Copying};
+use super::fallback_tag::{list_in_fallback_tag, merge_into_tag, Merged};
 use crate::digest::Digest;
 use crate::image::artifact::{referrers_tag, Described};
 use crate::image::OCI_MANIFEST;
@@ -25,11 +25,16 @@ pub(super) async fn copy_attachments(
     top_bytes: &[u8],
 ) -> Result<(), CopyError> {
     let mut subjects = vec![top.clone()];
-    subjects.extend(children_of(top_bytes));
+    subjects.extend(children_of(top_bytes)?);
+    let mut seen = std::collections::HashSet::new();
     let mut i = 0;
     while i < subjects.len() {
         let subject = subjects[i].clone();
         i += 1;
+        // Each once, even where a registry lists something as its own referrer.
+        if !seen.insert(subject.clone()) {
+            continue;
+        }
         // A referrer may have attachments of its own (an SBOM's signature).
         subjects.extend(copy_referrers(copying, &subject).await?);
         for suffix in COSIGN_SUFFIXES {
@@ -79,9 +84,19 @@ async fn copy_referrers(
 ) -> Result<Vec<Digest>, CopyError> {
     let referrers = referrers_at_source(copying, subject).await?;
     let mut copied = Vec::with_capacity(referrers.len());
-    for (digest, artifact_type, size) in referrers {
+    for (digest, artifact_type, _) in referrers {
         let shown = format!("the referrer {digest}");
         let (_, bytes) = copying.copy_manifest(&digest.to_string(), &shown).await?;
+        // Listed for `subject`, it must be about `subject`.
+        let about: Option<String> = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v.pointer("/subject/digest")?.as_str().map(str::to_owned));
+        if about.as_deref() != Some(subject.to_string().as_str()) {
+            return Err(CopyError::Unreadable {
+                reference: shown,
+                reason: format!("it is listed as a referrer of {subject} but is not about it"),
+            });
+        }
         let indexed = copying
             .destination
             .get_referrers(subject)
@@ -91,7 +106,7 @@ async fn copy_referrers(
             let listed = Described {
                 media_type: OCI_MANIFEST.to_owned(),
                 digest: digest.clone(),
-                size: size.max(bytes.len() as u64),
+                size: bytes.len() as u64,
             };
             list_in_fallback_tag(&copying.destination, subject, &listed, &artifact_type)
                 .await
@@ -123,38 +138,46 @@ async fn copy_cosign_tag(
         return Ok(());
     };
     let incoming_digest = Digest::of(&incoming);
-    for (blob, size) in super::copy::blobs_of(&incoming) {
+    for (blob, size) in blobs_of(&incoming)? {
         copying.move_blob(&blob, size, &incoming_digest).await?;
     }
-    let destination = &copying.destination;
-    let current = destination
-        .get_manifest(destination.repository(), &tag)
-        .await?;
-    let (manifest, media_type) = match current {
-        None => (incoming.clone(), super::copy::media_type_of(&incoming)),
-        Some(current) => match with_descriptors(Some(&current), &layers_of(&incoming)) {
-            None => return Ok(()),
-            Some((manifest, config)) => {
-                let config = Bytes::from(config);
-                destination
-                    .ensure_blob(&Digest::of(&config), config)
-                    .await?;
-                (Bytes::from(manifest), Some(OCI_MANIFEST))
-            }
-        },
-    };
-    let media_type = media_type.ok_or_else(|| CopyError::Unreadable {
+    let incoming_type = media_type_of(&incoming).ok_or_else(|| CopyError::Unreadable {
         reference: tag.clone(),
         reason: "not a manifest".into(),
     })?;
-    let digest = Digest::of(&manifest);
-    destination
-        .put_manifest(&tag, media_type, manifest, &digest)
-        .await?;
+    // The source's manifest as it is where there is none; else its layers join those there,
+    // keeping what concurrent writers add.
+    let merge = |current: Option<&[u8]>| match current {
+        None => Some(Merged {
+            document: incoming.clone(),
+            media_type: incoming_type,
+            blobs: Vec::new(),
+        }),
+        Some(current) if Digest::of(current) == incoming_digest => None,
+        Some(current) => {
+            with_descriptors(Some(current), &layers_of(&incoming)).map(|(manifest, config)| {
+                Merged {
+                    document: Bytes::from(manifest),
+                    media_type: OCI_MANIFEST,
+                    blobs: vec![Bytes::from(config)],
+                }
+            })
+        }
+    };
+    let written = merge_into_tag(&copying.destination, &tag, &incoming_digest, merge)
+        .await
+        .map_err(|e| CopyError::Unreadable {
+            reference: tag.clone(),
+            reason: e.to_string(),
+        })?;
+    if !written {
+        return Ok(());
+    }
     copying.outcome.manifests_written += 1;
     copying.outcome.attachments += 1;
-    copying
-        .reporter
-        .phase(&Phase::AttachmentCopied { what: tag, digest });
+    copying.reporter.phase(&Phase::AttachmentCopied {
+        what: tag,
+        digest: incoming_digest,
+    });
     Ok(())
 }

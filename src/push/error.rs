@@ -41,7 +41,7 @@ pub enum PushError {
         host: String,
         reason: crate::image::NotInDockerFormat,
     },
-    #[error("{artifact} could not be listed under the fallback tag {tag}: other writers replaced the index {rounds} times")]
+    #[error("{artifact} could not be kept under the tag {tag}: other writers replaced it {rounds} times")]
     ReferrerNotListed {
         tag: String,
         artifact: Digest,

@@ -1,7 +1,8 @@
-//! Listing an artifact under the referrers tag schema's fallback tag (`sha256-<hex of the
-//! subject>`) without losing a concurrent writer's entry. The distribution spec has no atomic
-//! update of a tag: two pushes attaching to one image at once both read the index, both add
-//! their own entry and both write, and the second write drops the first's entry. So after
+//! Adding an entry to a tag's document without losing a concurrent writer's: an artifact to the
+//! referrers tag schema's fallback tag (`sha256-<hex of the subject>`), a signature to cosign's
+//! `.sig` tag, an attestation to `.att`. The distribution spec has no atomic update of a tag:
+//! two pushes attaching to one image at once both read the document, both add their own entry
+//! and both write, and the second write drops the first's entry. So after
 //! writing, a writer waits for other writes in flight to land, reads the index back, and merges
 //! again while its own entry is missing, for a bounded number of rounds. The wait is twice this
 //! writer's own read-and-write time (others' take about as long), never under a floor, with a
@@ -22,6 +23,47 @@ const MAX_ROUNDS: u32 = 10;
 /// The least wait before reading the index back: what a loopback registry needs.
 const SETTLE_FLOOR: Duration = Duration::from_millis(100);
 
+/// What one writer makes of a tag's current document: the document to write, its media type,
+/// and blobs it needs in the registry first.
+pub(super) struct Merged {
+    pub document: Bytes,
+    pub media_type: &'static str,
+    pub blobs: Vec<Bytes>,
+}
+
+/// Writes under `tag` what `merge` makes of the tag's current document, and reads it back (after
+/// other writes in flight have landed) until `merge` has nothing to add, for a bounded number of
+/// rounds; whether anything was written. `entry` names this writer's entry in errors, and seeds
+/// its jitter.
+pub(super) async fn merge_into_tag(
+    client: &impl Remote,
+    tag: &str,
+    entry: &Digest,
+    merge: impl Fn(Option<&[u8]>) -> Option<Merged>,
+) -> Result<bool, PushError> {
+    for round in 0..MAX_ROUNDS {
+        let started = Instant::now();
+        let current = client.get_manifest(client.repository(), tag).await?;
+        let Some(merged) = merge(current.as_deref()) else {
+            // There (after a write: and still there once other writes in flight landed).
+            return Ok(round > 0);
+        };
+        for blob in merged.blobs {
+            client.ensure_blob(&Digest::of(&blob), blob).await?;
+        }
+        let digest = Digest::of(&merged.document);
+        client
+            .put_manifest(tag, merged.media_type, merged.document, &digest)
+            .await?;
+        tokio::time::sleep(settle(started.elapsed(), entry, round)).await;
+    }
+    Err(PushError::ReferrerNotListed {
+        tag: tag.to_owned(),
+        artifact: entry.clone(),
+        rounds: MAX_ROUNDS,
+    })
+}
+
 /// Lists `artifact` (of `artifact_type`) in the fallback tag of `subject`.
 pub(super) async fn list_in_fallback_tag(
     client: &impl Remote,
@@ -30,25 +72,15 @@ pub(super) async fn list_in_fallback_tag(
     artifact_type: &str,
 ) -> Result<(), PushError> {
     let tag = referrers_tag(subject);
-    for round in 0..MAX_ROUNDS {
-        let started = Instant::now();
-        let current = client.get_manifest(client.repository(), &tag).await?;
-        let Some(index) = with_referrer(current.as_deref(), artifact, artifact_type) else {
-            // Listed (after a write: and still listed once other writes in flight landed).
-            return Ok(());
-        };
-        let index = Bytes::from(index);
-        let index_digest = Digest::of(&index);
-        client
-            .put_manifest(&tag, OCI_INDEX, index, &index_digest)
-            .await?;
-        tokio::time::sleep(settle(started.elapsed(), &artifact.digest, round)).await;
-    }
-    Err(PushError::ReferrerNotListed {
-        tag,
-        artifact: artifact.digest.clone(),
-        rounds: MAX_ROUNDS,
+    merge_into_tag(client, &tag, &artifact.digest, |current| {
+        with_referrer(current, artifact, artifact_type).map(|index| Merged {
+            document: Bytes::from(index),
+            media_type: OCI_INDEX,
+            blobs: Vec::new(),
+        })
     })
+    .await
+    .map(|_| ())
 }
 
 /// How long to wait before reading the index back, after a read and write that took `took`.

@@ -50,7 +50,8 @@ pub(super) async fn write_manifests<R: Remote>(
         let format = writer.format();
         let documents = set.documents(format).map_err(failed)?;
         let mut images = push.image_outcomes(&documents, layers.clone());
-        let signed = attach_everything(push, &documents, &top_digest, format, &mut images).await?;
+        let signed =
+            attach_everything(push, &documents, &top_digest, format, &mut images, false).await?;
         attached = Some((images, signed));
     }
     let written = write_tags(push, writer, &set).await?;

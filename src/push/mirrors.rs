@@ -11,13 +11,18 @@ use crate::outcome::{MirrorOutcome, PushOutcome};
 use crate::progress::Reporter;
 use crate::reference::Reference;
 use crate::request::PushRequest;
+use crate::stop::Stop;
 
-/// Copies what `outcome` pushed to every mirror of `request`, recording each result.
-pub(super) async fn mirror_all(
+/// Copies what `outcome` pushed to every mirror of `request`: each one's result. Run once the
+/// push's own outcome is out (printed, its digest file written); `stop` ends the copies early,
+/// each mirror left then saying so.
+pub async fn push_mirrors(
     request: &PushRequest,
-    outcome: &mut PushOutcome,
-    reporter: &Arc<dyn Reporter>,
-) {
+    outcome: &PushOutcome,
+    reporter: Arc<dyn Reporter>,
+    stop: &Stop,
+) -> Vec<MirrorOutcome> {
+    let mut mirrors = Vec::with_capacity(request.mirrors.len());
     for mirror in &request.mirrors {
         let result = match Reference::parse(&outcome.reference) {
             Err(e) => Err(e.to_string()),
@@ -33,15 +38,16 @@ pub(super) async fn mirror_all(
                     tags: outcome.tags.clone(),
                     signer: request.signer.clone(),
                 };
-                copy(&copy_request, reporter.clone())
+                copy(&copy_request, reporter.clone(), stop)
                     .await
                     .map(|c| c.reference)
                     .map_err(|e| e.to_string())
             }
         };
-        outcome.mirrors.push(MirrorOutcome {
+        mirrors.push(MirrorOutcome {
             destination: mirror.to_string(),
             result,
         });
     }
+    mirrors
 }

@@ -7,6 +7,7 @@ mod attachments;
 mod attestations;
 mod copy;
 mod copy_attachments;
+mod copying;
 mod documents;
 mod error;
 mod fallback_tag;
@@ -32,8 +33,10 @@ mod tests;
 
 use std::sync::Arc;
 
-pub use copy::{copy, CopyCounts, CopyError, CopyOutcome, CopyRequest};
+pub use copy::{copy, CopyOutcome, CopyRequest};
+pub use copying::{CopyCounts, CopyError};
 pub use error::PushError;
+pub use mirrors::push_mirrors;
 
 use crate::destination::{Destination, LocalTarget};
 use crate::known_layers::LearntLayers;
@@ -105,10 +108,7 @@ pub async fn push_sharing(
 ) -> Result<PushOutcome, PushError> {
     match &request.destination {
         Destination::Registry(destination) => {
-            let mut outcome =
-                push_to_registry(request, destination, reporter.clone(), shared, stop).await?;
-            mirrors::mirror_all(request, &mut outcome, &reporter).await;
-            Ok(outcome)
+            push_to_registry(request, destination, reporter, shared, stop).await
         }
         Destination::Local(target) => write_local(request, target, reporter, stop).await,
     }

@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 
+use super::fallback_tag::{merge_into_tag, Merged};
 use super::registry_push::RegistryPush;
 use super::remote::Remote;
 use super::PushError;
@@ -22,26 +23,22 @@ pub(super) fn identity<R: Remote>(push: &RegistryPush<'_, R>) -> String {
     )
 }
 
-/// Adds `layer` to the manifest under `tag`, unless it is there; whether it was added.
+/// Adds `layer` to the manifest under `tag`, unless it is there, keeping what concurrent
+/// writers add; whether it was added.
 pub(super) async fn add_to_tag(
     client: &impl Remote,
     tag: &str,
     layer: &StoredLayer,
 ) -> Result<bool, PushError> {
-    let current = client.get_manifest(client.repository(), tag).await?;
-    let Some((manifest, config)) = with_layer(current.as_deref(), layer) else {
-        return Ok(false);
-    };
-    for blob in [config, layer.blob.clone()] {
-        let blob = Bytes::from(blob);
-        client.ensure_blob(&Digest::of(&blob), blob).await?;
-    }
-    let manifest = Bytes::from(manifest);
-    let digest = Digest::of(&manifest);
-    client
-        .put_manifest(tag, OCI_MANIFEST, manifest, &digest)
-        .await?;
-    Ok(true)
+    let blob = Bytes::from(layer.blob.clone());
+    merge_into_tag(client, tag, &layer.digest(), |current| {
+        with_layer(current, layer).map(|(manifest, config)| Merged {
+            document: Bytes::from(manifest),
+            media_type: OCI_MANIFEST,
+            blobs: vec![Bytes::from(config), blob.clone()],
+        })
+    })
+    .await
 }
 
 /// Signs each of `subjects` (manifest digests in this repository) with the push's key, if it

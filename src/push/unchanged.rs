@@ -178,7 +178,8 @@ pub(super) async fn unchanged_push<R: Remote>(
     let mut images = push.image_outcomes(&documents, known.into_iter().map(|k| k.layers).collect());
     // Unchanged, yet an SBOM, provenance or signature missing from it is attached (one found
     // there is left alone), before the other tags move.
-    let signatures = attach_everything(push, &documents, &digest, format, &mut images).await?;
+    let signatures =
+        attach_everything(push, &documents, &digest, format, &mut images, true).await?;
     let media_type = kind.media_type(format);
     for tag in &push.tags[1..] {
         push.reporter.phase(&Phase::WritingTag {

@@ -35,6 +35,16 @@ struct Wire {
     signatures: Vec<EnvelopeSignature>,
 }
 
+/// Base64 as the DSSE spec allows it: standard or URL-safe, padded or not.
+fn decode(text: &str) -> Option<Vec<u8>> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    let lenient =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    [base64::alphabet::STANDARD, base64::alphabet::URL_SAFE]
+        .iter()
+        .find_map(|alphabet| GeneralPurpose::new(alphabet, lenient).decode(text).ok())
+}
+
 /// The pre-authentication encoding a DSSE signature covers.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = format!(
@@ -78,7 +88,7 @@ impl Envelope {
     pub fn parse(bytes: &[u8]) -> Option<Envelope> {
         let wire: Wire = serde_json::from_slice(bytes).ok()?;
         Some(Envelope {
-            payload: STANDARD.decode(wire.payload).ok()?,
+            payload: decode(&wire.payload)?,
             payload_type: wire.payload_type,
             signatures: wire.signatures,
         })
@@ -87,11 +97,9 @@ impl Envelope {
     /// Whether some signature of the envelope is `key`'s.
     pub fn signed_by(&self, key: &PublicKey) -> bool {
         let message = pae(&self.payload_type, &self.payload);
-        self.signatures.iter().any(|s| {
-            STANDARD
-                .decode(&s.sig)
-                .is_ok_and(|sig| key.verifies(&message, &sig))
-        })
+        self.signatures
+            .iter()
+            .any(|s| decode(&s.sig).is_some_and(|sig| key.verifies(&message, &sig)))
     }
 }
 
@@ -121,6 +129,23 @@ mod tests {
         let mut retyped = back;
         retyped.payload_type = "text/plain".into();
         assert!(!retyped.signed_by(&signer.public_key()));
+        // URL-safe base64, unpadded, as the DSSE spec also allows.
+        let url_safe = e.to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&url_safe).unwrap();
+        let sig = v["signatures"][0]["sig"]
+            .as_str()
+            .unwrap()
+            .replace('+', "-")
+            .replace('/', "_");
+        let sig = sig.trim_end_matches('=');
+        let payload = v["payload"]
+            .as_str()
+            .unwrap()
+            .replace('+', "-")
+            .replace('/', "_");
+        let rewritten = serde_json::json!({"payloadType": v["payloadType"], "payload": payload, "signatures": [{"keyid": "", "sig": sig}]});
+        let parsed = Envelope::parse(&serde_json::to_vec(&rewritten).unwrap()).unwrap();
+        assert!(parsed.signed_by(&signer.public_key()));
         assert!(Envelope::new(IN_TOTO_PAYLOAD_TYPE, vec![], None)
             .signatures
             .is_empty());

@@ -19,9 +19,12 @@ pub const COSIGN_KEY_LABEL: &str = "ENCRYPTED COSIGN PRIVATE KEY";
 const LOG_N: u8 = 15;
 const R: u32 = 8;
 const P: u32 = 1;
-/// The largest cost accepted when reading (2^20: about a second and 1 GiB): a key file cannot
-/// make nixpush spend more.
+/// The largest costs accepted when reading: N up to 2^20, r up to 32, p up to 16, and at most
+/// 1 GiB of memory (128 * r * N bytes): a key file cannot make nixpush spend more.
 const MAX_LOG_N: u8 = 20;
+const MAX_R: u32 = 32;
+const MAX_P: u32 = 16;
+const MAX_MEMORY: u64 = 1 << 30;
 
 #[derive(Serialize, Deserialize)]
 struct Sealed {
@@ -100,9 +103,23 @@ pub(super) fn open(body: &[u8], passphrase: &Passphrase) -> Result<Zeroizing<Vec
             sealed.kdf.name, sealed.cipher.name
         )));
     }
-    let n = sealed.kdf.params.N;
-    if !n.is_power_of_two() || n < 2 || n.trailing_zeros() > u32::from(MAX_LOG_N) {
-        return Err(OpenError::Malformed(format!("scrypt N = {n}")));
+    let (n, r, p) = (
+        sealed.kdf.params.N,
+        sealed.kdf.params.r,
+        sealed.kdf.params.p,
+    );
+    if !n.is_power_of_two()
+        || n < 2
+        || n.trailing_zeros() > u32::from(MAX_LOG_N)
+        || r == 0
+        || r > MAX_R
+        || p == 0
+        || p > MAX_P
+        || 128 * u64::from(r) * n > MAX_MEMORY
+    {
+        return Err(OpenError::Malformed(format!(
+            "scrypt N = {n}, r = {r}, p = {p}: past what nixpush spends on a key"
+        )));
     }
     let key = derive(
         passphrase,
@@ -182,6 +199,11 @@ mod tests {
         assert!(matches!(
             open(body, &Passphrase::new("")),
             Err(OpenError::Malformed(m)) if m.contains("scrypt N")
+        ));
+        let wide = br#"{"kdf":{"name":"scrypt","params":{"N":32768,"r":1048576,"p":1},"salt":""},"cipher":{"name":"nacl/secretbox","nonce":""},"ciphertext":""}"#;
+        assert!(matches!(
+            open(wide, &Passphrase::new("")),
+            Err(OpenError::Malformed(_))
         ));
     }
 }

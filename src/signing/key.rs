@@ -213,9 +213,21 @@ impl KeyPair {
         let signer = Signer::generate()?;
         let key_path = with_suffix(prefix, "key");
         let pub_path = with_suffix(prefix, "pub");
+        // Neither is written if either exists: never a new key beside an old public key.
+        for path in [&key_path, &pub_path] {
+            if path.symlink_metadata().is_ok() {
+                return Err(KeyError::Unwritable {
+                    path: shown(path),
+                    reason: "it exists already (nothing was overwritten)".into(),
+                });
+            }
+        }
         let private = signer.to_encrypted_pem(passphrase)?;
         write_new(&key_path, private.as_bytes(), 0o600)?;
-        write_new(&pub_path, signer.public_key().to_pem().as_bytes(), 0o644)?;
+        if let Err(e) = write_new(&pub_path, signer.public_key().to_pem().as_bytes(), 0o644) {
+            let _ = std::fs::remove_file(&key_path);
+            return Err(e);
+        }
         Ok((key_path, pub_path))
     }
 }

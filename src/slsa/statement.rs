@@ -24,6 +24,46 @@ pub struct BuildFacts<'a> {
     pub closure: &'a Closure,
 }
 
+/// The query parameters of a flake URL that say which source it is; anything else (a token a
+/// tarball URL carries, say) is left out of a statement anyone may read.
+const SOURCE_PARAMETERS: [&str; 8] = [
+    "rev",
+    "ref",
+    "dir",
+    "narHash",
+    "lastModified",
+    "revCount",
+    "submodules",
+    "shallow",
+];
+
+/// `url` as a statement may show it: no user or password (`https://user:token@...`, as CI jobs
+/// clone private inputs), no query parameter but those naming the source.
+pub fn without_credentials(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    if parsed.cannot_be_a_base() {
+        // `github:owner/repo/rev`: no authority to carry a password; still no foreign query.
+        if parsed.query().is_none() {
+            return url.to_owned();
+        }
+    } else {
+        let _ = parsed.set_username("");
+        let _ = parsed.set_password(None);
+    }
+    let kept: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter(|(k, _)| SOURCE_PARAMETERS.contains(&k.as_ref()))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    parsed.set_query(None);
+    if !kept.is_empty() {
+        parsed.query_pairs_mut().extend_pairs(kept);
+    }
+    parsed.to_string()
+}
+
 /// A digest set for a Nix hash: its SHA-256 as hex.
 fn nar_digest(nar_hash: &str) -> Option<Value> {
     NarHash::parse(nar_hash).map(|h| json!({"sha256": h.hex()}))
@@ -34,7 +74,7 @@ fn external_parameters(facts: &BuildFacts) -> Value {
     if let Some(flake) = facts.flake {
         let mut source = serde_json::Map::new();
         if let Some(url) = &flake.url {
-            source.insert("url".into(), json!(url));
+            source.insert("url".into(), json!(without_credentials(url)));
         }
         if let Some(rev) = flake.revision.as_ref().or(flake.locked.rev.as_ref()) {
             source.insert("rev".into(), json!(rev));
@@ -76,7 +116,7 @@ fn resolved_dependencies(facts: &BuildFacts) -> Vec<Value> {
             }
             let mut dep = json!({"name": format!("flake input {name}"), "digest": digest});
             if let Some(url) = locked.to_url() {
-                dep["uri"] = json!(url);
+                dep["uri"] = json!(without_credentials(&url));
             }
             deps.push(dep);
         }
@@ -112,6 +152,25 @@ mod tests {
     use super::*;
     use crate::nix::StorePath;
     use std::path::PathBuf;
+
+    #[test]
+    fn urls_lose_their_credentials_and_foreign_parameters() {
+        assert_eq!(
+            without_credentials(
+                "git+https://gitlab-ci-token:SECRET@gitlab.example/g/p.git?ref=main&rev=abc"
+            ),
+            "git+https://gitlab.example/g/p.git?ref=main&rev=abc"
+        );
+        assert_eq!(
+            without_credentials("https://host/a.tar.gz?private_token=SECRET&narHash=sha256-x"),
+            "https://host/a.tar.gz?narHash=sha256-x"
+        );
+        assert_eq!(
+            without_credentials("github:NixOS/nixpkgs/def"),
+            "github:NixOS/nixpkgs/def"
+        );
+        assert_eq!(without_credentials("path:/src"), "path:/src");
+    }
 
     #[test]
     fn the_statement_names_the_image_and_every_store_path() {

@@ -191,24 +191,21 @@ async fn stored_layers(client: &Client, tag: &str) -> Result<Option<Vec<Value>>,
     Ok(Some(layers))
 }
 
-/// A layer's blob, checked against its digest; `Err(reason)` when it cannot be had.
-async fn layer_blob(
-    client: &Client,
-    layer: &Value,
-) -> Result<Result<Vec<u8>, String>, VerifyError> {
+/// A layer's blob, checked against its digest; `Err(reason)` when it cannot be had (missing,
+/// too large, other bytes, refused): one bad layer is a verdict on that layer, not on the image.
+async fn layer_blob(client: &Client, layer: &Value) -> Result<Vec<u8>, String> {
     let Some(digest) = layer
         .get("digest")
         .and_then(Value::as_str)
         .and_then(|d| d.parse::<Digest>().ok())
     else {
-        return Ok(Err("a layer without a digest".into()));
+        return Err("a layer without a digest".into());
     };
-    Ok(
-        match client.get_blob(&digest, MAX_ATTACHMENT_BYTES).await? {
-            Some(bytes) => Ok(bytes.to_vec()),
-            None => Err(format!("its blob {digest} is not in the registry")),
-        },
-    )
+    match client.get_blob(&digest, MAX_ATTACHMENT_BYTES).await {
+        Ok(Some(bytes)) => Ok(bytes.to_vec()),
+        Ok(None) => Err(format!("its blob {digest} is not in the registry")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The signatures under `subject`'s `.sig` tag (`None`: no such tag), each checked.
@@ -233,7 +230,7 @@ async fn signatures_of(
             ))
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let verdict = match layer_blob(client, layer).await? {
+        let verdict = match layer_blob(client, layer).await {
             Ok(payload) => check_signature(&payload, signature, key, subject, repository),
             Err(reason) => Verdict::Unreadable(reason),
         };
@@ -252,15 +249,22 @@ async fn attestations_of(
     subject: &Digest,
     key: &PublicKey,
 ) -> Result<Vec<Finding>, VerifyError> {
-    let layers = stored_layers(client, &attestation_tag(subject))
-        .await?
-        .unwrap_or_default();
+    let layers = match stored_layers(client, &attestation_tag(subject)).await {
+        Ok(layers) => layers.unwrap_or_default(),
+        Err(e) => {
+            return Ok(vec![Finding {
+                what: "attestations".into(),
+                subject: subject.clone(),
+                verdict: Verdict::Unreadable(e.to_string()),
+            }])
+        }
+    };
     let mut findings = Vec::new();
     for layer in layers
         .iter()
         .filter(|l| l.get("mediaType").and_then(Value::as_str) == Some(DSSE_MEDIA_TYPE))
     {
-        let (verdict, predicate) = match layer_blob(client, layer).await? {
+        let (verdict, predicate) = match layer_blob(client, layer).await {
             Ok(envelope) => check_attestation(&envelope, key, subject),
             Err(reason) => (Verdict::Unreadable(reason), String::new()),
         };
