@@ -86,15 +86,9 @@ impl Client {
         digest: &Digest,
         max_bytes: usize,
     ) -> Result<Option<Bytes>, RegistryError> {
-        let url = self.url(&format!("blobs/{digest}"));
-        let r = self
-            .send(Method::GET, url.clone(), HeaderMap::new(), None)
-            .await?;
-        match r.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(None),
-            _ => return Err(status_error(&Method::GET, &url, r).await),
-        }
+        let Some(r) = self.open_blob(digest).await? else {
+            return Ok(None);
+        };
         let body = self
             .read_body(r, max_bytes, &format!("the blob {digest}"))
             .await?;
@@ -105,6 +99,23 @@ impl Client {
             )));
         }
         Ok(Some(Bytes::from(body)))
+    }
+
+    /// `GET /v2/<name>/blobs/<digest>`: the answer whose body is the blob, or `None` if the
+    /// registry does not have it (404); what reads the body checks it against `digest`.
+    pub(super) async fn open_blob(
+        &self,
+        digest: &Digest,
+    ) -> Result<Option<Response>, RegistryError> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let r = self
+            .send(Method::GET, url.clone(), HeaderMap::new(), None)
+            .await?;
+        match r.status() {
+            StatusCode::OK => Ok(Some(r)),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(status_error(&Method::GET, &url, r).await),
+        }
     }
 
     /// `POST /v2/<name>/blobs/uploads/` with an empty body.

@@ -3,11 +3,11 @@
 //! stalls past the stall timeout, is cut short, or ends with bytes of another digest fails the
 //! stream before it ends, so the upload it feeds is never committed with them.
 
-use reqwest::header::{HeaderMap, CONTENT_LENGTH};
-use reqwest::{Method, Response, StatusCode};
+use reqwest::header::CONTENT_LENGTH;
+use reqwest::Response;
 use sha2::{Digest as _, Sha256};
 
-use super::client::{status_error, Client};
+use super::client::Client;
 use super::session::BlobBody;
 use super::RegistryError;
 use crate::digest::Digest;
@@ -36,15 +36,9 @@ impl Client {
         &self,
         digest: &Digest,
     ) -> Result<Option<(Option<u64>, BlobBody)>, RegistryError> {
-        let url = self.url(&format!("blobs/{digest}"));
-        let r = self
-            .send(Method::GET, url.clone(), HeaderMap::new(), None)
-            .await?;
-        match r.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(None),
-            _ => return Err(status_error(&Method::GET, &url, r).await),
-        }
+        let Some(r) = self.open_blob(digest).await? else {
+            return Ok(None);
+        };
         let size = r
             .headers()
             .get(CONTENT_LENGTH)
