@@ -6,7 +6,7 @@
 //! tags nothing and leaves no upload session open; Ctrl-C in the middle of an upload exits 130,
 //! tags nothing, and cancels the sessions it had open.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
