@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-# Tests at once: the integration tests measure a few timeouts of their own (at most 2 s of
-# slack), which stay within bounds at this many on 2 busy cores (docs/tests.md#running-them).
+# Tests at once (docs/tests.md#running-them). A few tests bound how long a run may take (10 to
+# 60 s, for a stall or an interrupt); their bounds hold at this many on 2 cores.
 threads=${TEST_THREADS:-8}
 
 start=$SECONDS
