@@ -17,9 +17,9 @@ help:
 	@echo "Targets:"
 	@echo "  setup           install the system packages (apt) and check for cargo"
 	@echo "  build           cargo build --release"
-	@echo "  test            setup, then cargo test --release with the offline Nix config"
+	@echo "  test            setup, build, then every test (side by side), with the total time"
 	@echo "  test-tools      build the tests' own signature verifier (tests/sigstore-verify)"
-	@echo "  lint            cargo fmt --check and cargo clippy (warnings are errors)"
+	@echo "  lint            cargo fmt --check, cargo clippy (warnings are errors), cargo package"
 	@echo "  bench           benchmark against a skopeo baseline (minutes; needs ~10 GiB of disk)"
 	@echo "  demo            build, start a local registry on :5000 and push the demo flake"
 	@echo "  registry-start  start the local registry on 127.0.0.1:$(REGISTRY_PORT)"
@@ -39,14 +39,19 @@ SIGSTORE_VERIFY = tests/sigstore-verify/Cargo.toml
 test-tools:
 	cargo build --release --locked --manifest-path $(SIGSTORE_VERIFY) --target-dir target/sigstore-verify
 
-test: setup test-tools
-	$(NIX_ENV) CONTAINERS_CONF=$(CURDIR)/fixtures/containers.conf cargo test --release
+# Setup, the build, then the tests side by side (TEST_THREADS at once, 8 unless set); prints the
+# time of each part and the total.
+test:
+	bash scripts/test.sh
 
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	cargo fmt --manifest-path $(SIGSTORE_VERIFY) -- --check
 	cargo clippy --locked --manifest-path $(SIGSTORE_VERIFY) --target-dir target/sigstore-verify -- -D warnings
+	bash scripts/check-tests-doc.sh
+	# The crate as it would be published: its metadata, and the files it holds (no test suite).
+	cargo package --locked --no-verify --allow-dirty --quiet
 
 bench: setup build
 	$(NIX_ENV) python3 bench/bench.py $(BENCH_ARGS)

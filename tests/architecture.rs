@@ -5,7 +5,7 @@
 //! included (each of them also says why it exists in a `//!` header). docs/architecture.md
 //! states the same rules for people.
 
-mod source_tree;
+use crate::source_tree;
 
 use std::collections::{BTreeMap, BTreeSet};
 

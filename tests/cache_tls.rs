@@ -3,7 +3,7 @@
 //! and the same TLS as for a registry (the one HTTP layer, src/http/), and refused without it in
 //! one line that names TLS and the flag to use, before any narinfo is read.
 
-mod common;
+use crate::common;
 
 use common::binary_cache::{delete_from_store, CacheServer};
 use common::cached_closure::*;

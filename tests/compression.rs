@@ -2,7 +2,7 @@
 //! (OCI media type `tar+zstd`) and none. The uncompressed bytes are the oracle's whatever the
 //! compression, and podman runs the zstd image.
 
-mod common;
+use crate::common;
 
 use common::*;
 

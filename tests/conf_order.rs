@@ -4,7 +4,7 @@
 //! depth, is the config's. The expected digest is the Python oracle's
 //! (tests/oracle/nixpkgs_config.py, Python's own `json`), never nixpush's.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! securesystemslib at the destination; the tag written last; a second copy moves no blob; within
 //! one registry every blob is mounted; an index with its images; bad sources refused in one line.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,7 @@
 //! them over TLS (a private CA the test makes, trusted with `--ca-cert`), with the password
 //! never printed; two explicit sources at once are a usage error.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 

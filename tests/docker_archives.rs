@@ -5,7 +5,7 @@
 //! config rules (tests/oracle/nixpkgs_config.py), against `podman load` of the same archive,
 //! and by running each image. Broken archives are refused with one line and nothing tagged.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

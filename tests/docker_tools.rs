@@ -2,7 +2,7 @@
 //! write (store layers byte-identical to the tarfile oracle under the conf's mtime and owner, the
 //! customisation layer's tar as it is), the conf's config and tag, and no image tarball built.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

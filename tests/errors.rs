@@ -1,7 +1,7 @@
 //! Bad input and refusing registries: each gives one clear line on stderr (after nix's own
 //! messages), the documented exit code (2 for usage, 1 otherwise), and never a tag.
 
-mod common;
+use crate::common;
 
 use common::*;
 

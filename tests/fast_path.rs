@@ -3,7 +3,7 @@
 //! confirms the blobs with HEAD and reads nothing from the store; `--cache-from` reuses another
 //! repository's layers by mounting them; concurrency never changes the result.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

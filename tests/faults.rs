@@ -6,7 +6,7 @@
 //! tags nothing and leaves no upload session open; Ctrl-C in the middle of an upload exits 130,
 //! tags nothing, and cancels the sessions it had open.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -285,7 +285,7 @@ fn assert_storage_holds_no_partial_upload(registry: &Registry) {
 
 /// skopeo and nixpush through the same fault patterns, counting completed pushes: a comparison
 /// to run by hand (it measures skopeo, so it asserts nothing about it):
-/// `make setup && NIX_REMOTE=local NIX_CONF_DIR=$PWD/fixtures cargo test --release --test faults -- --ignored --nocapture`
+/// `make setup && NIX_REMOTE=local NIX_CONF_DIR=$PWD/fixtures cargo test --release --test integration -- --ignored --nocapture faults::`
 #[test]
 #[ignore = "a measurement, run by hand"]
 fn skopeo_and_nixpush_through_the_same_faults() {

@@ -1,7 +1,7 @@
 //! The files of each folder of `src/` import each other one way, as the folders do
 //! (`architecture.rs`): each file can be read knowing only the ones it names.
 
-mod source_tree;
+use crate::source_tree;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -4,7 +4,7 @@
 //! and not one request to the registry. Before, `--format docker --compression zstd` failed
 //! only after every layer was uploaded, and `--stall-timeout 0.0000001` made every request fail.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -8,7 +8,7 @@
 //! Every test deletes the closure of its own fixture attribute (fixtures/cache): tests run
 //! concurrently, and no two of them touch the same store path.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

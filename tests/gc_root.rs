@@ -1,8 +1,9 @@
 //! Built paths stay alive for the whole push: a garbage collection while nixpush holds a `Built`
 //! deletes nothing of its closure, and once it is dropped the same collection can.
 //!
-//! This binary has one test on purpose: it runs `nix-store --gc`, which must not race with other
-//! tests building fixtures (cargo runs test binaries one after another).
+//! A test binary of its own, with one test, on purpose (Cargo.toml): it runs `nix-store --gc`,
+//! which must not race with other tests building fixtures, and cargo runs test binaries one
+//! after another, while the tests of the integration binary run side by side.
 
 mod common;
 

@@ -5,7 +5,7 @@
 //! endless or malformed answers are read only as far as needed and shown bounded, on one line.
 //! No password is printed, whatever fails, even with `--verbose`.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -8,7 +8,7 @@
 //!
 //! Every test builds and deletes a store path of its own (tests run concurrently).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

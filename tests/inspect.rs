@@ -3,7 +3,7 @@
 //! written by hand (no store paths, nothing invented), an index with two platforms, and a missing
 //! tag. What inspect says is checked against what skopeo reads from the same registry.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

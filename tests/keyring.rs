@@ -3,7 +3,7 @@
 //! with no keyring service at all (login says what to use instead; a push falls through to the
 //! next source), and with a D-Bus that never answers (a push waits at most 5 s for it).
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Layer bytes are the contract: for every edge case of the fixtures, the tar nixpush writes is
 //! byte for byte the one Python's tarfile writes under nixpkgs' rules (tests/oracle/layer_tar.py).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

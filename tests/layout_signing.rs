@@ -3,7 +3,7 @@
 //! public key by Python's `cryptography` (not nixpush); a docker-archive, which cannot hold
 //! them, is refused before anything runs.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! `podman load` takes. Either way the image is the one a registry push makes: the same layers,
 //! config and manifest, so the same digests.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -3,7 +3,7 @@
 //! its own signatures and the same tags, each tag only once that mirror holds everything; a
 //! mirror that fails does not stop the others, and the run says which failed (exit 1, `--json`).
 
-mod common;
+use crate::common;
 
 use common::*;
 

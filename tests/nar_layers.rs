@@ -3,7 +3,7 @@
 //! under both eras' `/nix` modes, from a cache in each NAR compression Nix writes. The cache is
 //! written by `nix copy` itself; the paths stay in the local store, so both sources are at hand.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

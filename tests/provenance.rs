@@ -4,7 +4,7 @@
 //! store paths and their digests are compared with what Nix itself says of the image's closure
 //! (`nix path-info --json -r`, hashes converted by `nix hash to-base16`).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! `--digest-file`), and manifest annotations (the flake's provenance, `--annotation`), checked
 //! against a real registry with skopeo.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -7,7 +7,7 @@
 //! `nix copy` (tests/common/cached_closure.rs), served behind two test fronts
 //! (tests/common/front.rs) that log every header of every request.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! Pushing the same image again costs no blob upload, and the same inputs always give the same
 //! manifest digest, whatever the cache or registry holds.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -7,7 +7,7 @@
 //! killed nixpush takes its `nix` with it. Each landed push is pulled back and its layers checked
 //! against the store (the tarfile oracle), and its tag names exactly what nixpush printed.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -2,7 +2,7 @@
 //! unpacks it, and the unpacked tree must equal the closure byte for byte. Each layer blob must
 //! decompress to the oracle's bytes and match the config's diff_ids.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;

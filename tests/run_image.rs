@@ -1,7 +1,7 @@
 //! The pushed image runs: podman (runc, the settings in fixtures/containers.conf) pulls it from the
 //! registry and runs the demo's entrypoint, which prints a known line using only the closure.
 
-mod common;
+use crate::common;
 
 use common::*;
 

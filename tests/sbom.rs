@@ -3,7 +3,7 @@
 //! referrers API: the distribution spec's fallback tag `sha256-<hex>`), validated by the SPDX
 //! project's own validator, and compared with Nix's own closure.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! docker-registry 2.8): both write the fallback tag `sha256-<hex>`, which the distribution spec
 //! cannot update atomically. Each must still be listed there when both are done, every round.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -3,7 +3,7 @@
 //! printed, not even with `--verbose`; nor is a cache's password in a bad `--substituter`.
 //! Before, the whole secret key was echoed in the error.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -3,7 +3,7 @@
 //! environment; the key file is private (0600) and never overwritten, and the passphrase never
 //! printed.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -6,7 +6,7 @@
 //! missing one); securesystemslib accepts DSSE envelopes made by it and by hand, and refuses a
 //! tampered payload or another key.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Output;

@@ -7,7 +7,7 @@
 //! verify` accepts cosign-format signatures made by another signer (tests/tools/cosign_sign.py)
 //! and refuses a forged one. And `verify --against` shows reproducibility.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Output;

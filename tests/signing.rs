@@ -6,7 +6,7 @@
 //! signatures are also checked by implementations other than nixpush's in
 //! tests/signature_verifiers.rs.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! for `inspect`), the token on every registry request, a wrong password reported plainly and never printed. The token front
 //! (tests/fakes/token_proxy.py) forwards authenticated requests to a real docker-registry.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -5,7 +5,7 @@
 //! password, a token the registry stops accepting in the middle of a push, and a mount between
 //! two repositories, which needs pull on the source in the same token.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};

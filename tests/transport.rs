@@ -2,7 +2,7 @@
 //! HTTP), and connections that break in the middle of a push (retried, the layer stream reopened,
 //! and the result still a complete, correct image).
 
-mod common;
+use crate::common;
 
 use common::front::{Action, Front, TlsHello};
 use common::*;

@@ -3,7 +3,7 @@
 //! (`--upload=monolithic`, for registries that refuse chunks), checked in a real registry's log
 //! and by pulling the result with skopeo.
 
-mod common;
+use crate::common;
 
 use common::*;
 

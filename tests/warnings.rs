@@ -2,7 +2,7 @@
 //! cache it cannot write) still succeeds, says so on stderr as a warning, and lists it in the
 //! `--json` document's `warnings` with a kind a machine can match, apart from the phases.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -4,7 +4,7 @@
 //! reads the image back from the registry behind the front. Each test cites the public report
 //! of the behaviour it plays.
 
-mod common;
+use crate::common;
 
 use common::front::{Front, Seen};
 use common::quirks::{quirk_front, Quirks};

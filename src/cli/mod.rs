@@ -41,7 +41,8 @@ pub fn default_jobs() -> usize {
 #[derive(Debug, Parser)]
 #[command(
     name = "nixpush",
-    version,
+    // The crate's version, and the commit when built from a git checkout (set by build.rs).
+    version = env!("NIXPUSH_VERSION"),
     about = "Build a Nix installable and push its closure to an OCI registry as an image: streamed, no daemon, no tarball.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,

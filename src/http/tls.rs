@@ -1,6 +1,6 @@
 //! The TLS settings of every HTTP client (a registry's, a binary cache's), built here and handed
 //! to reqwest whole, so that the server's certificate goes through [`PinnedCertVerifier`]. They are what reqwest would build
-//! itself: its crypto provider, TLS 1.2 and 1.3, the platform's roots plus the configured CAs,
+//! itself: a crypto provider (ring, the crate's only one), TLS 1.2 and 1.3, the platform's roots plus the configured CAs,
 //! ALPN for HTTP/2 and HTTP/1.1, the client certificate for mutual TLS, and `--insecure`
 //! accepting any certificate.
 
@@ -74,10 +74,10 @@ pub(super) fn client_config(
         host: host.to_owned(),
         reason,
     };
-    // The provider an application installed, else reqwest's own default: the same as reqwest.
+    // The provider an application installed, else ring's (the only one the crate builds).
     let provider = CryptoProvider::get_default()
         .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
     let mut extra = Vec::new();
     for path in ca_certs {
         extra.extend(read_ca_file(path)?);

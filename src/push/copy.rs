@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use futures_util::future::LocalBoxFuture;
+
 use super::copy_attachments::copy_attachments;
 use super::copying::{children_of, media_type_of, CopyCounts, CopyError, Copying};
 use crate::credentials::connect;
@@ -43,93 +45,98 @@ pub struct CopyOutcome {
 }
 
 /// Copies the image `request.source` names to `request.destination`.
-pub async fn copy(
-    request: &CopyRequest,
+///
+/// Boxed, as `push` is: the binary awaits it (docs/benchmarks.md).
+pub fn copy<'a>(
+    request: &'a CopyRequest,
     reporter: Arc<dyn Reporter>,
-    stop: &crate::stop::Stop,
-) -> Result<CopyOutcome, CopyError> {
-    if request.destination.digest().is_some() {
-        return Err(CopyError::DestinationDigest(
-            request.destination.to_string(),
-        ));
-    }
-    let (src, dst) = (&request.source, &request.destination);
-    let reach = crate::credentials::Reach {
-        insecure: request.insecure,
-        ca_cert: request.ca_cert.clone(),
-        retry: request.retry,
-    };
-    let credentials = request.source_credentials.as_ref();
-    let source = connect::<CopyError>(src, credentials, Access::Pull, &reach, &reporter).await?;
-    let credentials = request.destination_credentials.as_ref();
-    let access = Access::PullPush;
-    let destination = connect::<CopyError>(dst, credentials, access, &reach, &reporter).await?;
-    let mut copying = Copying {
-        source,
-        destination,
-        same_registry: src.api_host() == dst.api_host(),
-        reporter: reporter.as_ref(),
-        outcome: CopyCounts::default(),
-        stop: stop.child(),
-    };
-    let target = src.manifest_target();
-    let (digest, bytes) = copying.copy_manifest(&target, &src.to_string()).await?;
-    copy_attachments(&mut copying, &digest, &bytes).await?;
-    if let Some(signer) = request.signer.as_deref() {
-        let mut subjects = vec![digest.clone()];
-        subjects.extend(children_of(&bytes)?);
-        let identity = format!("{}/{}", dst.registry(), dst.repository());
-        super::signatures::sign_subjects(
-            &copying.destination,
-            &identity,
-            signer,
-            &subjects,
-            reporter.as_ref(),
-        )
-        .await
-        .map_err(|e| CopyError::Unreadable {
-            reference: dst.to_string(),
-            reason: e.to_string(),
+    stop: &'a crate::stop::Stop,
+) -> LocalBoxFuture<'a, Result<CopyOutcome, CopyError>> {
+    Box::pin(async move {
+        if request.destination.digest().is_some() {
+            return Err(CopyError::DestinationDigest(
+                request.destination.to_string(),
+            ));
+        }
+        let (src, dst) = (&request.source, &request.destination);
+        let reach = crate::credentials::Reach {
+            insecure: request.insecure,
+            ca_cert: request.ca_cert.clone(),
+            retry: request.retry,
+        };
+        let credentials = request.source_credentials.as_ref();
+        let source =
+            connect::<CopyError>(src, credentials, Access::Pull, &reach, &reporter).await?;
+        let credentials = request.destination_credentials.as_ref();
+        let access = Access::PullPush;
+        let destination = connect::<CopyError>(dst, credentials, access, &reach, &reporter).await?;
+        let mut copying = Copying {
+            source,
+            destination,
+            same_registry: src.api_host() == dst.api_host(),
+            reporter: reporter.as_ref(),
+            outcome: CopyCounts::default(),
+            stop: stop.child(),
+        };
+        let target = src.manifest_target();
+        let (digest, bytes) = copying.copy_manifest(&target, &src.to_string()).await?;
+        copy_attachments(&mut copying, &digest, &bytes).await?;
+        if let Some(signer) = request.signer.as_deref() {
+            let mut subjects = vec![digest.clone()];
+            subjects.extend(children_of(&bytes)?);
+            let identity = format!("{}/{}", dst.registry(), dst.repository());
+            super::signatures::sign_subjects(
+                &copying.destination,
+                &identity,
+                signer,
+                &subjects,
+                reporter.as_ref(),
+            )
+            .await
+            .map_err(|e| CopyError::Unreadable {
+                reference: dst.to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        // Only now, with every blob, manifest, attachment and signature in, does a tag move.
+        let tags: Vec<String> = if !request.tags.is_empty() {
+            request.tags.clone()
+        } else {
+            dst.tag()
+                .or(src.tag())
+                .map(str::to_owned)
+                .into_iter()
+                .collect()
+        };
+        let media_type = media_type_of(&bytes).ok_or_else(|| CopyError::Unreadable {
+            reference: src.to_string(),
+            reason: "not a manifest or index".into(),
         })?;
-    }
-    // Only now, with every blob, manifest, attachment and signature in, does a tag move.
-    let tags: Vec<String> = if !request.tags.is_empty() {
-        request.tags.clone()
-    } else {
-        dst.tag()
-            .or(src.tag())
-            .map(str::to_owned)
-            .into_iter()
-            .collect()
-    };
-    let media_type = media_type_of(&bytes).ok_or_else(|| CopyError::Unreadable {
-        reference: src.to_string(),
-        reason: "not a manifest or index".into(),
-    })?;
-    let repository = copying.destination.repository().to_owned();
-    for tag in &tags {
-        if copying.stop.is_stopped() {
-            return Err(CopyError::Stopped);
+        let repository = copying.destination.repository().to_owned();
+        for tag in &tags {
+            if copying.stop.is_stopped() {
+                return Err(CopyError::Stopped);
+            }
+            // A tag that names this digest already is left as it is.
+            let current = copying.destination.get_manifest(&repository, tag).await?;
+            if current.is_some_and(|c| Digest::of(&c) == digest) {
+                continue;
+            }
+            reporter.phase(&Phase::WritingTag {
+                digest: digest.clone(),
+                tag: Some(tag.clone()),
+            });
+            copying
+                .destination
+                .put_manifest(tag, media_type, bytes.clone(), &digest)
+                .await?;
+            copying.outcome.manifests_written += 1;
         }
-        // A tag that names this digest already is left as it is.
-        let current = copying.destination.get_manifest(&repository, tag).await?;
-        if current.is_some_and(|c| Digest::of(&c) == digest) {
-            continue;
-        }
-        reporter.phase(&Phase::WritingTag {
-            digest: digest.clone(),
-            tag: Some(tag.clone()),
-        });
-        copying
-            .destination
-            .put_manifest(tag, media_type, bytes.clone(), &digest)
-            .await?;
-        copying.outcome.manifests_written += 1;
-    }
-    Ok(CopyOutcome {
-        reference: dst.pinned(&digest),
-        digest,
-        tags,
-        counts: copying.outcome,
+        Ok(CopyOutcome {
+            reference: dst.pinned(&digest),
+            digest,
+            tags,
+            counts: copying.outcome,
+        })
     })
 }

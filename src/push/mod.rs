@@ -33,6 +33,8 @@ mod tests;
 
 use std::sync::Arc;
 
+use futures_util::future::LocalBoxFuture;
+
 pub use copy::{copy, CopyOutcome, CopyRequest};
 pub use copying::{CopyCounts, CopyError};
 pub use error::PushError;
@@ -50,44 +52,54 @@ use registry::push_to_registry;
 
 /// Builds what the request needs and describes the images it would push, touching no registry
 /// (`--dry-run`).
-pub async fn dry_run(
+///
+/// Boxed: an `async fn`'s future is compiled again in every crate that awaits it, so the
+/// binary and each test binary would compile the whole push once more (docs/benchmarks.md).
+pub fn dry_run(
     request: &PushRequest,
     reporter: Arc<dyn Reporter>,
-) -> Result<String, PushError> {
-    reporter.phase(&Phase::Building {
-        installables: request.installables(),
-    });
-    let prepared = prepare_all(request, &reporter).await?;
-    let tags = tags_for(request, &prepared)?;
-    let names = match &request.destination {
-        Destination::Registry(r) => {
-            let name = format!("{}/{}", r.registry(), r.repository());
-            match (tags.is_empty(), r.digest()) {
-                (true, Some(d)) => format!("{name}@{d}"),
-                _ => tags
-                    .iter()
-                    .map(|t| format!("{name}:{t}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
+) -> LocalBoxFuture<'_, Result<String, PushError>> {
+    Box::pin(async move {
+        reporter.phase(&Phase::Building {
+            installables: request.installables(),
+        });
+        let prepared = prepare_all(request, &reporter).await?;
+        let tags = tags_for(request, &prepared)?;
+        let names = match &request.destination {
+            Destination::Registry(r) => {
+                let name = format!("{}/{}", r.registry(), r.repository());
+                match (tags.is_empty(), r.digest()) {
+                    (true, Some(d)) => format!("{name}@{d}"),
+                    _ => tags
+                        .iter()
+                        .map(|t| format!("{name}:{t}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                }
             }
+            local => format!("{local} (tags: {})", tags.join(" ")),
+        };
+        let mut out = names;
+        out.push('\n');
+        for p in &prepared {
+            out.push_str(&p.plan.describe());
         }
-        local => format!("{local} (tags: {})", tags.join(" ")),
-    };
-    let mut out = names;
-    out.push('\n');
-    for p in &prepared {
-        out.push_str(&p.plan.describe());
-    }
-    Ok(out)
+        Ok(out)
+    })
 }
 
 /// Builds the request's images and pushes them; `stop` ends the push early (Ctrl-C).
-pub async fn push(
-    request: &PushRequest,
+///
+/// Boxed: an `async fn`'s future is compiled again in every crate that awaits it, so the
+/// binary and each test binary would compile the whole push once more (docs/benchmarks.md).
+pub fn push<'a>(
+    request: &'a PushRequest,
     reporter: Arc<dyn Reporter>,
-    stop: &Stop,
-) -> Result<PushOutcome, PushError> {
-    push_sharing(request, reporter, &mut SharedLayers::default(), stop).await
+    stop: &'a Stop,
+) -> LocalBoxFuture<'a, Result<PushOutcome, PushError>> {
+    Box::pin(
+        async move { push_sharing(request, reporter, &mut SharedLayers::default(), stop).await },
+    )
 }
 
 /// Layers pushed earlier in one run (`--images`), and the registry they are on.
@@ -100,18 +112,23 @@ pub struct SharedLayers {
 /// Like [`push`], for one request of several pushed in one run: layers in `shared` (pushed
 /// earlier in the run, perhaps to another repository of the same registry) are reused (skipped
 /// or mounted) rather than built again, and this push's layers are added to it.
-pub async fn push_sharing(
-    request: &PushRequest,
+///
+/// Boxed: an `async fn`'s future is compiled again in every crate that awaits it, so the
+/// binary and each test binary would compile the whole push once more (docs/benchmarks.md).
+pub fn push_sharing<'a>(
+    request: &'a PushRequest,
     reporter: Arc<dyn Reporter>,
-    shared: &mut SharedLayers,
-    stop: &Stop,
-) -> Result<PushOutcome, PushError> {
-    match &request.destination {
-        Destination::Registry(destination) => {
-            push_to_registry(request, destination, reporter, shared, stop).await
+    shared: &'a mut SharedLayers,
+    stop: &'a Stop,
+) -> LocalBoxFuture<'a, Result<PushOutcome, PushError>> {
+    Box::pin(async move {
+        match &request.destination {
+            Destination::Registry(destination) => {
+                push_to_registry(request, destination, reporter, shared, stop).await
+            }
+            Destination::Local(target) => write_local(request, target, reporter, stop).await,
         }
-        Destination::Local(target) => write_local(request, target, reporter, stop).await,
-    }
+    })
 }
 
 /// Prepares every image of the request in turn (see [`crate::prepare::prepare_all`]).

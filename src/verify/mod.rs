@@ -12,6 +12,7 @@ mod findings;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use futures_util::future::LocalBoxFuture;
 use serde_json::Value;
 
 pub use against::{compare, Reproduction};
@@ -92,84 +93,89 @@ pub struct Verification {
 }
 
 /// Verifies the image `request` names.
-pub async fn verify(
+///
+/// Boxed: an `async fn`'s future is compiled again in every crate that awaits it, so the
+/// binary and each test binary would compile the whole push once more (docs/benchmarks.md).
+pub fn verify(
     request: &VerifyRequest,
     reporter: Arc<dyn Reporter>,
-) -> Result<Verification, VerifyError> {
-    let reference = &request.reference;
-    let reach = crate::credentials::Reach {
-        insecure: request.insecure,
-        ca_cert: request.ca_cert.clone(),
-        retry: Default::default(),
-    };
-    let client: Client = crate::credentials::connect::<VerifyError>(
-        reference,
-        request.credentials.as_ref(),
-        Access::Pull,
-        &reach,
-        &reporter,
-    )
-    .await?;
-    let target = reference.manifest_target();
-    let bytes = client
-        .get_manifest(client.repository(), &target)
-        .await?
-        .ok_or_else(|| VerifyError::NotFound(reference.to_string()))?;
-    let digest = Digest::of(&bytes);
-    if reference.digest().is_some_and(|d| *d != digest) {
-        return Err(VerifyError::WrongManifest {
-            reference: reference.to_string(),
-            actual: digest,
-        });
-    }
-    let repository = format!("{}/{}", reference.registry(), reference.repository());
-    let pinned = reference.pinned(&digest);
-    let mut subjects = vec![digest.clone()];
-    if let Ok(Document::Index(index)) = Document::parse(&bytes) {
-        subjects.extend(index.manifests.iter().map(|m| m.digest.clone()));
-    }
-    let mut findings = Vec::new();
-    let mut top_signed = None;
-    for subject in &subjects {
-        let signatures = signatures_of(&client, subject, &request.key, &repository).await?;
-        if *subject == digest {
-            top_signed = Some(signatures.clone());
+) -> LocalBoxFuture<'_, Result<Verification, VerifyError>> {
+    Box::pin(async move {
+        let reference = &request.reference;
+        let reach = crate::credentials::Reach {
+            insecure: request.insecure,
+            ca_cert: request.ca_cert.clone(),
+            retry: Default::default(),
+        };
+        let client: Client = crate::credentials::connect::<VerifyError>(
+            reference,
+            request.credentials.as_ref(),
+            Access::Pull,
+            &reach,
+            &reporter,
+        )
+        .await?;
+        let target = reference.manifest_target();
+        let bytes = client
+            .get_manifest(client.repository(), &target)
+            .await?
+            .ok_or_else(|| VerifyError::NotFound(reference.to_string()))?;
+        let digest = Digest::of(&bytes);
+        if reference.digest().is_some_and(|d| *d != digest) {
+            return Err(VerifyError::WrongManifest {
+                reference: reference.to_string(),
+                actual: digest,
+            });
         }
-        findings.extend(signatures.unwrap_or_default());
-        findings.extend(attestations_of(&client, subject, &request.key).await?);
-    }
-    let Some(top) = top_signed.flatten() else {
-        return Err(VerifyError::NoSignature {
-            reference: pinned,
-            tag: signature_tag(&digest),
-        });
-    };
-    if !top.iter().any(|f| f.verdict == Verdict::Valid) {
-        return Err(VerifyError::NoValidSignature {
-            reference: pinned,
-            found: summary(&top),
-        });
-    }
-    let reproduction = match &request.against {
-        None => None,
-        Some(image) => {
-            let (digest, config) =
-                against::registry_config(&client, &bytes, &pinned, image).await?;
-            match compare(&digest, &config, image) {
-                r @ Reproduction::Reproduced { .. } => Some(r),
-                reproduction => {
-                    return Err(VerifyError::NotReproduced {
-                        reference: pinned,
-                        reproduction,
-                    })
+        let repository = format!("{}/{}", reference.registry(), reference.repository());
+        let pinned = reference.pinned(&digest);
+        let mut subjects = vec![digest.clone()];
+        if let Ok(Document::Index(index)) = Document::parse(&bytes) {
+            subjects.extend(index.manifests.iter().map(|m| m.digest.clone()));
+        }
+        let mut findings = Vec::new();
+        let mut top_signed = None;
+        for subject in &subjects {
+            let signatures = signatures_of(&client, subject, &request.key, &repository).await?;
+            if *subject == digest {
+                top_signed = Some(signatures.clone());
+            }
+            findings.extend(signatures.unwrap_or_default());
+            findings.extend(attestations_of(&client, subject, &request.key).await?);
+        }
+        let Some(top) = top_signed.flatten() else {
+            return Err(VerifyError::NoSignature {
+                reference: pinned,
+                tag: signature_tag(&digest),
+            });
+        };
+        if !top.iter().any(|f| f.verdict == Verdict::Valid) {
+            return Err(VerifyError::NoValidSignature {
+                reference: pinned,
+                found: summary(&top),
+            });
+        }
+        let reproduction = match &request.against {
+            None => None,
+            Some(image) => {
+                let (digest, config) =
+                    against::registry_config(&client, &bytes, &pinned, image).await?;
+                match compare(&digest, &config, image) {
+                    r @ Reproduction::Reproduced { .. } => Some(r),
+                    reproduction => {
+                        return Err(VerifyError::NotReproduced {
+                            reference: pinned,
+                            reproduction,
+                        })
+                    }
                 }
             }
-        }
-    };
-    Ok(Verification {
-        reference: pinned,
-        findings,
-        reproduction,
+        };
+        Ok(Verification {
+            reference: pinned,
+            findings,
+            reproduction,
+        })
     })
 }
 

@@ -21,7 +21,7 @@
 //! - `binary_cache` and `cached_closure`: Nix binary caches written by `nix copy`, served over
 //!   HTTP, and closures that only they hold.
 
-#![allow(dead_code)] // each test binary uses a different part of the bed
+#![allow(dead_code)] // gc_root's binary uses a small part of the bed
 
 mod bed;
 pub mod binary_cache;
@@ -38,7 +38,7 @@ mod run;
 pub mod seeded;
 mod signatures;
 
-// Each test binary uses some of these; what one leaves unused is no mistake.
+// gc_root's binary uses few of these; what it leaves unused is no mistake.
 #[allow(unused_imports)]
 pub use bed::*;
 #[allow(unused_imports)]

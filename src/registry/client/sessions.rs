@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use futures_util::future::LocalBoxFuture;
 use reqwest::header::HeaderValue;
 use reqwest::{Method, Url};
 
@@ -109,15 +110,20 @@ impl Drop for Client {
 
 /// `DELETE`s the upload sessions that clients dropped while they were open (a failed or
 /// interrupted push), all at once, for at most a few seconds; failures are ignored.
-pub async fn cancel_abandoned_uploads() {
-    let abandoned = std::mem::take(&mut *ABANDONED.lock().unwrap_or_else(|e| e.into_inner()));
-    if abandoned.is_empty() {
-        return;
-    }
-    let deletes = abandoned.into_iter().map(|a| async move {
-        let mut request = Outgoing::new(Method::DELETE, a.url);
-        request.credential = a.credential.as_ref();
-        let _ = a.http.send(request).await;
-    });
-    let _ = tokio::time::timeout(CANCEL_TIMEOUT, futures_util::future::join_all(deletes)).await;
+///
+/// Boxed: an `async fn`'s future is compiled again in every crate that awaits it, so the
+/// binary and each test binary would compile the whole push once more (docs/benchmarks.md).
+pub fn cancel_abandoned_uploads() -> LocalBoxFuture<'static, ()> {
+    Box::pin(async move {
+        let abandoned = std::mem::take(&mut *ABANDONED.lock().unwrap_or_else(|e| e.into_inner()));
+        if abandoned.is_empty() {
+            return;
+        }
+        let deletes = abandoned.into_iter().map(|a| async move {
+            let mut request = Outgoing::new(Method::DELETE, a.url);
+            request.credential = a.credential.as_ref();
+            let _ = a.http.send(request).await;
+        });
+        let _ = tokio::time::timeout(CANCEL_TIMEOUT, futures_util::future::join_all(deletes)).await;
+    })
 }
