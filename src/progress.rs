@@ -83,7 +83,11 @@ pub enum Phase {
         subject: Digest,
         signed: bool,
     },
-    /// `nixpush copy`: a blob brought to the destination (`how`: streamed or mounted).
+    /// `--base`: the base's reference read once, every platform on this version of it.
+    #[error("base {base} is {digest}")]
+    BaseResolved { base: String, digest: Digest },
+    /// `nixpush copy`, and a base's layers: a blob brought to the destination (`how`: streamed
+    /// or mounted).
     #[error("{how} {digest}")]
     BlobCopied { digest: Digest, how: String },
     /// `nixpush copy`: an attachment (a referrer of that artifact type, or a cosign tag) carried.

@@ -39,6 +39,8 @@ pub struct PushRequest {
     /// More registries to put the same image in (`--mirror`), each once the destination
     /// holds it: copied, not rebuilt.
     pub mirrors: Vec<crate::reference::Reference>,
+    /// The registry image a plain package's layers go on top of (`--base`), by tag or digest.
+    pub base: Option<crate::reference::Reference>,
     /// The manifests' media types (`--format`); `None`: OCI unless the registry refuses it.
     pub format: Option<crate::image::ManifestFormat>,
     /// More tags for the same manifest (`--tag`), beside the destination's.
@@ -93,6 +95,7 @@ impl PushRequest {
             system: self.system.clone(),
             annotations: self.annotations.clone(),
             default_annotations: self.default_annotations,
+            on_base: self.base.is_some(),
         }
     }
 

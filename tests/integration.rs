@@ -9,6 +9,7 @@ mod common;
 mod source_tree;
 
 mod architecture;
+mod base_images;
 mod cache_tls;
 mod compression;
 mod conf_order;

@@ -56,6 +56,18 @@ pub(super) fn check(args: &PushArgs, destination: &Destination) -> Result<(), Us
             "mirrors are copied from the destination registry",
         ),
         (
+            local && args.base.is_some(),
+            "--base",
+            "a local destination (oci:, docker-archive:)",
+            "a base image's layers are mounted or streamed registry to registry",
+        ),
+        (
+            args.base.is_some() && !args.contents.is_empty(),
+            "--base",
+            "--contents",
+            "the links --contents makes at / would hide the base's directories of the same name",
+        ),
+        (
             docker_archive && (args.sign.sign_key.is_some() || args.sign.provenance),
             "--sign-key or --provenance",
             "a docker-archive destination",

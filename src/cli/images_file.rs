@@ -97,6 +97,11 @@ struct Image {
     /// Attach an SBOM to this image (as `--sbom`; `--sbom` for the run sets it for every one).
     #[serde(default)]
     sbom: bool,
+    /// A registry image to put this image on (as `--base`, which it replaces).
+    base: Option<String>,
+    /// More repositories to put this image in (as `--mirror`, added to the run's).
+    #[serde(default)]
+    mirrors: Vec<String>,
 }
 
 /// The checked requests of every image in `path`; `global` holds the run's other flags.
@@ -171,6 +176,8 @@ pub fn requests_from_file(path: &Path, global: &PushArgs) -> Result<Vec<PushRequ
             args.contents = image.contents;
             args.tags = image.tags;
             args.sbom |= image.sbom;
+            args.base = image.base.or(args.base);
+            args.mirrors.extend(image.mirrors);
             args.into_request()
         })
         .collect()
@@ -247,6 +254,51 @@ mod tests {
         assert!(all
             .iter()
             .all(|r| r.sbom == Some(nixpush::sbom::SbomFormat::CycloneDx)));
+    }
+
+    #[test]
+    fn base_and_mirrors_are_given_per_image() {
+        let f = file(
+            r#"
+            [[image]]
+            installable = ".#a"
+            destination = "r.io/a:1"
+            base = "r.io/base@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+            mirrors = ["m.io/a"]
+
+            [[image]]
+            installable = ".#b"
+            destination = "r.io/b"
+            "#,
+        );
+        let reqs = requests_from_file(f.path(), &global(&["--base", "r.io/debian:12"])).unwrap();
+        let base = |i: usize| reqs[i].base.as_ref().map(ToString::to_string);
+        assert_eq!(
+            base(0).as_deref(),
+            Some(
+                "r.io/base@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+            )
+        );
+        assert_eq!(base(1).as_deref(), Some("r.io/debian:12"));
+        let mirrors = |i: usize| {
+            reqs[i]
+                .mirrors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(mirrors(0), ["m.io/a"]);
+        assert!(mirrors(1).is_empty());
+        let to_oci = file(
+            r#"
+            [[image]]
+            installable = ".#a"
+            destination = "oci:/tmp/x"
+            base = "r.io/base:1"
+            "#,
+        );
+        let error = requests_from_file(to_oci.path(), &global(&[])).unwrap_err();
+        assert!(error.to_string().contains("--base"), "{error}");
     }
 
     #[test]

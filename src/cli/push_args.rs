@@ -124,6 +124,11 @@ pub struct PushArgs {
     /// attachments and signatures, then tagged with the same tags.
     #[arg(long = "mirror", value_name = "REF", help_heading = "Registry")]
     pub mirrors: Vec<String>,
+    /// Put a plain package's layers on top of this registry image, by tag or digest (resolved
+    /// once; each platform takes the base's matching image): its layers mounted or streamed,
+    /// never rebuilt, its run config under the image's own flags.
+    #[arg(long, value_name = "REF", help_heading = "Image config")]
+    pub base: Option<String>,
     /// Trust no known blob: rebuild every layer that would be skipped or mounted and reuse the
     /// blob only if it is byte-identical (costs the CPU of a cold push, uploads no more).
     #[arg(long, help_heading = "Layers")]
@@ -453,6 +458,7 @@ impl PushArgs {
                 .iter()
                 .map(|m| Reference::parse(m))
                 .collect::<Result<_, _>>()?,
+            base: self.base.as_deref().map(Reference::parse).transpose()?,
             tags: self.tags,
             credentials: explicit_credentials(
                 self.creds.as_deref(),

@@ -192,6 +192,7 @@ pub(crate) mod test_plan {
             compression,
             annotations: BTreeMap::new(),
             config_bytes: Default::default(),
+            base: None,
         }
     }
 }

@@ -56,6 +56,8 @@ pub struct ImageConfig {
     /// The `config` object: a [`RunConfig`] from flags, or what dockerTools wrote.
     pub config: serde_json::Value,
     pub diff_ids: Vec<Digest>,
+    /// A base image's history, as it is, before the image's own.
+    pub base_history: Vec<serde_json::Value>,
     pub history: Vec<HistoryEntry>,
 }
 
@@ -71,7 +73,7 @@ impl ImageConfig {
             variant: Option<&'a str>,
             config: &'a serde_json::Value,
             rootfs: RootFs<'a>,
-            history: &'a [HistoryEntry],
+            history: Vec<serde_json::Value>,
         }
         canonical_json(&Doc {
             created: &self.created,
@@ -83,7 +85,16 @@ impl ImageConfig {
                 kind: "layers",
                 diff_ids: &self.diff_ids,
             },
-            history: &self.history,
+            history: self
+                .base_history
+                .iter()
+                .cloned()
+                .chain(
+                    self.history
+                        .iter()
+                        .map(|h| serde_json::to_value(h).expect("a history entry serialises")),
+                )
+                .collect(),
         })
     }
 }
@@ -109,6 +120,7 @@ mod tests {
             })
             .unwrap(),
             diff_ids: vec![Digest::of(b"x")],
+            base_history: vec![],
             history: vec![],
         };
         let text = String::from_utf8(cfg.to_bytes()).unwrap();

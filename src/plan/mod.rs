@@ -2,6 +2,7 @@
 //! config around them. Pure data, but for `provenance.rs`, which asks `nix` and `git` about the
 //! flake; nothing here touches the network or reads a store file.
 
+mod base;
 mod layering;
 mod nixpkgs_config;
 mod package;
@@ -16,6 +17,9 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 
+pub use base::{
+    run_config_on, BaseError, BaseImage, BaseLayer, BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION,
+};
 pub use layering::plain_layers;
 pub use nixpkgs_config::{isoformat, NixpkgsConfig};
 pub use package::{package_plan, Package, PackageLayout};
@@ -52,6 +56,8 @@ pub struct ImagePlan {
     pub annotations: BTreeMap<String, String>,
     /// How the config blob is written.
     pub config_bytes: ConfigBytes,
+    /// The registry image the layers go on top of (`--base`), once resolved.
+    pub base: Option<BaseImage>,
 }
 
 /// How an image's config blob is written.
@@ -89,15 +95,31 @@ impl ImagePlan {
                 comment: Some(store_paths_comment(l.store_paths())),
             })
             .collect();
+        let (base_diff_ids, base_history) = match &self.base {
+            Some(base) => (base.diff_ids.clone(), base.history.clone()),
+            None => Default::default(),
+        };
         ImageConfig {
             created: self.created.clone(),
             architecture: self.platform.architecture.clone(),
             os: self.platform.os.clone(),
             variant: self.platform.variant.clone(),
             config: self.config.clone(),
-            diff_ids,
+            diff_ids: base_diff_ids.into_iter().chain(diff_ids).collect(),
+            base_history,
             history,
         }
+    }
+
+    /// The same image on `base`: its layers first, its run config under the image's own, and
+    /// the manifest annotations naming it.
+    pub fn put_on(&mut self, base: BaseImage) {
+        self.config = run_config_on(&base.config, &self.config);
+        self.annotations
+            .insert(BASE_NAME_ANNOTATION.to_owned(), base.name.clone());
+        self.annotations
+            .insert(BASE_DIGEST_ANNOTATION.to_owned(), base.digest.to_string());
+        self.base = Some(base);
     }
 }
 
@@ -117,6 +139,21 @@ impl ImagePlan {
     ) -> Result<ImageDocuments, NotInDockerFormat> {
         let layer_type = format.layer_type(self.compression.media_type())?;
         let annotated = format.has_annotations();
+        let base_layers = match &self.base {
+            None => Vec::new(),
+            Some(base) => base
+                .layers
+                .iter()
+                .map(|l| {
+                    Ok(Descriptor {
+                        media_type: format.layer_type(l.media_type)?.to_owned(),
+                        digest: l.digest.clone(),
+                        size: l.size,
+                        annotations: BTreeMap::new(),
+                    })
+                })
+                .collect::<Result<Vec<_>, NotInDockerFormat>>()?,
+        };
         let config = match &self.config_bytes {
             ConfigBytes::Own => {
                 let diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
@@ -137,12 +174,12 @@ impl ImagePlan {
                 size: config.len() as u64,
                 annotations: BTreeMap::new(),
             },
-            // Each layer says which layer key it was built for, so a later push with an empty
-            // cache can skip it without building it (see `known_layers`).
-            layers: layers
-                .iter()
-                .zip(&self.layers)
-                .map(|(l, spec)| Descriptor {
+            // The base's layers first, as the base names them; then each of the image's own says
+            // which layer key it was built for, so a later push with an empty cache can skip it
+            // without building it (see `known_layers`).
+            layers: base_layers
+                .into_iter()
+                .chain(layers.iter().zip(&self.layers).map(|(l, spec)| Descriptor {
                     media_type: layer_type.to_owned(),
                     digest: l.digest.clone(),
                     size: l.size,
@@ -155,7 +192,7 @@ impl ImagePlan {
                     } else {
                         BTreeMap::new()
                     },
-                })
+                }))
                 .collect(),
             annotations: if annotated {
                 self.annotations.clone()

@@ -21,6 +21,9 @@ pub struct PackageLayout<'a> {
     /// `--created`; else [`DEFAULT_CREATED`].
     pub created: Option<&'a str>,
     pub compression: Compression,
+    /// On a base image (`--base`): the base has its own `/etc` and `/tmp`, so there is no
+    /// generated layer.
+    pub on_base: bool,
 }
 
 /// A plain package: the store paths its image holds and what it runs.
@@ -40,7 +43,11 @@ pub fn package_plan(
     package: Package<'_>,
     layout: &PackageLayout<'_>,
 ) -> Result<ImagePlan, RootFsError> {
-    let entries = root_entries(package.contents_tops, layout.user)?;
+    let entries = match layout.on_base {
+        false => root_entries(package.contents_tops, layout.user)?,
+        // `--contents` is refused with `--base`: its links would hide the base's directories.
+        true => Vec::new(),
+    };
     // One layer is the generated root filesystem; the store paths share the rest.
     let mut layers = plain_layers(
         package.closure,
@@ -53,17 +60,19 @@ pub fn package_plan(
         &Owner::default(),
         layout.compression,
     );
-    layers.push(LayerSpec {
-        key: LayerKey::of_entries(&entries, layout.compression),
-        nar_size: entries
-            .iter()
-            .map(|e| match e {
-                RootEntry::File { content, .. } => content.len() as u64,
-                _ => 0,
-            })
-            .sum(),
-        content: LayerContent::Generated { entries },
-    });
+    if !entries.is_empty() {
+        layers.push(LayerSpec {
+            key: LayerKey::of_entries(&entries, layout.compression),
+            nar_size: entries
+                .iter()
+                .map(|e| match e {
+                    RootEntry::File { content, .. } => content.len() as u64,
+                    _ => 0,
+                })
+                .sum(),
+            content: LayerContent::Generated { entries },
+        });
+    }
     Ok(ImagePlan {
         layers,
         platform: package.platform,
@@ -72,6 +81,7 @@ pub fn package_plan(
         compression: layout.compression,
         annotations: BTreeMap::new(),
         config_bytes: Default::default(),
+        base: None,
     })
 }
 

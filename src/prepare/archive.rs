@@ -45,6 +45,7 @@ pub(super) fn prepare_archive(
         compression: options.compression,
         annotations: BTreeMap::new(),
         config_bytes: ConfigBytes::Exact(Bytes::from(archive.config.clone())),
+        base: None,
     };
     Ok(Prepared {
         plan,

@@ -178,5 +178,6 @@ pub(super) fn docker_tools_plan(
         compression: options.compression,
         annotations: BTreeMap::new(),
         config_bytes: ConfigBytes::Nixpkgs(nixpkgs),
+        base: None,
     })
 }

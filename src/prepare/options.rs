@@ -48,6 +48,8 @@ pub struct PrepareOptions {
     pub annotations: BTreeMap<String, String>,
     /// Annotate the manifest with the flake's provenance (`org.opencontainers.image.*`).
     pub default_annotations: bool,
+    /// The image goes on a registry base image (`--base`): no generated `/etc` or `/tmp`.
+    pub on_base: bool,
 }
 
 impl PrepareOptions {
@@ -59,6 +61,7 @@ impl PrepareOptions {
             (!self.contents.is_empty(), "--contents"),
             (self.created.is_some(), "--created"),
             (self.max_layers.is_some(), "--max-layers"),
+            (self.on_base, "--base"),
         ] {
             if given {
                 flags.push(flag);
@@ -78,6 +81,7 @@ impl PrepareOptions {
             max_layers: self.max_layers,
             created: self.created.as_deref(),
             compression: self.compression,
+            on_base: self.on_base,
         }
     }
 }

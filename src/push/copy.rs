@@ -71,8 +71,8 @@ pub fn copy<'a>(
         let access = Access::PullPush;
         let destination = connect::<CopyError>(dst, credentials, access, &reach, &reporter).await?;
         let mut copying = Copying {
-            source,
-            destination,
+            source: &source,
+            destination: &destination,
             same_registry: src.api_host() == dst.api_host(),
             reporter: reporter.as_ref(),
             outcome: CopyCounts::default(),
@@ -86,7 +86,7 @@ pub fn copy<'a>(
             subjects.extend(children_of(&bytes)?);
             let identity = format!("{}/{}", dst.registry(), dst.repository());
             super::signatures::sign_subjects(
-                &copying.destination,
+                copying.destination,
                 &identity,
                 signer,
                 &subjects,

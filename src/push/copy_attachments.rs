@@ -49,7 +49,7 @@ async fn referrers_at_source(
     copying: &Copying<'_>,
     subject: &Digest,
 ) -> Result<Vec<(Digest, String, u64)>, CopyError> {
-    let source = &copying.source;
+    let source = copying.source;
     let index = match source.get_referrers(subject).await? {
         Some(index) => Some(index),
         None => {
@@ -108,7 +108,7 @@ async fn copy_referrers(
                 digest: digest.clone(),
                 size: bytes.len() as u64,
             };
-            list_in_fallback_tag(&copying.destination, subject, &listed, &artifact_type)
+            list_in_fallback_tag(copying.destination, subject, &listed, &artifact_type)
                 .await
                 .map_err(|e| CopyError::Unreadable {
                     reference: referrers_tag(subject),
@@ -133,7 +133,7 @@ async fn copy_cosign_tag(
     suffix: &str,
 ) -> Result<(), CopyError> {
     let tag = format!("sha256-{}{suffix}", subject.hex());
-    let source = &copying.source;
+    let source = copying.source;
     let Some(incoming) = source.get_manifest(source.repository(), &tag).await? else {
         return Ok(());
     };
@@ -164,7 +164,7 @@ async fn copy_cosign_tag(
             })
         }
     };
-    let written = merge_into_tag(&copying.destination, &tag, &incoming_digest, merge)
+    let written = merge_into_tag(copying.destination, &tag, &incoming_digest, merge)
         .await
         .map_err(|e| CopyError::Unreadable {
             reference: tag.clone(),

@@ -44,8 +44,8 @@ pub enum CopyError {
 
 /// The two registries of a copy, connected.
 pub(super) struct Copying<'a> {
-    pub source: Client,
-    pub destination: Client,
+    pub source: &'a Client,
+    pub destination: &'a Client,
     pub same_registry: bool,
     pub reporter: &'a dyn Reporter,
     pub outcome: CopyCounts,
@@ -117,7 +117,7 @@ impl Copying<'_> {
         manifest: &Digest,
         declined: Option<crate::registry::UploadSession>,
     ) -> Result<(), CopyError> {
-        let (source, destination) = (&self.source, &self.destination);
+        let (source, destination) = (self.source, self.destination);
         let mut declined = declined;
         let retry_for = destination.retry_policy().retry_for;
         let on_retry = |reason: &str| self.reporter.retrying(reason);

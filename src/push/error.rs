@@ -47,6 +47,9 @@ pub enum PushError {
         artifact: Digest,
         rounds: u32,
     },
+    /// The `--base` image cannot be read or used.
+    #[error("base image {base}: {reason}")]
+    Base { base: String, reason: String },
     #[error("the push was stopped")]
     Stopped,
 }

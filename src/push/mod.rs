@@ -5,6 +5,7 @@
 
 mod attachments;
 mod attestations;
+mod base;
 mod copy;
 mod copy_attachments;
 mod copying;

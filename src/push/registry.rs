@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::base::open_base;
 use super::finish::write_manifests;
 use super::learn::learn_layers;
 use super::manifest_format::ManifestWriter;
@@ -37,12 +38,20 @@ pub(super) async fn push_to_registry(
         installables: request.installables(),
         registry: destination.registry().to_owned(),
     });
-    let (prepared, client) = tokio::join!(
+    let (prepared, client, base) = tokio::join!(
         prepare_all(request, &reporter),
-        connect(request, destination, reporter.clone())
+        connect(request, destination, reporter.clone()),
+        open_base(request, destination, &reporter)
     );
-    let prepared = prepared?;
+    let mut prepared = prepared?;
     let client = client?;
+    let base = base?;
+    if let Some(base) = &base {
+        for p in &mut prepared {
+            let image = base.image_for(&p.plan.platform).await?;
+            p.plan.put_on(image);
+        }
+    }
     for p in &prepared {
         let (paths, nar_size) = (p.closure.paths.len(), p.closure.nar_size());
         reporter.phase(&Phase::ImageSize {
@@ -85,6 +94,15 @@ pub(super) async fn push_to_registry(
     let outcome = match outcome {
         Some(outcome) => outcome,
         None => {
+            if let Some(base) = &base {
+                let bases: Vec<_> = prepared
+                    .iter()
+                    .filter_map(|p| p.plan.base.as_ref())
+                    .collect();
+                let stop = &push.stop;
+                base.bring_blobs(&client, destination, &bases, reporter.as_ref(), stop)
+                    .await?;
+            }
             let layers = upload_images(&push, &mut learnt.layers).await?;
             write_manifests(&push, &mut writer, layers).await?
         }

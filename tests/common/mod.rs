@@ -13,6 +13,7 @@
 //! - `run`: running the binary, and asserting on its result (`assert_refused`);
 //! - `certificates`: self-signed certificates, a certs.d of a test's own;
 //! - `clients`: skopeo, umoci and podman reading back what was pushed;
+//! - `base_image`: base images made with umoci and put in a registry with skopeo;
 //! - `signatures`: cosign keys and signatures made in Python and checked by sigstore-rs,
 //!   DSSE envelopes checked by securesystemslib, skopeo's signature policy;
 //! - `fault_proxy`: a TCP proxy that cuts one request;
@@ -23,6 +24,7 @@
 
 #![allow(dead_code)] // gc_root's binary uses a small part of the bed
 
+mod base_image;
 mod bed;
 pub mod binary_cache;
 pub mod cached_closure;
@@ -39,6 +41,8 @@ pub mod seeded;
 mod signatures;
 
 // gc_root's binary uses few of these; what it leaves unused is no mistake.
+#[allow(unused_imports)]
+pub use base_image::*;
 #[allow(unused_imports)]
 pub use bed::*;
 #[allow(unused_imports)]

@@ -1,0 +1,163 @@
+//! `--base REF`: a plain package's layers on top of a registry image made without nixpush
+//! (busybox in an OCI layout by umoci, put in the registry by skopeo). The image runs in podman
+//! with the base's shell; its config has the base's settings under the image's own; the
+//! manifest names the base by name and digest; the base's blobs are mounted on the same
+//! registry (never downloaded) and streamed from another; bad bases are refused in one line
+//! with no tag written.
+
+use crate::common;
+
+use common::*;
+
+/// The manifest and config of `image`, read with skopeo.
+fn manifest_and_config(image: &str) -> (serde_json::Value, serde_json::Value) {
+    let manifest = serde_json::from_slice(&skopeo_raw(image)).unwrap();
+    let config = skopeo_inspect(image, "--config");
+    (manifest, config)
+}
+
+fn push_on_base(image: &str, base: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        fixture("demo", "on-base"),
+        image.to_owned(),
+        "--base".into(),
+        base.to_owned(),
+        "--entrypoint".into(),
+        "bin/app".into(),
+        "--env".into(),
+        "APP_NAME=nixpush".into(),
+        "--label".into(),
+        "app.name=on-base".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Nixpush::new().run(&args)
+}
+
+#[test]
+fn a_package_on_a_base_runs_with_the_bases_shell_under_its_own_settings() {
+    let registry = Registry::start();
+    let base = format!("{}/base:1", registry.host());
+    let _layout = busybox_base(&base, "base-1", "amd64");
+    let (base_manifest, base_config) = manifest_and_config(&base);
+    let base_digest = skopeo_digest(&base);
+    let image = format!("{}/app:1", registry.host());
+    push_on_base(&image, &base, &[]).assert_ok();
+
+    let out = podman_run(&image, &[], &[]);
+    assert_eq!(out.trim(), "hello from nixpush on base-1");
+
+    let (manifest, config) = manifest_and_config(&image);
+    // The base's layers first, as the base names them; then the image's own.
+    let base_layers = base_manifest["layers"].as_array().unwrap();
+    let layers = manifest["layers"].as_array().unwrap();
+    assert!(layers.len() > base_layers.len());
+    for (ours, theirs) in layers.iter().zip(base_layers) {
+        assert_eq!(ours["digest"], theirs["digest"]);
+        assert_eq!(ours["size"], theirs["size"]);
+    }
+    let diff_ids = config["rootfs"]["diff_ids"].as_array().unwrap();
+    assert_eq!(
+        diff_ids[..base_layers.len()],
+        base_config["rootfs"]["diff_ids"].as_array().unwrap()[..]
+    );
+    let base_history = base_config["history"].as_array().unwrap();
+    assert_eq!(
+        config["history"].as_array().unwrap()[..base_history.len()],
+        base_history[..]
+    );
+    // The base's settings under the image's own: docker's rule drops the base's Cmd for the
+    // image's entrypoint.
+    let run = &config["config"];
+    let env: Vec<&str> = run["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        env,
+        ["PATH=/bin", "BASE_RELEASE=base-1", "APP_NAME=nixpush"]
+    );
+    assert!(run["Entrypoint"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("-on-base/bin/app"));
+    assert!(run.get("Cmd").is_none(), "{run}");
+    assert_eq!(run["WorkingDir"], "/srv");
+    assert_eq!(run["Labels"]["base.vendor"], "busybox");
+    assert_eq!(run["Labels"]["app.name"], "on-base");
+    // The base named by the name given and the digest it had.
+    let annotations = &manifest["annotations"];
+    assert_eq!(annotations["org.opencontainers.image.base.name"], base);
+    assert_eq!(
+        annotations["org.opencontainers.image.base.digest"],
+        base_digest
+    );
+    // Same registry: the base's layers were mounted, none downloaded; nixpush generated no
+    // /etc of its own (the base's passwd is the one the container sees).
+    for layer in base_layers {
+        let digest = layer["digest"].as_str().unwrap();
+        assert_eq!(
+            registry.requests("GET", &format!("/v2/base/blobs/{digest}")),
+            0
+        );
+    }
+    assert!(registry.requests("POST", "mount=") >= base_layers.len());
+    let passwd = podman_run(&image, &["--entrypoint", "/bin/cat"], &["/etc/passwd"]);
+    assert!(passwd.contains("baseuser:x:4242"), "{passwd}");
+
+    // Pushed again: unchanged, nothing sent.
+    let first = skopeo_digest(&image);
+    let again = push_on_base(&image, &base, &[]);
+    again.assert_ok();
+    assert_eq!(skopeo_digest(&image), first);
+    assert!(again.stderr.contains("unchanged"), "{}", again.stderr);
+}
+
+#[test]
+fn a_base_on_another_registry_is_streamed_from_it() {
+    let (source, destination) = (Registry::start(), Registry::start());
+    let base = format!("{}/library/base:1", source.host());
+    let _layout = busybox_base(&base, "far-1", "amd64");
+    let (base_manifest, _) = manifest_and_config(&base);
+    let image = format!("{}/app:1", destination.host());
+    push_on_base(&image, &base, &[]).assert_ok();
+    assert_eq!(
+        podman_run(&image, &[], &[]).trim(),
+        "hello from nixpush on far-1"
+    );
+    for layer in base_manifest["layers"].as_array().unwrap() {
+        let digest = layer["digest"].as_str().unwrap();
+        assert_eq!(
+            source.requests("GET", &format!("/v2/library/base/blobs/{digest}")),
+            1,
+            "{}",
+            source.log()
+        );
+    }
+}
+
+#[test]
+fn bad_bases_are_refused_in_one_line_and_no_tag_is_written() {
+    let registry = Registry::start();
+    let image = format!("{}/app:1", registry.host());
+
+    let missing = push_on_base(&image, &format!("{}/nothing:1", registry.host()), &[]);
+    assert_refused(&missing, 1, &["base image", "nothing:1", "no such image"]);
+
+    let arm = format!("{}/base:arm", registry.host());
+    let _layout = busybox_base(&arm, "arm-1", "arm64");
+    let other = push_on_base(&image, &arm, &[]);
+    assert_refused(&other, 1, &["base image", "linux/arm64", "linux/amd64"]);
+    assert_eq!(registry.manifest_status("app", "1", None), 404);
+
+    let dir = tempfile::tempdir().unwrap();
+    let to_layout = format!("oci:{}", dir.path().join("l").display());
+    let local = push_on_base(&to_layout, &arm, &[]);
+    assert_refused(&local, 2, &["--base", "local destination"]);
+    let contents = push_on_base(&image, &arm, &["--contents", &fixture("demo", "busybox")]);
+    assert_refused(&contents, 2, &["--base", "--contents"]);
+    let conf = Nixpush::new().run(&[&fixture("demo", "docker"), &image, "--base", &arm]);
+    assert_refused(&conf, 2, &["--base"]);
+}
