@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         Some(Command::Key(args)) => return key_result(cli::keys::key_command(args)),
         Some(Command::Verify(args)) => return cli::verify_args::run(args),
         Some(Command::Copy(args)) => return cli::copy_args::run(args),
+        Some(Command::Rebase(args)) => return cli::rebase_args::run(args),
         Some(Command::Login(args)) => {
             return keyring_command(
                 args.into_request()

@@ -161,3 +161,134 @@ fn bad_bases_are_refused_in_one_line_and_no_tag_is_written() {
     let conf = Nixpush::new().run(&[&fixture("demo", "docker"), &image, "--base", &arm]);
     assert_refused(&conf, 2, &["--base"]);
 }
+
+/// The digests of the layers of `image` from the `from`th on.
+fn layers_from(image: &str, from: usize) -> Vec<String> {
+    let manifest: serde_json::Value = serde_json::from_slice(&skopeo_raw(image)).unwrap();
+    manifest["layers"].as_array().unwrap()[from..]
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn rebase_moves_the_images_own_layers_onto_the_bases_update_without_sending_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = cosign_keypair(dir.path(), "rebase passphrase");
+    let registry = Registry::start();
+    let base = format!("{}/base:stable", registry.host());
+    let _v1 = busybox_base(&base, "base-1", "amd64");
+    let base_layers = layers_from(&base, 0).len();
+    let image = format!("{}/app:1", registry.host());
+    push_on_base(&image, &base, &[]).assert_ok();
+    let own = layers_from(&image, base_layers);
+    let before = skopeo_digest(&image);
+    // The base's update, under the same tag.
+    let _v2 = busybox_base(&base, "base-2", "amd64");
+    let v2 = skopeo_digest(&base);
+    let uploads_before: Vec<usize> = own.iter().map(|d| registry.requests("PUT", d)).collect();
+
+    let run = Nixpush::new().run_with(
+        &[
+            "rebase",
+            &image,
+            "--sign-key",
+            key.to_str().unwrap(),
+            "--json",
+        ],
+        &[("NIXPUSH_SIGN_PASSPHRASE", "rebase passphrase".into())],
+        None,
+    );
+    let json: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
+    let rebased = json["digest"].as_str().unwrap();
+    assert_ne!(rebased, before);
+    assert_eq!(skopeo_digest(&image), rebased);
+    assert_eq!(json["newBase"], format!("{base}@{v2}"));
+    // The image's own layers are the same blobs, none sent again.
+    assert_eq!(layers_from(&image, base_layers), own);
+    let uploads_after: Vec<usize> = own.iter().map(|d| registry.requests("PUT", d)).collect();
+    assert_eq!(uploads_after, uploads_before);
+    // It runs on the new base, with its own settings and the new base's.
+    assert_eq!(
+        podman_run(&image, &[], &[]).trim(),
+        "hello from nixpush on base-2"
+    );
+    let (manifest, config) = manifest_and_config(&image);
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.base.digest"],
+        v2
+    );
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.base.name"],
+        base
+    );
+    let env = &config["config"]["Env"];
+    assert_eq!(
+        *env,
+        serde_json::json!(["PATH=/bin", "BASE_RELEASE=base-2", "APP_NAME=nixpush"])
+    );
+    assert!(config["config"].get("Cmd").is_none());
+    // Signed before the tag moved: nixpush's verify and sigstore-rs accept it.
+    Nixpush::new()
+        .run(&["verify", &image, "--key", public.to_str().unwrap()])
+        .assert_ok();
+    let pinned = format!("{}/app@{rebased}", registry.host());
+    let out = sigstore_verify(&pinned, &public);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn an_image_that_records_no_base_needs_old_base_and_a_wrong_one_is_refused() {
+    let registry = Registry::start();
+    let (old, new) = (
+        format!("{}/base:1", registry.host()),
+        format!("{}/base:2", registry.host()),
+    );
+    let _v1 = busybox_base(&old, "base-1", "amd64");
+    let _v2 = busybox_base(&new, "base-2", "amd64");
+    // Docker schema 2 carries no annotations: the image records no base.
+    let image = format!("{}/app:docker", registry.host());
+    push_on_base(&image, &old, &["--format", "docker"]).assert_ok();
+    let media: serde_json::Value = serde_json::from_slice(&skopeo_raw(&image)).unwrap();
+    assert_eq!(
+        media["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+
+    let unrecorded = Nixpush::new().run(&["rebase", &image, "--base", &new]);
+    assert_refused(&unrecorded, 1, &["records no base", "--old-base"]);
+    let wrong = Nixpush::new().run(&["rebase", &image, "--base", &old, "--old-base", &new]);
+    assert_refused(
+        &wrong,
+        1,
+        &["first layers are not those of", "base:2@sha256:"],
+    );
+
+    let run = Nixpush::new().run(&[
+        "rebase",
+        &image,
+        "--old-base",
+        &old,
+        "--base",
+        &new,
+        "--tag",
+        "rebased",
+    ]);
+    run.assert_ok();
+    let rebased = format!("{}/app:rebased", registry.host());
+    assert_eq!(
+        podman_run(&rebased, &[], &[]).trim(),
+        "hello from nixpush on base-2"
+    );
+    let media: serde_json::Value = serde_json::from_slice(&skopeo_raw(&rebased)).unwrap();
+    assert_eq!(
+        media["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    let missing = Nixpush::new().run(&["rebase", &format!("{}/app:none", registry.host())]);
+    assert_refused(&missing, 1, &["no manifest", "app:none"]);
+}

@@ -12,6 +12,7 @@ pub mod json;
 pub mod keys;
 pub mod progress;
 pub(crate) mod push_args;
+pub mod rebase_args;
 pub mod sign_args;
 #[cfg(test)]
 mod tests;
@@ -74,6 +75,10 @@ pub enum Command {
     /// together with what refers to it (SBOMs, provenance, cosign signatures and attestations);
     /// blobs the destination has are skipped, same-registry ones mounted, others streamed.
     Copy(copy_args::CopyArgs),
+    /// Move an image's own layers onto another base (by default its recorded base, read again:
+    /// the base's update), with no build and none of its own layers sent again; the tag moves
+    /// last.
+    Rebase(rebase_args::RebaseArgs),
     /// Make a key pair for `--sign-key` (cosign's format).
     Key(keys::KeyArgs),
     /// Check an image's signatures and attestations with a public key (cosign's format: made

@@ -50,37 +50,49 @@ pub(super) async fn open_base(
         true => request.credentials.as_ref(),
         false => None,
     };
-    let client: Client =
-        connect::<PushError>(reference, explicit, Access::Pull, &reach, reporter).await?;
-    let bad = |reason: String| PushError::Base {
-        base: reference.to_string(),
-        reason,
-    };
-    let target = reference.manifest_target();
-    let bytes = client
-        .get_manifest(client.repository(), &target)
-        .await?
-        .ok_or_else(|| bad("no such image (no such tag, digest or repository)".into()))?;
-    let digest = Digest::of(&bytes);
-    if reference.digest().is_some_and(|d| *d != digest) {
-        return Err(bad(format!(
-            "the registry sent a manifest of digest {digest}"
-        )));
-    }
-    let document = Document::parse(&bytes).map_err(bad)?;
-    reporter.phase(&Phase::BaseResolved {
-        base: reference.to_string(),
-        digest: digest.clone(),
-    });
-    Ok(Some(BaseSource {
-        client,
-        reference: reference.clone(),
-        digest,
-        document,
-    }))
+    Ok(Some(
+        BaseSource::open(reference, explicit, &reach, reporter).await?,
+    ))
 }
 
 impl BaseSource {
+    /// Reaches `reference`'s registry and reads the manifest or index it names.
+    pub(super) async fn open(
+        reference: &Reference,
+        explicit: Option<&crate::registry::Credentials>,
+        reach: &Reach,
+        reporter: &Arc<dyn Reporter>,
+    ) -> Result<BaseSource, PushError> {
+        let client: Client =
+            connect::<PushError>(reference, explicit, Access::Pull, reach, reporter).await?;
+        let bad = |reason: String| PushError::Base {
+            base: reference.to_string(),
+            reason,
+        };
+        let target = reference.manifest_target();
+        let bytes = client
+            .get_manifest(client.repository(), &target)
+            .await?
+            .ok_or_else(|| bad("no such image (no such tag, digest or repository)".into()))?;
+        let digest = Digest::of(&bytes);
+        if reference.digest().is_some_and(|d| *d != digest) {
+            return Err(bad(format!(
+                "the registry sent a manifest of digest {digest}"
+            )));
+        }
+        let document = Document::parse(&bytes).map_err(bad)?;
+        reporter.phase(&Phase::BaseResolved {
+            base: reference.to_string(),
+            digest: digest.clone(),
+        });
+        Ok(BaseSource {
+            client,
+            reference: reference.clone(),
+            digest,
+            document,
+        })
+    }
+
     /// The base's image for `platform`: the one the index names for it, or the one image the
     /// reference names when it is of that platform.
     pub(super) async fn image_for(&self, platform: &Platform) -> Result<BaseImage, PushError> {

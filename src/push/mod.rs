@@ -18,6 +18,7 @@ mod learn;
 mod local;
 mod manifest_format;
 mod mirrors;
+mod rebase;
 mod referrer;
 mod registry;
 mod registry_push;
@@ -40,6 +41,7 @@ pub use copy::{copy, CopyOutcome, CopyRequest};
 pub use copying::{CopyCounts, CopyError};
 pub use error::PushError;
 pub use mirrors::push_mirrors;
+pub use rebase::{rebase, RebaseError, RebaseOutcome, RebaseRequest};
 
 use crate::destination::{Destination, LocalTarget};
 use crate::known_layers::LearntLayers;
