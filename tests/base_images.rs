@@ -116,16 +116,52 @@ fn a_package_on_a_base_runs_with_the_bases_shell_under_its_own_settings() {
 }
 
 #[test]
-fn a_base_on_another_registry_is_streamed_from_it() {
+fn a_base_on_another_registry_is_streamed_from_it_and_named_in_the_provenance() {
     let (source, destination) = (Registry::start(), Registry::start());
     let base = format!("{}/library/base:1", source.host());
     let _layout = busybox_base(&base, "far-1", "amd64");
     let (base_manifest, _) = manifest_and_config(&base);
     let image = format!("{}/app:1", destination.host());
-    push_on_base(&image, &base, &[]).assert_ok();
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = cosign_keypair(dir.path(), "base passphrase");
+    let passphrase = dir.path().join("passphrase");
+    std::fs::write(&passphrase, "base passphrase\n").unwrap();
+    let run = push_on_base(
+        &image,
+        &base,
+        &[
+            "--provenance",
+            "--sign-key",
+            key.to_str().unwrap(),
+            "--sign-passphrase-file",
+            passphrase.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let json: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
     assert_eq!(
         podman_run(&image, &[], &[]).trim(),
         "hello from nixpush on far-1"
+    );
+    // The provenance names the base by its digest (read back and checked by securesystemslib).
+    let digest = json["images"][0]["manifestDigest"].as_str().unwrap();
+    let out = dsse_from_registry(destination.port, "app", digest, &public);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let statements: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let deps = statements[0]["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let base_dep = deps.iter().find(|d| d["name"] == "base image").unwrap();
+    assert_eq!(base_dep["uri"], format!("docker://{base}"));
+    let base_digest = skopeo_digest(&base);
+    assert_eq!(
+        base_dep["digest"]["sha256"],
+        base_digest.strip_prefix("sha256:").unwrap()
     );
     for layer in base_manifest["layers"].as_array().unwrap() {
         let digest = layer["digest"].as_str().unwrap();
@@ -291,4 +327,76 @@ fn an_image_that_records_no_base_needs_old_base_and_a_wrong_one_is_refused() {
     );
     let missing = Nixpush::new().run(&["rebase", &format!("{}/app:none", registry.host())]);
     assert_refused(&missing, 1, &["no manifest", "app:none"]);
+}
+
+#[test]
+fn each_platform_of_a_multi_arch_push_takes_the_bases_image_for_it() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let (amd, arm) = (format!("{host}/base:amd"), format!("{host}/base:arm"));
+    let _amd = busybox_base(&amd, "amd-1", "amd64");
+    let _arm = busybox_base(&arm, "arm-1", "arm64");
+    // The base's index made by podman from the two images, as a team's multi-arch base is.
+    let list = format!("localhost/nixpush-test-base-{}", registry.port);
+    let podman_ok = |args: &[&str]| run_ok(&mut podman(args), "podman manifest");
+    let _ = podman(&["manifest", "rm", &list]).output();
+    podman_ok(&["manifest", "create", &list]);
+    for image in [&amd, &arm] {
+        let source = format!("docker://{image}");
+        podman_ok(&["manifest", "add", "--tls-verify=false", &list, &source]);
+    }
+    let base = format!("{host}/base:multi");
+    let target = format!("docker://{base}");
+    podman_ok(&[
+        "manifest",
+        "push",
+        "--tls-verify=false",
+        "--all",
+        &list,
+        &target,
+    ]);
+    let _ = podman(&["manifest", "rm", &list]).output();
+
+    let image = format!("{host}/app:multi");
+    let amd_app = format!("linux/amd64={}", fixture("demo", "on-base"));
+    let arm_app = format!(
+        "linux/arm64={}",
+        fixture("demo", "packages.aarch64-linux.app")
+    );
+    let run = Nixpush::new().run(&[
+        "--platform",
+        &amd_app,
+        "--platform",
+        &arm_app,
+        &image,
+        "--base",
+        &base,
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
+    // The base read once: one version of it for every platform.
+    assert_eq!(run.stderr.matches(&format!("base {base} is")).count(), 1);
+    for (i, platform_base) in [&amd, &arm].into_iter().enumerate() {
+        let digest = json["images"][i]["manifestDigest"].as_str().unwrap();
+        let pinned = format!("{host}/app@{digest}");
+        let base_layers = layers_from(platform_base, 0);
+        assert_eq!(
+            layers_from(&pinned, 0)[..base_layers.len()],
+            base_layers[..]
+        );
+        let manifest: serde_json::Value = serde_json::from_slice(&skopeo_raw(&pinned)).unwrap();
+        assert_eq!(
+            manifest["annotations"]["org.opencontainers.image.base.digest"],
+            skopeo_digest(platform_base)
+        );
+    }
+    assert_eq!(
+        podman_run(
+            &image,
+            &["--entrypoint", "/bin/cat"],
+            &["/etc/base-release"]
+        )
+        .trim(),
+        "amd-1"
+    );
 }

@@ -37,6 +37,11 @@ pub(super) fn envelope_of(
         installable,
         flake: prepared.flake.as_ref(),
         closure: &prepared.closure,
+        base: prepared
+            .plan
+            .base
+            .as_ref()
+            .map(|b| (b.name.as_str(), &b.digest)),
     };
     let statement = statement(repository, digest, &facts, run);
     Envelope::new(IN_TOTO_PAYLOAD_TYPE, statement, signer).to_bytes()

@@ -22,6 +22,8 @@ pub struct BuildFacts<'a> {
     pub flake: Option<&'a FlakeMetadata>,
     /// Every store path in the image.
     pub closure: &'a Closure,
+    /// The registry image it was put on (`--base`): its name as given, and its digest.
+    pub base: Option<(&'a str, &'a crate::digest::Digest)>,
 }
 
 /// The query parameters of a flake URL that say which source it is; anything else (a token a
@@ -101,6 +103,13 @@ fn resolved_dependencies(facts: &BuildFacts) -> Vec<Value> {
             }))
         })
         .collect();
+    if let Some((name, digest)) = facts.base {
+        deps.push(json!({
+            "uri": format!("docker://{name}"),
+            "name": "base image",
+            "digest": {"sha256": digest.hex()},
+        }));
+    }
     if let Some(flake) = facts.flake {
         for (name, node) in &flake.locks.nodes {
             if *name == flake.locks.root {
@@ -195,6 +204,7 @@ mod tests {
             installable: ".#app",
             flake: Some(&flake),
             closure: &closure,
+            base: None,
         };
         let run = RunDetails::from_vars(|_| None);
         let digest = Digest::of(b"manifest");
