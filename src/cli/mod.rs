@@ -14,6 +14,7 @@ pub mod progress;
 pub(crate) mod push_args;
 pub mod rebase_args;
 pub mod sign_args;
+mod subcommand;
 #[cfg(test)]
 mod tests;
 mod usage;

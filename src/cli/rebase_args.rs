@@ -3,16 +3,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Args;
 
-use nixpush::progress::Reporter;
 use nixpush::push::{rebase, RebaseRequest};
 use nixpush::reference::Reference;
 
 use super::credentials_args::given_credentials;
-use super::progress::ProgressLines;
+use super::subcommand::{fail, run_library, signer};
 
 /// `nixpush rebase`.
 #[derive(Debug, Args)]
@@ -78,25 +76,12 @@ pub fn run(args: RebaseArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(2, &e),
     };
-    let sign = super::sign_args::SignArgs {
-        sign_key: args.sign_key.clone(),
-        sign_passphrase_file: args.sign_passphrase_file.clone(),
-        provenance: false,
-    };
-    request.signer = match sign.signer() {
+    request.signer = match signer(args.sign_key.clone(), args.sign_passphrase_file.clone()) {
         Ok(signer) => signer,
-        Err(e) => return fail(2, &e.to_string()),
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(1, &format!("cannot start the async runtime: {e}")),
-    };
-    let reporter: Arc<dyn Reporter> = Arc::new(ProgressLines::new(args.verbose));
     let stop = nixpush::stop::Stop::default();
-    match runtime.block_on(rebase(&request, reporter, &stop)) {
+    match run_library(args.verbose, |reporter| rebase(&request, reporter, &stop)) {
         Ok(outcome) => {
             if args.json {
                 let c = &outcome.counts;
@@ -116,11 +101,6 @@ pub fn run(args: RebaseArgs) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(e) => fail(1, &e.to_string()),
+        Err(code) => code,
     }
-}
-
-fn fail(code: u8, message: &str) -> ExitCode {
-    eprintln!("nixpush: error: {message}");
-    ExitCode::from(code)
 }

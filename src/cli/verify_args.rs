@@ -14,6 +14,7 @@ use nixpush::verify::{verify, VerifyRequest};
 
 use super::credentials_args::explicit_credentials;
 use super::progress::ProgressLines;
+use super::subcommand::fail;
 
 /// `nixpush verify`.
 #[derive(Debug, Args)]
@@ -122,9 +123,4 @@ pub fn run(args: VerifyArgs) -> ExitCode {
         }
         Err(e) => fail(1, &e.to_string()),
     }
-}
-
-fn fail(code: u8, message: &str) -> ExitCode {
-    eprintln!("nixpush: error: {message}");
-    ExitCode::from(code)
 }
