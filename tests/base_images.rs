@@ -329,14 +329,18 @@ fn an_image_that_records_no_base_needs_old_base_and_a_wrong_one_is_refused() {
     assert_refused(&missing, 1, &["no manifest", "app:none"]);
 }
 
-#[test]
-fn each_platform_of_a_multi_arch_push_takes_the_bases_image_for_it() {
-    let registry = Registry::start();
+/// A multi-arch base `host/base:multi` made by podman from an amd64 and an arm64 busybox
+/// image (`base:amd-VERSION`, `base:arm-VERSION`), as a team's multi-arch base is; its images.
+fn base_index(registry: &Registry, version: &str) -> (Vec<tempfile::TempDir>, [String; 2]) {
     let host = registry.host();
-    let (amd, arm) = (format!("{host}/base:amd"), format!("{host}/base:arm"));
-    let _amd = busybox_base(&amd, "amd-1", "amd64");
-    let _arm = busybox_base(&arm, "arm-1", "arm64");
-    // The base's index made by podman from the two images, as a team's multi-arch base is.
+    let (amd, arm) = (
+        format!("{host}/base:amd-{version}"),
+        format!("{host}/base:arm-{version}"),
+    );
+    let layouts = vec![
+        busybox_base(&amd, &format!("amd-{version}"), "amd64"),
+        busybox_base(&arm, &format!("arm-{version}"), "arm64"),
+    ];
     let list = format!("localhost/nixpush-test-base-{}", registry.port);
     let podman_ok = |args: &[&str]| run_ok(&mut podman(args), "podman manifest");
     let _ = podman(&["manifest", "rm", &list]).output();
@@ -345,8 +349,7 @@ fn each_platform_of_a_multi_arch_push_takes_the_bases_image_for_it() {
         let source = format!("docker://{image}");
         podman_ok(&["manifest", "add", "--tls-verify=false", &list, &source]);
     }
-    let base = format!("{host}/base:multi");
-    let target = format!("docker://{base}");
+    let target = format!("docker://{host}/base:multi");
     podman_ok(&[
         "manifest",
         "push",
@@ -356,7 +359,15 @@ fn each_platform_of_a_multi_arch_push_takes_the_bases_image_for_it() {
         &target,
     ]);
     let _ = podman(&["manifest", "rm", &list]).output();
+    (layouts, [amd, arm])
+}
 
+#[test]
+fn each_platform_of_a_multi_arch_push_takes_the_bases_image_for_it_and_rebases_onto_its_update() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let (_v1, v1) = base_index(&registry, "1");
+    let base = format!("{host}/base:multi");
     let image = format!("{host}/app:multi");
     let amd_app = format!("linux/amd64={}", fixture("demo", "on-base"));
     let arm_app = format!(
@@ -376,7 +387,8 @@ fn each_platform_of_a_multi_arch_push_takes_the_bases_image_for_it() {
     let json: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
     // The base read once: one version of it for every platform.
     assert_eq!(run.stderr.matches(&format!("base {base} is")).count(), 1);
-    for (i, platform_base) in [&amd, &arm].into_iter().enumerate() {
+    let mut own = Vec::new();
+    for (i, platform_base) in v1.iter().enumerate() {
         let digest = json["images"][i]["manifestDigest"].as_str().unwrap();
         let pinned = format!("{host}/app@{digest}");
         let base_layers = layers_from(platform_base, 0);
@@ -384,6 +396,7 @@ fn each_platform_of_a_multi_arch_push_takes_the_bases_image_for_it() {
             layers_from(&pinned, 0)[..base_layers.len()],
             base_layers[..]
         );
+        own.push(layers_from(&pinned, base_layers.len()));
         let manifest: serde_json::Value = serde_json::from_slice(&skopeo_raw(&pinned)).unwrap();
         assert_eq!(
             manifest["annotations"]["org.opencontainers.image.base.digest"],
@@ -398,5 +411,39 @@ fn each_platform_of_a_multi_arch_push_takes_the_bases_image_for_it() {
         )
         .trim(),
         "amd-1"
+    );
+
+    // The base's update, under the same tag: the whole index rebased, each platform onto its
+    // image of the new base, its own layers the same blobs.
+    let (_v2, v2) = base_index(&registry, "2");
+    let rebased = Nixpush::new().run(&["rebase", &image, "--json"]);
+    let rebased: serde_json::Value = serde_json::from_str(rebased.assert_ok()).unwrap();
+    assert_eq!(skopeo_digest(&image), rebased["digest"].as_str().unwrap());
+    let index: serde_json::Value = serde_json::from_slice(&skopeo_raw(&image)).unwrap();
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    for (i, platform_base) in v2.iter().enumerate() {
+        let pinned = format!("{host}/app@{}", entries[i]["digest"].as_str().unwrap());
+        let base_layers = layers_from(platform_base, 0);
+        assert_eq!(
+            layers_from(&pinned, 0)[..base_layers.len()],
+            base_layers[..]
+        );
+        assert_eq!(layers_from(&pinned, base_layers.len()), own[i]);
+        let manifest: serde_json::Value = serde_json::from_slice(&skopeo_raw(&pinned)).unwrap();
+        assert_eq!(
+            manifest["annotations"]["org.opencontainers.image.base.digest"],
+            skopeo_digest(platform_base)
+        );
+    }
+    assert_eq!(entries[1]["platform"]["architecture"], "arm64");
+    assert_eq!(
+        podman_run(
+            &image,
+            &["--entrypoint", "/bin/cat"],
+            &["/etc/base-release"]
+        )
+        .trim(),
+        "amd-2"
     );
 }
