@@ -54,6 +54,8 @@ pub struct ImageOutcome {
     /// The artifact manifest of the SLSA provenance attached to this image (`--provenance`),
     /// and whether it is signed.
     pub provenance: Option<(Digest, bool)>,
+    /// The registry image it was put on (`--base`): `name@digest`, the name as given.
+    pub base: Option<String>,
 }
 
 /// What happened to one layer.

@@ -139,6 +139,8 @@ fn a_base_on_another_registry_is_streamed_from_it_and_named_in_the_provenance() 
         ],
     );
     let json: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
+    let base_digest = skopeo_digest(&base);
+    assert_eq!(json["images"][0]["base"], format!("{base}@{base_digest}"));
     assert_eq!(
         podman_run(&image, &[], &[]).trim(),
         "hello from nixpush on far-1"
@@ -158,7 +160,6 @@ fn a_base_on_another_registry_is_streamed_from_it_and_named_in_the_provenance() 
         .clone();
     let base_dep = deps.iter().find(|d| d["name"] == "base image").unwrap();
     assert_eq!(base_dep["uri"], format!("docker://{base}"));
-    let base_digest = skopeo_digest(&base);
     assert_eq!(
         base_dep["digest"]["sha256"],
         base_digest.strip_prefix("sha256:").unwrap()
@@ -179,7 +180,11 @@ fn bad_bases_are_refused_in_one_line_and_no_tag_is_written() {
     let registry = Registry::start();
     let image = format!("{}/app:1", registry.host());
 
-    let missing = push_on_base(&image, &format!("{}/nothing:1", registry.host()), &[]);
+    // A dry run names the base and reaches no registry: a missing one is no error there.
+    let nothing = format!("{}/nothing:1", registry.host());
+    let dry = push_on_base(&image, &nothing, &["--dry-run"]);
+    assert!(dry.assert_ok().contains(&format!("on base {nothing}")));
+    let missing = push_on_base(&image, &nothing, &[]);
     assert_refused(&missing, 1, &["base image", "nothing:1", "no such image"]);
 
     let arm = format!("{}/base:arm", registry.host());

@@ -57,6 +57,9 @@ struct ImageDoc<'a> {
     /// The SLSA provenance attached to the image (`--provenance`).
     #[serde(skip_serializing_if = "Option::is_none")]
     provenance: Option<ProvenanceDoc<'a>>,
+    /// The registry image it was put on (`--base`), `name@digest`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base: Option<&'a str>,
     /// Every manifest of the push signed (`--sign-key`), with its `.sig` tag.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     signatures: Vec<SignatureDoc<'a>>,
@@ -113,6 +116,7 @@ pub fn json_document(outcomes: &[PushOutcome], warnings: &[Warning]) -> String {
                         digest,
                         signed: *signed,
                     }),
+                base: image.base.as_deref(),
                 signatures: o
                     .signatures
                     .iter()
@@ -192,6 +196,7 @@ mod tests {
             layers: vec![layer.clone()],
             sbom_digest: None,
             provenance: None,
+            base: None,
         };
         let outcome = PushOutcome {
             destination: "r.io/a:1".into(),

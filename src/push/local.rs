@@ -94,6 +94,7 @@ pub(super) async fn write_local(
             config_digest: w.documents.config_digest,
             sbom_digest,
             provenance: None,
+            base: None,
             layers: w.layers,
         })
         .collect();

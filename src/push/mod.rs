@@ -84,6 +84,10 @@ pub fn dry_run(
         };
         let mut out = names;
         out.push('\n');
+        if let Some(base) = &request.base {
+            // A dry run reaches no registry: the base is read when the image is pushed.
+            out.push_str(&format!("on base {base} (read when pushing)\n"));
+        }
         for p in &prepared {
             out.push_str(&p.plan.describe());
         }

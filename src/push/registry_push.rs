@@ -64,6 +64,11 @@ impl<R: Remote> RegistryPush<'_, R> {
                 layers,
                 sbom_digest: None,
                 provenance: None,
+                base: p
+                    .plan
+                    .base
+                    .as_ref()
+                    .map(|b| format!("{}@{}", b.name, b.digest)),
             })
             .collect()
     }
