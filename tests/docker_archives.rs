@@ -64,6 +64,7 @@ fn push_archive(attr: &str, tag: &str) -> (String, Registry) {
 /// `podman load` of an archive: the image ID podman gives it. A gzipped archive is given
 /// to podman decompressed: Debian's podman 4.3 reads only plain docker-archives.
 fn podman_load_id(archive: &std::path::Path) -> String {
+    let _turn = podman_turn();
     let plain = tempfile::NamedTempFile::new().unwrap();
     let mut gz = flate2::read::GzDecoder::new(std::fs::File::open(archive).unwrap());
     std::io::copy(&mut gz, &mut std::fs::File::create(plain.path()).unwrap()).unwrap();

@@ -243,6 +243,7 @@ fn pushed_config_digest(image: &str) -> String {
 
 #[test]
 fn a_docker_archive_on_stdout_loads_in_podman_and_runs() {
+    let _turn = podman_turn();
     require("runc");
     let registry = Registry::start();
     let nixpush = Nixpush::new();
@@ -296,6 +297,7 @@ fn a_docker_archive_on_stdout_loads_in_podman_and_runs() {
 
 #[test]
 fn a_docker_archive_file_of_a_docker_tools_image_loads_with_its_tag() {
+    let _turn = podman_turn();
     require("runc");
     let registry = Registry::start();
     let nixpush = Nixpush::new();

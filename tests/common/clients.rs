@@ -153,10 +153,38 @@ pub fn podman(args: &[&str]) -> Command {
     cmd
 }
 
+/// A turn at podman's image store, which every test of the binary shares: one test's `rmi` of
+/// an image whose layers another test is pulling at that moment leaves the pull with "layer not
+/// known" (containers/storage), so the tests that pull, load or remove images take turns. A
+/// test that has the turn keeps it through the helpers it calls.
+pub fn podman_turn() -> PodmanTurn {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    if HAS_TURN.with(|has| has.get()) {
+        return PodmanTurn(None);
+    }
+    let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    HAS_TURN.with(|has| has.set(true));
+    PodmanTurn(Some(turn))
+}
+
+thread_local!(static HAS_TURN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+
+/// Held while a test uses podman's image store (see [`podman_turn`]).
+pub struct PodmanTurn(Option<std::sync::MutexGuard<'static, ()>>);
+
+impl Drop for PodmanTurn {
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            HAS_TURN.with(|has| has.set(false));
+        }
+    }
+}
+
 /// Runs `image` with podman (runc, fixtures/containers.conf): `options` go before the image,
 /// `args` after it. Returns stdout, failing the test if podman fails; removes the image after.
 pub fn podman_run(image: &str, options: &[&str], args: &[&str]) -> String {
     require("runc");
+    let _turn = podman_turn();
     let podman = |argv: Vec<&str>| podman(&argv).output().expect("cannot run podman");
     let mut argv = vec!["run", "--rm", "--tls-verify=false"];
     argv.extend(options);
