@@ -74,6 +74,8 @@ impl ObjectStorage {
                 .arg(format!("-filer.port={}", next()))
                 .arg(format!("-filer.port.grpc={}", next()))
                 .args(["-s3", &format!("-s3.port={port}")])
+                // Its Iceberg and Lance catalogs would take fixed ports (8181, 9101).
+                .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
                 .arg(format!("-s3.port.grpc={}", next()))
                 .arg(format!("-s3.config={}", config.display()))
                 .current_dir(dir.path())
