@@ -20,6 +20,8 @@ use reqwest::header::HeaderValue;
 use reqwest::{Method, Response, StatusCode, Url};
 use tokio::sync::mpsc;
 
+use super::s3::{S3Signer, MAX_ERROR_BODY};
+use super::s3_url::S3Location;
 use super::CacheError;
 use crate::http::{
     backoff, display_url, host_of, is_temporary_status, watched, with_retries, Attempt, Budget,
@@ -45,11 +47,13 @@ enum Place {
     File(PathBuf),
 }
 
-/// A cache over HTTP(S): where, how to reach it, and its credential.
+/// A cache over HTTP(S): where, how to reach it, and its credential (a URL's `user:password@`,
+/// or, for an `s3://` cache, the keys its requests are pre-signed with).
 struct Remote {
     base: Url,
     http: Transport,
     credential: Option<OriginCredential>,
+    s3: Option<S3Signer>,
     stall: Duration,
 }
 
@@ -68,15 +72,19 @@ impl Cache {
                 let credential = basic_credential(&base);
                 let _ = base.set_username("");
                 let _ = base.set_password(None);
-                let host = host_of(&base);
-                let settings = tls.for_host(&host).map_err(CacheError::Http)?;
-                let http = Transport::new(&settings, &host).map_err(CacheError::Http)?;
-                Place::Http(Arc::new(Remote {
+                Place::Http(Arc::new(Remote::new(base, credential, None, tls, policy)?))
+            }
+            "s3" => {
+                let location = S3Location::parse(url)?;
+                let signer = S3Signer::new(&location, &|name| std::env::var(name).ok())?;
+                let base = signer.base().clone();
+                Place::Http(Arc::new(Remote::new(
                     base,
-                    http,
-                    credential,
-                    stall: policy.stall_timeout,
-                }))
+                    None,
+                    Some(signer),
+                    tls,
+                    policy,
+                )?))
             }
             "file" => Place::File(
                 parsed
@@ -146,6 +154,16 @@ impl Cache {
                             wait: backoff(n, Some(&headers)),
                             reason: None,
                         },
+                    }
+                }
+                // S3 says in its body whether the key, the bucket or the signature is wrong.
+                Ok(r) if remote.s3.is_some() && matches!(r.status().as_u16(), 403 | 404) => {
+                    let status = r.status().as_u16();
+                    let body = bounded_body(r, MAX_ERROR_BODY, remote.stall).await;
+                    let body = body.ok().flatten().unwrap_or_default();
+                    match remote.s3.as_ref().and_then(|s3| s3.refusal(status, &body)) {
+                        None => Attempt::Done(Ok(None)),
+                        Some(refused) => Attempt::Done(Err(refused)),
                     }
                 }
                 // What Nix itself takes for "not in this cache" (403: S3 without list rights).
@@ -267,9 +285,34 @@ impl Failed {
 }
 
 impl Remote {
+    /// A cache at `base` reached with `tls` (and what certs.d holds for its host).
+    fn new(
+        base: Url,
+        credential: Option<OriginCredential>,
+        s3: Option<S3Signer>,
+        tls: &TlsOptions,
+        policy: RetryPolicy,
+    ) -> Result<Remote, CacheError> {
+        let host = host_of(&base);
+        let settings = tls.for_host(&host).map_err(CacheError::Http)?;
+        let http = Transport::new(&settings, &host).map_err(CacheError::Http)?;
+        Ok(Remote {
+            base,
+            http,
+            credential,
+            s3,
+            stall: policy.stall_timeout,
+        })
+    }
+
+    /// The URL of the file at `rel`: below the base, pre-signed for an S3 bucket.
     fn url(&self, rel: &str) -> Result<Url, CacheError> {
+        let rel = inside(rel)?;
+        if let Some(s3) = &self.s3 {
+            return Ok(s3.presign(rel));
+        }
         self.base
-            .join(inside(rel)?)
+            .join(rel)
             .map_err(|_| CacheError::BadUrl(rel.to_owned()))
     }
 

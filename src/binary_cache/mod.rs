@@ -12,6 +12,9 @@ mod fetch_tests;
 mod listing;
 mod nar_url;
 mod narinfo;
+mod s3;
+mod s3_credentials;
+mod s3_url;
 mod trust;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,6 +27,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 pub use fetch::{redact, Cache};
 pub use nar_url::NarUrlProblem;
 pub use narinfo::{NarCompression, NarInfo};
+pub use s3_url::{S3Location, S3UrlProblem};
 pub use trust::{BadKey, SignatureProblem, TrustedKeys};
 
 use crate::http::{HttpError, RetryPolicy, TlsOptions};
@@ -79,8 +83,30 @@ pub enum CacheError {
     NoCaches { path: String },
     #[error("{0:?} is not a binary cache URL")]
     BadUrl(String),
-    #[error("{1}: {0}:// binary caches are not supported (http://, https:// and file:// are)")]
+    #[error(
+        "{1}: {0}:// binary caches are not supported (http://, https://, s3:// and file:// are)"
+    )]
     Scheme(String, String),
+    #[error(transparent)]
+    S3Url(#[from] S3UrlProblem),
+    #[error("binary cache s3://{bucket}: no S3 credentials found ({})", match profile {
+        Some(p) => format!("profile {p} of AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials"),
+        None => "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE or profile= in ~/.aws/credentials".into(),
+    })]
+    S3NoCredentials {
+        bucket: String,
+        profile: Option<String>,
+    },
+    #[error("binary cache s3://{bucket}: {reason}")]
+    S3Bucket { bucket: String, reason: String },
+    #[error("binary cache s3://{bucket}: no such bucket at {endpoint}")]
+    S3NoBucket { bucket: String, endpoint: String },
+    #[error("binary cache s3://{bucket}: the request was refused ({status} {code}): check the access key and its secret")]
+    S3Refused {
+        bucket: String,
+        status: u16,
+        code: String,
+    },
     #[error(transparent)]
     Http(HttpError),
     #[error("cannot reach binary cache {cache}: {reason}")]
@@ -152,7 +178,7 @@ impl BinaryCaches {
         let mut passed_over = Vec::new();
         if urls.is_empty() {
             let nix = nix_substituters().await?;
-            // Nix's own list may name stores nixpush cannot read (s3://, ssh://, daemon): those
+            // Nix's own list may name stores nixpush cannot read (ssh://, daemon): those
             // are passed over, as Nix passes over a substituter it cannot reach.
             (urls, passed_over) = nix.substituters.into_iter().partition(|u| is_cache_url(u));
             keys.extend(nix.trusted_public_keys);
@@ -284,9 +310,10 @@ impl BinaryCaches {
     }
 }
 
-/// Whether `url` names a binary cache nixpush reads: `http://`, `https://` or `file://`.
+/// Whether `url` names a binary cache nixpush reads: `http://`, `https://`, `s3://` or
+/// `file://`.
 pub fn is_cache_url(url: &str) -> bool {
-    url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https" | "file"))
+    url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https" | "s3" | "file"))
 }
 
 /// `<hash>` of `/nix/store/<hash>-<name>`: what a cache names a path's files by.
