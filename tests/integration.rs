@@ -39,6 +39,7 @@ mod repush;
 mod resilience;
 mod round_trip;
 mod run_image;
+mod s3_cache;
 mod s3_registry;
 mod sbom;
 mod sbom_race;

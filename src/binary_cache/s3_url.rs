@@ -124,9 +124,19 @@ impl S3Location {
 mod tests {
     use super::*;
 
+    /// A URL, and the bucket, region, endpoint, path-style and profile read from it.
+    type Row = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        bool,
+        Option<&'static str>,
+    );
+
     #[test]
     fn nix_s3_urls_are_read_as_nix_reads_them() {
-        let table: [(&str, &str, &str, &str, bool, Option<&str>); 6] = [
+        let table: [Row; 6] = [
             (
                 "s3://cache",
                 "cache",

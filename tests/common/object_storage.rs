@@ -163,10 +163,11 @@ fn wait_ready(child: &mut Child, port: u16) -> Result<(), String> {
             let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
             let req = format!("GET / HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
             let mut answer = String::new();
-            if s.write_all(req.as_bytes()).is_ok() && s.read_to_string(&mut answer).is_ok() {
-                if answer.starts_with("HTTP/1.1 403") || answer.starts_with("HTTP/1.0 403") {
-                    return Ok(());
-                }
+            if s.write_all(req.as_bytes()).is_ok()
+                && s.read_to_string(&mut answer).is_ok()
+                && (answer.starts_with("HTTP/1.1 403") || answer.starts_with("HTTP/1.0 403"))
+            {
+                return Ok(());
             }
         }
         std::thread::sleep(Duration::from_millis(200));
