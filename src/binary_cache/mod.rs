@@ -16,6 +16,7 @@ mod s3;
 mod s3_credentials;
 mod s3_url;
 mod trust;
+mod url_credentials;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
@@ -24,11 +25,12 @@ use std::sync::Arc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-pub use fetch::{redact, Cache};
+pub use fetch::Cache;
 pub use nar_url::NarUrlProblem;
 pub use narinfo::{NarCompression, NarInfo};
 pub use s3_url::{S3Location, S3UrlProblem};
 pub use trust::{BadKey, SignatureProblem, TrustedKeys};
+pub use url_credentials::redact;
 
 use crate::http::{HttpError, RetryPolicy, TlsOptions};
 use crate::layer::NarSource;
