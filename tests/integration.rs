@@ -9,6 +9,7 @@ mod common;
 mod source_tree;
 
 mod architecture;
+mod cache_priority;
 mod cache_tls;
 mod compression;
 mod conf_order;

@@ -12,6 +12,7 @@ mod fetch_tests;
 mod listing;
 mod nar_url;
 mod narinfo;
+mod priority;
 mod s3;
 mod s3_credentials;
 mod s3_url;
@@ -166,7 +167,8 @@ pub struct BinaryCaches {
 
 impl BinaryCaches {
     /// The caches `settings` name; none named: those Nix is configured with (`nix show-config`),
-    /// with its trusted keys and `require-sigs`, as Nix itself would substitute `path`.
+    /// with its trusted keys and `require-sigs`, in their `Priority` order, as Nix itself would
+    /// substitute `path`.
     /// `tls` applies to every HTTPS cache, with what certs.d holds for its host.
     pub async fn open(
         settings: &SubstituterSettings,
@@ -178,7 +180,8 @@ impl BinaryCaches {
         let mut keys = settings.trusted_public_keys.clone();
         let mut check_sigs = settings.check_sigs;
         let mut passed_over = Vec::new();
-        if urls.is_empty() {
+        let from_nix = urls.is_empty();
+        if from_nix {
             let nix = nix_substituters().await?;
             // Nix's own list may name stores nixpush cannot read (ssh://, daemon): those
             // are passed over, as Nix passes over a substituter it cannot reach.
@@ -196,10 +199,15 @@ impl BinaryCaches {
             .iter()
             .map(|u| Cache::new(u, tls, policy).map(Arc::new))
             .collect::<Result<_, _>>()?;
-        let bases = urls
+        let bases: Vec<url::Url> = urls
             .iter()
             .map(|u| nar_url::cache_base(u).ok_or_else(|| CacheError::BadUrl(redact(u))))
             .collect::<Result<_, _>>()?;
+        let (caches, bases) = if from_nix {
+            by_priority(&urls, caches, bases).await
+        } else {
+            (caches, bases)
+        };
         Ok(BinaryCaches {
             caches,
             bases,
@@ -310,6 +318,36 @@ impl BinaryCaches {
             caches: self.names(),
         }))
     }
+}
+
+/// Nix's configured caches in the order Nix asks them: by the `Priority` of each one's
+/// `nix-cache-info` (or its URL's `priority=`), fetched all at once; a cache without one (or
+/// not answering now: its own requests will say so) has Nix's default.
+async fn by_priority(
+    urls: &[String],
+    caches: Vec<Arc<Cache>>,
+    bases: Vec<url::Url>,
+) -> (Vec<Arc<Cache>>, Vec<url::Url>) {
+    let infos = futures_util::future::join_all(
+        caches
+            .iter()
+            .map(|c| async move { c.get("nix-cache-info", MAX_NARINFO).await.ok().flatten() }),
+    )
+    .await;
+    let priorities: Vec<u32> = urls
+        .iter()
+        .zip(&infos)
+        .map(|(url, info)| {
+            let text = info
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned());
+            priority::priority(url, text.as_deref())
+        })
+        .collect();
+    priority::asking_order(&priorities)
+        .into_iter()
+        .map(|i| (caches[i].clone(), bases[i].clone()))
+        .unzip()
 }
 
 /// Whether `url` names a binary cache nixpush reads: `http://`, `https://`, `s3://` or
