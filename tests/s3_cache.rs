@@ -149,6 +149,34 @@ fn a_closure_only_in_an_s3_bucket_gives_the_image_of_the_local_store_and_a_repus
         );
     }
     assert!(bucket.nar_downloads(before).is_empty());
+
+    // And with the bucket as Nix's own configured substituter (no --substituter): the same.
+    let conf_dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(repo_root().join("fixtures/nix.conf")).unwrap();
+    let mut conf: String = base
+        .lines()
+        .filter(|l| !l.starts_with("substituters") && !l.starts_with("trusted-public-keys"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    conf.push_str(&format!(
+        "substituters = {}\ntrusted-public-keys = {}\n",
+        bucket.url(BUCKET, ""),
+        bucket.signed.key.public
+    ));
+    std::fs::write(conf_dir.path().join("nix.conf"), conf).unwrap();
+    let before = bucket.front.seen().len();
+    let image = format!("{}/cache/app:v1", bucket.registry.host());
+    let mut env = keys_in_env(S3_SECRET_KEY);
+    env.push(("NIX_CONF_DIR", conf_dir.path().display().to_string()));
+    let configured = run(
+        &[app.top(), &image, "--system", SYSTEM, "--json"].map(str::to_owned),
+        &env,
+    );
+    assert_no_secret(&configured, S3_ACCESS_KEY, &[S3_SECRET_KEY]);
+    let json_configured: serde_json::Value = serde_json::from_str(configured.assert_ok()).unwrap();
+    assert_eq!(json_configured["images"][0]["unchanged"], true);
+    assert!(bucket.front.seen().len() > before, "the bucket was asked");
+    assert!(bucket.nar_downloads(before).is_empty());
 }
 
 #[test]
