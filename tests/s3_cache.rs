@@ -3,7 +3,8 @@
 //! uploaded to a real S3-compatible server (SeaweedFS) by boto3, the closure then deleted from
 //! the store. A logging front before the S3 API records what nixpush asked for. The image is the
 //! one the local store gives; an unchanged re-push reads no NAR; a wrong secret, a missing
-//! bucket and no credentials are one line each naming the bucket, the secret in no output.
+//! bucket and no credentials are one line each naming the bucket, the secret in no output; an
+//! unknown URL parameter is a usage error.
 
 use crate::common;
 
@@ -180,7 +181,7 @@ fn a_closure_only_in_an_s3_bucket_gives_the_image_of_the_local_store_and_a_repus
 }
 
 #[test]
-fn a_wrong_secret_a_missing_bucket_and_no_credentials_are_one_line_naming_the_bucket() {
+fn a_wrong_secret_a_missing_bucket_no_credentials_and_a_bad_url_are_one_line_each() {
     let app = Built::attr("cached-23");
     let bucket = InBucket::only_there(&app);
     let wrong = "wrong-secret-0d9e7c";
@@ -210,6 +211,12 @@ fn a_wrong_secret_a_missing_bucket_and_no_credentials_are_one_line_naming_the_bu
     ];
     let anonymous = run(&bucket.args(&app, &bucket.url(BUCKET, ""), &[]), &no_keys);
     assert_refused(&anonymous, 1, &["s3://nix-cache", "no S3 credentials"]);
+    // A parameter Nix does not know is a usage error, before anything runs.
+    let typo = run(
+        &bucket.args(&app, &bucket.url(BUCKET, "&regoin=eu-west-1"), &[]),
+        &keys_in_env(S3_SECRET_KEY),
+    );
+    assert_refused(&typo, 2, &["--substituter", "unknown parameter \"regoin\""]);
     // Nothing was tagged.
     assert_eq!(
         bucket.registry.manifest_status("cache/app", "v1", None),
