@@ -26,6 +26,8 @@ pub struct ObjectStorage {
     /// The port of the S3 API on 127.0.0.1.
     pub port: u16,
     dir: tempfile::TempDir,
+    /// Every port weed was given: it leaves a Unix socket in /tmp named after each.
+    ports: Vec<u16>,
 }
 
 impl ObjectStorage {
@@ -44,6 +46,7 @@ impl ObjectStorage {
         let config = dir.path().join("s3.json");
         std::fs::write(&config, identities.to_string()).unwrap();
         let log_path = dir.path().join("weed.log");
+        let mut given = Vec::new();
         // A port free when picked may be taken before weed binds it: then it starts again.
         for attempt in 1.. {
             let data = dir.path().join(format!("data-{attempt}"));
@@ -51,7 +54,10 @@ impl ObjectStorage {
             let port = free_port();
             // Every port given: weed's default gRPC ports are the HTTP port + 10000, which may
             // be taken or past 65535.
-            let mut ports = (0..7).map(|_| free_port());
+            let others: Vec<u16> = (0..7).map(|_| free_port()).collect();
+            given.push(port);
+            given.extend(&others);
+            let mut ports = others.into_iter();
             let mut next = || ports.next().unwrap().to_string();
             let log = std::fs::File::create(&log_path).unwrap();
             let mut child = Command::new(&weed)
@@ -84,10 +90,18 @@ impl ObjectStorage {
                 .spawn()
                 .expect("cannot start weed");
             match wait_ready(&mut child, port) {
-                Ok(()) => return ObjectStorage { child, port, dir },
+                Ok(()) => {
+                    return ObjectStorage {
+                        child,
+                        port,
+                        dir,
+                        ports: given,
+                    }
+                }
                 Err(why) => {
                     let _ = child.kill();
                     let _ = child.wait();
+                    remove_sockets(&given);
                     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
                     if attempt >= 3 || !log.contains("address already in use") {
                         panic!("SeaweedFS did not start ({why}):\n{log}");
@@ -147,6 +161,23 @@ impl Drop for ObjectStorage {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        remove_sockets(&self.ports);
+    }
+}
+
+/// Removes the Unix sockets weed made in /tmp for `ports` (`seaweedfs-filer-PORT.sock`,
+/// `seaweedfs-s3-grpc-PORT.sock`, ...): a killed weed leaves them behind.
+fn remove_sockets(ports: &[u16]) {
+    let Ok(entries) = std::fs::read_dir("/tmp") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = name.starts_with("seaweedfs-")
+            && ports.iter().any(|p| name.ends_with(&format!("-{p}.sock")));
+        if ours {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
