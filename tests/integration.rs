@@ -10,6 +10,7 @@ mod source_tree;
 
 mod architecture;
 mod base_images;
+mod cache_priority;
 mod cache_tls;
 mod compression;
 mod conf_order;
@@ -40,6 +41,8 @@ mod repush;
 mod resilience;
 mod round_trip;
 mod run_image;
+mod s3_cache;
+mod s3_registry;
 mod sbom;
 mod sbom_race;
 mod secret_keys;

@@ -13,13 +13,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::header::HeaderValue;
 use reqwest::{Method, Response, StatusCode, Url};
 use tokio::sync::mpsc;
 
+use super::s3::{S3Signer, MAX_ERROR_BODY};
+use super::s3_url::S3Location;
+use super::url_credentials::{basic_credential, redact};
 use super::CacheError;
 use crate::http::{
     backoff, display_url, host_of, is_temporary_status, watched, with_retries, Attempt, Budget,
@@ -45,11 +47,13 @@ enum Place {
     File(PathBuf),
 }
 
-/// A cache over HTTP(S): where, how to reach it, and its credential.
+/// A cache over HTTP(S): where, how to reach it, and its credential (a URL's `user:password@`,
+/// or, for an `s3://` cache, the keys its requests are pre-signed with).
 struct Remote {
     base: Url,
     http: Transport,
     credential: Option<OriginCredential>,
+    s3: Option<S3Signer>,
     stall: Duration,
 }
 
@@ -68,15 +72,19 @@ impl Cache {
                 let credential = basic_credential(&base);
                 let _ = base.set_username("");
                 let _ = base.set_password(None);
-                let host = host_of(&base);
-                let settings = tls.for_host(&host).map_err(CacheError::Http)?;
-                let http = Transport::new(&settings, &host).map_err(CacheError::Http)?;
-                Place::Http(Arc::new(Remote {
+                Place::Http(Arc::new(Remote::new(base, credential, None, tls, policy)?))
+            }
+            "s3" => {
+                let location = S3Location::parse(url)?;
+                let signer = S3Signer::new(&location, &|name| std::env::var(name).ok())?;
+                let base = signer.base().clone();
+                Place::Http(Arc::new(Remote::new(
                     base,
-                    http,
-                    credential,
-                    stall: policy.stall_timeout,
-                }))
+                    None,
+                    Some(signer),
+                    tls,
+                    policy,
+                )?))
             }
             "file" => Place::File(
                 parsed
@@ -148,6 +156,16 @@ impl Cache {
                         },
                     }
                 }
+                // S3 says in its body whether the key, the bucket or the signature is wrong.
+                Ok(r) if remote.s3.is_some() && matches!(r.status().as_u16(), 403 | 404) => {
+                    let status = r.status().as_u16();
+                    let body = bounded_body(r, MAX_ERROR_BODY, remote.stall).await;
+                    let body = body.ok().flatten().unwrap_or_default();
+                    match remote.s3.as_ref().and_then(|s3| s3.refusal(status, &body)) {
+                        None => Attempt::Done(Ok(None)),
+                        Some(refused) => Attempt::Done(Err(refused)),
+                    }
+                }
                 // What Nix itself takes for "not in this cache" (403: S3 without list rights).
                 Ok(r) if is_absent(r.status()) => Attempt::Done(Ok(None)),
                 Ok(r) if is_temporary_status(r.status()) => Attempt::Again {
@@ -208,49 +226,6 @@ impl Cache {
     }
 }
 
-/// The `Authorization: Basic` of a URL's `user:password@`, for its own origin.
-fn basic_credential(url: &Url) -> Option<OriginCredential> {
-    if url.username().is_empty() && url.password().is_none() {
-        return None;
-    }
-    let raw = format!(
-        "{}:{}",
-        percent_decode(url.username()),
-        percent_decode(url.password().unwrap_or_default())
-    );
-    let value = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(raw)
-    );
-    Some(OriginCredential::new(
-        url,
-        HeaderValue::from_str(&value).ok()?,
-    ))
-}
-
-/// A URL's user information with its `%XX` escapes decoded (as Nix decodes it).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Why a request to a cache got no usable answer.
 enum Failed {
     Send(SendError),
@@ -267,9 +242,34 @@ impl Failed {
 }
 
 impl Remote {
+    /// A cache at `base` reached with `tls` (and what certs.d holds for its host).
+    fn new(
+        base: Url,
+        credential: Option<OriginCredential>,
+        s3: Option<S3Signer>,
+        tls: &TlsOptions,
+        policy: RetryPolicy,
+    ) -> Result<Remote, CacheError> {
+        let host = host_of(&base);
+        let settings = tls.for_host(&host).map_err(CacheError::Http)?;
+        let http = Transport::new(&settings, &host).map_err(CacheError::Http)?;
+        Ok(Remote {
+            base,
+            http,
+            credential,
+            s3,
+            stall: policy.stall_timeout,
+        })
+    }
+
+    /// The URL of the file at `rel`: below the base, pre-signed for an S3 bucket.
     fn url(&self, rel: &str) -> Result<Url, CacheError> {
+        let rel = inside(rel)?;
+        if let Some(s3) = &self.s3 {
+            return Ok(s3.presign(rel));
+        }
         self.base
-            .join(inside(rel)?)
+            .join(rel)
             .map_err(|_| CacheError::BadUrl(rel.to_owned()))
     }
 
@@ -389,22 +389,6 @@ impl Remote {
     }
 }
 
-/// A cache URL as it may be shown: without what stands between `://` and `@` (a user and
-/// password), even when the URL does not parse.
-pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            // A password may hold `/` (the reason such a URL does not parse): everything up to
-            // the last `@` goes, whatever is taken with it.
-            match rest.rfind('@') {
-                Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
-                None => url.to_owned(),
-            }
-        }
-        None => url.to_owned(),
-    }
-}
-
 /// `rel` (a narinfo's `URL`, a file name) if it stays inside the cache: relative, no `..`.
 fn inside(rel: &str) -> Result<&str, CacheError> {
     if rel.starts_with('/') || rel.contains("://") || rel.split('/').any(|p| p == "..") {
@@ -468,16 +452,6 @@ mod tests {
 
     #[test]
     fn a_cache_url_is_shown_without_its_credentials() {
-        assert_eq!(
-            redact("https://user:s3cret@cache.example/x"),
-            "https://cache.example/x"
-        );
-        assert_eq!(redact("https://us@er:pw@host:99"), "https://host:99");
-        assert_eq!(
-            redact("https://ci:ab/cd@cache.example"),
-            "https://cache.example"
-        );
-        assert_eq!(redact("file:///srv/cache"), "file:///srv/cache");
         let tls = TlsOptions::default();
         let cache = Cache::new(
             "https://user:s3cret@cache.example/",

@@ -12,7 +12,12 @@ mod fetch_tests;
 mod listing;
 mod nar_url;
 mod narinfo;
+mod priority;
+mod s3;
+mod s3_credentials;
+mod s3_url;
 mod trust;
+mod url_credentials;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
@@ -21,10 +26,12 @@ use std::sync::Arc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-pub use fetch::{redact, Cache};
+pub use fetch::Cache;
 pub use nar_url::NarUrlProblem;
 pub use narinfo::{NarCompression, NarInfo};
+pub use s3_url::{S3Location, S3UrlProblem};
 pub use trust::{BadKey, SignatureProblem, TrustedKeys};
+pub use url_credentials::redact;
 
 use crate::http::{HttpError, RetryPolicy, TlsOptions};
 use crate::layer::NarSource;
@@ -79,8 +86,30 @@ pub enum CacheError {
     NoCaches { path: String },
     #[error("{0:?} is not a binary cache URL")]
     BadUrl(String),
-    #[error("{1}: {0}:// binary caches are not supported (http://, https:// and file:// are)")]
+    #[error(
+        "{1}: {0}:// binary caches are not supported (http://, https://, s3:// and file:// are)"
+    )]
     Scheme(String, String),
+    #[error(transparent)]
+    S3Url(#[from] S3UrlProblem),
+    #[error("binary cache s3://{bucket}: no S3 credentials found ({})", match profile {
+        Some(p) => format!("profile {p} of AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials"),
+        None => "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE or profile= in ~/.aws/credentials".into(),
+    })]
+    S3NoCredentials {
+        bucket: String,
+        profile: Option<String>,
+    },
+    #[error("binary cache s3://{bucket}: {reason}")]
+    S3Bucket { bucket: String, reason: String },
+    #[error("binary cache s3://{bucket}: no such bucket at {endpoint}")]
+    S3NoBucket { bucket: String, endpoint: String },
+    #[error("binary cache s3://{bucket}: the request was refused ({status} {code}): check the access key and its secret")]
+    S3Refused {
+        bucket: String,
+        status: u16,
+        code: String,
+    },
     #[error(transparent)]
     Http(HttpError),
     #[error("cannot reach binary cache {cache}: {reason}")]
@@ -138,7 +167,8 @@ pub struct BinaryCaches {
 
 impl BinaryCaches {
     /// The caches `settings` name; none named: those Nix is configured with (`nix show-config`),
-    /// with its trusted keys and `require-sigs`, as Nix itself would substitute `path`.
+    /// with its trusted keys and `require-sigs`, in their `Priority` order, as Nix itself would
+    /// substitute `path`.
     /// `tls` applies to every HTTPS cache, with what certs.d holds for its host.
     pub async fn open(
         settings: &SubstituterSettings,
@@ -150,9 +180,10 @@ impl BinaryCaches {
         let mut keys = settings.trusted_public_keys.clone();
         let mut check_sigs = settings.check_sigs;
         let mut passed_over = Vec::new();
-        if urls.is_empty() {
+        let from_nix = urls.is_empty();
+        if from_nix {
             let nix = nix_substituters().await?;
-            // Nix's own list may name stores nixpush cannot read (s3://, ssh://, daemon): those
+            // Nix's own list may name stores nixpush cannot read (ssh://, daemon): those
             // are passed over, as Nix passes over a substituter it cannot reach.
             (urls, passed_over) = nix.substituters.into_iter().partition(|u| is_cache_url(u));
             keys.extend(nix.trusted_public_keys);
@@ -168,10 +199,15 @@ impl BinaryCaches {
             .iter()
             .map(|u| Cache::new(u, tls, policy).map(Arc::new))
             .collect::<Result<_, _>>()?;
-        let bases = urls
+        let bases: Vec<url::Url> = urls
             .iter()
             .map(|u| nar_url::cache_base(u).ok_or_else(|| CacheError::BadUrl(redact(u))))
             .collect::<Result<_, _>>()?;
+        let (caches, bases) = if from_nix {
+            by_priority(&urls, caches, bases).await
+        } else {
+            (caches, bases)
+        };
         Ok(BinaryCaches {
             caches,
             bases,
@@ -284,9 +320,40 @@ impl BinaryCaches {
     }
 }
 
-/// Whether `url` names a binary cache nixpush reads: `http://`, `https://` or `file://`.
+/// Nix's configured caches in the order Nix asks them: by the `Priority` of each one's
+/// `nix-cache-info` (or its URL's `priority=`), fetched all at once; a cache without one (or
+/// not answering now: its own requests will say so) has Nix's default.
+async fn by_priority(
+    urls: &[String],
+    caches: Vec<Arc<Cache>>,
+    bases: Vec<url::Url>,
+) -> (Vec<Arc<Cache>>, Vec<url::Url>) {
+    let infos = futures_util::future::join_all(
+        caches
+            .iter()
+            .map(|c| async move { c.get("nix-cache-info", MAX_NARINFO).await.ok().flatten() }),
+    )
+    .await;
+    let priorities: Vec<u32> = urls
+        .iter()
+        .zip(&infos)
+        .map(|(url, info)| {
+            let text = info
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned());
+            priority::priority(url, text.as_deref())
+        })
+        .collect();
+    priority::asking_order(&priorities)
+        .into_iter()
+        .map(|i| (caches[i].clone(), bases[i].clone()))
+        .unzip()
+}
+
+/// Whether `url` names a binary cache nixpush reads: `http://`, `https://`, `s3://` or
+/// `file://`.
 pub fn is_cache_url(url: &str) -> bool {
-    url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https" | "file"))
+    url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https" | "s3" | "file"))
 }
 
 /// `<hash>` of `/nix/store/<hash>-<name>`: what a cache names a path's files by.

@@ -138,8 +138,9 @@ pub struct PushArgs {
     pub no_cache: bool,
 
     /// Read a store path that is not in the local store (and its closure) from this binary
-    /// cache: http://, https:// or file:// (repeatable, tried in order). Without it, the
-    /// substituters Nix is configured with. Nothing is written to the local store.
+    /// cache: http://, https://, file:// or s3://BUCKET?region=R&endpoint=HOST&scheme=http|https&profile=P
+    /// (repeatable, tried in order). Without it, the substituters Nix is configured with, by
+    /// priority. Nothing is written to the local store.
     #[arg(
         long = "substituter",
         value_name = "URL",
@@ -432,6 +433,9 @@ impl PushArgs {
             .find(|u| !nixpush::binary_cache::is_cache_url(u))
         {
             return Err(UsageError::Substituter(nixpush::binary_cache::redact(bad)));
+        }
+        for url in self.substituters.iter().filter(|u| u.starts_with("s3://")) {
+            nixpush::binary_cache::S3Location::parse(url)?;
         }
         if let Some(system) = &self.system {
             if nixpush::nix::Platform::from_nix_system(system).is_err() {

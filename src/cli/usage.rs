@@ -58,8 +58,10 @@ pub enum UsageError {
     InspectPlatform(String),
     #[error(transparent)]
     TrustedKey(#[from] nixpush::binary_cache::BadKey),
-    #[error("--substituter {0:?}: expected an http://, https:// or file:// URL of a binary cache")]
+    #[error("--substituter {0:?}: expected an http://, https://, s3:// or file:// URL of a binary cache")]
     Substituter(String),
+    #[error("--substituter {0}")]
+    S3Substituter(#[from] nixpush::binary_cache::S3UrlProblem),
     #[error("--system {0:?}: expected a Nix system such as x86_64-linux or aarch64-linux")]
     System(String),
     #[error(transparent)]

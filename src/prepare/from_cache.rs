@@ -37,7 +37,7 @@ pub(super) async fn prepare_from_cache(
     if !caches.passed_over.is_empty() {
         reporter.warning(&Warning::StorePassedOver {
             message: format!(
-                "passing over substituters that are not HTTP(S) or file:// binary caches: {}",
+                "passing over substituters that are not HTTP(S), S3 or file:// binary caches: {}",
                 caches.passed_over.join(", ")
             ),
         });

@@ -20,7 +20,8 @@
 //! - `front` (with `seeded` and `quirks`): the HTTP front that breaks, redirects or bends
 //!   requests before a registry;
 //! - `binary_cache` and `cached_closure`: Nix binary caches written by `nix copy`, served over
-//!   HTTP, and closures that only they hold.
+//!   HTTP, and closures that only they hold;
+//! - `object_storage`: a real S3-compatible server (SeaweedFS) and its buckets, filled by boto3.
 
 #![allow(dead_code)] // gc_root's binary uses a small part of the bed
 
@@ -33,6 +34,7 @@ mod clients;
 mod fault_proxy;
 pub mod front;
 mod nix;
+pub mod object_storage;
 mod oracles;
 pub mod quirks;
 mod registry;

@@ -30,6 +30,19 @@ pub struct RegistryConfig {
     pub server_cert: Option<(PathBuf, PathBuf)>,
     /// Require bearer tokens from this token server (distribution's `auth: token`).
     pub token: Option<TokenAuth>,
+    /// Keep blobs in this S3 bucket instead of the filesystem, with redirects on: a blob `GET`
+    /// is answered `307` to a pre-signed URL of the storage host.
+    pub s3: Option<S3Storage>,
+}
+
+/// distribution's `s3` storage driver: `bucket` at `endpoint` (plain HTTP, path-style, as
+/// SeaweedFS and MinIO on a bare host:port need), signed with this access key.
+pub struct S3Storage {
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: String,
 }
 
 /// distribution's `auth: token` section: tokens are asked for at `realm` and must be signed by
@@ -59,8 +72,8 @@ impl Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut yaml = format!(
-            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\n    readonly:\n      enabled: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display(),
+            "version: 0.1\nlog:\n  level: info\nstorage:\n{}  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\n    readonly:\n      enabled: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            storage_driver(&config, &dir.path().join("data")),
             config.read_only
         );
         if let Some((cert, key)) = &config.server_cert {
@@ -183,6 +196,9 @@ impl Registry {
             std::fs::write(&config_path, &yaml).unwrap();
             let log = std::fs::File::create(&log_path).unwrap();
             let mut child = Command::new("docker-registry")
+                // The AWS SDK of the s3 driver cannot load a CA bundle into distribution's
+                // transport, and panics when one is named; the storage host is plain HTTP.
+                .env_remove("AWS_CA_BUNDLE")
                 .arg("serve")
                 .arg(&config_path)
                 .stdout(log.try_clone().unwrap())
@@ -335,6 +351,20 @@ impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The `storage:` driver section: the filesystem under `data`, or an S3 bucket with redirects.
+fn storage_driver(config: &RegistryConfig, data: &Path) -> String {
+    match &config.s3 {
+        None => format!("  filesystem:\n    rootdirectory: {}\n", data.display()),
+        // distribution 2.8 sets path-style addressing itself when `regionendpoint` is given
+        // (`forcepathstyle` is the 3.x name of that); `redirect.disable: false` is its default,
+        // written out because the test is about it.
+        Some(s3) => format!(
+            "  s3:\n    accesskey: {}\n    secretkey: {}\n    region: {}\n    regionendpoint: {}\n    bucket: {}\n    secure: false\n    v4auth: true\n    forcepathstyle: true\n  redirect:\n    disable: false\n",
+            s3.access_key, s3.secret_key, s3.region, s3.endpoint, s3.bucket
+        ),
     }
 }
 
