@@ -124,3 +124,64 @@ fn a_copy_from_a_registry_on_object_storage_follows_its_redirects_without_its_cr
         );
     }
 }
+
+#[test]
+fn a_base_on_a_registry_on_object_storage_streams_through_its_redirects_without_its_credentials() {
+    let (_storage, front, registry) = s3_backed_registry();
+    let creds = format!("{USER}:{SECRET_PASSWORD}");
+    let base = format!("{}/stored/base:1", registry.host());
+    Nixpush::new()
+        .run(&[&fixture("demo", "busybox"), &base, "--creds", &creds])
+        .assert_ok();
+    let before = front.seen().len();
+
+    // The base's registry is not the destination's: its credentials are the stored ones.
+    let plain = Registry::start();
+    let image = format!("{}/app:1", plain.host());
+    let nixpush = Nixpush::new();
+    nixpush.login(&registry.host(), USER, SECRET_PASSWORD);
+    let run = nixpush.run(&[
+        &fixture("demo", "on-base"),
+        &image,
+        "--base",
+        &base,
+        "--entrypoint",
+        "bin/app",
+        "--verbose",
+    ]);
+    assert_no_secret(&run, USER, &[SECRET_PASSWORD]);
+    run.assert_ok();
+    let base_raw = skopeo_ok(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &format!("docker://{base}"),
+    ])
+    .stdout;
+    let base_manifest: serde_json::Value = serde_json::from_slice(&base_raw).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&skopeo_raw(&image)).unwrap();
+    let base_layers = base_manifest["layers"].as_array().unwrap();
+    for (ours, theirs) in manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(base_layers)
+    {
+        assert_eq!(ours["digest"], theirs["digest"]);
+    }
+    // Each base layer came by a pre-signed GET at the storage host, none with credentials.
+    let presigned = front.seen()[before..]
+        .iter()
+        .filter(|s| s.method == "GET" && s.target.contains("X-Amz-Signature="))
+        .count();
+    assert!(presigned >= base_layers.len(), "{:?}", front.seen());
+    for seen in front.seen() {
+        let auth = seen.authorization.as_deref().unwrap_or_default();
+        assert!(
+            !auth.starts_with("Basic ") && !auth.starts_with("Bearer "),
+            "the registry's credentials reached the storage host: {seen:?}"
+        );
+    }
+}
