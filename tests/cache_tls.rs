@@ -60,3 +60,49 @@ fn a_cache_behind_a_private_certificate_is_read_with_ca_cert_and_refused_without
         server.nar_downloads().into_iter().collect();
     assert_eq!(downloaded.len(), app.closure.len(), "{downloaded:?}");
 }
+
+#[test]
+fn nix_s_own_https_cache_is_trusted_with_nix_s_ca_file() {
+    let app = Built::attr("cached-25");
+    let signed = SignedCache::copy(&app.closure, &app.key_name());
+    delete_from_store(&app.closure);
+    let certificate = SelfSigned::new("IP:127.0.0.1");
+    let server =
+        CacheServer::serve_tls(signed.cache.dir(), &certificate.cert(), &certificate.key());
+    // The cache as Nix is configured with it: no --substituter, no --ca-cert.
+    let conf_dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(repo_root().join("fixtures/nix.conf")).unwrap();
+    let mut conf: String = base
+        .lines()
+        .filter(|l| !l.starts_with("substituters") && !l.starts_with("trusted-public-keys"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    conf.push_str(&format!(
+        "substituters = {}\ntrusted-public-keys = {}\n",
+        server.https_url(),
+        signed.key.public
+    ));
+    std::fs::write(conf_dir.path().join("nix.conf"), conf).unwrap();
+    let registry = Registry::start();
+    let image = format!("{}/nix-ca/app:v1", registry.host());
+    let push = |ca_file: &str| {
+        Nixpush::new().run_with(
+            &[app.top(), &image, "--system", SYSTEM, "--json"],
+            &[
+                ("NIX_CONF_DIR", conf_dir.path().display().to_string()),
+                ("NIX_SSL_CERT_FILE", ca_file.to_owned()),
+            ],
+            None,
+        )
+    };
+
+    // Nix's CA file without the cache's certificate: refused in one line naming TLS.
+    let refused = push("/etc/ssl/certs/ca-certificates.crt");
+    let cache_host = format!("127.0.0.1:{}", server.port);
+    assert_refused(&refused, 1, &["TLS", &cache_host]);
+    // Nix's CA file with it: the image, its NARs read over HTTPS.
+    let run = push(&certificate.cert().display().to_string());
+    let json: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
+    assert!(json["images"][0]["manifestDigest"].is_string());
+    assert_eq!(server.nar_downloads().len(), app.closure.len());
+}

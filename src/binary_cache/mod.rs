@@ -181,8 +181,14 @@ impl BinaryCaches {
         let mut check_sigs = settings.check_sigs;
         let mut passed_over = Vec::new();
         let from_nix = urls.is_empty();
+        let mut tls = tls.clone();
         if from_nix {
             let nix = nix_substituters().await?;
+            // Nix's own caches are trusted as Nix trusts them: its CA file too, when no
+            // --ca-cert is given.
+            if tls.ca_cert.is_none() {
+                tls.ca_cert = nix.ssl_cert_file;
+            }
             // Nix's own list may name stores nixpush cannot read (ssh://, daemon): those
             // are passed over, as Nix passes over a substituter it cannot reach.
             (urls, passed_over) = nix.substituters.into_iter().partition(|u| is_cache_url(u));
@@ -197,7 +203,7 @@ impl BinaryCaches {
         let passed_over = passed_over.iter().map(|u| redact(u)).collect();
         let caches = urls
             .iter()
-            .map(|u| Cache::new(u, tls, policy).map(Arc::new))
+            .map(|u| Cache::new(u, &tls, policy).map(Arc::new))
             .collect::<Result<_, _>>()?;
         let bases: Vec<url::Url> = urls
             .iter()
@@ -472,9 +478,13 @@ struct NixSubstituters {
     substituters: Vec<String>,
     trusted_public_keys: Vec<String>,
     require_sigs: bool,
+    /// The CA file Nix's HTTPS downloads trust: its `ssl-cert-file` setting (newer Nix), else
+    /// `NIX_SSL_CERT_FILE`, else `SSL_CERT_FILE`, when that file exists.
+    ssl_cert_file: Option<std::path::PathBuf>,
 }
 
-/// Asks `nix show-config --json` for `substituters`, `trusted-public-keys`, `require-sigs`.
+/// Asks `nix show-config --json` for `substituters`, `trusted-public-keys`, `require-sigs`
+/// (and `ssl-cert-file`, after Nix's environment variables for it).
 async fn nix_substituters() -> Result<NixSubstituters, CacheError> {
     let out = crate::nix::nix_stdout(&["show-config", "--json"]).await?;
     let config: serde_json::Value = serde_json::from_slice(&out)
@@ -493,5 +503,18 @@ async fn nix_substituters() -> Result<NixSubstituters, CacheError> {
         substituters: list("substituters"),
         trusted_public_keys: list("trusted-public-keys"),
         require_sigs: config["require-sigs"]["value"].as_bool().unwrap_or(true),
+        // Newer Nix states the file it uses (nix.conf's, else its default from the
+        // environment); Nix 2.8 states none and reads the environment.
+        ssl_cert_file: config["ssl-cert-file"]["value"]
+            .as_str()
+            .map(std::path::PathBuf::from)
+            .into_iter()
+            .chain(
+                ["NIX_SSL_CERT_FILE", "SSL_CERT_FILE"]
+                    .iter()
+                    .filter_map(std::env::var_os)
+                    .map(std::path::PathBuf::from),
+            )
+            .find(|f| !f.as_os_str().is_empty() && f.is_file()),
     })
 }
