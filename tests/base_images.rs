@@ -334,6 +334,19 @@ fn an_image_that_records_no_base_needs_old_base_and_a_wrong_one_is_refused() {
     assert_refused(&missing, 1, &["no manifest", "app:none"]);
 }
 
+/// Checks that the image `pinned` starts with the layers of `base` and names its digest;
+/// the digests of its own layers.
+fn assert_on_base(pinned: &str, base: &str) -> Vec<String> {
+    let base_layers = layers_from(base, 0);
+    assert_eq!(layers_from(pinned, 0)[..base_layers.len()], base_layers[..]);
+    let manifest: serde_json::Value = serde_json::from_slice(&skopeo_raw(pinned)).unwrap();
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.base.digest"],
+        skopeo_digest(base)
+    );
+    layers_from(pinned, base_layers.len())
+}
+
 /// A multi-arch base `host/base:multi` made by podman from an amd64 and an arm64 busybox
 /// image (`base:amd-VERSION`, `base:arm-VERSION`), as a team's multi-arch base is; its images.
 fn base_index(registry: &Registry, version: &str) -> (Vec<tempfile::TempDir>, [String; 2]) {
@@ -396,17 +409,7 @@ fn each_platform_of_a_multi_arch_push_takes_the_bases_image_for_it_and_rebases_o
     for (i, platform_base) in v1.iter().enumerate() {
         let digest = json["images"][i]["manifestDigest"].as_str().unwrap();
         let pinned = format!("{host}/app@{digest}");
-        let base_layers = layers_from(platform_base, 0);
-        assert_eq!(
-            layers_from(&pinned, 0)[..base_layers.len()],
-            base_layers[..]
-        );
-        own.push(layers_from(&pinned, base_layers.len()));
-        let manifest: serde_json::Value = serde_json::from_slice(&skopeo_raw(&pinned)).unwrap();
-        assert_eq!(
-            manifest["annotations"]["org.opencontainers.image.base.digest"],
-            skopeo_digest(platform_base)
-        );
+        own.push(assert_on_base(&pinned, platform_base));
     }
     assert_eq!(
         podman_run(
@@ -429,17 +432,7 @@ fn each_platform_of_a_multi_arch_push_takes_the_bases_image_for_it_and_rebases_o
     assert_eq!(entries.len(), 2);
     for (i, platform_base) in v2.iter().enumerate() {
         let pinned = format!("{host}/app@{}", entries[i]["digest"].as_str().unwrap());
-        let base_layers = layers_from(platform_base, 0);
-        assert_eq!(
-            layers_from(&pinned, 0)[..base_layers.len()],
-            base_layers[..]
-        );
-        assert_eq!(layers_from(&pinned, base_layers.len()), own[i]);
-        let manifest: serde_json::Value = serde_json::from_slice(&skopeo_raw(&pinned)).unwrap();
-        assert_eq!(
-            manifest["annotations"]["org.opencontainers.image.base.digest"],
-            skopeo_digest(platform_base)
-        );
+        assert_eq!(assert_on_base(&pinned, platform_base), own[i]);
     }
     assert_eq!(entries[1]["platform"]["architecture"], "arm64");
     assert_eq!(
