@@ -12,6 +12,7 @@ mod fetch_tests;
 mod listing;
 mod nar_url;
 mod narinfo;
+mod nix_config;
 mod priority;
 mod s3;
 mod s3_credentials;
@@ -183,7 +184,7 @@ impl BinaryCaches {
         let from_nix = urls.is_empty();
         let mut tls = tls.clone();
         if from_nix {
-            let nix = nix_substituters().await?;
+            let nix = nix_config::nix_substituters().await?;
             // Nix's own caches are trusted as Nix trusts them: its CA file too, when no
             // --ca-cert is given.
             if tls.ca_cert.is_none() {
@@ -471,50 +472,4 @@ impl NarSource for CacheNars {
     fn must_hold(&self, path: &Path) -> Vec<String> {
         self.must_hold.get(path).cloned().unwrap_or_default()
     }
-}
-
-/// The substituters Nix is configured with.
-struct NixSubstituters {
-    substituters: Vec<String>,
-    trusted_public_keys: Vec<String>,
-    require_sigs: bool,
-    /// The CA file Nix's HTTPS downloads trust: its `ssl-cert-file` setting (newer Nix), else
-    /// `NIX_SSL_CERT_FILE`, else `SSL_CERT_FILE`, when that file exists.
-    ssl_cert_file: Option<std::path::PathBuf>,
-}
-
-/// Asks `nix show-config --json` for `substituters`, `trusted-public-keys`, `require-sigs`
-/// (and `ssl-cert-file`, after Nix's environment variables for it).
-async fn nix_substituters() -> Result<NixSubstituters, CacheError> {
-    let out = crate::nix::nix_stdout(&["show-config", "--json"]).await?;
-    let config: serde_json::Value = serde_json::from_slice(&out)
-        .map_err(|e| NixError::Unexpected(format!("nix show-config printed {e}")))?;
-    let list = |key: &str| -> Vec<String> {
-        config[key]["value"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    Ok(NixSubstituters {
-        substituters: list("substituters"),
-        trusted_public_keys: list("trusted-public-keys"),
-        require_sigs: config["require-sigs"]["value"].as_bool().unwrap_or(true),
-        // Newer Nix states the file it uses (nix.conf's, else its default from the
-        // environment); Nix 2.8 states none and reads the environment.
-        ssl_cert_file: config["ssl-cert-file"]["value"]
-            .as_str()
-            .map(std::path::PathBuf::from)
-            .into_iter()
-            .chain(
-                ["NIX_SSL_CERT_FILE", "SSL_CERT_FILE"]
-                    .iter()
-                    .filter_map(std::env::var_os)
-                    .map(std::path::PathBuf::from),
-            )
-            .find(|f| !f.as_os_str().is_empty() && f.is_file()),
-    })
 }
