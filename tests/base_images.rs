@@ -334,6 +334,12 @@ fn an_image_that_records_no_base_needs_old_base_and_a_wrong_one_is_refused() {
     assert_refused(&missing, 1, &["no manifest", "app:none"]);
 }
 
+/// The release of the base `image` runs on, as a container of it reads it.
+fn base_release(image: &str) -> String {
+    let out = podman_run(image, &["--entrypoint", "/bin/cat"], &["/etc/base-release"]);
+    out.trim().to_owned()
+}
+
 /// Checks that the image `pinned` starts with the layers of `base` and names its digest;
 /// the digests of its own layers.
 fn assert_on_base(pinned: &str, base: &str) -> Vec<String> {
@@ -411,15 +417,7 @@ fn each_platform_of_a_multi_arch_push_takes_the_bases_image_for_it_and_rebases_o
         let pinned = format!("{host}/app@{digest}");
         own.push(assert_on_base(&pinned, platform_base));
     }
-    assert_eq!(
-        podman_run(
-            &image,
-            &["--entrypoint", "/bin/cat"],
-            &["/etc/base-release"]
-        )
-        .trim(),
-        "amd-1"
-    );
+    assert_eq!(base_release(&image), "amd-1");
 
     // The base's update, under the same tag: the whole index rebased, each platform onto its
     // image of the new base, its own layers the same blobs.
@@ -435,13 +433,5 @@ fn each_platform_of_a_multi_arch_push_takes_the_bases_image_for_it_and_rebases_o
         assert_eq!(assert_on_base(&pinned, platform_base), own[i]);
     }
     assert_eq!(entries[1]["platform"]["architecture"], "arm64");
-    assert_eq!(
-        podman_run(
-            &image,
-            &["--entrypoint", "/bin/cat"],
-            &["/etc/base-release"]
-        )
-        .trim(),
-        "amd-2"
-    );
+    assert_eq!(base_release(&image), "amd-2");
 }

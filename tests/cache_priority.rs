@@ -33,21 +33,10 @@ fn nix_s_configured_caches_are_asked_in_their_priority_order() {
     let second = CacheServer::serve(listed_second.cache.dir());
 
     // The test bed's nix.conf with both caches, the one of priority 60 listed first.
-    let conf_dir = tempfile::tempdir().unwrap();
-    let base = std::fs::read_to_string(repo_root().join("fixtures/nix.conf")).unwrap();
-    let mut conf: String = base
-        .lines()
-        .filter(|l| !l.starts_with("substituters") && !l.starts_with("trusted-public-keys"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    conf.push_str(&format!(
-        "substituters = {} {}\ntrusted-public-keys = {} {}\n",
-        first.url(),
-        second.url(),
-        listed_first.key.public,
-        listed_second.key.public
-    ));
-    std::fs::write(conf_dir.path().join("nix.conf"), conf).unwrap();
+    let conf_dir = nix_conf_with_caches(
+        &[&first.url(), &second.url()],
+        &[&listed_first.key.public, &listed_second.key.public],
+    );
 
     let registry = Registry::start();
     let image = format!("{}/cache/app:v1", registry.host());

@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::binary_cache::{delete_from_store, CacheServer};
+use common::binary_cache::{delete_from_store, nix_conf_with_caches, CacheServer};
 use common::cached_closure::*;
 use common::*;
 
@@ -70,19 +70,7 @@ fn nix_s_own_https_cache_is_trusted_with_nix_s_ca_file() {
     let server =
         CacheServer::serve_tls(signed.cache.dir(), &certificate.cert(), &certificate.key());
     // The cache as Nix is configured with it: no --substituter, no --ca-cert.
-    let conf_dir = tempfile::tempdir().unwrap();
-    let base = std::fs::read_to_string(repo_root().join("fixtures/nix.conf")).unwrap();
-    let mut conf: String = base
-        .lines()
-        .filter(|l| !l.starts_with("substituters") && !l.starts_with("trusted-public-keys"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    conf.push_str(&format!(
-        "substituters = {}\ntrusted-public-keys = {}\n",
-        server.https_url(),
-        signed.key.public
-    ));
-    std::fs::write(conf_dir.path().join("nix.conf"), conf).unwrap();
+    let conf_dir = nix_conf_with_caches(&[&server.https_url()], &[&signed.key.public]);
     let registry = Registry::start();
     let image = format!("{}/nix-ca/app:v1", registry.host());
     let push = |ca_file: &str| {

@@ -152,19 +152,7 @@ fn a_closure_only_in_an_s3_bucket_gives_the_image_of_the_local_store_and_a_repus
     assert!(bucket.nar_downloads(before).is_empty());
 
     // And with the bucket as Nix's own configured substituter (no --substituter): the same.
-    let conf_dir = tempfile::tempdir().unwrap();
-    let base = std::fs::read_to_string(repo_root().join("fixtures/nix.conf")).unwrap();
-    let mut conf: String = base
-        .lines()
-        .filter(|l| !l.starts_with("substituters") && !l.starts_with("trusted-public-keys"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    conf.push_str(&format!(
-        "substituters = {}\ntrusted-public-keys = {}\n",
-        bucket.url(BUCKET, ""),
-        bucket.signed.key.public
-    ));
-    std::fs::write(conf_dir.path().join("nix.conf"), conf).unwrap();
+    let conf_dir = nix_conf_with_caches(&[&bucket.url(BUCKET, "")], &[&bucket.signed.key.public]);
     let before = bucket.front.seen().len();
     let image = format!("{}/cache/app:v1", bucket.registry.host());
     let mut env = keys_in_env(S3_SECRET_KEY);

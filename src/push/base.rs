@@ -20,8 +20,9 @@ use crate::stop::Stop;
 use super::copying::{CopyCounts, CopyError, Copying};
 use super::PushError;
 
-/// The most a base's config may weigh: configs are a few KiB; this refuses a blob that is not.
-const MAX_CONFIG_BYTES: usize = 4 * 1024 * 1024;
+/// The most an image config read here may weigh (a base's, or one being rebased): configs are a
+/// few KiB; this refuses a blob that is not.
+pub(super) const MAX_CONFIG_BYTES: usize = 4 * 1024 * 1024;
 
 /// A base image's registry, reached, and the document its reference names.
 pub(super) struct BaseSource {
@@ -46,13 +47,20 @@ pub(super) async fn open_base(
         ca_cert: request.ca_cert.clone(),
         retry: request.retry,
     };
-    let explicit = match reference.registry() == destination.registry() {
-        true => request.credentials.as_ref(),
-        false => None,
-    };
+    let explicit = base_credentials(reference, destination, request.credentials.as_ref());
     Ok(Some(
         BaseSource::open(reference, explicit, &reach, reporter).await?,
     ))
+}
+
+/// The credentials given for `given_for`'s registry, for a base on `reference`: only when it
+/// is the same registry (never sent to another one); else the stored ones are looked up.
+pub(super) fn base_credentials<'a>(
+    reference: &Reference,
+    given_for: &Reference,
+    given: Option<&'a crate::registry::Credentials>,
+) -> Option<&'a crate::registry::Credentials> {
+    given.filter(|_| reference.registry() == given_for.registry())
 }
 
 impl BaseSource {

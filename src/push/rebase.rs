@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;
 use serde_json::Value;
 
-use super::base::BaseSource;
+use super::base::{base_credentials, BaseSource, MAX_CONFIG_BYTES};
 use super::copying::CopyCounts;
 use super::PushError;
 use crate::credentials::{connect, Reach};
@@ -26,9 +26,6 @@ use crate::progress::Reporter;
 use crate::reference::Reference;
 use crate::registry::{Access, Client, Credentials, RetryPolicy};
 use crate::stop::Stop;
-
-/// The most an image config may weigh here.
-const MAX_CONFIG_BYTES: usize = 4 * 1024 * 1024;
 
 /// What `nixpush rebase` is asked.
 #[derive(Clone, Debug)]
@@ -205,10 +202,8 @@ impl Rebasing<'_> {
         if let Some(i) = self.bases.iter().position(|(k, _)| *k == key) {
             return Ok(i);
         }
-        let explicit = match reference.registry() == self.request.image.registry() {
-            true => self.request.credentials.as_ref(),
-            false => None,
-        };
+        let given = self.request.credentials.as_ref();
+        let explicit = base_credentials(reference, &self.request.image, given);
         let source = BaseSource::open(reference, explicit, &self.reach, &self.reporter).await?;
         self.bases.push((key, source));
         Ok(self.bases.len() - 1)

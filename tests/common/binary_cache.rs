@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use super::{nix_env, require, run_ok, spawn_listening};
+use super::{nix_env, repo_root, require, run_ok, spawn_listening};
 
 /// A signing key pair as Nix writes them (`NAME:BASE64`).
 pub struct SigningKey {
@@ -379,4 +379,23 @@ pub fn deriver(store_path: &Path) -> PathBuf {
         "nix-store --query --deriver",
     );
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// A directory for `NIX_CONF_DIR`: the test bed's nix.conf with Nix's own `substituters` and
+/// `trusted-public-keys` set to `urls` and `keys`, in their order.
+pub fn nix_conf_with_caches(urls: &[&str], keys: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(repo_root().join("fixtures/nix.conf")).unwrap();
+    let mut conf: String = base
+        .lines()
+        .filter(|l| !l.starts_with("substituters") && !l.starts_with("trusted-public-keys"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    conf.push_str(&format!(
+        "substituters = {}\ntrusted-public-keys = {}\n",
+        urls.join(" "),
+        keys.join(" ")
+    ));
+    std::fs::write(dir.path().join("nix.conf"), conf).unwrap();
+    dir
 }
