@@ -96,6 +96,7 @@ impl PushRequest {
             annotations: self.annotations.clone(),
             default_annotations: self.default_annotations,
             on_base: self.base.is_some(),
+            cache: self.cache.clone(),
         }
     }
 

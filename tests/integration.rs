@@ -9,6 +9,7 @@ mod common;
 mod source_tree;
 
 mod architecture;
+mod archives_from_cache;
 mod base_images;
 mod cache_priority;
 mod cache_tls;

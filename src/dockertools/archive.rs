@@ -13,7 +13,9 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
-use crate::layer::{link_target, read_member, scan_archive, ArchiveCompression};
+use crate::layer::{
+    link_target, read_member, scan_archive, ArchiveCompression, ArchiveFile, StoreSource,
+};
 
 /// Most bytes of `manifest.json` or of an image config read: both are small documents.
 const MAX_DOCUMENT: u64 = 16 * 1024 * 1024;
@@ -34,7 +36,8 @@ struct Named {
 /// What an image archive holds, read from its `manifest.json` and config.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArchiveImage {
-    pub path: PathBuf,
+    /// The archive's store path, and where it is read from.
+    pub file: ArchiveFile,
     /// How the archive is compressed (`buildImage`: `.tar.gz` by default, `.tar.zst` or `.tar`).
     pub compression: ArchiveCompression,
     /// The config's bytes, as they are: their sha256 is the image ID `docker load` prints.
@@ -73,7 +76,7 @@ impl ArchiveImage {
 }
 
 /// One layer of an archive: its member and its diff_id.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ArchiveLayer {
     /// The member's name in the archive (`<hex>/layer.tar`, `<hex>.tar`).
     pub member: String,
@@ -96,15 +99,19 @@ pub enum ArchiveError {
     Malformed { path: PathBuf, what: String },
 }
 
-/// How the file is compressed, if it starts like a tar (a ustar header) once decompressed.
-fn looks_like_tar(path: &Path) -> io::Result<Option<ArchiveCompression>> {
+/// How the file is compressed, if it is one and starts like a tar (a ustar header) once
+/// decompressed. Reads no more than that header needs.
+fn looks_like_tar(file: &ArchiveFile) -> io::Result<Option<ArchiveCompression>> {
+    let Some(mut bytes) = file.open_if_file()? else {
+        return Ok(None);
+    };
     let mut magic = [0u8; 4];
-    let n = read_full(&mut std::fs::File::open(path)?, &mut magic)?;
+    let n = read_full(&mut bytes, &mut magic)?;
     let compression = ArchiveCompression::sniff(&magic[..n]);
     let mut header = [0u8; 512];
     // A compressed stream that is not valid (or too short) is simply not an archive.
     let read = compression
-        .decoder(std::fs::File::open(path)?)
+        .decoder(io::Cursor::new(magic[..n].to_vec()).chain(bytes))
         .and_then(|mut r| read_full(&mut r, &mut header));
     match read {
         Ok(512) if &header[257..262] == b"ustar" => Ok(Some(compression)),
@@ -136,17 +143,16 @@ fn member_name(path: &Path, raw: &[u8]) -> Result<String, ArchiveError> {
     Ok(name.trim_start_matches("./").to_owned())
 }
 
-/// Reads the archive at `path` if it is an image archive; `None` for any other file (a plain
-/// package). A tar that names its image wrongly, or whose members could escape, is an error.
-pub fn read_archive(path: &Path) -> Result<Option<ArchiveImage>, ArchiveError> {
+/// Reads `file` if it is an image archive; `None` for anything else (a plain package). A tar
+/// that names its image wrongly, or whose members could escape, is an error. The whole archive
+/// is read (from a NAR, its hash is checked before anything is taken from it).
+pub fn read_archive(file: &ArchiveFile) -> Result<Option<ArchiveImage>, ArchiveError> {
+    let path = file.path.as_path();
     let read_err = |source| ArchiveError::Read {
         path: path.to_owned(),
         source,
     };
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let Some(compression) = looks_like_tar(path).map_err(read_err)? else {
+    let Some(compression) = looks_like_tar(file).map_err(read_err)? else {
         return Ok(None);
     };
     // Every member's name (names are only keys here, never paths on disk), and the small JSON
@@ -155,7 +161,7 @@ pub fn read_archive(path: &Path) -> Result<Option<ArchiveImage>, ArchiveError> {
     let mut names: Vec<Named> = Vec::new();
     let mut documents: Vec<(String, Vec<u8>)> = Vec::new();
     let mut kept = 0;
-    scan_archive(path, compression, |m| -> io::Result<Option<()>> {
+    scan_archive(file, compression, |m| -> io::Result<Option<()>> {
         let name = String::from_utf8_lossy(m.name)
             .trim_start_matches("./")
             .to_owned();
@@ -225,9 +231,21 @@ pub fn read_archive(path: &Path) -> Result<Option<ArchiveImage>, ArchiveError> {
         Some((_, bytes)) => bytes.clone(),
         // Elsewhere (`docker save` of newer Docker: `blobs/sha256/<hex>`): read it now, as it is
         // and never past the bound.
-        None => read_member(path, compression, &config_name, MAX_DOCUMENT)
-            .map_err(read_err)?
-            .ok_or_else(|| malformed(format!("its config {config_name:?} is not a plain file")))?,
+        None => {
+            let bytes = read_member(file, compression, &config_name, MAX_DOCUMENT)
+                .map_err(read_err)?
+                .ok_or_else(|| {
+                    malformed(format!("its config {config_name:?} is not a plain file"))
+                })?;
+            // From a cache, this second read is not the one whose NAR hash was checked: the
+            // config must be the blob its name gives the digest of.
+            if file.source != StoreSource::Local && !names_its_digest(&config_name, &bytes) {
+                return Err(malformed(format!(
+                    "its config {config_name:?} is not named by its digest"
+                )));
+            }
+            bytes
+        }
     };
     let summary = ConfigSummary::parse(&config)
         .map_err(|e| malformed(format!("its config {config_name:?}: {e}")))?;
@@ -241,7 +259,7 @@ pub fn read_archive(path: &Path) -> Result<Option<ArchiveImage>, ArchiveError> {
     let layers = entry
         .layers
         .iter()
-        .zip(summary.diff_ids)
+        .zip(summary.diff_ids.iter().cloned())
         .map(|(member, diff_id)| {
             let (member, size) = find(member)?;
             Ok(ArchiveLayer {
@@ -251,18 +269,91 @@ pub fn read_archive(path: &Path) -> Result<Option<ArchiveImage>, ArchiveError> {
             })
         })
         .collect::<Result<Vec<_>, ArchiveError>>()?;
-    Ok(Some(ArchiveImage {
-        path: path.to_owned(),
+    let repo_tags = entry.repo_tags.clone().unwrap_or_default();
+    Ok(Some(ArchiveImage::new(
+        file.clone(),
         compression,
         config,
         layers,
-        repo_tags: entry.repo_tags.clone().unwrap_or_default(),
-        architecture: summary.architecture,
-        os: summary.os,
-        variant: summary.variant,
-        env: summary.env,
-        created: summary.created,
-    }))
+        repo_tags,
+        summary,
+    )))
+}
+
+/// Whether `name` (`blobs/sha256/<hex>`, `<hex>.json`) names the sha256 of `bytes`.
+fn names_its_digest(name: &str, bytes: &[u8]) -> bool {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    let hex = last.strip_suffix(".json").unwrap_or(last);
+    hex == Digest::of(bytes).hex()
+}
+
+impl ArchiveImage {
+    fn new(
+        file: ArchiveFile,
+        compression: ArchiveCompression,
+        config: Vec<u8>,
+        layers: Vec<ArchiveLayer>,
+        repo_tags: Vec<String>,
+        summary: ConfigSummary,
+    ) -> Self {
+        ArchiveImage {
+            file,
+            compression,
+            config,
+            layers,
+            repo_tags,
+            architecture: summary.architecture,
+            os: summary.os,
+            variant: summary.variant,
+            env: summary.env,
+            created: summary.created,
+        }
+    }
+
+    /// What is kept of the archive once read (its index): enough to plan its image again
+    /// without reading it. `None` for a config that is not UTF-8 (kept as JSON text).
+    pub fn index(&self) -> Option<Vec<u8>> {
+        let index = ArchiveIndex {
+            compression: self.compression,
+            config: String::from_utf8(self.config.clone()).ok()?,
+            layers: self.layers.clone(),
+            repo_tags: self.repo_tags.clone(),
+        };
+        serde_json::to_vec(&index).ok()
+    }
+
+    /// The image of `file` from its index as [`ArchiveImage::index`] wrote it; `None` for an
+    /// index that does not read or does not agree with its config.
+    pub fn from_index(file: ArchiveFile, index: &[u8]) -> Option<Self> {
+        let index: ArchiveIndex = serde_json::from_slice(index).ok()?;
+        let config = index.config.into_bytes();
+        let summary = ConfigSummary::parse(&config).ok()?;
+        let agrees = summary.diff_ids.len() == index.layers.len()
+            && summary
+                .diff_ids
+                .iter()
+                .zip(&index.layers)
+                .all(|(d, l)| *d == l.diff_id);
+        agrees.then(|| {
+            ArchiveImage::new(
+                file,
+                index.compression,
+                config,
+                index.layers,
+                index.repo_tags,
+                summary,
+            )
+        })
+    }
+}
+
+/// An archive's index, as the layer cache keeps it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ArchiveIndex {
+    compression: ArchiveCompression,
+    config: String,
+    layers: Vec<ArchiveLayer>,
+    repo_tags: Vec<String>,
 }
 
 /// What nixpush needs of an image config: the platform, the layers' diff_ids, the `Env`.

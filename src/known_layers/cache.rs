@@ -9,7 +9,7 @@
 //! bad cache can do is cost a rebuild, because every hit is confirmed by a HEAD before use.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -66,11 +66,13 @@ pub struct CacheEntry {
 }
 
 /// A cache directory, or none (`--no-cache`, or no home directory to put it in).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct LayerCache {
     dir: Option<PathBuf>,
     /// Where what each registry host refused is kept (`registry::HostFacts`), beside the layers.
     hosts: Option<PathBuf>,
+    /// Where the indexes of image archives read from binary caches are kept, beside the layers.
+    archives: Option<PathBuf>,
 }
 
 impl LayerCache {
@@ -84,7 +86,8 @@ impl LayerCache {
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nixpush")));
         LayerCache {
             dir: root.as_ref().map(|r| r.join("layers/v1")),
-            hosts: root.map(|r| r.join("hosts/v1")),
+            hosts: root.as_ref().map(|r| r.join("hosts/v1")),
+            archives: root.map(|r| r.join("archives/v1")),
         }
     }
 
@@ -92,19 +95,49 @@ impl LayerCache {
         LayerCache {
             dir: Some(dir),
             hosts: None,
+            archives: None,
         }
     }
 
     pub fn disabled() -> Self {
-        LayerCache {
-            dir: None,
-            hosts: None,
-        }
+        LayerCache::default()
     }
 
     /// The directory of what registry hosts were seen to refuse, if the cache is on.
     pub fn hosts_dir(&self) -> Option<PathBuf> {
         self.hosts.clone()
+    }
+
+    /// The index kept for the image archive `store_path` of NAR hash `nar_hash`, if any.
+    pub fn archive_index(&self, store_path: &Path, nar_hash: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.archive_index_path(store_path, nar_hash)?).ok()
+    }
+
+    /// Keeps `index` for the image archive `store_path` of NAR hash `nar_hash`.
+    pub fn put_archive_index(
+        &self,
+        store_path: &Path,
+        nar_hash: &str,
+        index: &[u8],
+    ) -> std::io::Result<()> {
+        let (Some(dir), Some(path)) = (
+            &self.archives,
+            self.archive_index_path(store_path, nar_hash),
+        ) else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        tmp.write_all(index)?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// Named by the archive's store path and NAR hash, which decide its bytes.
+    fn archive_index_path(&self, store_path: &Path, nar_hash: &str) -> Option<PathBuf> {
+        let named = format!("archive {}\nnar {nar_hash}\n", store_path.display());
+        let key = crate::digest::Digest::of(named.as_bytes());
+        Some(self.archives.as_ref()?.join(format!("{}.json", key.hex())))
     }
 
     fn entry_path(&self, key: &LayerKey) -> Option<PathBuf> {

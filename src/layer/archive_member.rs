@@ -4,15 +4,17 @@
 //! it), and so is the member when it is itself gzipped. Nothing is unpacked to disk.
 
 use std::io::{self, BufReader, Read};
-use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
+
+use super::archive_file::ArchiveFile;
 
 /// Read buffer over the archive file.
 const READ_BUFFER: usize = 256 * 1024;
 
 /// How an archive file is compressed as a whole.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ArchiveCompression {
     None,
     Gzip,
@@ -43,15 +45,6 @@ impl ArchiveCompression {
     }
 }
 
-/// The archive's entries, decompressed as it is compressed.
-fn open_archive(
-    path: &Path,
-    compression: ArchiveCompression,
-) -> io::Result<tar::Archive<Box<dyn Read>>> {
-    let file = std::fs::File::open(path)?;
-    Ok(tar::Archive::new(compression.decoder(file)?))
-}
-
 /// One member as a scan meets it.
 pub struct Member<'a> {
     /// Its name, as written.
@@ -67,8 +60,10 @@ pub struct Member<'a> {
 /// Calls `visit` on each member of the archive in turn until it returns `Some`. An
 /// uncompressed archive is read by seeking past the content nobody reads, so a scan for a
 /// few members (the index, one layer) reads little more than their headers and themselves.
+/// A scan that no visit ends reads the archive to its very end (from a NAR, that checks its
+/// hash); one that a visit ends reads no further.
 pub fn scan_archive<T, E: From<io::Error>>(
-    path: &Path,
+    archive: &ArchiveFile,
     compression: ArchiveCompression,
     mut visit: impl FnMut(Member<'_>) -> Result<Option<T>, E>,
 ) -> Result<Option<T>, E> {
@@ -103,8 +98,7 @@ pub fn scan_archive<T, E: From<io::Error>>(
         }
         Ok(Err(end))
     }
-    if compression == ArchiveCompression::None {
-        let file = std::fs::File::open(path)?;
+    if let (ArchiveCompression::None, Some(file)) = (compression, archive.local_file()?) {
         let len = file.metadata()?.len();
         let mut archive =
             tar::Archive::new(SeekableBuf(BufReader::with_capacity(READ_BUFFER, file)));
@@ -121,8 +115,13 @@ pub fn scan_archive<T, E: From<io::Error>>(
             Err(_) => Ok(None),
         }
     } else {
-        let mut archive = open_archive(path, compression)?;
-        Ok(each(archive.entries()?, &mut visit)?.ok())
+        let mut tar = tar::Archive::new(compression.decoder(archive.open()?)?);
+        let found = each(tar.entries()?, &mut visit)?.ok();
+        if found.is_none() {
+            // The end-of-archive blocks, and whatever the compressor or the NAR has after them.
+            io::copy(&mut tar.into_inner(), &mut io::sink())?;
+        }
+        Ok(found)
     }
 }
 
@@ -176,14 +175,14 @@ const MAX_LINKS: usize = 8;
 /// nothing else: a member that is itself gzip-compressed is decompressed on the way, and a
 /// member that is a link (skopeo's `<id>/layer.tar`) is followed. Blocking.
 pub fn copy_member<W: io::Write>(
-    path: &Path,
+    archive: &ArchiveFile,
     compression: ArchiveCompression,
     member: &str,
     mut out: W,
 ) -> Result<W, CopyError> {
     let mut wanted = member.to_owned();
     for _ in 0..=MAX_LINKS {
-        let found = scan_archive(path, compression, |m| -> Result<_, CopyError> {
+        let found = scan_archive(archive, compression, |m| -> Result<_, CopyError> {
             let name = String::from_utf8_lossy(m.name);
             if name.trim_start_matches("./") != wanted {
                 return Ok(None);
@@ -231,12 +230,12 @@ pub fn copy_member<W: io::Write>(
 /// The bytes of `member` as they are (not decompressed, links not followed), if it is there
 /// and holds at most `max` bytes; a larger one is an error, never read whole.
 pub fn read_member(
-    path: &Path,
+    archive: &ArchiveFile,
     compression: ArchiveCompression,
     member: &str,
     max: u64,
 ) -> io::Result<Option<Vec<u8>>> {
-    scan_archive(path, compression, |m| -> io::Result<Option<Vec<u8>>> {
+    scan_archive(archive, compression, |m| -> io::Result<Option<Vec<u8>>> {
         if String::from_utf8_lossy(m.name).trim_start_matches("./") != member {
             return Ok(None);
         }

@@ -1,12 +1,14 @@
 //! Image layers made from store paths: what goes in a layer (`LayerSpec`), the exact tar bytes,
 //! compression, hashing, and the key that names a layer's content before it is built.
 
+mod archive_file;
 mod archive_member;
 mod compress;
 mod generated;
 mod gzip;
 mod key;
 mod nar;
+mod nar_file;
 mod nar_tar;
 mod sink_errors;
 mod source;
@@ -18,6 +20,7 @@ use std::path::PathBuf;
 
 use crate::digest::Digest;
 
+pub use archive_file::ArchiveFile;
 pub use archive_member::{
     copy_member, link_target, read_member, scan_archive, ArchiveCompression, CopyError, Member,
 };
@@ -68,7 +71,7 @@ pub enum LayerContent {
     /// A member of an image archive in the store (`buildImage`, `pullImage`, a `fromImage`
     /// base), used byte for byte; `diff_id` is what the archive's config says it is.
     ArchiveMember {
-        archive: PathBuf,
+        archive: ArchiveFile,
         compression: ArchiveCompression,
         member: String,
         diff_id: Digest,
@@ -90,7 +93,7 @@ impl LayerSpec {
         match &self.content {
             LayerContent::StorePaths { paths, .. } => paths,
             LayerContent::Tarball { store_path, .. } => std::slice::from_ref(store_path),
-            LayerContent::ArchiveMember { archive, .. } => std::slice::from_ref(archive),
+            LayerContent::ArchiveMember { archive, .. } => std::slice::from_ref(&archive.path),
             LayerContent::Generated { .. } => &[],
         }
     }
@@ -105,14 +108,15 @@ impl LayerSpec {
         }
     }
 
-    /// The same layer, its store paths read from `source` (a layer made up by nixpush, or
-    /// taken from an image archive, is left as it is).
+    /// The same layer, its store paths (or its image archive) read from `source` (a layer
+    /// made up by nixpush is left as it is).
     pub fn read_from(&mut self, from: &StoreSource) {
         match &mut self.content {
             LayerContent::StorePaths { source, .. } | LayerContent::Tarball { source, .. } => {
                 *source = from.clone()
             }
-            LayerContent::Generated { .. } | LayerContent::ArchiveMember { .. } => {}
+            LayerContent::ArchiveMember { archive, .. } => archive.source = from.clone(),
+            LayerContent::Generated { .. } => {}
         }
     }
 

@@ -44,15 +44,7 @@ pub fn read_nar(reader: impl Read, visit: &mut dyn NarVisitor) -> io::Result<()>
     nar.expect(b"nix-archive-1")?;
     let mut path = Vec::new();
     nar.node(&mut path, 0, visit)?;
-    let mut extra = [0u8; 1];
-    loop {
-        match nar.inner.read(&mut extra) {
-            Ok(0) => return Ok(()),
-            Ok(_) => return Err(invalid("data after the end of the archive")),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    nar.nothing_after()
 }
 
 /// Copies the content of the regular file `member` (a name directly below the NAR's root
@@ -137,7 +129,7 @@ pub fn copy_customisation_layer<W: Write>(nar: impl Read, out: &mut W) -> io::Re
     }
 }
 
-fn invalid(what: &str) -> io::Error {
+pub(super) fn invalid(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
         format!("not a valid NAR: {what}"),
@@ -145,18 +137,31 @@ fn invalid(what: &str) -> io::Error {
 }
 
 /// The NAR's tokens: each a little-endian u64 length, the bytes, zeros up to a multiple of 8.
-struct Tokens<R> {
-    inner: R,
+pub(super) struct Tokens<R> {
+    pub(super) inner: R,
 }
 
 impl<R: Read> Tokens<R> {
-    fn u64(&mut self) -> io::Result<u64> {
+    /// Checks that the archive has ended: nothing follows its last token.
+    pub(super) fn nothing_after(&mut self) -> io::Result<()> {
+        let mut extra = [0u8; 1];
+        loop {
+            match self.inner.read(&mut extra) {
+                Ok(0) => return Ok(()),
+                Ok(_) => return Err(invalid("data after the end of the archive")),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub(super) fn u64(&mut self) -> io::Result<u64> {
         let mut b = [0u8; 8];
         self.inner.read_exact(&mut b)?;
         Ok(u64::from_le_bytes(b))
     }
 
-    fn padding(&mut self, len: u64) -> io::Result<()> {
+    pub(super) fn padding(&mut self, len: u64) -> io::Result<()> {
         let pad = (8 - len % 8) % 8;
         let mut b = [0u8; 8];
         self.inner.read_exact(&mut b[..pad as usize])?;
@@ -166,7 +171,7 @@ impl<R: Read> Tokens<R> {
         Ok(())
     }
 
-    fn string(&mut self) -> io::Result<Vec<u8>> {
+    pub(super) fn string(&mut self) -> io::Result<Vec<u8>> {
         let len = self.u64()?;
         if len > MAX_STRING {
             return Err(invalid("a name or token is too long"));
@@ -177,7 +182,7 @@ impl<R: Read> Tokens<R> {
         Ok(s)
     }
 
-    fn expect(&mut self, token: &[u8]) -> io::Result<()> {
+    pub(super) fn expect(&mut self, token: &[u8]) -> io::Result<()> {
         let s = self.string()?;
         if s == token {
             Ok(())

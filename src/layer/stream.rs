@@ -77,7 +77,7 @@ pub fn build_layer<W: Write>(
             member,
             ..
         } => copy_member(archive, *compression, member, tar)
-            .map_err(|e| archive_error(archive, e))?,
+            .map_err(|e| archive_error(&archive.path, e))?,
     };
     let (encoder, diff_id, _) = tar.finish();
     // A tar used as it is must be the one its checksum (or its image's config) names.
@@ -112,7 +112,7 @@ pub fn build_layer<W: Write>(
             ..
         } if *expected != diff_id => {
             return Err(LayerError::DiffIdMismatch {
-                path: archive.join(member),
+                path: archive.path.join(member),
                 expected: expected.clone(),
                 actual: diff_id,
             })

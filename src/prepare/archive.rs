@@ -10,9 +10,10 @@ use bytes::Bytes;
 use super::error::PrepareError;
 use super::options::PrepareOptions;
 use super::prepared::{Alive, Prepared};
-use crate::dockertools::ArchiveImage;
-use crate::layer::{LayerContent, LayerKey, LayerSpec};
-use crate::nix::{Built, Platform};
+use crate::dockertools::{self, ArchiveImage};
+use crate::known_layers::LayerCache;
+use crate::layer::{ArchiveFile, LayerContent, LayerKey, LayerSpec};
+use crate::nix::{Built, Closure, Platform, StorePath};
 use crate::plan::{ConfigBytes, ImagePlan, DEFAULT_CREATED};
 
 /// Plans the image `archive` (the output of `built`) holds.
@@ -21,16 +22,33 @@ pub(super) fn prepare_archive(
     built: Built,
     archive: ArchiveImage,
 ) -> Result<Prepared, PrepareError> {
+    let plan = archive_plan(options, &built.closure, &archive)?;
+    Ok(Prepared {
+        plan,
+        image_tag: archive.tag().map(str::to_owned),
+        image_name: archive.name().map(str::to_owned),
+        closure: built.closure.clone(),
+        license: None,
+        flake: None,
+        _alive: Alive::Built {
+            _built: vec![built],
+        },
+    })
+}
+
+/// The plan of the image `archive` holds: its layers as they are, its config byte for byte.
+pub(super) fn archive_plan(
+    options: &PrepareOptions,
+    closure: &Closure,
+    archive: &ArchiveImage,
+) -> Result<ImagePlan, PrepareError> {
     options.refuse_config_flags()?;
-    let store_path =
-        built
-            .closure
-            .get(built.top())
-            .ok_or_else(|| PrepareError::NotInOwnClosure {
-                path: built.top().to_owned(),
-            })?;
-    let layers = archive_layers(&archive, store_path, options.compression);
-    let plan = ImagePlan {
+    let path = &archive.file.path;
+    let store_path = closure
+        .get(path)
+        .ok_or_else(|| PrepareError::NotInOwnClosure { path: path.clone() })?;
+    let layers = archive_layers(archive, store_path, options.compression);
+    Ok(ImagePlan {
         layers,
         platform: Platform {
             os: archive.os.clone(),
@@ -46,18 +64,38 @@ pub(super) fn prepare_archive(
         annotations: BTreeMap::new(),
         config_bytes: ConfigBytes::Exact(Bytes::from(archive.config.clone())),
         base: None,
-    };
-    Ok(Prepared {
-        plan,
-        image_tag: archive.tag().map(str::to_owned),
-        image_name: archive.name().map(str::to_owned),
-        closure: built.closure.clone(),
-        license: None,
-        flake: None,
-        _alive: Alive::Built {
-            _built: vec![built],
-        },
     })
+}
+
+/// The image archive `file` (the store path `store_path`) if it is one: from the index the
+/// layer cache kept of it, or read whole (on a blocking thread) and its index kept, so an
+/// unchanged push reads it only once.
+pub(super) async fn read_archive_indexed(
+    cache: &LayerCache,
+    file: ArchiveFile,
+    store_path: &StorePath,
+) -> Result<Option<ArchiveImage>, PrepareError> {
+    if let Some(index) = cache.archive_index(&store_path.path, &store_path.nar_hash) {
+        if let Some(image) = ArchiveImage::from_index(file.clone(), &index) {
+            return Ok(Some(image));
+        }
+    }
+    let read = read_archive(file).await?;
+    if let Some(index) = read.as_ref().and_then(ArchiveImage::index) {
+        // A cache that cannot be written costs a read next time, nothing more.
+        let _ = cache.put_archive_index(&store_path.path, &store_path.nar_hash, &index);
+    }
+    Ok(read)
+}
+
+/// `file`, read on a blocking thread, if it is an image archive.
+pub(super) async fn read_archive(file: ArchiveFile) -> Result<Option<ArchiveImage>, PrepareError> {
+    let read = tokio::task::spawn_blocking(move || dockertools::read_archive(&file))
+        .await
+        .map_err(|_| PrepareError::ReadStopped {
+            what: "the image archive",
+        })??;
+    Ok(read)
 }
 
 /// One layer per member the archive names, in order, each keyed by the archive's NAR hash and
@@ -74,7 +112,7 @@ pub(super) fn archive_layers(
             key: LayerKey::of_archive_member(store_path, &l.member, compression),
             nar_size: l.size,
             content: LayerContent::ArchiveMember {
-                archive: archive.path.clone(),
+                archive: archive.file.clone(),
                 compression: archive.compression,
                 member: l.member.clone(),
                 diff_id: l.diff_id.clone(),

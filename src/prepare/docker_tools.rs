@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::archive::archive_layers;
+use super::archive::{archive_layers, read_archive};
 use super::error::PrepareError;
 use super::options::PrepareOptions;
 use super::prepared::{Alive, Prepared};
 use crate::digest::Digest;
-use crate::dockertools::{self, ArchiveImage, ConfSource, DockerToolsConf};
-use crate::layer::{LayerContent, LayerKey, LayerSpec};
+use crate::dockertools::{ArchiveImage, ConfSource, DockerToolsConf};
+use crate::layer::{ArchiveFile, LayerContent, LayerKey, LayerSpec};
 use crate::nix::{self, Closure, GcRoots, Platform};
 use crate::plan::{store_paths_layer, unix_now, ConfigBytes, ImagePlan, NixpkgsConfig};
 use crate::progress::{Phase, Reporter};
@@ -89,15 +89,11 @@ pub(super) async fn prepare_docker_tools(
 
 /// Reads the base image archive a conf names (`fromImage`, usually a `pullImage` result).
 async fn base_image(path: &Path) -> Result<ArchiveImage, PrepareError> {
-    let owned = path.to_owned();
-    let read = tokio::task::spawn_blocking(move || dockertools::read_archive(&owned))
-        .await
-        .map_err(|_| PrepareError::ReadStopped {
-            what: "the base image",
-        })??;
-    read.ok_or_else(|| PrepareError::BaseNotArchive {
-        path: path.to_owned(),
-    })
+    read_archive(ArchiveFile::local(path))
+        .await?
+        .ok_or_else(|| PrepareError::BaseNotArchive {
+            path: path.to_owned(),
+        })
 }
 
 /// The layers nixpkgs would make: a base image's first, as they are in its archive; one per
@@ -118,7 +114,7 @@ pub(super) fn docker_tools_plan(
     let mut layers = Vec::with_capacity(conf.store_layers.len() + 1);
     let mut comments = Vec::with_capacity(conf.store_layers.len() + 1);
     if let Some(base) = base {
-        let archive = lookup(&base.path)?;
+        let archive = lookup(&base.file.path)?;
         layers.extend(archive_layers(base, archive, options.compression));
         comments.extend(
             base.layers

@@ -46,10 +46,6 @@ pub enum PrepareError {
     NotInOwnClosure { path: PathBuf },
     #[error("cannot tell which system {} was built for: its derivation is not at hand; give --system (e.g. x86_64-linux)", path.display())]
     UnknownSystem { path: PathBuf },
-    #[error("{} is an image archive: reading one from a binary cache is not supported yet (realise it locally first)", path.display())]
-    ArchiveFromCache { path: PathBuf },
-    #[error("{} builds on a base image (fromImage): reading one from a binary cache is not supported yet", conf.display())]
-    BaseImageFromCache { conf: PathBuf },
     #[error("--contents with a store path read from a binary cache is not supported yet")]
     ContentsFromCache,
     #[error("{} sets the image's configuration in Nix: change it there instead of with {}", "this dockerTools image", flags.join(", "))]

@@ -1,20 +1,22 @@
 //! A store path that is not in the local store, planned from binary caches (`--substituter`):
 //! its closure from the narinfos, its layers made from NARs only where the registry lacks them.
 //! A plain package becomes the same image a push from the local store gives; a dockerTools
-//! image (a conf.json, or a stream script referring to one) too, its conf read from the cache.
+//! image (a conf.json, or a stream script referring to one) too, its conf read from the cache;
+//! and an image archive (`buildImage`, `pullImage`, a conf's `fromImage`), read from its NAR.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::archive::{archive_plan, read_archive_indexed};
 use super::docker_tools::docker_tools_plan;
 use super::error::PrepareError;
 use super::options::PrepareOptions;
 use super::platform::platform_of;
 use super::prepared::{Alive, Prepared};
 use crate::binary_cache::{BinaryCaches, CacheError, CachedClosure};
-use crate::dockertools::DockerToolsConf;
-use crate::layer::StoreSource;
+use crate::dockertools::{ArchiveImage, DockerToolsConf};
+use crate::layer::{ArchiveFile, StoreSource};
 use crate::nix::PlatformSpec;
 use crate::plan::{package_plan, unix_now, ImagePlan, Package};
 use crate::progress::{Phase, Reporter, Warning};
@@ -47,11 +49,23 @@ pub(super) async fn prepare_from_cache(
         caches: caches.names(),
     });
     let cached = caches.closure(&[path.to_owned()]).await?;
+    // An image archive is told by its content, read only for a path named like one (the
+    // NAR of any other top is never opened just to look).
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     if ARCHIVE_SUFFIXES.iter().any(|s| name.ends_with(s)) {
-        return Err(PrepareError::ArchiveFromCache {
-            path: path.to_owned(),
-        });
+        if let Some(archive) = cached_archive(options, &cached, path).await? {
+            let mut plan = archive_plan(options, &cached.closure, &archive)?;
+            read_from_cache(&mut plan, &cached, BTreeMap::new());
+            return Ok(Prepared {
+                plan,
+                image_tag: archive.tag().map(str::to_owned),
+                image_name: archive.name().map(str::to_owned),
+                closure: cached.closure.clone(),
+                license: None,
+                flake: None,
+                _alive: Alive::Nothing,
+            });
+        }
     }
     if let Some((conf_path, conf)) = docker_tools_conf(&cached, path).await? {
         return prepare_conf(options, &cached, &conf_path, &conf).await;
@@ -102,6 +116,26 @@ pub(super) async fn prepare_from_cache(
         flake: None,
         _alive: Alive::Nothing,
     })
+}
+
+/// The image archive `path` from the caches, if it is one: its index from the layer cache when
+/// it was read before, else its NAR read whole.
+async fn cached_archive(
+    options: &PrepareOptions,
+    cached: &CachedClosure,
+    path: &Path,
+) -> Result<Option<ArchiveImage>, PrepareError> {
+    let store_path = cached
+        .closure
+        .get(path)
+        .ok_or_else(|| PrepareError::NotInOwnClosure {
+            path: path.to_owned(),
+        })?;
+    let file = ArchiveFile {
+        path: path.to_owned(),
+        source: StoreSource::Nars(cached.nars(BTreeMap::new())),
+    };
+    read_archive_indexed(&options.cache, file, store_path).await
 }
 
 /// Every store path of the plan read from the caches.
@@ -165,15 +199,20 @@ async fn prepare_conf(
     conf: &DockerToolsConf,
 ) -> Result<Prepared, PrepareError> {
     options.refuse_config_flags()?;
-    if conf.from_image.is_some() {
-        return Err(PrepareError::BaseImageFromCache {
-            conf: conf_path.to_owned(),
-        });
-    }
+    let base = match &conf.from_image {
+        Some(path) => Some(
+            cached_archive(options, cached, path)
+                .await?
+                .ok_or_else(|| PrepareError::BaseNotArchive {
+                    path: path.to_owned(),
+                })?,
+        ),
+        None => None,
+    };
     // The conf refers to every store path it names. The customisation layer's checksum is
     // read from its NAR with its tar, only if that layer is built.
     let closure = cached.closure.below(&[conf_path.to_owned()]);
-    let mut plan = docker_tools_plan(conf, &closure, None, None, options)?;
+    let mut plan = docker_tools_plan(conf, &closure, None, base.as_ref(), options)?;
     read_from_cache(&mut plan, cached, BTreeMap::new());
     Ok(Prepared {
         plan,

@@ -50,6 +50,8 @@ pub struct PrepareOptions {
     pub default_annotations: bool,
     /// The image goes on a registry base image (`--base`): no generated `/etc` or `/tmp`.
     pub on_base: bool,
+    /// Where the indexes of image archives read from binary caches are kept.
+    pub cache: crate::known_layers::LayerCache,
 }
 
 impl PrepareOptions {

@@ -1,12 +1,12 @@
 //! A plain package (or an image archive it turns out to be), built by Nix: its outputs and the
 //! `--contents` installables, kept alive while the push runs, planned by `plan::package_plan`.
 
-use super::archive::prepare_archive;
+use super::archive::{prepare_archive, read_archive};
 use super::error::PrepareError;
 use super::options::PrepareOptions;
 use super::platform::platform_of;
 use super::prepared::{Alive, Prepared};
-use crate::dockertools;
+use crate::layer::ArchiveFile;
 use crate::nix;
 use crate::plan::{package_plan, Package};
 
@@ -20,13 +20,7 @@ pub(super) async fn prepare_package(
     let built = nix::build_for(installable, &options.nix_args, system, out_path).await?;
     // An image archive Nix built (`buildImage`, `pullImage`): the image it holds, not a package
     // whose only file is a tarball.
-    let top = built.top().to_owned();
-    let archive = tokio::task::spawn_blocking(move || dockertools::read_archive(&top))
-        .await
-        .map_err(|_| PrepareError::ReadStopped {
-            what: "the image archive",
-        })??;
-    if let Some(archive) = archive {
+    if let Some(archive) = read_archive(ArchiveFile::local(built.top())).await? {
         return prepare_archive(options, built, archive);
     }
     let platform = platform_of(options, built.top(), built.system.as_deref(), None)?;

@@ -94,6 +94,7 @@ impl BillOfMaterials {
                     archive, diff_id, ..
                 } => {
                     let name = archive
+                        .path
                         .file_name()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default();
