@@ -4,7 +4,8 @@
 //! the store. A logging front before the S3 API records what nixpush asked for. The image is the
 //! one the local store gives; an unchanged re-push reads no NAR; a wrong secret, a missing
 //! bucket and no credentials are one line each naming the bucket, the secret in no output; an
-//! unknown URL parameter is a usage error.
+//! unknown URL parameter is a usage error. A bucket among Nix's own caches that cannot be used
+//! is passed over, as Nix passes over a substituter it cannot use.
 
 use crate::common;
 
@@ -209,5 +210,37 @@ fn a_wrong_secret_a_missing_bucket_no_credentials_and_a_bad_url_are_one_line_eac
     assert_eq!(
         bucket.registry.manifest_status("cache/app", "v1", None),
         404
+    );
+
+    // Among Nix's own caches, a bucket without credentials is passed over with a warning
+    // saying why, as Nix passes over a substituter it cannot use; alone, it is the one line.
+    let image = format!("{}/cache/app:v1", bucket.registry.host());
+    let args = [app.top(), &image, "--system", SYSTEM].map(str::to_owned);
+    let nix_with = |urls: &[&str]| {
+        let dir = nix_conf_with_caches(urls, &[&bucket.signed.key.public]);
+        let mut env = no_keys.to_vec();
+        env.push(("NIX_CONF_DIR", dir.path().display().to_string()));
+        (dir, env)
+    };
+    let s3 = bucket.url(BUCKET, "");
+    let (_alone, env) = nix_with(&[&s3]);
+    assert_refused(
+        &run(&args, &env),
+        1,
+        &["s3://nix-cache", "no S3 credentials"],
+    );
+    let (_both, env) = nix_with(&[&s3, &bucket.signed.cache.file_url()]);
+    let passed = run(&args, &env);
+    passed.assert_ok();
+    for needle in ["passing over", "s3://nix-cache", "no S3 credentials"] {
+        assert!(
+            passed.stderr.contains(needle),
+            "{needle}: {}",
+            passed.stderr
+        );
+    }
+    assert_eq!(
+        bucket.registry.manifest_status("cache/app", "v1", None),
+        200
     );
 }

@@ -201,11 +201,30 @@ impl BinaryCaches {
                 path: path.display().to_string(),
             });
         }
-        let passed_over = passed_over.iter().map(|u| redact(u)).collect();
-        let caches = urls
-            .iter()
-            .map(|u| Cache::new(u, &tls, policy).map(Arc::new))
-            .collect::<Result<_, _>>()?;
+        let mut passed_over: Vec<String> = passed_over.iter().map(|u| redact(u)).collect();
+        let mut caches = Vec::with_capacity(urls.len());
+        let mut usable = Vec::with_capacity(urls.len());
+        let mut unusable = None;
+        for url in urls {
+            match Cache::new(&url, &tls, policy) {
+                Ok(cache) => {
+                    caches.push(Arc::new(cache));
+                    usable.push(url);
+                }
+                // One of Nix's own that cannot be used here (an S3 bucket without credentials)
+                // is passed over, as Nix passes over a substituter it cannot use, unless none
+                // is left; one the request names is an error.
+                Err(e) if from_nix => {
+                    passed_over.push(format!("{} ({e})", redact(&url)));
+                    unusable.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if let (true, Some(e)) = (usable.is_empty(), unusable) {
+            return Err(e);
+        }
+        let urls = usable;
         let bases: Vec<url::Url> = urls
             .iter()
             .map(|u| nar_url::cache_base(u).ok_or_else(|| CacheError::BadUrl(redact(u))))

@@ -39,7 +39,7 @@ pub(super) async fn prepare_from_cache(
     if !caches.passed_over.is_empty() {
         reporter.warning(&Warning::StorePassedOver {
             message: format!(
-                "passing over substituters that are not HTTP(S), S3 or file:// binary caches: {}",
+                "passing over substituters nixpush cannot read (not HTTP(S), S3 or file:// binary caches, or not usable here): {}",
                 caches.passed_over.join(", ")
             ),
         });
