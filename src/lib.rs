@@ -31,4 +31,5 @@ pub mod sbom;
 pub mod signing;
 pub mod slsa;
 pub mod stop;
+pub mod time;
 pub mod verify;

@@ -61,6 +61,9 @@ impl From<FormatArg> for nixpush::image::ManifestFormat {
 pub enum CompressionArg {
     Gzip,
     Zstd,
+    /// zstd with every file in a frame of its own and a table of contents (partial pulls).
+    #[value(name = "zstd:chunked")]
+    ZstdChunked,
     None,
 }
 
@@ -69,7 +72,18 @@ impl CompressionArg {
         match self {
             CompressionArg::Gzip => "gzip",
             CompressionArg::Zstd => "zstd",
+            CompressionArg::ZstdChunked => "zstd:chunked",
             CompressionArg::None => "none",
+        }
+    }
+
+    /// `--compression NAME`, as given.
+    pub(super) fn flag(self) -> &'static str {
+        match self {
+            CompressionArg::Gzip => "--compression gzip",
+            CompressionArg::Zstd => "--compression zstd",
+            CompressionArg::ZstdChunked => "--compression zstd:chunked",
+            CompressionArg::None => "--compression none",
         }
     }
 
@@ -91,6 +105,9 @@ impl CompressionArg {
                 level: check(0..=9, nixpush::layer::DEFAULT_GZIP_LEVEL)?,
             },
             CompressionArg::Zstd => Compression::Zstd {
+                level: check(1..=19, nixpush::layer::DEFAULT_ZSTD_LEVEL)?,
+            },
+            CompressionArg::ZstdChunked => Compression::ZstdChunked {
                 level: check(1..=19, nixpush::layer::DEFAULT_ZSTD_LEVEL)?,
             },
             CompressionArg::None => match level {

@@ -26,9 +26,13 @@ pub(super) fn check(args: &PushArgs, destination: &Destination) -> Result<(), Us
     );
     let conflicts = [
         (
-            docker && args.compression == CompressionArg::Zstd,
+            docker
+                && matches!(
+                    args.compression,
+                    CompressionArg::Zstd | CompressionArg::ZstdChunked
+                ),
             "--format docker",
-            "--compression zstd",
+            args.compression.flag(),
             "Docker schema 2 manifests cannot name zstd layers (use --compression gzip, or OCI manifests)",
         ),
         (

@@ -183,6 +183,7 @@ mod tests {
                 diff_id: Digest::of(b"tar"),
                 digest: Digest::of(b"blob"),
                 size: 4,
+                annotations: Default::default(),
             },
             store_paths: vec!["/nix/store/aaa-x".into()],
             action: LayerAction::Mounted,

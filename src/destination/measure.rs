@@ -34,7 +34,8 @@ pub(crate) fn measure_layer(
         .map_err(LayerError::Sink)?;
     let (out, tar) = build_layer(spec, Compression::None, LayerOutput::new(blob, cancel))?;
     let (blob, _) = out.finish();
-    let (_, digest, size) = blob.finish().map_err(LayerError::Sink)?.finish();
+    let (blob, annotations) = blob.finish().map_err(LayerError::Sink)?;
+    let (_, digest, size) = blob.finish();
     Ok(MeasuredLayer {
         // Uncompressed, the "blob" is the tar itself.
         tar_size: tar.size,
@@ -42,6 +43,7 @@ pub(crate) fn measure_layer(
             diff_id: tar.diff_id,
             digest,
             size,
+            annotations,
         },
     })
 }

@@ -19,6 +19,7 @@ use super::output::LayerOutput;
 use super::{LayerWork, LocalError, WrittenImage};
 use crate::digest::Digest;
 use crate::image::{OCI_INDEX, OCI_MANIFEST};
+use crate::known_layers::KnownBlob;
 use crate::layer::LayerFailure;
 use crate::layer::{build_layer, Compression, LayerDigests, LayerError, LayerSpec};
 use crate::layer_jobs::LayerJobs;
@@ -115,11 +116,7 @@ async fn write_blobs(
                     .get(&spec.key)
                     .map(|k| &k.layer)
                     .filter(|k| k.media_type == media_type && blobs.has(&k.digest, k.size))
-                    .map(|k| LayerDigests {
-                        diff_id: k.diff_id.clone(),
-                        digest: k.digest.clone(),
-                        size: k.size,
-                    });
+                    .map(KnownBlob::digests);
                 async move {
                     reporter.layer_started(index, total, &spec.describe());
                     let report = match present {

@@ -8,6 +8,7 @@
 //! write the same content. An unreadable or malformed entry is a miss, never an error: the worst a
 //! bad cache can do is cost a rebuild, because every hit is confirmed by a HEAD before use.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,9 @@ pub struct KnownBlob {
     pub diff_id: Digest,
     pub size: u64,
     pub media_type: String,
+    /// What the blob's descriptor says of it (a zstd:chunked table of contents' place).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl KnownBlob {
@@ -34,6 +38,7 @@ impl KnownBlob {
             diff_id: digests.diff_id.clone(),
             size: digests.size,
             media_type: media_type.to_owned(),
+            annotations: digests.annotations.clone(),
         }
     }
 
@@ -43,6 +48,7 @@ impl KnownBlob {
             diff_id: self.diff_id.clone(),
             digest: self.digest.clone(),
             size: self.size,
+            annotations: self.annotations.clone(),
         }
     }
 }
@@ -208,6 +214,7 @@ mod tests {
             diff_id: Digest::of(s),
             size: 1,
             media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+            annotations: Default::default(),
         };
         cache.put(&a, &blob(b"a")).unwrap();
         cache.put(&b, &blob(b"b")).unwrap();
@@ -235,6 +242,7 @@ mod tests {
             diff_id: Digest::of(b"tar"),
             size: 123_456,
             media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+            annotations: Default::default(),
         };
         std::thread::scope(|s| {
             for _ in 0..4 {
@@ -274,6 +282,7 @@ mod tests {
             diff_id: Digest::of(b"tar"),
             size: 4,
             media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+            annotations: Default::default(),
         };
         cache.put(&key, &entry).unwrap();
         assert_eq!(cache.get(&key), Some(entry.clone()));
@@ -293,6 +302,7 @@ mod tests {
                     diff_id: Digest::of(b""),
                     size: 0,
                     media_type: String::new(),
+                    annotations: Default::default(),
                 }
             )
             .is_ok());
@@ -309,6 +319,7 @@ mod tests {
             diff_id: Digest::of(b"tar"),
             size: 4,
             media_type: "m".into(),
+            annotations: Default::default(),
         };
         // Recorded without a place: seen nowhere yet.
         cache.put(&key, &entry).unwrap();

@@ -101,6 +101,13 @@ impl LearntLayers {
                         diff_id,
                         size: l.size,
                         media_type: l.media_type,
+                        // What else the descriptor says of the blob (zstd:chunked's table of
+                        // contents) goes with it wherever it is named again.
+                        annotations: l
+                            .annotations
+                            .into_iter()
+                            .filter(|(k, _)| k != LAYER_KEY_ANNOTATION && k != DIFF_ID_ANNOTATION)
+                            .collect(),
                     },
                     repository: repository.to_owned(),
                 }

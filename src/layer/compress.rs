@@ -4,8 +4,10 @@
 //! Cargo.lock (flate2 on zlib-rs), and input reaches it in fixed-size chunks whatever sizes the tar
 //! writer produces, so buffering elsewhere can never change the output.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
+use super::chunked::ChunkedWriter;
 use super::gzip::GzipStream;
 use crate::image::media_types::{OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD};
 
@@ -22,6 +24,8 @@ const GZIP_ENCODER_VERSION: u32 = 2;
 /// Version of nixpush's zstd encoder: 2 is libzstd's multi-threaded mode with at least one
 /// worker (the same bytes for any worker count); 1 was single-threaded (other bytes).
 const ZSTD_ENCODER_VERSION: u32 = 2;
+/// Version of nixpush's zstd:chunked writer (its frames and table of contents).
+const ZSTD_CHUNKED_VERSION: u32 = 1;
 /// zstd's job size in its multi-threaded mode (part of what its output depends on).
 const ZSTD_JOB_SIZE: u32 = 1 << 20;
 /// Size of the chunks the compressor is fed.
@@ -37,6 +41,11 @@ pub enum Compression {
     /// Always libzstd's multi-threaded mode, with at least one worker: its output is the same for
     /// any worker count from one up, and differs from the single-threaded mode's.
     Zstd {
+        level: u32,
+    },
+    /// zstd:chunked (containers/storage's partial-pull format): zstd whose frames hold each
+    /// regular file's content apart, with a table of contents; read as plain zstd by others.
+    ZstdChunked {
         level: u32,
     },
     None,
@@ -55,7 +64,7 @@ impl Compression {
     pub fn media_type(&self) -> &'static str {
         match self {
             Compression::Gzip { .. } => OCI_LAYER_GZIP,
-            Compression::Zstd { .. } => OCI_LAYER_ZSTD,
+            Compression::Zstd { .. } | Compression::ZstdChunked { .. } => OCI_LAYER_ZSTD,
             Compression::None => OCI_LAYER,
         }
     }
@@ -68,6 +77,9 @@ impl Compression {
         match self {
             Compression::Gzip { level } => format!("gzip-adaptive{GZIP_ENCODER_VERSION}-{level}"),
             Compression::Zstd { level } => format!("zstd{ZSTD_ENCODER_VERSION}-{level}"),
+            Compression::ZstdChunked { level } => {
+                format!("zstd-chunked{ZSTD_CHUNKED_VERSION}-{level}")
+            }
             Compression::None => "none".to_owned(),
         }
     }
@@ -83,6 +95,9 @@ impl Compression {
                 // of four layers at once past 100 MiB).
                 e.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))?;
                 Codec::Zstd(Box::new(e))
+            }
+            Compression::ZstdChunked { level } => {
+                Codec::ZstdChunked(Box::new(ChunkedWriter::new(inner, *level)?))
             }
             Compression::None => Codec::Identity(inner),
         };
@@ -101,6 +116,7 @@ fn zstd_workers() -> u32 {
 enum Codec<W: Write> {
     Gzip(Box<GzipStream<W>>),
     Zstd(Box<zstd::stream::write::Encoder<'static, W>>),
+    ZstdChunked(Box<ChunkedWriter<W>>),
     Identity(W),
 }
 
@@ -115,19 +131,22 @@ impl<W: Write> Encoder<W> {
         match &mut self.codec {
             Codec::Gzip(e) => e.feed(&self.chunk)?,
             Codec::Zstd(e) => e.write_all(&self.chunk)?,
+            Codec::ZstdChunked(e) => e.write_all(&self.chunk)?,
             Codec::Identity(w) => w.write_all(&self.chunk)?,
         }
         self.chunk.clear();
         Ok(())
     }
 
-    /// Compresses what is left and returns the inner writer.
-    pub fn finish(mut self) -> io::Result<W> {
+    /// Compresses what is left and returns the inner writer, and the annotations the blob's
+    /// descriptor must carry (zstd:chunked's table of contents; none for the others).
+    pub fn finish(mut self) -> io::Result<(W, BTreeMap<String, String>)> {
         self.feed()?;
         match self.codec {
-            Codec::Gzip(e) => e.finish(),
-            Codec::Zstd(e) => e.finish(),
-            Codec::Identity(w) => Ok(w),
+            Codec::Gzip(e) => Ok((e.finish()?, BTreeMap::new())),
+            Codec::Zstd(e) => Ok((e.finish()?, BTreeMap::new())),
+            Codec::ZstdChunked(e) => e.finish(),
+            Codec::Identity(w) => Ok((w, BTreeMap::new())),
         }
     }
 }
@@ -159,7 +178,7 @@ mod tests {
         for piece in data.chunks(write_size) {
             e.write_all(piece).unwrap();
         }
-        e.finish().unwrap()
+        e.finish().unwrap().0
     }
 
     fn compress(data: &[u8], write_size: usize) -> Vec<u8> {

@@ -3,6 +3,7 @@
 
 mod archive_file;
 mod archive_member;
+mod chunked;
 mod compress;
 mod generated;
 mod gzip;

@@ -3,6 +3,7 @@
 //! chunks. Memory is the channel's few chunks, whatever the layer's size. A layer can be opened as
 //! often as needed (to upload, to retry, to hash only): every open reads the store again.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::pin::Pin;
 
@@ -36,6 +37,9 @@ pub struct LayerDigests {
     pub digest: Digest,
     /// Size of the compressed blob.
     pub size: u64,
+    /// What the blob's descriptor must say of it: where a zstd:chunked blob's table of
+    /// contents is (empty for the other compressions).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Writes the compressed layer into `sink` and returns its digests. Blocking.
@@ -119,7 +123,7 @@ pub fn build_layer<W: Write>(
         }
         _ => {}
     }
-    let blob = encoder.finish().map_err(LayerError::Sink)?;
+    let (blob, annotations) = encoder.finish().map_err(LayerError::Sink)?;
     let (mut sink, digest, size) = blob.finish();
     sink.flush().map_err(LayerError::Sink)?;
     Ok((
@@ -128,6 +132,7 @@ pub fn build_layer<W: Write>(
             diff_id,
             digest,
             size,
+            annotations,
         },
     ))
 }

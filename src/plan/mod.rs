@@ -11,13 +11,13 @@ pub mod provenance;
 mod rebased;
 mod rootfs;
 mod run_config;
-mod time;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bytes::Bytes;
 
+pub use crate::time::{format_unix, is_rfc3339, parse_unix, rfc3339_now, unix_now};
 pub use base::{
     run_config_on, BaseError, BaseImage, BaseLayer, BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION,
 };
@@ -28,7 +28,6 @@ pub use popularity::by_popularity;
 pub use rebased::{rebased_config, rebased_run_config, RebaseConfigError};
 pub use rootfs::{root_entries, RootFsError};
 pub use run_config::{ConfigError, ConfigFlags};
-pub use time::{format_unix, is_rfc3339, parse_unix, rfc3339_now, unix_now};
 
 use crate::digest::Digest;
 use crate::image::{
@@ -186,11 +185,12 @@ impl ImagePlan {
                     digest: l.digest.clone(),
                     size: l.size,
                     annotations: if annotated {
-                        [
+                        let mut annotations = l.annotations.clone();
+                        annotations.extend([
                             (LAYER_KEY_ANNOTATION.to_owned(), spec.key.to_string()),
                             (DIFF_ID_ANNOTATION.to_owned(), l.diff_id.to_string()),
-                        ]
-                        .into()
+                        ]);
+                        annotations
                     } else {
                         BTreeMap::new()
                     },

@@ -1,4 +1,5 @@
-//! Image timestamps: RFC 3339 parsing and formatting, without a date library for three functions.
+//! Timestamps (image configs, zstd:chunked tables of contents): RFC 3339 parsing and
+//! formatting, without a date library for three functions.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
