@@ -26,11 +26,13 @@ Measured (see docs/benchmarks.md):
      (`nix path-info --json --recursive`) and `nix flake metadata`;
   9. publishing from a binary cache (bench/from_cache.py): nixpush STORE_PATH --substituter
      against `nix copy --from` the cache followed by a local push, the NAR bytes of an unchanged
-     re-push from the cache, and peak RSS for a 1 GiB path from the cache.
+     re-push from the cache, and peak RSS for a 1 GiB path from the cache;
+ 10. a fleet update (bench/fleet.py): the bytes a node with partial pulls on downloads of a
+     50 MB layer rebuilt with one file changed, zstd:chunked against gzip.
 
 Usage: python3 bench/bench.py [--runs 3] [--paths 100] [--mib 500] [--rss-sizes 1024,4096]
                               [--archive-mib 200] [--smallfiles 1] [--cache-mib 300]
-                              [--cache-rss-mib 1024] [--only cache]
+                              [--cache-rss-mib 1024] [--only cache|fleet]
 Run through `make bench`, which sets the offline Nix configuration.
 """
 
@@ -52,6 +54,7 @@ sys.path.insert(0, os.path.join(REPO, "fixtures", "demo"))
 import layer_tar  # noqa: E402
 import make_archive  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fleet  # noqa: E402
 import from_cache  # noqa: E402
 
 NIXPUSH = os.path.join(REPO, "target", "release", "nixpush")
@@ -324,6 +327,13 @@ def bench_archive(mib, runs):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def big_layer(manifest):
+    """The digest and size of a manifest's largest layer."""
+    layers = json.loads(manifest)["layers"]
+    largest = max(layers, key=lambda l: l["size"])
+    return largest["digest"], largest["size"]
+
+
 def median(values):
     return statistics.median(values)
 
@@ -423,7 +433,8 @@ def main():
     ap.add_argument("--cache-mib", type=int, default=300,
                     help="size of the closure published from a binary cache; 0 skips it")
     ap.add_argument("--cache-rss-mib", type=int, default=1024)
-    ap.add_argument("--only", choices=["cache"], help="run only the binary cache rows")
+    ap.add_argument("--only", choices=["cache", "fleet"],
+                    help="run only the binary cache rows, or only the fleet row")
     args = ap.parse_args()
     for tool in ("nix", "docker-registry", "skopeo", "strace", "curl"):
         if not shutil.which(tool):
@@ -432,6 +443,12 @@ def main():
     print(f"machine: {os.cpu_count()} cores, {os.uname().machine}, {os.uname().sysname} {os.uname().release}")
     if args.only == "cache":
         bench_cache_only(args)
+        return
+    if args.only == "fleet":
+        print()
+        print("| measure | zstd:chunked | gzip | ratio |")
+        print("| --- | --- | --- | --- |")
+        print_fleet_row(fleet.bench_fleet(cache_context(args)))
         return
     nix_time, closure = build(args.paths, args.mib, 1)
     build(args.paths, args.mib, 2)
@@ -547,6 +564,15 @@ def main():
               f"{gz / floor:.2f}x | the floor |")
     if cached:
         print_cache_rows(args, cached)
+    print_fleet_row(fleet.bench_fleet(cache_context(args)))
+
+
+def print_fleet_row(result):
+    chunked, chunked_size, gzip, gzip_size = result
+    print(f"| fleet update: bytes a node (partial pulls on) downloads of a 50 MB layer rebuilt "
+          f"with one file changed | {chunked / 1e6:.2f} MB of {chunked_size / 1e6:.1f} MB "
+          f"(zstd:chunked) | {gzip / 1e6:.2f} MB of {gzip_size / 1e6:.1f} MB (gzip) | "
+          f"{chunked / gzip:.4f}x | < 0.05x |")
 
 
 def cache_context(args):
@@ -554,7 +580,7 @@ def cache_context(args):
     return argparse.Namespace(
         nix_env=nix_env, bench_env=bench_env, build_with=build_with, with_cache=with_cache,
         Registry=Registry, timed=timed, median=median, free_port=free_port, NIXPUSH=NIXPUSH,
-        paths=args.paths,
+        paths=args.paths, big_layer=big_layer,
     )
 
 

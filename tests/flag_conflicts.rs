@@ -44,6 +44,10 @@ fn contradicting_flags_are_refused_before_nix_or_the_registry_is_asked() {
             &["--format docker", "--compression zstd"][..],
         ),
         (
+            &["--format", "docker", "--compression", "zstd:chunked"][..],
+            &["--format docker", "--compression zstd:chunked"][..],
+        ),
+        (
             &["--format", "docker", "--sbom"],
             &["--format docker", "--sbom"],
         ),

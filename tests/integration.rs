@@ -57,3 +57,4 @@ mod transport;
 mod upload_modes;
 mod warnings;
 mod wild_registries;
+mod zstd_chunked;

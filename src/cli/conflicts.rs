@@ -130,6 +130,11 @@ mod tests {
                 "--compression zstd",
             ),
             (
+                &["--format", "docker", "--compression", "zstd:chunked"][..],
+                "--format docker",
+                "--compression zstd:chunked",
+            ),
+            (
                 &["--format", "docker", "--sbom"],
                 "--format docker",
                 "--sbom",

@@ -21,7 +21,8 @@
 //!   requests before a registry;
 //! - `binary_cache` and `cached_closure`: Nix binary caches written by `nix copy`, served over
 //!   HTTP, and closures that only they hold;
-//! - `object_storage`: a real S3-compatible server (SeaweedFS) and its buckets, filled by boto3.
+//! - `object_storage`: a real S3-compatible server (SeaweedFS) and its buckets, filled by boto3;
+//! - `partial_pulls`: a fleet node, podman with a store of its own and partial pulls on.
 
 #![allow(dead_code)] // gc_root's binary uses a small part of the bed
 
@@ -36,6 +37,7 @@ pub mod front;
 mod nix;
 pub mod object_storage;
 mod oracles;
+pub mod partial_pulls;
 pub mod quirks;
 mod registry;
 mod run;

@@ -252,6 +252,19 @@ impl Registry {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
 
+    /// The status and body bytes of each `GET` of blob `digest`, from the access log.
+    pub fn blob_gets(&self, digest: &str) -> Vec<(u16, u64)> {
+        let needle = format!("/blobs/{digest} HTTP/1.1\" ");
+        self.log()
+            .lines()
+            .filter(|l| l.contains("\"GET ") && l.contains(&needle))
+            .filter_map(|l| {
+                let mut rest = l.split(&needle).nth(1)?.split(' ');
+                Some((rest.next()?.parse().ok()?, rest.next()?.parse().ok()?))
+            })
+            .collect()
+    }
+
     /// Access-log lines of requests with `method` whose path contains `path_part`.
     pub fn requests(&self, method: &str, path_part: &str) -> usize {
         let needle = format!("\"{method} ");

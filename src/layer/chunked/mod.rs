@@ -9,6 +9,7 @@
 //! gzip layer's diff_id. Single-threaded libzstd per frame, fed what the tar gives it: the same
 //! bytes on any machine and with any number of cores.
 
+mod frames;
 mod tar_header;
 mod tar_split;
 mod toc;
@@ -17,17 +18,15 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use sha2::{Digest as _, Sha256};
-use zstd::stream::raw::{Encoder as RawEncoder, InBuffer, Operation, OutBuffer};
 
 use crate::digest::Digest;
+use frames::Frames;
 use tar_header::{Pending, BLOCK};
 use tar_split::{TarSplit, CRC64};
-use toc::{Place, Toc, TocEntry, SKIPPABLE_MAGIC};
+use toc::{Place, Toc, TocEntry};
 
 /// Most bytes of extended headers (PAX records, GNU long names) kept for one entry.
 const MAX_EXTENDED: u64 = 1024 * 1024;
-/// Output buffer between libzstd and the blob.
-const OUT_BUFFER: usize = 64 * 1024;
 
 /// Where the tar stream is.
 enum Part {
@@ -288,77 +287,6 @@ impl<W: Write> Write for ChunkedWriter<W> {
     }
 }
 
-/// zstd frames one after another, each ended when asked, and the count of bytes written.
-struct Frames<W: Write> {
-    inner: W,
-    encoder: RawEncoder<'static>,
-    out: Vec<u8>,
-    open: bool,
-    written: u64,
-}
-
-impl<W: Write> Frames<W> {
-    fn new(inner: W, level: i32) -> io::Result<Self> {
-        Ok(Frames {
-            inner,
-            encoder: RawEncoder::new(level)?,
-            out: vec![0; OUT_BUFFER],
-            open: false,
-            written: 0,
-        })
-    }
-
-    fn emit(&mut self, n: usize) -> io::Result<()> {
-        self.inner.write_all(&self.out[..n])?;
-        self.written += n as u64;
-        Ok(())
-    }
-
-    /// Compresses `data` into the current frame (opening one if none is).
-    fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
-        self.open = true;
-        while !data.is_empty() {
-            let mut input = InBuffer::around(data);
-            let mut output = OutBuffer::around(&mut self.out[..]);
-            self.encoder.run(&mut input, &mut output)?;
-            let (consumed, produced) = (input.pos(), output.pos());
-            self.emit(produced)?;
-            data = &data[consumed..];
-        }
-        Ok(())
-    }
-
-    /// Ends the current frame, if one is open.
-    fn end_frame(&mut self) -> io::Result<()> {
-        if !self.open {
-            return Ok(());
-        }
-        loop {
-            let mut output = OutBuffer::around(&mut self.out[..]);
-            let remaining = self.encoder.finish(&mut output, true)?;
-            let produced = output.pos();
-            self.emit(produced)?;
-            if remaining == 0 {
-                break;
-            }
-        }
-        self.encoder.reinit()?;
-        self.open = false;
-        Ok(())
-    }
-
-    /// A skippable frame holding `data`.
-    fn skippable(&mut self, data: &[u8]) -> io::Result<()> {
-        let mut header = [0u8; 8];
-        header[..4].copy_from_slice(&SKIPPABLE_MAGIC.to_le_bytes());
-        header[4..].copy_from_slice(&(data.len() as u32).to_le_bytes());
-        self.inner.write_all(&header)?;
-        self.inner.write_all(data)?;
-        self.written += (header.len() + data.len()) as u64;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,7 +353,10 @@ mod tests {
 
     /// The skippable frame at `offset - 8`, decompressed.
     fn skippable_at(blob: &[u8], offset: usize, length: usize) -> Vec<u8> {
-        assert_eq!(blob[offset - 8..offset - 4], SKIPPABLE_MAGIC.to_le_bytes());
+        assert_eq!(
+            blob[offset - 8..offset - 4],
+            toc::SKIPPABLE_MAGIC.to_le_bytes()
+        );
         zstd::stream::decode_all(&blob[offset..offset + length]).unwrap()
     }
 
