@@ -10,9 +10,11 @@ PACKAGES=(
   nix-bin                          # builds the installables
   docker-registry                  # local registry (CNCF distribution)
   skopeo umoci podman runc         # inspect, unpack and run pushed images
+  containerd                       # ctr: containerd pulls and runs them too
   apache2-utils busybox-static strace python3 python3-venv
   git ca-certificates curl openssl zstd
   gnome-keyring dbus-daemon        # a real Secret Service for `nixpush login` tests
+  tar-split                        # vbatts/tar-split's own disassembly, zstd:chunked's oracle
 )
 
 is_installed() {

@@ -4,8 +4,9 @@
 //! one file changed, by fetching that file's frame and the table of contents; with gzip it
 //! fetches the whole layer. What the registry served is read from its access log. The layer
 //! is plain zstd to every other reader: its tar is the gzip layer's (the diff_ids and the image
-//! ID are the same), the Python tarfile oracle's, and the same bytes on one core and two and
-//! from a binary cache.
+//! ID are the same), the Python tarfile oracle's, its tar-split the one vbatts/tar-split makes
+//! of that tar; containerd pulls and runs it; the same bytes on one core and two and from a
+//! binary cache.
 
 use crate::common;
 
@@ -14,6 +15,7 @@ use std::process::Command;
 
 use common::binary_cache::assert_not_in_store;
 use common::cached_closure::*;
+use common::containerd::Containerd;
 use common::partial_pulls::{file_digests, FleetNode};
 use common::*;
 
@@ -134,6 +136,36 @@ fn decompressed(copy: &OciCopy, digest: &str) -> PathBuf {
     tar
 }
 
+/// `tar-split disasm` of `tar`: its JSON lines, as vbatts/tar-split writes them.
+fn tar_split_disasm(tar: &Path) -> Vec<u8> {
+    let packed = tar.with_extension("json.gz");
+    run_ok(
+        Command::new("tar-split")
+            .args(["disasm", "--no-stdout", "--output"])
+            .arg(&packed)
+            .arg(tar),
+        "tar-split disasm",
+    );
+    let mut lines = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&packed).unwrap()),
+        &mut lines,
+    )
+    .unwrap();
+    lines
+}
+
+/// The entries of a tar-split, as JSON values; segments with nothing in them (tar-split
+/// versions differ in writing one at the end) left out.
+fn tar_split_entries(lines: &[u8]) -> Vec<serde_json::Value> {
+    lines
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice::<serde_json::Value>(l).unwrap())
+        .filter(|e| !(e["type"] == 2 && e["payload"] == ""))
+        .collect()
+}
+
 #[test]
 fn a_zstd_chunked_layer_is_plain_zstd_of_the_gzip_layers_tar_on_any_core_count() {
     let registry = Registry::start();
@@ -180,6 +212,19 @@ fn a_zstd_chunked_layer_is_plain_zstd_of_the_gzip_layers_tar_on_any_core_count()
             assert!(annotations[key].is_string(), "{key}: {layer}");
         }
         let tar = decompressed(&copy, layer["digest"].as_str().unwrap());
+        // The tar-split is the one vbatts/tar-split itself makes of the layer's tar.
+        let blob =
+            std::fs::read(oci_blob(&copy.layout, layer["digest"].as_str().unwrap())).unwrap();
+        let place = annotations["io.github.containers.zstd-chunked.tarsplit-position"]
+            .as_str()
+            .unwrap();
+        let place: Vec<usize> = place.split(':').map(|n| n.parse().unwrap()).collect();
+        let ours = zstd::stream::decode_all(&blob[place[0]..place[0] + place[1]]).unwrap();
+        assert_eq!(ours.len(), place[2]);
+        assert_eq!(
+            tar_split_entries(&ours),
+            tar_split_entries(&tar_split_disasm(&tar))
+        );
         let check = check_layer(&tar);
         assert_eq!(check["diff_id"], diff_ids[i], "{check}");
         if !check["expected"].is_null() {
@@ -189,6 +234,14 @@ fn a_zstd_chunked_layer_is_plain_zstd_of_the_gzip_layers_tar_on_any_core_count()
             );
         }
     }
+
+    // containerd pulls it and runs it.
+    let containerd = Containerd::start();
+    let image = format!("{}/chunked:v1", registry.host());
+    containerd.pull(&image);
+    let app = nix_build(&installable).remove(0);
+    let command = format!("{}/bin/app", app.display());
+    assert_eq!(containerd.run(&image, &[&command]), "hello from nixpush\n");
 
     // One core and one job, or both cores: the same blobs.
     let cache = tempfile::tempdir().unwrap();

@@ -22,7 +22,8 @@
 //! - `binary_cache` and `cached_closure`: Nix binary caches written by `nix copy`, served over
 //!   HTTP, and closures that only they hold;
 //! - `object_storage`: a real S3-compatible server (SeaweedFS) and its buckets, filled by boto3;
-//! - `partial_pulls`: a fleet node, podman with a store of its own and partial pulls on.
+//! - `partial_pulls`: a fleet node, podman with a store of its own and partial pulls on;
+//! - `containerd`: a containerd daemon of the test's own, and `ctr` pulling and running images.
 
 #![allow(dead_code)] // gc_root's binary uses a small part of the bed
 
@@ -32,6 +33,7 @@ pub mod binary_cache;
 pub mod cached_closure;
 mod certificates;
 mod clients;
+pub mod containerd;
 mod fault_proxy;
 pub mod front;
 mod nix;
