@@ -33,7 +33,7 @@ else
   # libtest starts tests in name order, so the slowest integration tests (seeded faults at one
   # in three, five and ten, a minute or more each; the leak check of every failure) would start
   # last and end the run alone. They start first, FIRST_THREADS at a time, beside the rest.
-  first=(_fault_in_ hostile::no_password_is_ever_printed)
+  first=(resilience:: hostile::no_password_is_ever_printed)
   first_threads=${FIRST_THREADS:-2}
   cargo test --release --test integration -- --test-threads="$first_threads" "${first[@]}" \
     > >(sed 's/^/[first] /') 2>&1 &
