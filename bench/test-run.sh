@@ -18,9 +18,13 @@ verifier=$PWD/target/sigstore-verify
 
 prepare() {
   local dir=$work/$1
+  # Built by an earlier invocation: kept (`rm -rf target/test-run` to build again).
+  [[ -e $dir/.prepared ]] && return
   rm -rf "$dir"
   mkdir -p "$dir/target"
   git archive "$1" | tar -x -C "$dir"
+  # The tests' Python tools, as `make setup` made them here.
+  ln -s "$PWD/target/test-venv" "$dir/target/test-venv"
   # The tests' verifier as `make test-tools` builds it: its dependencies from this checkout's
   # build (only its own crate is compiled again, under the new path).
   if [[ -d $verifier ]]; then cp -a "$verifier" "$dir/target/"; fi
@@ -28,6 +32,7 @@ prepare() {
     cargo build --release --locked --quiet --manifest-path tests/sigstore-verify/Cargo.toml \
       --target-dir target/sigstore-verify &&
     cargo test --release --locked --no-run --quiet)
+  touch "$dir/.prepared"
 }
 
 run() {
@@ -39,7 +44,7 @@ run() {
     if [[ -x scripts/test.sh ]]; then
       NIXPUSH_TEST_BUILT=1 scripts/test.sh
     else
-      cargo test --release
+      cargo test --release --no-fail-fast
     fi
   ) >"$work/$1.log" 2>&1 || status=$?
   echo $((SECONDS - start)) "$status"
