@@ -92,11 +92,7 @@ mod tests {
         }
     }
 
-    fn token(out: &mut Vec<u8>, s: &[u8]) {
-        out.extend_from_slice(&(s.len() as u64).to_le_bytes());
-        out.extend_from_slice(s);
-        out.resize(out.len().next_multiple_of(8), 0);
-    }
+    use crate::layer::nar::nar_token as token;
 
     /// A plain tar of a small member then a large one, as the NAR of a store path holding it.
     fn archive_nar() -> Vec<u8> {

@@ -302,16 +302,19 @@ fn name_too_long(parent: &[u8], name: &[u8]) -> io::Error {
     ))
 }
 
+/// Appends a NAR token to `out` (for the tests that write NARs).
+#[cfg(test)]
+pub(super) fn nar_token(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(s);
+    out.resize(out.len().next_multiple_of(8), 0);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A NAR token.
-    fn t(out: &mut Vec<u8>, s: &[u8]) {
-        out.extend_from_slice(&(s.len() as u64).to_le_bytes());
-        out.extend_from_slice(s);
-        out.resize(out.len().next_multiple_of(8), 0);
-    }
+    use super::nar_token as t;
 
     fn file_nar(names: &[&[u8]]) -> Vec<u8> {
         let mut n = Vec::new();

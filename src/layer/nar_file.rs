@@ -76,11 +76,7 @@ impl<R: Read> Read for NarFile<R> {
 mod tests {
     use super::*;
 
-    fn token(out: &mut Vec<u8>, s: &[u8]) {
-        out.extend_from_slice(&(s.len() as u64).to_le_bytes());
-        out.extend_from_slice(s);
-        out.resize(out.len().next_multiple_of(8), 0);
-    }
+    use crate::layer::nar::nar_token as token;
 
     fn nar_of(tokens: &[&[u8]]) -> Vec<u8> {
         let mut nar = Vec::new();

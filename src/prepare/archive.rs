@@ -23,17 +23,29 @@ pub(super) fn prepare_archive(
     archive: ArchiveImage,
 ) -> Result<Prepared, PrepareError> {
     let plan = archive_plan(options, &built.closure, &archive)?;
-    Ok(Prepared {
+    let closure = built.closure.clone();
+    let alive = Alive::Built {
+        _built: vec![built],
+    };
+    Ok(archive_prepared(plan, &archive, closure, alive))
+}
+
+/// The image `archive` holds, planned: named and tagged as the archive names it.
+pub(super) fn archive_prepared(
+    plan: ImagePlan,
+    archive: &ArchiveImage,
+    closure: Closure,
+    alive: Alive,
+) -> Prepared {
+    Prepared {
         plan,
         image_tag: archive.tag().map(str::to_owned),
         image_name: archive.name().map(str::to_owned),
-        closure: built.closure.clone(),
+        closure,
         license: None,
         flake: None,
-        _alive: Alive::Built {
-            _built: vec![built],
-        },
-    })
+        _alive: alive,
+    }
 }
 
 /// The plan of the image `archive` holds: its layers as they are, its config byte for byte.

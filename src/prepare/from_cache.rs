@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::archive::{archive_plan, read_archive_indexed};
+use super::archive::{archive_plan, archive_prepared, read_archive_indexed};
 use super::docker_tools::docker_tools_plan;
 use super::error::PrepareError;
 use super::options::PrepareOptions;
@@ -56,15 +56,8 @@ pub(super) async fn prepare_from_cache(
         if let Some(archive) = cached_archive(options, &cached, path).await? {
             let mut plan = archive_plan(options, &cached.closure, &archive)?;
             read_from_cache(&mut plan, &cached, BTreeMap::new());
-            return Ok(Prepared {
-                plan,
-                image_tag: archive.tag().map(str::to_owned),
-                image_name: archive.name().map(str::to_owned),
-                closure: cached.closure.clone(),
-                license: None,
-                flake: None,
-                _alive: Alive::Nothing,
-            });
+            let closure = cached.closure.clone();
+            return Ok(archive_prepared(plan, &archive, closure, Alive::Nothing));
         }
     }
     if let Some((conf_path, conf)) = docker_tools_conf(&cached, path).await? {
