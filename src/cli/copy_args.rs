@@ -10,7 +10,7 @@ use nixpush::push::{copy, CopyRequest};
 use nixpush::reference::Reference;
 
 use super::credentials_args::given_credentials;
-use super::subcommand::{fail, run_library, signer};
+use super::subcommand::{fail, print_written, run_library, signer};
 
 /// `nixpush copy`.
 #[derive(Debug, Args)]
@@ -79,23 +79,18 @@ pub fn run(args: CopyArgs) -> ExitCode {
     let stop = nixpush::stop::Stop::default();
     match run_library(args.verbose, |reporter| copy(&request, reporter, &stop)) {
         Ok(outcome) => {
-            if args.json {
-                let c = &outcome.counts;
-                let doc = serde_json::json!({
-                    "reference": outcome.reference,
-                    "digest": outcome.digest.to_string(),
-                    "tags": outcome.tags,
-                    "blobsStreamed": c.streamed,
-                    "blobsMounted": c.mounted,
-                    "blobsSkipped": c.skipped,
-                    "manifestsWritten": c.manifests_written,
-                    "attachments": c.attachments,
-                });
-                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-            } else {
-                println!("{}", outcome.reference);
-            }
-            ExitCode::SUCCESS
+            let c = &outcome.counts;
+            let doc = serde_json::json!({
+                "reference": outcome.reference,
+                "digest": outcome.digest.to_string(),
+                "tags": outcome.tags,
+                "blobsStreamed": c.streamed,
+                "blobsMounted": c.mounted,
+                "blobsSkipped": c.skipped,
+                "manifestsWritten": c.manifests_written,
+                "attachments": c.attachments,
+            });
+            print_written(args.json, &outcome.reference, doc)
         }
         Err(code) => code,
     }

@@ -1,6 +1,6 @@
 //! What the registry subcommands (`copy`, `rebase`, `verify`) share around the library call: the
-//! one-line error with its exit code, the signing key from the same flags a push takes, and the
-//! runtime with progress on stderr.
+//! one-line error with its exit code, the signing key from the same flags a push takes, the
+//! runtime with progress on stderr, and what is printed of an image written.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +29,17 @@ pub(super) fn signer(
         provenance: false,
     };
     sign.signer().map_err(|e| fail(2, &e.to_string()))
+}
+
+/// What a subcommand that wrote an image prints: `doc` with `--json`, else the pinned
+/// reference alone.
+pub(super) fn print_written(json: bool, reference: &str, doc: serde_json::Value) -> ExitCode {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        println!("{reference}");
+    }
+    ExitCode::SUCCESS
 }
 
 /// Runs the library's `work` on a runtime of its own with progress lines on stderr; its error

@@ -132,11 +132,7 @@ impl LayerCache {
         ) else {
             return Ok(());
         };
-        std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        tmp.write_all(index)?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        Ok(())
+        write_whole(dir, &path, index)
     }
 
     /// Named by the archive's store path and NAR hash, which decide its bytes.
@@ -189,12 +185,22 @@ impl LayerCache {
             layer: layer.clone(),
             seen,
         };
-        std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        tmp.write_all(&serde_json::to_vec(&entry).expect("cache entries serialise"))?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        Ok(())
+        write_whole(
+            dir,
+            &path,
+            &serde_json::to_vec(&entry).expect("cache entries serialise"),
+        )
     }
+}
+
+/// Writes `bytes` to `path` in `dir` through a temporary file renamed into place: a reader sees
+/// the whole file or none.
+fn write_whole(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 #[cfg(test)]

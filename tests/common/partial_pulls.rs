@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{repo_root, require, run_ok};
+use super::{require, run_ok};
 
 pub struct FleetNode {
     dir: tempfile::TempDir,
@@ -25,17 +25,13 @@ impl FleetNode {
         FleetNode { dir }
     }
 
+    /// The bed's podman (its containers.conf), on this node's store.
     fn podman(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("podman");
+        let mut cmd = super::podman(args);
         cmd.env(
-            "CONTAINERS_CONF",
-            repo_root().join("fixtures/containers.conf"),
-        )
-        .env(
             "CONTAINERS_STORAGE_CONF",
             self.dir.path().join("storage.conf"),
-        )
-        .args(args);
+        );
         cmd
     }
 
