@@ -15,6 +15,7 @@ PACKAGES=(
   git ca-certificates curl openssl zstd
   gnome-keyring dbus-daemon        # a real Secret Service for `nixpush login` tests
   tar-split                        # vbatts/tar-split's own disassembly, zstd:chunked's oracle
+  golang-go                        # Go's archive/tar and encoding/json: nix2container's oracle
 )
 
 is_installed() {

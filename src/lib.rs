@@ -19,6 +19,7 @@ pub mod known_layers;
 pub mod layer;
 pub mod layer_jobs;
 pub mod nix;
+pub mod nix2container;
 pub mod outcome;
 pub mod plan;
 pub mod prepare;

@@ -52,6 +52,8 @@ pub struct PushRequest {
     /// `--max-layers`, when given (plain packages; dockerTools images carry their own layering).
     pub max_layers: Option<usize>,
     pub compression: Compression,
+    /// `--compression` was given (an image kind with a default of its own follows it only then).
+    pub compression_chosen: bool,
     pub jobs: usize,
     pub insecure: bool,
     pub ca_cert: Option<PathBuf>,
@@ -84,6 +86,7 @@ impl PushRequest {
             created: self.created.clone(),
             max_layers: self.max_layers,
             compression: self.compression,
+            compression_chosen: self.compression_chosen,
             sbom: self.sbom.is_some(),
             provenance: self.provenance,
             substituters: self.substituters.clone(),

@@ -35,6 +35,7 @@ mod layout_signing;
 mod local_targets;
 mod mirrors;
 mod nar_layers;
+mod nix2container;
 mod provenance;
 mod publish;
 mod redirects;

@@ -68,6 +68,11 @@ pub enum CompressionArg {
 }
 
 impl CompressionArg {
+    /// `--compression` as given, or gzip when it is not.
+    pub(super) fn given(arg: Option<Self>) -> Self {
+        arg.unwrap_or(CompressionArg::Gzip)
+    }
+
     pub(super) fn name(self) -> &'static str {
         match self {
             CompressionArg::Gzip => "gzip",

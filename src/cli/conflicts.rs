@@ -28,11 +28,11 @@ pub(super) fn check(args: &PushArgs, destination: &Destination) -> Result<(), Us
         (
             docker
                 && matches!(
-                    args.compression,
+                    CompressionArg::given(args.compression),
                     CompressionArg::Zstd | CompressionArg::ZstdChunked
                 ),
             "--format docker",
-            args.compression.flag(),
+            CompressionArg::given(args.compression).flag(),
             "Docker schema 2 manifests cannot name zstd layers (use --compression gzip, or OCI manifests)",
         ),
         (

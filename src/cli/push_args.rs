@@ -79,10 +79,10 @@ pub struct PushArgs {
     /// popular store paths share one layer [default: 100].
     #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=127), help_heading = "Layers")]
     pub max_layers: Option<usize>,
-    /// How layers are compressed: gzip (read by every client), zstd (smaller and faster; needs
-    /// a recent runtime), none.
-    #[arg(long, value_enum, default_value_t = CompressionArg::Gzip, help_heading = "Layers")]
-    pub compression: CompressionArg,
+    /// How layers are compressed: gzip (read by every client), zstd (smaller, faster; needs a
+    /// recent runtime), none [default: gzip; a nix2container image's: none, as it sends them].
+    #[arg(long, value_enum, help_heading = "Layers")]
+    pub compression: Option<CompressionArg>,
     /// Compression level: gzip 0 to 9 [default: 1], zstd 1 to 19 [default: 3].
     #[arg(long, value_name = "LEVEL", help_heading = "Layers")]
     pub compression_level: Option<u32>,
@@ -425,7 +425,8 @@ impl PushArgs {
             Some(t) if nixpush::plan::is_rfc3339(t) => Some(t.to_owned()),
             Some(t) => return Err(UsageError::Created(t.to_owned())),
         };
-        let compression = self.compression.with_level(self.compression_level)?;
+        let compression =
+            CompressionArg::given(self.compression).with_level(self.compression_level)?;
         nixpush::binary_cache::TrustedKeys::parse(&self.trusted_public_keys)?;
         if let Some(bad) = self
             .substituters
@@ -472,6 +473,7 @@ impl PushArgs {
             created,
             max_layers: self.max_layers,
             compression,
+            compression_chosen: self.compression.is_some(),
             jobs: self.jobs.unwrap_or_else(default_jobs),
             insecure: self.insecure,
             ca_cert: self.ca_cert,

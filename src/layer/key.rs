@@ -64,6 +64,16 @@ impl LayerKey {
         LayerKey(hex::encode(Sha256::digest(text.as_bytes())))
     }
 
+    /// The key of a nix2container layer: the digest its image JSON names decides its bytes
+    /// (the tar is checked against it as it streams).
+    pub fn of_nix2container(digest: &crate::digest::Digest, compression: Compression) -> Self {
+        let text = format!(
+            "nixpush layer key\nnix2container {digest}\ncompression {}\n",
+            compression.key_name()
+        );
+        LayerKey(hex::encode(Sha256::digest(text.as_bytes())))
+    }
+
     /// The key of a generated layer: its entries decide its bytes.
     pub fn of_entries(entries: &[super::RootEntry], compression: Compression) -> Self {
         let mut text = format!(

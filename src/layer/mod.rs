@@ -6,11 +6,13 @@ mod archive_member;
 mod chunked;
 mod compress;
 mod generated;
+mod go_tar;
 mod gzip;
 mod key;
 mod nar;
 mod nar_file;
 mod nar_tar;
+mod nix2container_tree;
 mod sink_errors;
 mod source;
 mod stream;
@@ -29,6 +31,7 @@ pub use compress::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL};
 pub use generated::{write_generated_tar, RootEntry};
 pub use key::LayerKey;
 pub use nar::{copy_customisation_layer, copy_nar_member, read_nar, NarEntry, NarVisitor};
+pub use nix2container_tree::{go_regex, write_tree_tar, PathOptions, Perm, Rewrite, TreeSpec};
 pub use source::{NarSource, StoreSource};
 pub use stream::{build_layer, open_layer, LayerDigests, LayerStream};
 pub use tar::Owner;
@@ -77,6 +80,12 @@ pub enum LayerContent {
         member: String,
         diff_id: Digest,
     },
+    /// A nix2container layer of store paths: nix2container's file tree of them, as Go's tar
+    /// writer writes it; `diff_id` is the sha256 the image JSON names (its `digest`).
+    Nix2ContainerTree { tree: TreeSpec, diff_id: Digest },
+    /// A nix2container layer that is a file in the store (`layer-path`: a tar, or a compressed
+    /// one); `diff_id` is the JSON's `diff_ids`.
+    Nix2ContainerFile { path: PathBuf, diff_id: Digest },
 }
 
 /// One layer of an image: its content and the key that names it.
@@ -95,6 +104,8 @@ impl LayerSpec {
             LayerContent::StorePaths { paths, .. } => paths,
             LayerContent::Tarball { store_path, .. } => std::slice::from_ref(store_path),
             LayerContent::ArchiveMember { archive, .. } => std::slice::from_ref(&archive.path),
+            LayerContent::Nix2ContainerTree { tree, .. } => &tree.paths,
+            LayerContent::Nix2ContainerFile { path, .. } => std::slice::from_ref(path),
             LayerContent::Generated { .. } => &[],
         }
     }
@@ -104,7 +115,9 @@ impl LayerSpec {
     pub fn expected_diff_id(&self) -> Option<&Digest> {
         match &self.content {
             LayerContent::Tarball { diff_id, .. } => diff_id.as_ref(),
-            LayerContent::ArchiveMember { diff_id, .. } => Some(diff_id),
+            LayerContent::ArchiveMember { diff_id, .. }
+            | LayerContent::Nix2ContainerTree { diff_id, .. }
+            | LayerContent::Nix2ContainerFile { diff_id, .. } => Some(diff_id),
             _ => None,
         }
     }
@@ -117,7 +130,11 @@ impl LayerSpec {
                 *source = from.clone()
             }
             LayerContent::ArchiveMember { archive, .. } => archive.source = from.clone(),
-            LayerContent::Generated { .. } => {}
+            // Read from the local store only (nix2container images from caches are not
+            // supported yet).
+            LayerContent::Nix2ContainerTree { .. }
+            | LayerContent::Nix2ContainerFile { .. }
+            | LayerContent::Generated { .. } => {}
         }
     }
 
@@ -189,6 +206,16 @@ pub enum LayerError {
     },
     #[error("{} is not what the image's config says: its sha256 is {actual}, the config says {expected}", path.display())]
     DiffIdMismatch {
+        path: PathBuf,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("nix2container's file tree of {}: {reason}", path.display())]
+    Tree { path: PathBuf, reason: String },
+    #[error("its store paths are not the layer the image JSON names: nix2container's tar of them has sha256 {actual}, the JSON's digest is {expected}")]
+    Nix2ContainerMismatch { expected: Digest, actual: Digest },
+    #[error("{} is not the layer the image JSON names: its tar has sha256 {actual}, the JSON's diff_ids say {expected}", path.display())]
+    Nix2ContainerFileMismatch {
         path: PathBuf,
         expected: Digest,
         actual: Digest,

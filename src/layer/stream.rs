@@ -15,8 +15,8 @@ use super::archive_member::CopyError;
 use super::sink_errors::SinkErrors;
 use super::walk::write_layer_tar_from;
 use super::{
-    copy_customisation_layer, copy_member, write_generated_tar, Compression, LayerContent,
-    LayerError, LayerSpec, NarSource, StoreSource,
+    copy_customisation_layer, copy_member, write_generated_tar, write_tree_tar, Compression,
+    LayerContent, LayerError, LayerSpec, NarSource, StoreSource,
 };
 use crate::digest::{Digest, HashingWriter};
 
@@ -82,6 +82,8 @@ pub fn build_layer<W: Write>(
             ..
         } => copy_member(archive, *compression, member, tar)
             .map_err(|e| archive_error(&archive.path, e))?,
+        LayerContent::Nix2ContainerTree { tree, .. } => write_tree_tar(tree, tar)?,
+        LayerContent::Nix2ContainerFile { path, .. } => copy_tar_file(path, tar)?,
     };
     let (encoder, diff_id, _) = tar.finish();
     // A tar used as it is must be the one its checksum (or its image's config) names.
@@ -117,6 +119,24 @@ pub fn build_layer<W: Write>(
         } if *expected != diff_id => {
             return Err(LayerError::DiffIdMismatch {
                 path: archive.path.join(member),
+                expected: expected.clone(),
+                actual: diff_id,
+            })
+        }
+        LayerContent::Nix2ContainerTree {
+            diff_id: expected, ..
+        } if *expected != diff_id => {
+            return Err(LayerError::Nix2ContainerMismatch {
+                expected: expected.clone(),
+                actual: diff_id,
+            })
+        }
+        LayerContent::Nix2ContainerFile {
+            path,
+            diff_id: expected,
+        } if *expected != diff_id => {
+            return Err(LayerError::Nix2ContainerFileMismatch {
+                path: path.clone(),
                 expected: expected.clone(),
                 actual: diff_id,
             })
@@ -176,6 +196,28 @@ fn copy_tarball_from_nar<W: Write>(
         ))
     })?;
     Ok((out.into_inner(), checksum))
+}
+
+/// Copies a nix2container `layer-path` file's tar: as it is, or decompressed.
+fn copy_tar_file<W: Write>(path: &std::path::Path, mut out: W) -> Result<W, LayerError> {
+    let read_err = |source| LayerError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(read_err)?;
+    let mut magic = [0u8; 4];
+    let n = std::io::Read::read(&mut file, &mut magic).map_err(read_err)?;
+    let compression = super::ArchiveCompression::sniff(&magic[..n]);
+    let file = std::io::Read::chain(&magic[..n], file);
+    let mut reader = compression.decoder(file).map_err(read_err)?;
+    let mut buf = vec![0u8; STREAM_CHUNK];
+    loop {
+        let n = std::io::Read::read(&mut reader, &mut buf).map_err(read_err)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.write_all(&buf[..n]).map_err(LayerError::Sink)?;
+    }
 }
 
 /// Copies a tar from the store as it is.

@@ -233,6 +233,10 @@ impl ImagePlan {
                 LayerContent::Tarball { .. } => "  (tar from the store, as is)",
                 LayerContent::Generated { .. } => "  (generated)",
                 LayerContent::ArchiveMember { .. } => "  (layer of an image archive, as is)",
+                LayerContent::Nix2ContainerTree { .. } => {
+                    "  (nix2container's layer of these paths)"
+                }
+                LayerContent::Nix2ContainerFile { .. } => "  (nix2container's layer file, as is)",
             };
             out.push_str(&format!(
                 "layer {}  {} bytes NAR  key {}{kind}\n",

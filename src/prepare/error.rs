@@ -20,6 +20,10 @@ pub enum PrepareError {
     Archive(#[from] ArchiveError),
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error(transparent)]
+    Nix2Container(#[from] crate::nix2container::Nix2ContainerError),
+    #[error("{} names {}, which is not in the local store", json.display(), path.display())]
+    Nix2ContainerPathMissing { json: PathBuf, path: PathBuf },
     #[error("{}", path.display())]
     Conf {
         path: PathBuf,

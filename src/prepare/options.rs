@@ -32,6 +32,9 @@ pub struct PrepareOptions {
     /// `--max-layers`, when given (plain packages).
     pub max_layers: Option<usize>,
     pub compression: Compression,
+    /// `--compression` was given: a nix2container image's layers go as nix2container sends
+    /// them (uncompressed) unless it was.
+    pub compression_chosen: bool,
     /// An SBOM is wanted: the installable's `meta.license` is asked of Nix too.
     pub sbom: bool,
     /// SLSA provenance is wanted: the flake's metadata (locked reference, inputs) is read.

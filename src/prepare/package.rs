@@ -3,6 +3,7 @@
 
 use super::archive::{prepare_archive, read_archive};
 use super::error::PrepareError;
+use super::nix2container::prepare_nix2container;
 use super::options::PrepareOptions;
 use super::platform::platform_of;
 use super::prepared::{Alive, Prepared};
@@ -22,6 +23,10 @@ pub(super) async fn prepare_package(
     // whose only file is a tarball.
     if let Some(archive) = read_archive(ArchiveFile::local(built.top())).await? {
         return prepare_archive(options, built, archive);
+    }
+    // nix2container's `buildImage`: an image JSON, pushed as `copyToRegistry` would.
+    if let Some(image) = crate::nix2container::read_image(built.top())? {
+        return prepare_nix2container(options, built, image);
     }
     let platform = platform_of(options, built.top(), built.system.as_deref(), None)?;
     let config = options.config.resolve(built.top())?;

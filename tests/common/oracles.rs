@@ -1,6 +1,7 @@
 //! The independent references nixpush's output is checked against: Python scripts in
 //! tests/oracle/ that compute a layer's bytes, a dockerTools config, an archive's facts, from the
-//! same inputs, without nixpush's code.
+//! same inputs, without nixpush's code; and nix2container's rules in Go
+//! (fixtures/nix2container/oracle.go, with Go's own archive/tar and encoding/json).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -56,4 +57,26 @@ pub fn check_layer(blob: &Path) -> serde_json::Value {
         "the layer checker",
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Runs the nix2container oracle (fixtures/nix2container/oracle.go, built once with Go's
+/// standard library only) with `args`; returns its stdout.
+pub fn nix2container_oracle(args: &[&std::ffi::OsStr]) -> Vec<u8> {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let oracle = BUILT.get_or_init(|| {
+        require("go");
+        let out = repo_root().join("target/nix2container-oracle");
+        run_ok(
+            Command::new("go")
+                .args(["build", "-o"])
+                .arg(&out)
+                .arg(repo_root().join("fixtures/nix2container/oracle.go"))
+                .env("GOCACHE", "/tmp/nixpush-go-cache")
+                .env("GO111MODULE", "off")
+                .env("CGO_ENABLED", "0"),
+            "go build of the nix2container oracle",
+        );
+        out
+    });
+    run_ok(Command::new(oracle).args(args), "the nix2container oracle").stdout
 }

@@ -1,0 +1,85 @@
+//! A nix2container image (its `buildImage` output: an image JSON) planned as `copyToRegistry`
+//! would push it: each layer nix2container's tar of its store paths (or its `layer-path` file),
+//! checked against the JSON's digest as it streams, keyed by that digest; the config blob its
+//! transport makes, byte for byte; the platform from the JSON's `arch`. The layers go
+//! uncompressed, as nix2container sends them, unless `--compression` says otherwise.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use super::error::PrepareError;
+use super::options::PrepareOptions;
+use super::prepared::{Alive, Prepared};
+use crate::layer::{Compression, LayerContent, LayerKey, LayerSpec};
+use crate::nix::{Built, Platform};
+use crate::nix2container::{LayerSource, Nix2ContainerImage};
+use crate::plan::{ConfigBytes, ImagePlan, DEFAULT_CREATED};
+
+/// Plans the image the JSON `image` (the output of `built`) describes.
+pub(super) fn prepare_nix2container(
+    options: &PrepareOptions,
+    built: Built,
+    image: Nix2ContainerImage,
+) -> Result<Prepared, PrepareError> {
+    options.refuse_config_flags()?;
+    let compression = if options.compression_chosen {
+        options.compression
+    } else {
+        Compression::None
+    };
+    let mut layers = Vec::with_capacity(image.layers.len());
+    for layer in image.layers {
+        let content = match layer.content {
+            LayerSource::Paths(tree) => LayerContent::Nix2ContainerTree {
+                tree,
+                diff_id: layer.digest.clone(),
+            },
+            LayerSource::File(path) => LayerContent::Nix2ContainerFile {
+                path,
+                diff_id: layer.diff_id,
+            },
+        };
+        let spec = LayerSpec {
+            key: LayerKey::of_nix2container(&layer.digest, compression),
+            nar_size: layer.size,
+            content,
+        };
+        // Every path the JSON names must be here to be read (a JSON added to the store by hand
+        // does not keep them alive).
+        for path in spec.store_paths() {
+            if std::fs::symlink_metadata(path).is_err() {
+                return Err(PrepareError::Nix2ContainerPathMissing {
+                    json: image.path.clone(),
+                    path: path.clone(),
+                });
+            }
+        }
+        layers.push(spec);
+    }
+    let plan = ImagePlan {
+        layers,
+        platform: Platform {
+            os: "linux".to_owned(),
+            architecture: image.arch,
+            variant: None,
+        },
+        created: image.created.unwrap_or_else(|| DEFAULT_CREATED.to_owned()),
+        config: serde_json::json!({}),
+        compression,
+        annotations: BTreeMap::new(),
+        config_bytes: ConfigBytes::Exact(Bytes::from(image.config)),
+        base: None,
+    };
+    Ok(Prepared {
+        plan,
+        image_tag: None,
+        image_name: None,
+        closure: built.closure.clone(),
+        license: None,
+        flake: None,
+        _alive: Alive::Built {
+            _built: vec![built],
+        },
+    })
+}
