@@ -140,7 +140,7 @@ fn nothing_in_the_library_reaches_up_to_the_orchestrator() {
 #[test]
 fn the_lower_floors_never_import_the_floors_above() {
     let graph = graph();
-    let forbidden: [(&str, &[&str]); 7] = [
+    let forbidden: [(&str, &[&str]); 8] = [
         // What the installable is, before anything is pushed: it never knows where the image
         // goes (push drives it, not the other way).
         ("prepare", &["push", "registry", "destination"]),
@@ -177,6 +177,11 @@ fn the_lower_floors_never_import_the_floors_above() {
             "nix",
             &["registry", "push", "plan", "layer", "binary_cache"],
         ),
+        // Reading nix2container's image JSON: what it describes, never how it is pushed.
+        (
+            "nix2container",
+            &["push", "plan", "registry", "destination", "prepare", "nix"],
+        ),
         // A second source of store paths: it serves the layers, it never plans or pushes.
         (
             "binary_cache",
@@ -193,6 +198,7 @@ fn the_lower_floors_never_import_the_floors_above() {
     for (module, never) in [
         ("layer", ["registry", "push", "plan"]),
         ("nix", ["registry", "push", "plan"]),
+        ("nix2container", ["registry", "push", "plan"]),
         ("prepare", ["push", "destination", "request"]),
         ("http", ["registry", "push", "binary_cache"]),
     ] {

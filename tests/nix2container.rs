@@ -209,7 +209,7 @@ fn a_json_whose_digest_does_not_match_its_paths_is_refused_in_one_line() {
 }
 
 #[test]
-fn a_json_added_by_hand_and_a_multi_arch_pair_are_pushed() {
+fn pushed_by_store_path_under_its_own_tag_and_as_a_multi_arch_pair() {
     let registry = Registry::start();
     // A JSON added to the store by hand has no derivation: its arch says the platform.
     let (_, built, json) = image_json("one-layer");
@@ -238,6 +238,14 @@ fn a_json_added_by_hand_and_a_multi_arch_pair_are_pushed() {
         json["layers"][0]["diff_ids"]
     );
 
+    // With no tag given, buildImage's imageTag (its path's hash), as copyToRegistry tags it.
+    let hash = &built.file_name().unwrap().to_str().unwrap()[..32];
+    let untagged = format!("{}/n2c/one-layer", registry.host());
+    Nixpush::new()
+        .run(&[&fixture("nix2container", "one-layer"), &untagged])
+        .assert_ok();
+    assert_eq!(registry.manifest_status("n2c/one-layer", hash, None), 200);
+
     // --platform with nix2container images: each platform's JSON, one index.
     let multi = format!("{}/n2c/multi:v1", registry.host());
     Nixpush::new()
@@ -262,4 +270,53 @@ fn a_json_added_by_hand_and_a_multi_arch_pair_are_pushed() {
     assert_eq!(platforms, ["amd64", "arm64"], "{index}");
     let arm = OciCopy::pull_platform(&multi, "arm64");
     assert_eq!(arm.config()["architecture"], "arm64");
+}
+
+#[test]
+fn an_sbom_and_a_signature_attach_to_a_nix2container_image() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public, pass) = nixpush_keypair(dir.path(), "n2c passphrase");
+    let (installable, _, json) = image_json("split");
+    let image = format!("{}/n2c/signed:v1", registry.host());
+    let run = Nixpush::new().run(&[
+        &installable,
+        &image,
+        "--sbom",
+        "--sign-key",
+        key.to_str().unwrap(),
+        "--sign-passphrase-file",
+        pass.to_str().unwrap(),
+        "--json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(run.assert_ok()).unwrap();
+    let pinned = doc["images"][0]["reference"].as_str().unwrap().to_owned();
+    assert!(doc["images"][0]["sbomDigest"].is_string(), "{doc}");
+
+    // The SBOM names every store path the layers are made of.
+    let index = fallback_referrers(&pinned);
+    let (repo, _) = pinned.split_once('@').unwrap();
+    let artifact = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&skopeo_raw(&format!("{repo}@{artifact}"))).unwrap();
+    let copy = OciCopy::pull(&format!("{repo}@{artifact}"));
+    let sbom = std::fs::read_to_string(oci_blob(
+        &copy.layout,
+        manifest["layers"][0]["digest"].as_str().unwrap(),
+    ))
+    .unwrap();
+    let mut named = Vec::new();
+    for layer in json["layers"].as_array().unwrap() {
+        for p in layer["paths"].as_array().unwrap() {
+            named.push(p["path"].as_str().unwrap().to_owned());
+        }
+    }
+    for path in named {
+        assert!(sbom.contains(&path), "{path} not in the SBOM");
+    }
+
+    // The signature verifies with the public key.
+    Nixpush::new()
+        .run(&["verify", &pinned, "--key", public.to_str().unwrap()])
+        .assert_ok();
 }

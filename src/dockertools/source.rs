@@ -32,11 +32,16 @@ const FIND_CONF: &str = r#"x:
       (if x ? stream && builtins.isAttrs x.stream && x.stream ? conf then x.stream.conf else null)
     ];
     found = builtins.filter isConf pick;
+    own = name:
+      let tried = builtins.tryEval (if builtins.isAttrs x && x ? ${name} && builtins.isString x.${name} then x.${name} else null);
+      in if tried.success then tried.value else null;
   in {
     conf = if builtins.isAttrs x && found != [ ] then (builtins.head found).drvPath else null;
     version = if builtins.isAttrs x && x ? version && builtins.isString x.version then x.version else null;
     system = if builtins.isAttrs x && x ? drvPath && x ? system && builtins.isString x.system then x.system else null;
     out = if builtins.isAttrs x && x ? drvPath && x ? outPath then x.outPath else null;
+    imageName = own "imageName";
+    imageTag = own "imageTag";
     license = if !WITH_LICENSE then null else
       let
         declared = if builtins.isAttrs x && x ? meta && builtins.isAttrs x.meta && x.meta ? license then x.meta.license else null;
@@ -64,6 +69,9 @@ pub struct Evaluated {
     /// Its `meta.license` as an SPDX expression (`A AND B` for a list), when every license
     /// names its `spdxId`.
     pub license: Option<String>,
+    /// Its `imageName` and `imageTag` (nix2container's `buildImage` names its image so).
+    pub image_name: Option<String>,
+    pub image_tag: Option<String>,
 }
 
 /// The conf of `installable` if it is a dockerTools image (else `conf` is `None`: a plain
@@ -81,10 +89,7 @@ pub async fn find_conf(
             .map(ConfSource::StorePath);
         return Ok(Evaluated {
             conf,
-            version: None,
-            system: None,
-            out_path: None,
-            license: None,
+            ..Evaluated::default()
         });
     }
     let apply = FIND_CONF.replace(WITH_LICENSE, if with_license { "true" } else { "false" });
@@ -109,6 +114,10 @@ pub async fn find_conf(
         out: Option<String>,
         #[serde(default)]
         license: Option<String>,
+        #[serde(default, rename = "imageName")]
+        image_name: Option<String>,
+        #[serde(default, rename = "imageTag")]
+        image_tag: Option<String>,
     }
     match serde_json::from_slice::<Found>(&out) {
         Ok(found) => Ok(Evaluated {
@@ -117,6 +126,8 @@ pub async fn find_conf(
             system: found.system,
             out_path: found.out,
             license: found.license,
+            image_name: found.image_name,
+            image_tag: found.image_tag,
         }),
         Err(e) => Err(NixError::Unexpected(format!("nix eval printed {e}"))),
     }

@@ -244,8 +244,22 @@ impl ImagePlan {
                 layer.nar_size,
                 layer.key
             ));
-            for path in layer.store_paths() {
+            for (j, path) in layer.store_paths().iter().enumerate() {
                 out.push_str(&format!("  {}\n", path.display()));
+                // A nix2container path's options, as its image JSON gives them.
+                if let LayerContent::Nix2ContainerTree { tree, .. } = &layer.content {
+                    let options = tree.options[j].clone().unwrap_or_default();
+                    if !options.rewrite.regex.is_empty() {
+                        let (regex, repl) = (&options.rewrite.regex, &options.rewrite.repl);
+                        out.push_str(&format!("    rewrite {regex:?} -> {repl:?}\n"));
+                    }
+                    for p in &options.perms {
+                        out.push_str(&format!(
+                            "    perms {:?}: mode {:?} uid {} gid {}\n",
+                            p.regex, p.mode, p.uid, p.gid
+                        ));
+                    }
+                }
             }
             if let LayerContent::ArchiveMember { member, .. } = &layer.content {
                 out.push_str(&format!("    {member}\n"));

@@ -54,7 +54,7 @@ pub(super) fn archive_plan(
     closure: &Closure,
     archive: &ArchiveImage,
 ) -> Result<ImagePlan, PrepareError> {
-    options.refuse_config_flags()?;
+    options.refuse_config_flags("this image archive")?;
     let path = &archive.file.path;
     let store_path = closure
         .get(path)

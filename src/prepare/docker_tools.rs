@@ -57,7 +57,7 @@ pub(super) async fn prepare_docker_tools(
             source,
         }
     })?;
-    options.refuse_config_flags()?;
+    options.refuse_config_flags("this dockerTools image")?;
     // The conf refers to every store path it names, so its closure holds them all, NAR hashes
     // included, and rooting the conf keeps them alive.
     let closure = nix::closure_of(std::slice::from_ref(&conf_path)).await?;

@@ -52,8 +52,11 @@ pub enum PrepareError {
     UnknownSystem { path: PathBuf },
     #[error("--contents with a store path read from a binary cache is not supported yet")]
     ContentsFromCache,
-    #[error("{} sets the image's configuration in Nix: change it there instead of with {}", "this dockerTools image", flags.join(", "))]
-    ConfigWithImage { flags: Vec<&'static str> },
+    #[error("{kind} sets the image's configuration in Nix: change it there instead of with {}", flags.join(", "))]
+    ConfigWithImage {
+        kind: &'static str,
+        flags: Vec<&'static str>,
+    },
     #[error("{installable} is an image for {actual}, not for the {expected} --platform names")]
     PlatformMismatch {
         installable: String,

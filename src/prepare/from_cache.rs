@@ -191,7 +191,7 @@ async fn prepare_conf(
     conf_path: &Path,
     conf: &DockerToolsConf,
 ) -> Result<Prepared, PrepareError> {
-    options.refuse_config_flags()?;
+    options.refuse_config_flags("this dockerTools image")?;
     let base = match &conf.from_image {
         Some(path) => Some(
             cached_archive(options, cached, path)

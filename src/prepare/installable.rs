@@ -80,9 +80,8 @@ async fn prepare_image(
         }
     }
     let evaluated = dockertools::find_conf(installable, &options.nix_args, options.sbom).await?;
-    let known = (evaluated.system.clone(), evaluated.out_path.clone());
     let prepared = match evaluated.conf.clone() {
-        None => prepare_package(options, installable, known).await?,
+        None => prepare_package(options, installable, &evaluated).await?,
         Some(source) => {
             // A conf found by evaluation is only an attribute named `conf`; one found among a
             // store path's references was already checked to have a conf's keys.
@@ -93,7 +92,9 @@ async fn prepare_image(
                 Err(PrepareError::Conf {
                     source: ConfError::Shape(_),
                     ..
-                }) if !found_by_reference => prepare_package(options, installable, known).await?,
+                }) if !found_by_reference => {
+                    prepare_package(options, installable, &evaluated).await?
+                }
                 other => other?,
             }
         }

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::error::PrepareError;
 use super::options::PrepareOptions;
 use super::prepared::{Alive, Prepared};
+use crate::dockertools::Evaluated;
 use crate::layer::{Compression, LayerContent, LayerKey, LayerSpec};
 use crate::nix::{Built, Platform};
 use crate::nix2container::{LayerSource, Nix2ContainerImage};
@@ -21,8 +22,9 @@ pub(super) fn prepare_nix2container(
     options: &PrepareOptions,
     built: Built,
     image: Nix2ContainerImage,
+    evaluated: &Evaluated,
 ) -> Result<Prepared, PrepareError> {
-    options.refuse_config_flags()?;
+    options.refuse_config_flags("this nix2container image")?;
     let compression = if options.compression_chosen {
         options.compression
     } else {
@@ -73,8 +75,10 @@ pub(super) fn prepare_nix2container(
     };
     Ok(Prepared {
         plan,
-        image_tag: None,
-        image_name: None,
+        // Named as `copyToRegistry` names it: `imageName:imageTag` (the tag, by default, the
+        // hash of the JSON's store path).
+        image_tag: evaluated.image_tag.clone(),
+        image_name: evaluated.image_name.clone(),
         closure: built.closure.clone(),
         license: None,
         flake: None,

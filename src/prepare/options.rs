@@ -58,9 +58,9 @@ pub struct PrepareOptions {
 }
 
 impl PrepareOptions {
-    /// Refuses the flags that would set what a dockerTools image (or an image archive) defines
-    /// in Nix.
-    pub(super) fn refuse_config_flags(&self) -> Result<(), PrepareError> {
+    /// Refuses the flags that would set what a dockerTools image (an image archive, a
+    /// nix2container image: `kind`) defines in Nix.
+    pub(super) fn refuse_config_flags(&self, kind: &'static str) -> Result<(), PrepareError> {
         let mut flags = self.config.set_flags().unwrap_or_default();
         for (given, flag) in [
             (!self.contents.is_empty(), "--contents"),
@@ -75,7 +75,7 @@ impl PrepareOptions {
         if flags.is_empty() {
             Ok(())
         } else {
-            Err(PrepareError::ConfigWithImage { flags })
+            Err(PrepareError::ConfigWithImage { kind, flags })
         }
     }
 
@@ -97,7 +97,9 @@ mod tests {
 
     #[test]
     fn no_flag_that_an_image_defines_in_nix_is_refused_when_none_is_given() {
-        assert!(PrepareOptions::default().refuse_config_flags().is_ok());
+        assert!(PrepareOptions::default()
+            .refuse_config_flags("this image")
+            .is_ok());
     }
 
     #[test]
@@ -108,7 +110,9 @@ mod tests {
             max_layers: Some(3),
             ..Default::default()
         };
-        let error = options.refuse_config_flags().unwrap_err();
+        let error = options
+            .refuse_config_flags("this dockerTools image")
+            .unwrap_err();
         assert!(error.is_usage());
         assert_eq!(
             error.to_string(),

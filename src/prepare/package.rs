@@ -7,17 +7,19 @@ use super::nix2container::prepare_nix2container;
 use super::options::PrepareOptions;
 use super::platform::platform_of;
 use super::prepared::{Alive, Prepared};
+use crate::dockertools::Evaluated;
 use crate::layer::ArchiveFile;
 use crate::nix;
 use crate::plan::{package_plan, Package};
 
 /// Builds the installable (whose system and output path evaluation may already know) and
-/// plans its image: the image an archive holds, or the package's own.
+/// plans its image: the image an archive holds, a nix2container image, or the package's own.
 pub(super) async fn prepare_package(
     options: &PrepareOptions,
     installable: &str,
-    (system, out_path): (Option<String>, Option<String>),
+    evaluated: &Evaluated,
 ) -> Result<Prepared, PrepareError> {
+    let (system, out_path) = (evaluated.system.clone(), evaluated.out_path.clone());
     let built = nix::build_for(installable, &options.nix_args, system, out_path).await?;
     // An image archive Nix built (`buildImage`, `pullImage`): the image it holds, not a package
     // whose only file is a tarball.
@@ -26,7 +28,7 @@ pub(super) async fn prepare_package(
     }
     // nix2container's `buildImage`: an image JSON, pushed as `copyToRegistry` would.
     if let Some(image) = crate::nix2container::read_image(built.top())? {
-        return prepare_nix2container(options, built, image);
+        return prepare_nix2container(options, built, image, evaluated);
     }
     let platform = platform_of(options, built.top(), built.system.as_deref(), None)?;
     let config = options.config.resolve(built.top())?;
