@@ -116,13 +116,17 @@ pub fn read_image(path: &Path) -> Result<Option<Nix2ContainerImage>, Nix2Contain
     if !meta.is_file() || meta.len() > MAX_IMAGE_JSON {
         return Ok(None);
     }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_IMAGE_JSON).read_to_end(&mut bytes))
-        .map_err(read_err)?;
+    // A file that does not open with `{` is not read further (a package's one big binary).
+    let mut file = std::fs::File::open(path).map_err(read_err)?;
+    let mut bytes = vec![0u8; 512];
+    let n = file.read(&mut bytes).map_err(read_err)?;
+    bytes.truncate(n);
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Ok(None);
     }
+    file.take(MAX_IMAGE_JSON)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
     let Ok(serde_json::Value::Object(object)) = serde_json::from_slice(&bytes) else {
         return Ok(None);
     };
@@ -213,4 +217,65 @@ pub fn read_image(path: &Path) -> Result<Option<Nix2ContainerImage>, Nix2Contain
         created: json.created,
         config,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(json: &str) -> Result<Option<Nix2ContainerImage>, Nix2ContainerError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("image.json");
+        std::fs::write(&path, json).unwrap();
+        read_image(&path)
+    }
+
+    const DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+    fn image(layers: &str) -> String {
+        format!(
+            r#"{{"version": 1, "image-config": {{}}, "layers": [{layers}], "arch": "amd64", "created": null}}"#
+        )
+    }
+
+    #[test]
+    fn only_nix2containers_image_json_is_recognised() {
+        assert!(read("#!/bin/sh\n").unwrap().is_none());
+        assert!(read(r#"{"store_layers": [], "customisation_layer": ""}"#)
+            .unwrap()
+            .is_none());
+        let read = read(&image("")).unwrap().unwrap();
+        assert!(read.layers.is_empty());
+        assert_eq!(read.arch, "amd64");
+    }
+
+    #[test]
+    fn what_cannot_be_pushed_is_named() {
+        let cases = [
+            (
+                r#"{"version": 2, "image-config": {}, "layers": [], "arch": "amd64"}"#.to_owned(),
+                "version 2",
+            ),
+            (
+                image(&format!(
+                    r#"{{"digest": "{DIGEST}", "diff_ids": "{DIGEST}"}}"#
+                )),
+                "names neither paths nor a layer-path",
+            ),
+            (
+                image(&format!(
+                    r#"{{"digest": "{DIGEST}", "diff_ids": "{DIGEST}", "paths": [{{"path": "/nix/store/x", "options": {{"rewrite": {{"regex": "(", "repl": ""}}}}}}]}}"#
+                )),
+                "does not compile",
+            ),
+            (
+                image(r#"{"digest": "sha256:nope", "diff_ids": "x", "paths": []}"#),
+                "is not one",
+            ),
+        ];
+        for (json, says) in cases {
+            let error = read(&json).unwrap_err().to_string();
+            assert!(error.contains(says), "{error}");
+        }
+    }
 }
