@@ -22,7 +22,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use regex::bytes::{Regex, RegexBuilder};
+use regex_lite::Regex;
 use serde::Deserialize;
 
 use super::go_tar::{clean, GoHeader, GoKind, GoTarWriter};
@@ -71,8 +71,17 @@ pub struct TreeSpec {
 }
 
 /// A regex as nix2container's Go code reads it (RE2 syntax, ASCII classes), or why not.
-pub fn go_regex(pattern: &str) -> Result<Regex, regex::Error> {
-    RegexBuilder::new(pattern).unicode(false).build()
+pub fn go_regex(pattern: &str) -> Result<Regex, regex_lite::Error> {
+    Regex::new(pattern)
+}
+
+/// A walked file's name as the regexes read it: UTF-8 (Go reads bytes; a store name that is
+/// not UTF-8 is refused rather than read differently).
+fn utf8(path: &Path) -> Result<&str, LayerError> {
+    path.to_str().ok_or_else(|| LayerError::Tree {
+        path: path.to_owned(),
+        reason: "its name is not UTF-8".to_owned(),
+    })
 }
 
 /// What `lstat` said of a walked file.
@@ -120,7 +129,7 @@ struct Compiled {
 }
 
 fn compile(spec: &TreeSpec) -> Result<Compiled, LayerError> {
-    let bad = |path: &Path, pattern: &str, e: regex::Error| LayerError::Tree {
+    let bad = |path: &Path, pattern: &str, e: regex_lite::Error| LayerError::Tree {
         path: path.to_owned(),
         reason: format!("its regex {pattern:?} does not compile: {e}"),
     };
@@ -179,13 +188,14 @@ fn place(
     source: &Path,
     meta: &fs::Metadata,
 ) -> Result<(), LayerError> {
-    let src = source.as_os_str().as_bytes();
     let dst = match &compiled.rewrites[from] {
         Some(re) => {
             let repl = spec.options[from].as_ref().map_or("", |o| &o.rewrite.repl);
-            re.replace_all(src, repl.as_bytes()).into_owned()
+            re.replace_all(utf8(source)?, repl)
+                .into_owned()
+                .into_bytes()
         }
-        None => src.to_vec(),
+        None => source.as_os_str().as_bytes().to_vec(),
     };
     if dst.is_empty() {
         return Ok(());
@@ -324,7 +334,7 @@ fn write_walked<W: Write>(
         .as_ref()
         .map_or(&[][..], |o| &o.perms[..]);
     for (perm, re) in perms.iter().zip(&compiled.perms[walked.from]) {
-        if !re.is_match(path.as_os_str().as_bytes()) {
+        if !re.is_match(utf8(path)?) {
             continue;
         }
         header.uid = perm.uid;
