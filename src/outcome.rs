@@ -79,6 +79,9 @@ pub struct LayerReport {
     pub action: LayerAction,
     /// Compressed bytes handed to the network for it, failed attempts included.
     pub bytes_sent: u64,
+    /// Its blob's media type when the layer fixes it (a file sent as it is); else the image's
+    /// compression's.
+    pub fixed_media_type: Option<&'static str>,
 }
 
 impl LayerReport {
@@ -95,6 +98,7 @@ impl LayerReport {
             store_paths: spec.store_paths().to_vec(),
             action,
             bytes_sent,
+            fixed_media_type: spec.fixed_media_type(),
         }
     }
 }

@@ -51,18 +51,23 @@ fn layers_and_config_are_nix2containers_byte_for_byte() {
 
         let copy = OciCopy::pull(&image);
         let layers = copy.manifest["layers"].as_array().unwrap();
-        // As nix2container sends them: uncompressed, so each blob is the JSON's diff_id.
+        // As nix2container sends them: each blob is the JSON's digest, of the JSON's media
+        // type (a tar of store paths uncompressed, a base's gzip blob as it is).
         let digests: Vec<String> = layers
             .iter()
             .map(|l| l["digest"].as_str().unwrap().to_owned())
             .collect();
-        assert_eq!(digests, diff_ids(&json), "{attr}");
-        for layer in layers {
-            assert_eq!(
-                layer["mediaType"], "application/vnd.oci.image.layer.v1.tar",
-                "{attr}"
-            );
-        }
+        let named: Vec<(&serde_json::Value, &serde_json::Value)> = json["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (&l["digest"], &l["mediatype"]))
+            .collect();
+        let pushed: Vec<(&serde_json::Value, &serde_json::Value)> = layers
+            .iter()
+            .map(|l| (&l["digest"], &l["mediaType"]))
+            .collect();
+        assert_eq!(pushed, named, "{attr}");
         // The config blob is the one nix2container's transport makes: the same image ID.
         let config = std::fs::read(oci_blob(
             &copy.layout,
@@ -188,6 +193,22 @@ fn an_unchanged_repush_from_an_empty_cache_uploads_nothing() {
         assert_eq!(
             layer["mediaType"],
             "application/vnd.oci.image.layer.v1.tar+gzip"
+        );
+    }
+    // With --compression, a base's gzip blob is decompressed and compressed like the rest.
+    let (files, _, _) = image_json("with-layer-files");
+    let as_is = format!("{}/n2c/files:v1", registry.host());
+    let zstd = format!("{}/n2c/files:zstd", registry.host());
+    Nixpush::new().run(&[&files, &as_is]).assert_ok();
+    Nixpush::new()
+        .run(&[&files, &zstd, "--compression", "zstd"])
+        .assert_ok();
+    let (as_is, zstd) = (OciCopy::pull(&as_is), OciCopy::pull(&zstd));
+    assert_eq!(zstd.manifest["config"], as_is.manifest["config"]);
+    for layer in zstd.manifest["layers"].as_array().unwrap() {
+        assert_eq!(
+            layer["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+zstd"
         );
     }
 }

@@ -188,6 +188,7 @@ mod tests {
             store_paths: vec!["/nix/store/aaa-x".into()],
             action: LayerAction::Mounted,
             bytes_sent: 0,
+            fixed_media_type: None,
         };
         let image = |p: &str| ImageOutcome {
             installable: format!(".#{p}"),

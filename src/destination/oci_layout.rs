@@ -101,7 +101,6 @@ async fn write_blobs(
         )?;
     }
     let known = known_layers(dir, &blobs);
-    let media_type = plan.compression.media_type();
 
     let cancel = work.stop.child();
     let _stop = cancel.on_drop();
@@ -115,7 +114,10 @@ async fn write_blobs(
                 let present = known
                     .get(&spec.key)
                     .map(|k| &k.layer)
-                    .filter(|k| k.media_type == media_type && blobs.has(&k.digest, k.size))
+                    .filter(|k| {
+                        k.media_type == spec.media_type(plan.compression)
+                            && blobs.has(&k.digest, k.size)
+                    })
                     .map(KnownBlob::digests);
                 async move {
                     reporter.layer_started(index, total, &spec.describe());

@@ -84,8 +84,20 @@ pub enum LayerContent {
     /// writer writes it; `diff_id` is the sha256 the image JSON names (its `digest`).
     Nix2ContainerTree { tree: TreeSpec, diff_id: Digest },
     /// A nix2container layer that is a file in the store (`layer-path`: a tar, or a compressed
-    /// one); `diff_id` is the JSON's `diff_ids`.
-    Nix2ContainerFile { path: PathBuf, diff_id: Digest },
+    /// one); `diff_id` is the JSON's `diff_ids`. `as_is`: a compressed file sent as it is.
+    Nix2ContainerFile {
+        path: PathBuf,
+        diff_id: Digest,
+        as_is: Option<AsIsBlob>,
+    },
+}
+
+/// A compressed layer file sent as it is (nix2container's `fromImage` base blobs): the digest
+/// the file must have, and the media type its compression gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AsIsBlob {
+    pub digest: Digest,
+    pub media_type: &'static str,
 }
 
 /// One layer of an image: its content and the key that names it.
@@ -136,6 +148,23 @@ impl LayerSpec {
             | LayerContent::Nix2ContainerFile { .. }
             | LayerContent::Generated { .. } => {}
         }
+    }
+
+    /// The media type of the layer's blob when it is fixed whatever the image's compression (a
+    /// file sent as it is).
+    pub fn fixed_media_type(&self) -> Option<&'static str> {
+        match &self.content {
+            LayerContent::Nix2ContainerFile {
+                as_is: Some(blob), ..
+            } => Some(blob.media_type),
+            _ => None,
+        }
+    }
+
+    /// The media type of the layer's blob, the image's layers compressed as `compression` says.
+    pub fn media_type(&self, compression: Compression) -> &'static str {
+        self.fixed_media_type()
+            .unwrap_or_else(|| compression.media_type())
     }
 
     /// A short description for progress: its first store path's name, and how many more.
@@ -216,6 +245,12 @@ pub enum LayerError {
     Nix2ContainerMismatch { expected: Digest, actual: Digest },
     #[error("{} is not the layer the image JSON names: its tar has sha256 {actual}, the JSON's diff_ids say {expected}", path.display())]
     Nix2ContainerFileMismatch {
+        path: PathBuf,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("{} is not the blob the image JSON names: its sha256 is {actual}, the JSON's digest is {expected}", path.display())]
+    AsIsDigestMismatch {
         path: PathBuf,
         expected: Digest,
         actual: Digest,

@@ -48,6 +48,14 @@ pub fn build_layer<W: Write>(
     compression: Compression,
     sink: W,
 ) -> Result<(W, LayerDigests), LayerError> {
+    if let LayerContent::Nix2ContainerFile {
+        path,
+        diff_id,
+        as_is: Some(blob),
+    } = &spec.content
+    {
+        return copy_as_is(path, diff_id, blob, sink);
+    }
     let blob = HashingWriter::new(sink);
     let encoder = compression.encoder(blob).map_err(LayerError::Sink)?;
     let tar = HashingWriter::new(encoder);
@@ -134,6 +142,7 @@ pub fn build_layer<W: Write>(
         LayerContent::Nix2ContainerFile {
             path,
             diff_id: expected,
+            ..
         } if *expected != diff_id => {
             return Err(LayerError::Nix2ContainerFileMismatch {
                 path: path.clone(),
@@ -196,6 +205,44 @@ fn copy_tarball_from_nar<W: Write>(
         ))
     })?;
     Ok((out.into_inner(), checksum))
+}
+
+/// A compressed layer file sent as it is: its tar checked against `diff_id` first (a read that
+/// sends nothing), then its bytes streamed into `sink`, checked against the JSON's digest.
+fn copy_as_is<W: Write>(
+    path: &std::path::Path,
+    diff_id: &Digest,
+    blob: &super::AsIsBlob,
+    sink: W,
+) -> Result<(W, LayerDigests), LayerError> {
+    let tar = copy_tar_file(path, HashingWriter::new(io::sink()))?;
+    let (_, actual, _) = tar.finish();
+    if actual != *diff_id {
+        return Err(LayerError::Nix2ContainerFileMismatch {
+            path: path.to_owned(),
+            expected: diff_id.clone(),
+            actual,
+        });
+    }
+    let out = copy_tarball(path, HashingWriter::new(sink))?;
+    let (mut sink, digest, size) = out.finish();
+    if digest != blob.digest {
+        return Err(LayerError::AsIsDigestMismatch {
+            path: path.to_owned(),
+            expected: blob.digest.clone(),
+            actual: digest,
+        });
+    }
+    sink.flush().map_err(LayerError::Sink)?;
+    Ok((
+        sink,
+        LayerDigests {
+            diff_id: actual,
+            digest,
+            size,
+            annotations: BTreeMap::new(),
+        },
+    ))
 }
 
 /// Copies a nix2container `layer-path` file's tar: as it is, or decompressed.

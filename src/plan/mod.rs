@@ -138,7 +138,6 @@ impl ImagePlan {
         layers: &[LayerDigests],
         format: ManifestFormat,
     ) -> Result<ImageDocuments, NotInDockerFormat> {
-        let layer_type = format.layer_type(self.compression.media_type())?;
         let annotated = format.has_annotations();
         let base_layers = match &self.base {
             None => Vec::new(),
@@ -167,21 +166,16 @@ impl ImagePlan {
             }
         };
         let config_digest = Digest::of(&config);
-        let manifest = Manifest {
-            media_type: format.manifest_type(),
-            config: Descriptor {
-                media_type: format.config_type().to_owned(),
-                digest: config_digest.clone(),
-                size: config.len() as u64,
-                annotations: BTreeMap::new(),
-            },
-            // The base's layers first, as the base names them; then each of the image's own says
-            // which layer key it was built for, so a later push with an empty cache can skip it
-            // without building it (see `known_layers`).
-            layers: base_layers
-                .into_iter()
-                .chain(layers.iter().zip(&self.layers).map(|(l, spec)| Descriptor {
-                    media_type: layer_type.to_owned(),
+        // Each of the image's own layers says which layer key it was built for, so a later
+        // push with an empty cache can skip it without building it (see `known_layers`).
+        let own_layers = layers
+            .iter()
+            .zip(&self.layers)
+            .map(|(l, spec)| {
+                Ok(Descriptor {
+                    media_type: format
+                        .layer_type(spec.media_type(self.compression))?
+                        .to_owned(),
                     digest: l.digest.clone(),
                     size: l.size,
                     annotations: if annotated {
@@ -194,8 +188,19 @@ impl ImagePlan {
                     } else {
                         BTreeMap::new()
                     },
-                }))
-                .collect(),
+                })
+            })
+            .collect::<Result<Vec<_>, NotInDockerFormat>>()?;
+        let manifest = Manifest {
+            media_type: format.manifest_type(),
+            config: Descriptor {
+                media_type: format.config_type().to_owned(),
+                digest: config_digest.clone(),
+                size: config.len() as u64,
+                annotations: BTreeMap::new(),
+            },
+            // The base's layers first, as the base names them; then the image's own.
+            layers: base_layers.into_iter().chain(own_layers).collect(),
             annotations: if annotated {
                 self.annotations.clone()
             } else {

@@ -12,7 +12,8 @@ use super::error::PrepareError;
 use super::options::PrepareOptions;
 use super::prepared::{Alive, Prepared};
 use crate::dockertools::Evaluated;
-use crate::layer::{Compression, LayerContent, LayerKey, LayerSpec};
+use crate::image::media_types::{OCI_LAYER_GZIP, OCI_LAYER_ZSTD};
+use crate::layer::{ArchiveCompression, AsIsBlob, Compression, LayerContent, LayerKey, LayerSpec};
 use crate::nix::{Built, Platform};
 use crate::nix2container::{LayerSource, Nix2ContainerImage};
 use crate::plan::{ConfigBytes, ImagePlan, DEFAULT_CREATED};
@@ -37,10 +38,22 @@ pub(super) fn prepare_nix2container(
                 tree,
                 diff_id: layer.digest.clone(),
             },
-            LayerSource::File(path) => LayerContent::Nix2ContainerFile {
-                path,
-                diff_id: layer.diff_id,
-            },
+            LayerSource::File(path) => {
+                // A compressed file (a pulled base's blob) goes as it is, unless --compression
+                // says how every layer goes.
+                let as_is = match compressed_media_type(&path) {
+                    Some(media_type) if !options.compression_chosen => Some(AsIsBlob {
+                        digest: layer.digest.clone(),
+                        media_type,
+                    }),
+                    _ => None,
+                };
+                LayerContent::Nix2ContainerFile {
+                    path,
+                    diff_id: layer.diff_id,
+                    as_is,
+                }
+            }
         };
         let spec = LayerSpec {
             key: LayerKey::of_nix2container(&layer.digest, compression),
@@ -86,4 +99,16 @@ pub(super) fn prepare_nix2container(
             _built: vec![built],
         },
     })
+}
+
+/// The media type of a layer file that is compressed (gzip or zstd, told by its first bytes).
+fn compressed_media_type(path: &std::path::Path) -> Option<&'static str> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let n = std::fs::File::open(path).ok()?.read(&mut magic).ok()?;
+    match ArchiveCompression::sniff(&magic[..n]) {
+        ArchiveCompression::Gzip => Some(OCI_LAYER_GZIP),
+        ArchiveCompression::Zstd => Some(OCI_LAYER_ZSTD),
+        ArchiveCompression::None => None,
+    }
 }

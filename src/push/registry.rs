@@ -179,7 +179,12 @@ impl SharedLayers {
 
 fn known_layer(layer: &LayerReport, compression: Compression, repository: &str) -> KnownLayer {
     KnownLayer {
-        layer: KnownBlob::new(&layer.digests, compression.media_type()),
+        layer: KnownBlob::new(
+            &layer.digests,
+            layer
+                .fixed_media_type
+                .unwrap_or_else(|| compression.media_type()),
+        ),
         repository: repository.to_owned(),
     }
 }

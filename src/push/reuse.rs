@@ -32,7 +32,7 @@ impl<R: Remote> Reuse<'_, R> {
         &mut self,
         cached: Option<&CacheEntry>,
     ) -> Result<Option<LayerReport>, PushError> {
-        let media_type = self.options.compression.media_type();
+        let media_type = self.spec.media_type(self.options.compression);
         // A layer whose diff_id is fixed beforehand (its image's config names it) takes no blob
         // of another: the config and the layers would disagree.
         let fits = |k: &KnownBlob| self.spec.expected_diff_id().is_none_or(|d| *d == k.diff_id);

@@ -38,11 +38,13 @@ pub(super) fn known_image(
     cache: &LayerCache,
     learnt: &LearntLayers,
 ) -> Option<KnownImage> {
-    let media_type = plan.compression.media_type();
     let blobs: Vec<(LayerSpec, KnownBlob)> = plan
         .layers
         .iter()
-        .map(|spec| known_blob(spec, cache, learnt, media_type).map(|b| (spec.clone(), b)))
+        .map(|spec| {
+            let media_type = spec.media_type(plan.compression);
+            known_blob(spec, cache, learnt, media_type).map(|b| (spec.clone(), b))
+        })
         .collect::<Option<_>>()?;
     let layers = blobs
         .iter()

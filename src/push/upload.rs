@@ -113,7 +113,7 @@ async fn ensure_layer(
     options: &UploadOptions,
     reporter: Arc<dyn Reporter>,
 ) -> Result<LayerReport, PushError> {
-    let media_type = options.compression.media_type();
+    let media_type = spec.media_type(options.compression);
     // With --verify, a known blob is used only when rebuilding the layer gives exactly it.
     let mut rebuilt: Option<LayerDigests> = None;
     // An upload session a declined mount opened: the upload starts in it.
