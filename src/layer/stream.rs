@@ -354,3 +354,74 @@ impl Write for ChannelWriter {
         self.send()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::{AsIsBlob, LayerKey};
+
+    /// A gzip file holding `tar`, as a pulled base's blob is.
+    fn gzip_file(dir: &std::path::Path, tar: &[u8]) -> (std::path::PathBuf, Vec<u8>) {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(tar).unwrap();
+        let blob = encoder.finish().unwrap();
+        let path = dir.join("blob");
+        std::fs::write(&path, &blob).unwrap();
+        (path, blob)
+    }
+
+    fn as_is(path: std::path::PathBuf, diff_id: Digest, digest: Digest) -> LayerSpec {
+        LayerSpec {
+            content: LayerContent::Nix2ContainerFile {
+                path,
+                diff_id,
+                as_is: Some(AsIsBlob {
+                    digest: digest.clone(),
+                    media_type: crate::image::media_types::OCI_LAYER_GZIP,
+                }),
+            },
+            key: LayerKey::of_nix2container(&digest, Compression::None),
+            nar_size: 0,
+        }
+    }
+
+    #[test]
+    fn a_file_sent_as_it_is_is_its_own_bytes_with_its_tars_diff_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = vec![7u8; 3000];
+        let (path, blob) = gzip_file(dir.path(), &tar);
+        let spec = as_is(path, Digest::of(&tar), Digest::of(&blob));
+        // Whatever the image's compression: the file is the blob.
+        let (out, digests) = build_layer(&spec, Compression::default(), Vec::new()).unwrap();
+        assert!(out == blob);
+        assert_eq!(digests.digest, Digest::of(&blob));
+        assert_eq!(digests.diff_id, Digest::of(&tar));
+        assert_eq!(
+            spec.media_type(Compression::None),
+            crate::image::media_types::OCI_LAYER_GZIP
+        );
+    }
+
+    #[test]
+    fn a_file_sent_as_it_is_must_be_the_one_the_json_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = vec![7u8; 3000];
+        let (path, blob) = gzip_file(dir.path(), &tar);
+        let wrong_tar = as_is(path.clone(), Digest::of(b"other"), Digest::of(&blob));
+        let error = build_layer(&wrong_tar, Compression::None, Vec::new()).unwrap_err();
+        assert!(
+            matches!(error, LayerError::Nix2ContainerFileMismatch { .. }),
+            "{error}"
+        );
+        // Nothing is sent before the tar is checked.
+        let mut sent = Vec::new();
+        assert!(build_layer(&wrong_tar, Compression::None, &mut sent).is_err());
+        assert!(sent.is_empty());
+        let wrong_blob = as_is(path, Digest::of(&tar), Digest::of(b"other"));
+        let error = build_layer(&wrong_blob, Compression::None, Vec::new()).unwrap_err();
+        assert!(
+            matches!(error, LayerError::AsIsDigestMismatch { .. }),
+            "{error}"
+        );
+    }
+}
