@@ -24,3 +24,18 @@ pub(crate) fn canonical_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     let value = serde_json::to_value(value).expect("image documents always serialise");
     serde_json::to_vec(&value).expect("a JSON value always serialises")
 }
+
+/// The short escape JSON writers share for a character (`\"`, `\\`, `\n`, `\r`, `\t`, `\b`,
+/// `\f`), if it has one: Python's `json.dumps` and Go's `encoding/json` both use these.
+pub(crate) fn json_short_escape(c: char) -> Option<&'static str> {
+    Some(match c {
+        '"' => "\\\"",
+        '\\' => "\\\\",
+        '\n' => "\\n",
+        '\r' => "\\r",
+        '\t' => "\\t",
+        '\u{8}' => "\\b",
+        '\u{c}' => "\\f",
+        _ => return None,
+    })
+}

@@ -15,6 +15,8 @@
 
 use std::io::{self, Write};
 
+use super::tar::header_checksum;
+
 const BLOCK: usize = 512;
 const NAME_LEN: usize = 100;
 const PREFIX_LEN: usize = 155;
@@ -175,17 +177,7 @@ fn fill(
 fn set_magic_and_checksum(block: &mut [u8; BLOCK]) {
     block[257..263].copy_from_slice(b"ustar\0");
     block[263..265].copy_from_slice(b"00");
-    let sum: u64 = block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u64::from(b)
-            }
-        })
-        .sum();
+    let sum = u64::from(header_checksum(block));
     format_octal(&mut block[148..155], sum);
     block[155] = b' ';
 }

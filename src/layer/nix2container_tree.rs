@@ -113,27 +113,29 @@ pub fn write_tree_tar<W: Write>(spec: &TreeSpec, out: W) -> Result<W, LayerError
     let mut root = Node::default();
     for (from, path) in spec.paths.iter().enumerate() {
         walk(path, &mut |source, meta| {
-            place(&mut root, spec, &compiled, from, source, meta)
+            place(&mut root, &compiled, from, source, meta)
         })?;
     }
     let mut tar = GoTarWriter::new(out);
     let mut buf = vec![0u8; 256 * 1024];
-    write_children(&mut tar, b"", &root, spec, &compiled, &mut buf)?;
+    write_children(&mut tar, b"", &root, &compiled, &mut buf)?;
     tar.finish().map_err(LayerError::Sink)
 }
 
-/// Each path's rewrite and perms regexes, compiled once.
-struct Compiled {
+/// The layer's paths with their rewrite and perms regexes, compiled once.
+struct Compiled<'a> {
+    spec: &'a TreeSpec,
     rewrites: Vec<Option<Regex>>,
     perms: Vec<Vec<Regex>>,
 }
 
-fn compile(spec: &TreeSpec) -> Result<Compiled, LayerError> {
+fn compile(spec: &TreeSpec) -> Result<Compiled<'_>, LayerError> {
     let bad = |path: &Path, pattern: &str, e: regex_lite::Error| LayerError::Tree {
         path: path.to_owned(),
         reason: format!("its regex {pattern:?} does not compile: {e}"),
     };
     let mut compiled = Compiled {
+        spec,
         rewrites: Vec::new(),
         perms: Vec::new(),
     };
@@ -182,12 +184,12 @@ fn walk(
 /// Places one walked file in the tree, under its name in the tar.
 fn place(
     root: &mut Node,
-    spec: &TreeSpec,
-    compiled: &Compiled,
+    compiled: &Compiled<'_>,
     from: usize,
     source: &Path,
     meta: &fs::Metadata,
 ) -> Result<(), LayerError> {
+    let spec = compiled.spec;
     let dst = match &compiled.rewrites[from] {
         Some(re) => {
             let repl = spec.options[from].as_ref().map_or("", |o| &o.rewrite.repl);
@@ -265,8 +267,7 @@ fn write_children<W: Write>(
     tar: &mut GoTarWriter<W>,
     base: &[u8],
     node: &Node,
-    spec: &TreeSpec,
-    compiled: &Compiled,
+    compiled: &Compiled<'_>,
     buf: &mut [u8],
 ) -> Result<(), LayerError> {
     for (name, child) in &node.children {
@@ -289,9 +290,9 @@ fn write_children<W: Write>(
                     gname: b"root",
                 })
                 .map_err(LayerError::Sink)?,
-            Some(walked) => write_walked(tar, &dst, walked, spec, compiled, buf)?,
+            Some(walked) => write_walked(tar, &dst, walked, compiled, buf)?,
         }
-        write_children(tar, &dst, child, spec, compiled, buf)?;
+        write_children(tar, &dst, child, compiled, buf)?;
     }
     Ok(())
 }
@@ -301,10 +302,10 @@ fn write_walked<W: Write>(
     tar: &mut GoTarWriter<W>,
     dst: &[u8],
     walked: &Walked,
-    spec: &TreeSpec,
-    compiled: &Compiled,
+    compiled: &Compiled<'_>,
     buf: &mut [u8],
 ) -> Result<(), LayerError> {
+    let spec = compiled.spec;
     let path = &walked.source;
     let read_err = |source| LayerError::Read {
         path: path.clone(),

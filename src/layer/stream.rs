@@ -246,7 +246,7 @@ fn copy_as_is<W: Write>(
 }
 
 /// Copies a nix2container `layer-path` file's tar: as it is, or decompressed.
-fn copy_tar_file<W: Write>(path: &std::path::Path, mut out: W) -> Result<W, LayerError> {
+fn copy_tar_file<W: Write>(path: &std::path::Path, out: W) -> Result<W, LayerError> {
     let read_err = |source| LayerError::Read {
         path: path.to_owned(),
         source,
@@ -256,27 +256,31 @@ fn copy_tar_file<W: Write>(path: &std::path::Path, mut out: W) -> Result<W, Laye
     let n = std::io::Read::read(&mut file, &mut magic).map_err(read_err)?;
     let compression = super::ArchiveCompression::sniff(&magic[..n]);
     let file = std::io::Read::chain(&magic[..n], file);
-    let mut reader = compression.decoder(file).map_err(read_err)?;
-    let mut buf = vec![0u8; STREAM_CHUNK];
-    loop {
-        let n = std::io::Read::read(&mut reader, &mut buf).map_err(read_err)?;
-        if n == 0 {
-            return Ok(out);
-        }
-        out.write_all(&buf[..n]).map_err(LayerError::Sink)?;
-    }
+    let reader = compression.decoder(file).map_err(read_err)?;
+    pump(reader, path, out)
 }
 
 /// Copies a tar from the store as it is.
-fn copy_tarball<W: Write>(path: &std::path::Path, mut out: W) -> Result<W, LayerError> {
-    let read_err = |source| LayerError::Read {
+fn copy_tarball<W: Write>(path: &std::path::Path, out: W) -> Result<W, LayerError> {
+    let file = std::fs::File::open(path).map_err(|source| LayerError::Read {
         path: path.to_owned(),
         source,
-    };
-    let mut file = std::fs::File::open(path).map_err(read_err)?;
+    })?;
+    pump(file, path, out)
+}
+
+/// Everything `reader` (the file `path`) gives, into `out`.
+fn pump<W: Write>(
+    mut reader: impl std::io::Read,
+    path: &std::path::Path,
+    mut out: W,
+) -> Result<W, LayerError> {
     let mut buf = vec![0u8; STREAM_CHUNK];
     loop {
-        let n = std::io::Read::read(&mut file, &mut buf).map_err(read_err)?;
+        let n = reader.read(&mut buf).map_err(|source| LayerError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         if n == 0 {
             return Ok(out);
         }

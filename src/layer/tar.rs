@@ -20,6 +20,21 @@ const RECORD: u64 = 20 * BLOCK as u64;
 const NAME_LEN: usize = 100;
 const OWNER_NAME_LEN: usize = 32;
 
+/// A header block's checksum: the sum of its bytes, its own checksum field read as spaces.
+pub(crate) fn header_checksum(block: &[u8; BLOCK]) -> u32 {
+    block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum()
+}
+
 /// Who owns every entry, and when it was last modified: the same for a whole layer.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Owner {

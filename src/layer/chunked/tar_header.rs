@@ -98,18 +98,7 @@ pub fn parse(block: &[u8; BLOCK], pending: Pending) -> io::Result<Header> {
         .copied()
         .filter(|b| (b'0'..=b'7').contains(b))
         .fold(0, |a, b| a * 8 + u32::from(b - b'0'));
-    let sum: u32 = block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u32::from(b)
-            }
-        })
-        .sum();
-    if sum != stored {
+    if crate::layer::tar::header_checksum(block) != stored {
         return Err(invalid("a tar header with a wrong checksum"));
     }
     let string = |r: std::ops::Range<usize>| {
