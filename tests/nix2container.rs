@@ -181,6 +181,19 @@ fn an_unchanged_repush_from_an_empty_cache_uploads_nothing() {
     assert_eq!(blob_requests(&registry), blobs, "{}", registry.log());
     assert_eq!(registry.uploads_started(), uploads);
 
+    // A fresh runner pushing a new tag (nix2container#128): no manifest names the layers there,
+    // but the JSON does; a HEAD of each declared blob finds it, nothing is read or sent.
+    let next = format!("{}/n2c/again:v2", registry.host());
+    let run = Nixpush::new()
+        .run(&[&installable, &next, "--json"])
+        .assert_ok()
+        .to_owned();
+    let run: serde_json::Value = serde_json::from_str(&run).unwrap();
+    assert_eq!(registry.uploads_started(), uploads, "{}", registry.log());
+    for layer in run["images"][0]["layers"].as_array().unwrap() {
+        assert_eq!(layer["action"], "skipped", "{run}");
+    }
+
     // --compression gzip: the layers compressed on the way, the same config (image ID).
     let gzip = format!("{}/n2c/again:gzip", registry.host());
     Nixpush::new()

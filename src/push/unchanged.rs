@@ -19,8 +19,8 @@ use super::reuse::remember;
 use super::PushError;
 use crate::digest::Digest;
 use crate::image::ManifestFormat;
-use crate::known_layers::{KnownBlob, LayerCache, LearntLayers};
-use crate::layer::{LayerDigests, LayerSpec};
+use crate::known_layers::{declared_blob, KnownBlob, LayerCache, LearntLayers};
+use crate::layer::{Compression, LayerDigests, LayerSpec};
 use crate::outcome::{LayerAction, LayerReport, PushOutcome};
 use crate::plan::{ImageDocuments, ImagePlan};
 use crate::progress::Phase;
@@ -41,10 +41,7 @@ pub(super) fn known_image(
     let blobs: Vec<(LayerSpec, KnownBlob)> = plan
         .layers
         .iter()
-        .map(|spec| {
-            let media_type = spec.media_type(plan.compression);
-            known_blob(spec, cache, learnt, media_type).map(|b| (spec.clone(), b))
-        })
+        .map(|spec| known_blob(spec, cache, learnt, plan.compression).map(|b| (spec.clone(), b)))
         .collect::<Option<_>>()?;
     let layers = blobs
         .iter()
@@ -53,14 +50,15 @@ pub(super) fn known_image(
     Some(KnownImage { layers, blobs })
 }
 
-/// The blob a layer is known to make: the cache's, else a manifest's; never one whose diff_id
-/// contradicts the one the image's config fixes.
+/// The blob a layer is known to make: the cache's, else a manifest's, else the one it declares;
+/// never one whose diff_id contradicts the one the image's config fixes.
 fn known_blob(
     spec: &LayerSpec,
     cache: &LayerCache,
     learnt: &LearntLayers,
-    media_type: &str,
+    compression: Compression,
 ) -> Option<KnownBlob> {
+    let media_type = spec.media_type(compression);
     let fits = |k: &KnownBlob| {
         k.media_type == media_type && spec.expected_diff_id().is_none_or(|d| *d == k.diff_id)
     };
@@ -68,6 +66,7 @@ fn known_blob(
         .get(&spec.key)
         .filter(fits)
         .or_else(|| learnt.get(&spec.key).map(|k| k.layer.clone()).filter(fits))
+        .or_else(|| declared_blob(spec, compression))
 }
 
 /// An image found unchanged: its layers' known blobs, its documents in the format asked, and

@@ -12,7 +12,7 @@ use super::reuse::{rebuild, remember, Reuse};
 use super::upload_options::UploadOptions;
 use super::PushError;
 use crate::http::{with_retries, Attempt, Budget};
-use crate::known_layers::KnownBlob;
+use crate::known_layers::{declared_blob, CacheEntry, KnownBlob};
 use crate::layer::{open_layer, Compression, LayerDigests, LayerError, LayerFailure, LayerSpec};
 use crate::layer_jobs::LayerJobs;
 use crate::outcome::{LayerAction, LayerReport};
@@ -122,7 +122,15 @@ async fn ensure_layer(
     let cached = options
         .cache
         .entry(&spec.key)
-        .filter(|c| c.layer.media_type == media_type);
+        .filter(|c| c.layer.media_type == media_type)
+        .or_else(|| {
+            // A blob the image JSON declares stands in for a cache entry on a fresh runner.
+            declared_blob(spec, options.compression).map(|layer| CacheEntry {
+                key: Some(spec.key.to_string()),
+                layer,
+                seen: Vec::new(),
+            })
+        });
     let mut reuse = Reuse {
         client,
         spec,
