@@ -15,6 +15,7 @@
 //!   the path's `perms` whose regex matches the file's store path sets uid and gid, uname and
 //!   gname when given, and mode when given (octal); hard links are written as regular files.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
@@ -75,13 +76,64 @@ pub fn go_regex(pattern: &str) -> Result<Regex, regex_lite::Error> {
     Regex::new(pattern)
 }
 
-/// A walked file's name as the regexes read it: UTF-8 (Go reads bytes; a store name that is
-/// not UTF-8 is refused rather than read differently).
-fn utf8(path: &Path) -> Result<&str, LayerError> {
-    path.to_str().ok_or_else(|| LayerError::Tree {
-        path: path.to_owned(),
-        reason: "its name is not UTF-8".to_owned(),
-    })
+/// First code point standing for a byte that is not UTF-8 (see [`as_text`]).
+const RAW_BYTE: u32 = 0x10_FF00;
+
+/// A name as the regexes read it. Go's regexp reads bytes, regex-lite text: a name that is not
+/// UTF-8 has each stray byte carried as a private-use character (one character, as Go's `.`
+/// takes a stray byte as one rune), put back by [`from_text`] after a rewrite.
+fn as_text(name: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(name) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => {
+            let mut text = String::with_capacity(name.len() + 8);
+            for chunk in name.utf8_chunks() {
+                text.push_str(chunk.valid());
+                for &b in chunk.invalid() {
+                    text.extend(char::from_u32(RAW_BYTE + u32::from(b)));
+                }
+            }
+            Cow::Owned(text)
+        }
+    }
+}
+
+/// The bytes of a name [`as_text`] made text of (`raw`: it carried stray bytes).
+fn from_text(text: &str, raw: bool) -> Vec<u8> {
+    if !raw {
+        return text.as_bytes().to_vec();
+    }
+    let mut out = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        match u32::from(c).checked_sub(RAW_BYTE) {
+            Some(b) if b <= 0xff => out.push(b as u8),
+            _ => out.extend_from_slice(c.encode_utf8(&mut [0u8; 4]).as_bytes()),
+        }
+    }
+    out
+}
+
+/// On macOS, Nix stores names that differ only in case with a `~nix~case~hack~N` suffix;
+/// nix2container's macOS build writes them without it (each component cut before it).
+fn without_case_hack(path: &[u8]) -> Vec<u8> {
+    if cfg!(target_os = "macos") {
+        strip_case_hack(path)
+    } else {
+        path.to_vec()
+    }
+}
+
+fn strip_case_hack(path: &[u8]) -> Vec<u8> {
+    const HACK: &[u8] = b"~nix~case~hack~";
+    let parts: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .map(|part| {
+            part.windows(HACK.len())
+                .position(|w| w == HACK)
+                .map_or(part, |i| &part[..i])
+        })
+        .collect();
+    clean(&parts.join(&b'/'))
 }
 
 /// What `lstat` said of a walked file.
@@ -190,14 +242,15 @@ fn place(
     meta: &fs::Metadata,
 ) -> Result<(), LayerError> {
     let spec = compiled.spec;
+    let name = without_case_hack(source.as_os_str().as_bytes());
     let dst = match &compiled.rewrites[from] {
         Some(re) => {
             let repl = spec.options[from].as_ref().map_or("", |o| &o.rewrite.repl);
-            re.replace_all(utf8(source)?, repl)
-                .into_owned()
-                .into_bytes()
+            let text = as_text(&name);
+            let raw = matches!(text, Cow::Owned(_));
+            from_text(&re.replace_all(&text, repl), raw)
         }
-        None => source.as_os_str().as_bytes().to_vec(),
+        None => name,
     };
     if dst.is_empty() {
         return Ok(());
@@ -335,7 +388,7 @@ fn write_walked<W: Write>(
         .as_ref()
         .map_or(&[][..], |o| &o.perms[..]);
     for (perm, re) in perms.iter().zip(&compiled.perms[walked.from]) {
-        if !re.is_match(utf8(path)?) {
+        if !re.is_match(&as_text(path.as_os_str().as_bytes())) {
             continue;
         }
         header.uid = perm.uid;
@@ -376,11 +429,52 @@ fn write_walked<W: Write>(
     Ok(())
 }
 
-/// `fmt.Sscanf(mode, "%o")`: leading octal digits, at least one.
+/// `fmt.Sscanf(mode, "%o")`: after spaces and an optional `+`, the leading octal digits, at
+/// least one (a negative mode is refused).
 fn parse_octal(mode: &str) -> Option<u32> {
+    let mode = mode.trim_start();
+    let mode = mode.strip_prefix('+').unwrap_or(mode);
     let digits: String = mode
         .chars()
         .take_while(|c| ('0'..='7').contains(c))
         .collect();
     u32::from_str_radix(&digits, 8).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_that_is_not_utf8_is_rewritten_byte_for_byte() {
+        let name = b"/nix/store/abc-root/caf\xe9/x";
+        let text = as_text(name);
+        assert!(matches!(text, Cow::Owned(_)));
+        let re = go_regex("^/nix/store/abc-root").unwrap();
+        let rewritten = from_text(&re.replace_all(&text, ""), true);
+        assert_eq!(rewritten, b"/caf\xe9/x");
+        // `.` takes the stray byte as one character, as Go's regexp does.
+        assert!(go_regex("caf./x$").unwrap().is_match(&text));
+        assert_eq!(from_text("/plain", false), b"/plain");
+    }
+
+    #[test]
+    fn the_case_hack_suffix_is_cut_from_every_component() {
+        assert_eq!(
+            strip_case_hack(b"/nix/store/x-t/E/eterm~nix~case~hack~1/a~nix~case~hack~2"),
+            b"/nix/store/x-t/E/eterm/a"
+        );
+        assert_eq!(
+            strip_case_hack(b"/nix/store/x-t/plain"),
+            b"/nix/store/x-t/plain"
+        );
+    }
+
+    #[test]
+    fn modes_are_read_as_go_scans_them() {
+        assert_eq!(parse_octal("0644"), Some(0o644));
+        assert_eq!(parse_octal(" +755"), Some(0o755));
+        assert_eq!(parse_octal("0755x"), Some(0o755));
+        assert_eq!(parse_octal("rw"), None);
+    }
 }

@@ -75,8 +75,9 @@ struct ImageJson {
     version: i64,
     #[serde(rename = "image-config", default)]
     image_config: serde_json::Value,
+    /// `null` when nix2container wrote an image without layers.
     #[serde(default)]
-    layers: Vec<LayerJson>,
+    layers: Option<Vec<LayerJson>>,
     #[serde(default)]
     arch: String,
     #[serde(default)]
@@ -148,9 +149,10 @@ pub fn read_image(path: &Path) -> Result<Option<Nix2ContainerImage>, Nix2Contain
             version: json.version,
         });
     }
-    let mut layers = Vec::with_capacity(json.layers.len());
-    let mut history = Vec::with_capacity(json.layers.len());
-    for (i, layer) in json.layers.into_iter().enumerate() {
+    let json_layers = json.layers.unwrap_or_default();
+    let mut layers = Vec::with_capacity(json_layers.len());
+    let mut history = Vec::with_capacity(json_layers.len());
+    for (i, layer) in json_layers.into_iter().enumerate() {
         let n = i + 1;
         let digest: Digest = layer
             .digest
@@ -247,6 +249,13 @@ mod tests {
         let read = read(&image("")).unwrap().unwrap();
         assert!(read.layers.is_empty());
         assert_eq!(read.arch, "amd64");
+        // An image without layers, as nix2container writes it (`"layers": null`).
+        let empty = r#"{"version": 1, "image-config": {"Cmd": ["/bin/sh"]}, "layers": null, "arch": "arm64", "created": "0001-01-01T00:00:00Z"}"#;
+        let image = super::tests::read(empty).unwrap().unwrap();
+        assert_eq!(
+            String::from_utf8(image.config).unwrap(),
+            r#"{"created":"0001-01-01T00:00:00Z","architecture":"arm64","os":"linux","config":{"Cmd":["/bin/sh"]},"rootfs":{"type":"","diff_ids":null}}"#
+        );
     }
 
     #[test]
