@@ -359,11 +359,16 @@ fn no_password_is_ever_printed_when_a_push_fails() {
     });
     let nixpush = Nixpush::new();
     nixpush.login(&front.host(), USER, SECRET_PASSWORD);
+    // Tried again for a few seconds, not the default budget: the retries' lines are what is
+    // looked through, and a few of them say what a minute of them would.
     let run = nixpush.run(&[
         &fixture("demo", "app"),
         &format!("{}/leak/app:v1", front.host()),
         "--verbose",
+        "--retry-for",
+        "5s",
     ]);
     assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("503"), "{}", run.stderr);
     assert_no_secret(&run, USER, &[SECRET_PASSWORD]);
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use super::bed::{read_json, repo_root, require, run_ok};
-use super::oracles::check_layer;
+use super::oracles::check_layers;
 
 /// `skopeo copy`s a pushed image into an OCI layout at `dir` under `tag`.
 /// `global` are skopeo's own options (`--override-arch`), `copy` the copy's (`--src-creds`).
@@ -118,21 +118,23 @@ impl OciCopy {
     /// Checks every layer blob of store paths against the oracle; returns the checker's findings
     /// for all layers in order (`expected` is null for a layer without store paths).
     pub fn checked_layers(&self) -> Vec<serde_json::Value> {
-        self.manifest["layers"]
+        let blobs: Vec<PathBuf> = self.manifest["layers"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|layer| {
-                let check = check_layer(&oci_blob(&self.layout, layer["digest"].as_str().unwrap()));
-                if !check["expected"].is_null() {
-                    assert_eq!(
-                        check["diff_id"], check["expected"],
-                        "layer bytes differ from the oracle: {check}"
-                    );
-                }
-                check
-            })
-            .collect()
+            .map(|layer| oci_blob(&self.layout, layer["digest"].as_str().unwrap()))
+            .collect();
+        let checks = check_layers(&blobs);
+        assert_eq!(checks.len(), blobs.len());
+        for check in &checks {
+            if !check["expected"].is_null() {
+                assert_eq!(
+                    check["diff_id"], check["expected"],
+                    "layer bytes differ from the oracle: {check}"
+                );
+            }
+        }
+        checks
     }
 
     /// `umoci unpack` into a directory next to the layout; returns the root filesystem.

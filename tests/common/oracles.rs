@@ -50,13 +50,22 @@ pub fn archive_facts(archive: &Path) -> serde_json::Value {
 
 /// The JSON the layer checker prints for a gzip layer blob: diff_id, expected, paths.
 pub fn check_layer(blob: &Path) -> serde_json::Value {
+    check_layers(&[blob.to_owned()]).remove(0)
+}
+
+/// The same for each of `blobs`, in order, in one run of the checker.
+pub fn check_layers(blobs: &[PathBuf]) -> Vec<serde_json::Value> {
     let out = run_ok(
         Command::new("python3")
             .arg(repo_root().join("tests/oracle/check_layer.py"))
-            .arg(blob),
+            .args(blobs),
         "the layer checker",
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    out.stdout
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| serde_json::from_slice(line).unwrap())
+        .collect()
 }
 
 /// Runs the nix2container oracle (fixtures/nix2container/oracle.go, built once with Go's

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Checks one pushed layer blob against the reference writer in layer_tar.py.
+"""Checks pushed layer blobs against the reference writer in layer_tar.py.
 
-Reads a layer blob (gzip, or an uncompressed tar), finds which store paths it holds (in the
+Reads each layer blob (gzip, or an uncompressed tar), finds which store paths it holds (in the
 order their entries appear), writes the reference tar for those paths with
-layer_tar.archive_paths_to, and prints one JSON object ("expected" is null for
-a layer that holds no store path, such as the generated root filesystem):
+layer_tar.archive_paths_to, and prints one JSON object per blob, one per line, in the order
+given ("expected" is null for a layer that holds no store path, such as the generated root
+filesystem). One process checks them all: a hundred-layer image costs one Python start.
 
   {"diff_id": "sha256:<hex of the blob's uncompressed bytes>",
    "expected": "sha256:<hex of the reference tar>",
@@ -13,7 +14,7 @@ a layer that holds no store path, such as the generated root filesystem):
 The caller asserts diff_id == expected (the bytes are exactly the reference
 bytes) and that the paths of all layers together are the image's closure.
 
-Usage: python3 tests/oracle/check_layer.py BLOB [--mtime N --uid N --gid N --uname S --gname S]
+Usage: python3 tests/oracle/check_layer.py BLOB... [--mtime N --uid N --gid N --uname S --gname S]
 """
 
 import argparse
@@ -31,15 +32,21 @@ import layer_tar  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("blob")
+    parser.add_argument("blobs", nargs="+")
     parser.add_argument("--mtime", type=int, default=1)
     parser.add_argument("--uid", type=int, default=0)
     parser.add_argument("--gid", type=int, default=0)
     parser.add_argument("--uname", default="root")
     parser.add_argument("--gname", default="root")
     args = parser.parse_args()
+    for blob in args.blobs:
+        print(json.dumps(check(blob, args)))
+    return 0
 
-    with open(args.blob, "rb") as f:
+
+def check(blob, args):
+    """The findings for one blob."""
+    with open(blob, "rb") as f:
         raw = f.read()
     # gzip layers are decompressed here; an uncompressed tar is read as it is.
     if raw[:2] == b"\x1f\x8b":
@@ -61,8 +68,7 @@ def main():
         layer_tar.archive_paths_to(writer, paths, args.mtime, args.uid,
                                    args.gid, args.uname, args.gname)
         expected = "sha256:" + writer.digest.hexdigest()
-    print(json.dumps({"diff_id": diff_id, "expected": expected, "paths": paths}))
-    return 0
+    return {"diff_id": diff_id, "expected": expected, "paths": paths}
 
 
 if __name__ == "__main__":
