@@ -31,7 +31,7 @@ if (($# > 0)); then
   cargo test --release -- --test-threads="$threads" "$@" || status=$?
 else
   # libtest starts tests in name order, so the slowest integration tests (seeded faults at one
-  # in three, five and ten, a minute or more each; the leak check of every failure) would start
+  # in three, five and ten, up to a minute each; the leak check of every failure) would start
   # last and end the run alone. They start first, FIRST_THREADS at a time, beside the rest.
   first=(resilience:: hostile::no_password_is_ever_printed)
   first_threads=${FIRST_THREADS:-2}
