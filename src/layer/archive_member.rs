@@ -33,6 +33,23 @@ impl ArchiveCompression {
         }
     }
 
+    /// How `reader` is compressed, told by its first bytes, and `reader` decompressed (those
+    /// bytes put back in front).
+    pub fn decompressing<'a>(mut reader: impl Read + 'a) -> io::Result<(Self, Box<dyn Read + 'a>)> {
+        let mut magic = Vec::with_capacity(4);
+        (&mut reader).take(4).read_to_end(&mut magic)?;
+        let compression = ArchiveCompression::sniff(&magic);
+        let decoded = compression.decoder(io::Cursor::new(magic).chain(reader))?;
+        Ok((compression, decoded))
+    }
+
+    /// How the file `path` is compressed, told by its first bytes.
+    pub fn of_file(path: &std::path::Path) -> io::Result<Self> {
+        let mut magic = Vec::with_capacity(4);
+        std::fs::File::open(path)?.take(4).read_to_end(&mut magic)?;
+        Ok(ArchiveCompression::sniff(&magic))
+    }
+
     /// `reader`, decompressed.
     pub fn decoder<'a>(self, reader: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
         let reader = BufReader::with_capacity(READ_BUFFER, reader);

@@ -251,12 +251,8 @@ fn copy_tar_file<W: Write>(path: &std::path::Path, out: W) -> Result<W, LayerErr
         path: path.to_owned(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(read_err)?;
-    let mut magic = [0u8; 4];
-    let n = std::io::Read::read(&mut file, &mut magic).map_err(read_err)?;
-    let compression = super::ArchiveCompression::sniff(&magic[..n]);
-    let file = std::io::Read::chain(&magic[..n], file);
-    let reader = compression.decoder(file).map_err(read_err)?;
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let (_, reader) = super::ArchiveCompression::decompressing(file).map_err(read_err)?;
     pump(reader, path, out)
 }
 

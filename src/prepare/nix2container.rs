@@ -103,10 +103,7 @@ pub(super) fn prepare_nix2container(
 
 /// The media type of a layer file that is compressed (gzip or zstd, told by its first bytes).
 fn compressed_media_type(path: &std::path::Path) -> Option<&'static str> {
-    use std::io::Read;
-    let mut magic = [0u8; 4];
-    let n = std::fs::File::open(path).ok()?.read(&mut magic).ok()?;
-    match ArchiveCompression::sniff(&magic[..n]) {
+    match ArchiveCompression::of_file(path).ok()? {
         ArchiveCompression::Gzip => Some(OCI_LAYER_GZIP),
         ArchiveCompression::Zstd => Some(OCI_LAYER_ZSTD),
         ArchiveCompression::None => None,
