@@ -28,7 +28,7 @@ struct Signer {
     name: String,
     secret_file: tempfile::NamedTempFile,
     public: String,
-    key: ed25519_dalek::SigningKey,
+    key: ring::signature::Ed25519KeyPair,
 }
 
 impl Signer {
@@ -54,14 +54,13 @@ impl Signer {
             name: name.to_owned(),
             secret_file,
             public: String::from_utf8(public.stdout).unwrap().trim().to_owned(),
-            key: ed25519_dalek::SigningKey::from_bytes(&seed),
+            key: ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed).unwrap(),
         }
     }
 
     /// `Sig` of a narinfo as Nix computes it: over `1;PATH;NARHASH;NARSIZE;REFS` (references
     /// as full paths, sorted, comma-separated).
     fn sig(&self, narinfo: &str) -> String {
-        use ed25519_dalek::Signer as _;
         let field = |name: &str| {
             narinfo
                 .lines()
@@ -83,11 +82,11 @@ impl Signer {
             field("NarSize"),
             refs.join(",")
         );
-        let sig = self.key.sign(fingerprint.as_bytes()).to_bytes();
+        let sig = self.key.sign(fingerprint.as_bytes());
         format!(
             "{}:{}",
             self.name,
-            base64::engine::general_purpose::STANDARD.encode(sig)
+            base64::engine::general_purpose::STANDARD.encode(sig.as_ref())
         )
     }
 }

@@ -1,17 +1,18 @@
 //! Which narinfos are trusted: those signed by one of the keys the user trusts, as Nix checks
 //! them (ed25519 over the narinfo's fingerprint). Keys are written as Nix writes them,
-//! `NAME:BASE64` (what `nix key convert-secret-to-public` prints).
+//! `NAME:BASE64` (what `nix key convert-secret-to-public` prints). The check is ring's ed25519,
+//! the crypto provider rustls already uses: one implementation of the curve in the build.
 
 use std::fmt;
 
 use base64::Engine as _;
-use ed25519_dalek::{Signature, VerifyingKey};
+use ring::signature::{UnparsedPublicKey, ED25519};
 
 use super::narinfo::NarInfo;
 
 /// The public keys narinfos may be signed with.
 #[derive(Clone, Default)]
-pub struct TrustedKeys(Vec<(String, VerifyingKey)>);
+pub struct TrustedKeys(Vec<(String, [u8; ED25519_KEY_LEN])>);
 
 /// A key that is not `NAME:BASE64` of 32 bytes. Neither its `Display` nor its `Debug` shows
 /// the key's bytes: what was given may be a secret key, or another secret pasted by mistake.
@@ -59,6 +60,9 @@ fn key_name(name: &str) -> Option<String> {
 /// Length of an ed25519 secret key as Nix writes it (the seed, then the public key).
 const SECRET_KEY_LEN: usize = 64;
 
+/// Length of an ed25519 public key.
+const ED25519_KEY_LEN: usize = 32;
+
 impl TrustedKeys {
     /// Reads keys as Nix writes them.
     pub fn parse<S: AsRef<str>>(keys: &[S]) -> Result<TrustedKeys, BadKey> {
@@ -79,8 +83,7 @@ impl TrustedKeys {
                         kind: BadKeyKind::Secret,
                     });
                 }
-                let bytes: [u8; 32] = bytes.try_into().map_err(|_| bad())?;
-                let key = VerifyingKey::from_bytes(&bytes).map_err(|_| bad())?;
+                let key: [u8; ED25519_KEY_LEN] = bytes.try_into().map_err(|_| bad())?;
                 if name.is_empty() {
                     return Err(bad());
                 }
@@ -103,10 +106,9 @@ impl TrustedKeys {
         let mut bad = None;
         for (name, sig) in &info.sigs {
             for (_, key) in self.0.iter().filter(|(k, _)| k == name) {
-                let good = <[u8; 64]>::try_from(sig.as_slice()).is_ok_and(|sig| {
-                    key.verify_strict(fingerprint.as_bytes(), &Signature::from_bytes(&sig))
-                        .is_ok()
-                });
+                let good = UnparsedPublicKey::new(&ED25519, key)
+                    .verify(fingerprint.as_bytes(), sig)
+                    .is_ok();
                 if good {
                     return Ok(());
                 }

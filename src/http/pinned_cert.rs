@@ -94,17 +94,54 @@ fn check_pinned(
 ) -> Result<(), rustls::Error> {
     let parsed = rustls::server::ParsedCertificate::try_from(cert)?;
     rustls::client::verify_server_name(&parsed, server_name)?;
-    let (_, x509) = x509_parser::parse_x509_certificate(cert.as_ref())
+    let (not_before, not_after) = validity(cert.as_ref())
         .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
-    let validity = x509.validity();
-    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-    if now < validity.not_before.timestamp() {
+    let now = now.as_secs();
+    if now < not_before {
         return Err(CertificateError::NotValidYet.into());
     }
-    if now > validity.not_after.timestamp() {
+    if now > not_after {
         return Err(CertificateError::Expired.into());
     }
     Ok(())
+}
+
+/// A certificate's `notBefore` and `notAfter`, in seconds since the epoch: the one field of
+/// RFC 5280's `TBSCertificate` this check needs, found by skipping the four before it (webpki
+/// has parsed the certificate already but keeps its dates to itself).
+///
+/// ```text
+/// Certificate ::= SEQUENCE { tbsCertificate SEQUENCE {
+///     version [0] EXPLICIT OPTIONAL, serialNumber, signature, issuer,
+///     validity SEQUENCE { notBefore Time, notAfter Time }, ... }, ... }
+/// ```
+fn validity(cert: &[u8]) -> der::Result<(u64, u64)> {
+    use der::asn1::{AnyRef, GeneralizedTime, UtcTime};
+    use der::{Decode, Reader, SliceReader, Tag, TagNumber};
+
+    let certificate = AnyRef::from_der(cert)?;
+    let tbs = SliceReader::new(certificate.value())?.decode::<AnyRef<'_>>()?;
+    let mut fields = SliceReader::new(tbs.value())?;
+    let version = Tag::ContextSpecific {
+        constructed: true,
+        number: TagNumber(0),
+    };
+    if Tag::peek(&fields)? == version {
+        fields.decode::<AnyRef<'_>>()?;
+    }
+    for _serial_signature_issuer in 0..3 {
+        fields.decode::<AnyRef<'_>>()?;
+    }
+    let validity = fields.decode::<AnyRef<'_>>()?;
+    let mut times = SliceReader::new(validity.value())?;
+    let mut time = || -> der::Result<u64> {
+        let at = match Tag::peek(&times)? {
+            Tag::UtcTime => times.decode::<UtcTime>()?.to_unix_duration(),
+            _ => times.decode::<GeneralizedTime>()?.to_unix_duration(),
+        };
+        Ok(at.as_secs())
+    };
+    Ok((time()?, time()?))
 }
 
 #[cfg(test)]
@@ -161,6 +198,10 @@ mod tests {
     /// A self-signed certificate for 127.0.0.1 and localhost, valid for two days from now,
     /// made as docker's documentation makes one (OpenSSL marks it `CA:TRUE`).
     fn self_signed() -> CertificateDer<'static> {
+        self_signed_for_days(2)
+    }
+
+    fn self_signed_for_days(days: u32) -> CertificateDer<'static> {
         let dir = tempfile::tempdir().unwrap();
         let out = std::process::Command::new("openssl")
             .current_dir(dir.path())
@@ -171,7 +212,7 @@ mod tests {
                 "rsa:2048",
                 "-nodes",
                 "-days",
-                "2",
+                &days.to_string(),
                 "-subj",
                 "/CN=localhost",
                 "-addext",
@@ -187,6 +228,23 @@ mod tests {
             .expect("openssl");
         assert!(out.status.success(), "{out:?}");
         CertificateDer::from(std::fs::read(dir.path().join("cert.der")).unwrap())
+    }
+
+    /// OpenSSL dates a certificate from now for `-days`: a `notAfter` before 2050 is a UTCTime,
+    /// one after it a GeneralizedTime (RFC 5280, 4.1.2.5); both read.
+    #[test]
+    fn the_dates_are_read_in_both_asn1_time_forms() {
+        let now = UnixTime::now().as_secs();
+        for days in [2, 36_500] {
+            let (not_before, not_after) = validity(self_signed_for_days(days).as_ref()).unwrap();
+            assert!(now.abs_diff(not_before) < 120, "{not_before} vs now {now}");
+            assert_eq!(
+                not_after - not_before,
+                u64::from(days) * 86_400,
+                "{days} days"
+            );
+        }
+        assert!(validity(b"\x30\x03\x02\x01\x01").is_err());
     }
 
     fn verify(

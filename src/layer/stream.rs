@@ -46,8 +46,20 @@ pub struct LayerDigests {
 pub fn build_layer<W: Write>(
     spec: &LayerSpec,
     compression: Compression,
-    sink: W,
+    mut sink: W,
 ) -> Result<(W, LayerDigests), LayerError> {
+    let digests = build_layer_into(spec, compression, &mut sink)?;
+    Ok((sink, digests))
+}
+
+/// [`build_layer`] for any sink behind one pointer: the tar writers, the compressors and the
+/// hashers below are compiled once, not once per kind of sink (a call through the pointer per
+/// block written costs nothing next to compressing it).
+fn build_layer_into(
+    spec: &LayerSpec,
+    compression: Compression,
+    sink: &mut dyn Write,
+) -> Result<LayerDigests, LayerError> {
     if let LayerContent::Nix2ContainerFile {
         path,
         diff_id,
@@ -153,17 +165,14 @@ pub fn build_layer<W: Write>(
         _ => {}
     }
     let (blob, annotations) = encoder.finish().map_err(LayerError::Sink)?;
-    let (mut sink, digest, size) = blob.finish();
+    let (sink, digest, size) = blob.finish();
     sink.flush().map_err(LayerError::Sink)?;
-    Ok((
-        sink,
-        LayerDigests {
-            diff_id,
-            digest,
-            size,
-            annotations,
-        },
-    ))
+    Ok(LayerDigests {
+        diff_id,
+        digest,
+        size,
+        annotations,
+    })
 }
 
 /// A failure copying an archive member: the sink's own failure stays one (the upload broke),
@@ -209,12 +218,12 @@ fn copy_tarball_from_nar<W: Write>(
 
 /// A compressed layer file sent as it is: its tar checked against `diff_id` first (a read that
 /// sends nothing), then its bytes streamed into `sink`, checked against the JSON's digest.
-fn copy_as_is<W: Write>(
+fn copy_as_is(
     path: &std::path::Path,
     diff_id: &Digest,
     blob: &super::AsIsBlob,
-    sink: W,
-) -> Result<(W, LayerDigests), LayerError> {
+    sink: &mut dyn Write,
+) -> Result<LayerDigests, LayerError> {
     let tar = copy_tar_file(path, HashingWriter::new(io::sink()))?;
     let (_, actual, _) = tar.finish();
     if actual != *diff_id {
@@ -225,7 +234,7 @@ fn copy_as_is<W: Write>(
         });
     }
     let out = copy_tarball(path, HashingWriter::new(sink))?;
-    let (mut sink, digest, size) = out.finish();
+    let (sink, digest, size) = out.finish();
     if digest != blob.digest {
         return Err(LayerError::AsIsDigestMismatch {
             path: path.to_owned(),
@@ -234,15 +243,12 @@ fn copy_as_is<W: Write>(
         });
     }
     sink.flush().map_err(LayerError::Sink)?;
-    Ok((
-        sink,
-        LayerDigests {
-            diff_id: actual,
-            digest,
-            size,
-            annotations: BTreeMap::new(),
-        },
-    ))
+    Ok(LayerDigests {
+        diff_id: actual,
+        digest,
+        size,
+        annotations: BTreeMap::new(),
+    })
 }
 
 /// Copies a nix2container `layer-path` file's tar: as it is, or decompressed.
