@@ -41,12 +41,16 @@ impl SignArgs {
         let Some(path) = &self.sign_key else {
             return Ok(None);
         };
-        let from_file = match &self.sign_passphrase_file {
+        let mut from_file = match &self.sign_passphrase_file {
             Some(file) => Some(passphrase_file(file)?),
             None => None,
         };
-        let ask = || from_file.or_else(|| passphrase("Passphrase for the signing key: "));
-        Signer::load(path, ask).map(|s| Some(Arc::new(s)))
+        let mut ask = || {
+            from_file
+                .take()
+                .or_else(|| passphrase("Passphrase for the signing key: "))
+        };
+        Signer::load(path, &mut ask).map(|s| Some(Arc::new(s)))
     }
 }
 

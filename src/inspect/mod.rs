@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
 pub use crate::image::read::{parse_store_paths_comment, PlatformDoc};
@@ -172,7 +173,16 @@ impl Inspection {
 }
 
 /// Reads the image (or index) `request.reference` names.
-pub async fn inspect(
+///
+/// Boxed, as `push` is: the binary awaits it (docs/benchmarks.md).
+pub fn inspect(
+    request: &InspectRequest,
+    reporter: Arc<dyn Reporter>,
+) -> LocalBoxFuture<'_, Result<Inspection, InspectError>> {
+    Box::pin(inspect_unboxed(request, reporter))
+}
+
+async fn inspect_unboxed(
     request: &InspectRequest,
     reporter: Arc<dyn Reporter>,
 ) -> Result<Inspection, InspectError> {

@@ -35,7 +35,7 @@ impl Signer {
     /// encrypted.
     pub fn load(
         path: &Path,
-        passphrase: impl FnOnce() -> Option<Passphrase>,
+        passphrase: &mut dyn FnMut() -> Option<Passphrase>,
     ) -> Result<Signer, KeyError> {
         let text = std::fs::read(path).map_err(|e| KeyError::Unreadable {
             path: shown(path),
@@ -44,11 +44,13 @@ impl Signer {
         Signer::from_pem(&text, path, passphrase)
     }
 
-    /// A private key from its PEM text (`path`: what errors name).
+    /// A private key from its PEM text (`path`: what errors name). `passphrase` is a pointer,
+    /// not a type parameter: the PKCS#8 decoding below is compiled here once, not in each
+    /// caller's crate.
     pub fn from_pem(
         text: &[u8],
         path: &Path,
-        passphrase: impl FnOnce() -> Option<Passphrase>,
+        passphrase: &mut dyn FnMut() -> Option<Passphrase>,
     ) -> Result<Signer, KeyError> {
         let not_a_key = |reason: String| KeyError::NotAKey {
             path: shown(path),
@@ -282,11 +284,12 @@ mod tests {
         let pem = a.to_encrypted_pem(&Passphrase::new("pw")).unwrap();
         assert!(pem.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"));
         let path = Path::new("k.key");
-        let back = Signer::from_pem(pem.as_bytes(), path, || Some(Passphrase::new("pw"))).unwrap();
+        let back =
+            Signer::from_pem(pem.as_bytes(), path, &mut || Some(Passphrase::new("pw"))).unwrap();
         assert_eq!(back.public_key(), a.public_key());
-        let wrong = Signer::from_pem(pem.as_bytes(), path, || Some(Passphrase::new("no")));
+        let wrong = Signer::from_pem(pem.as_bytes(), path, &mut || Some(Passphrase::new("no")));
         assert!(matches!(wrong, Err(KeyError::WrongPassphrase { .. })));
-        let none = Signer::from_pem(pem.as_bytes(), path, || None);
+        let none = Signer::from_pem(pem.as_bytes(), path, &mut || None);
         assert!(matches!(none, Err(KeyError::NoPassphrase { .. })));
         assert!(!format!("{back:?}").contains("PRIVATE"));
     }
@@ -295,7 +298,8 @@ mod tests {
     fn a_plain_pkcs8_key_needs_no_passphrase_and_the_public_pem_round_trips() {
         let a = Signer::generate().unwrap();
         let pem = a.key.to_pkcs8_pem(LineEnding::LF).unwrap();
-        let back = Signer::from_pem(pem.as_bytes(), Path::new("k"), || panic!("asked")).unwrap();
+        let back =
+            Signer::from_pem(pem.as_bytes(), Path::new("k"), &mut || panic!("asked")).unwrap();
         assert_eq!(back.public_key(), a.public_key());
         let public = PublicKey::from_pem(&a.public_key().to_pem(), Path::new("k.pub")).unwrap();
         assert_eq!(public, a.public_key());
@@ -305,9 +309,9 @@ mod tests {
     fn other_key_types_are_named() {
         // An Ed25519 PKCS#8 key (RFC 8410's example).
         let ed = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n-----END PRIVATE KEY-----\n";
-        let e = Signer::from_pem(ed.as_bytes(), Path::new("ed.pem"), || None).unwrap_err();
+        let e = Signer::from_pem(ed.as_bytes(), Path::new("ed.pem"), &mut || None).unwrap_err();
         assert_eq!(e.to_string(), "ed.pem holds a key of type Ed25519: only ECDSA P-256 keys make cosign-format signatures");
-        let junk = Signer::from_pem(b"hello", Path::new("j"), || None).unwrap_err();
+        let junk = Signer::from_pem(b"hello", Path::new("j"), &mut || None).unwrap_err();
         assert!(matches!(junk, KeyError::NotAKey { .. }));
     }
 }
