@@ -152,11 +152,10 @@ def timed(cmd, env, sample_rss=False):
     return elapsed, peak, out.decode()
 
 
-def nixpush(args, env, cache_dir, sample_rss=False, trace=None):
-    env = dict(env)
-    env["NIXPUSH_CACHE_DIR"] = cache_dir
-    env["DOCKER_CONFIG"] = cache_dir
-    cmd = [NIXPUSH, "-q", BENCH_FLAKE] + args + ["--", "--impure"]
+def nixpush(args, env, cache_dir, sample_rss=False, trace=None, binary=NIXPUSH,
+            installable=BENCH_FLAKE):
+    env = with_cache(env, cache_dir)
+    cmd = [binary, "-q", installable] + args + ["--", "--impure"]
     if trace:
         cmd = ["strace", "-f", "-qq", "-e", "trace=open,openat,openat2", "-o", trace] + cmd
     return timed(cmd, env, sample_rss)

@@ -25,10 +25,8 @@ import bench  # noqa: E402  (the registry, the Nix environment and the timer)
 
 def push(binary, installable, env, host, extra, cache=None):
     own = cache or tempfile.mkdtemp(prefix="nixpush-bench-cache-")
-    cmd = [binary, "-q", installable, f"{host}/ab/app:v1", *extra]
-    if installable == bench.BENCH_FLAKE:
-        cmd += ["--", "--impure"]
-    t, _, _ = bench.timed(cmd, bench.with_cache(env, own))
+    t, _, _ = bench.nixpush([f"{host}/ab/app:v1", *extra], env, own, binary=binary,
+                            installable=installable)
     return t, own
 
 
