@@ -23,12 +23,12 @@ fi
 t=$SECONDS
 # The offline Nix of the tests, and podman's configuration for the local registries.
 export NIX_REMOTE=local NIX_CONF_DIR=$PWD/fixtures CONTAINERS_CONF=$PWD/fixtures/containers.conf
-cargo test --release --no-run
+cargo test --release --workspace --no-run
 phase "built" "$t"
 t=$SECONDS
 status=0
 if (($# > 0)); then
-  cargo test --release -- --test-threads="$threads" "$@" || status=$?
+  cargo test --release --workspace -- --test-threads="$threads" "$@" || status=$?
 else
   # libtest starts tests in name order, so the slowest integration tests (seeded faults at one
   # in three, five and ten, up to a minute each; the leak check of every failure) would start
@@ -40,7 +40,7 @@ else
   first_pid=$!
   skips=()
   for f in "${first[@]}"; do skips+=(--skip "$f"); done
-  cargo test --release --lib --bins --test integration -- \
+  cargo test --release --workspace --lib --bins --test integration -- \
     --test-threads=$((threads - first_threads)) "${skips[@]}" || status=$?
   wait "$first_pid" || status=$?
   # gc_root collects the store's garbage: alone, once nothing else is running.

@@ -10,13 +10,11 @@ pub mod binary_cache;
 pub mod child;
 pub mod credentials;
 pub mod destination;
-pub mod digest;
 pub mod dockertools;
 pub mod http;
 pub mod image;
 pub mod inspect;
 pub mod known_layers;
-pub mod layer;
 pub mod layer_jobs;
 pub mod nix;
 pub mod nix2container;
@@ -32,5 +30,7 @@ pub mod sbom;
 pub mod signing;
 pub mod slsa;
 pub mod stop;
-pub mod time;
 pub mod verify;
+
+// The layer bytes, compiled optimised in their own crate, under the paths the rest names them by.
+pub use nixpush_layer::{digest, layer, time};

@@ -8,7 +8,7 @@ mod config;
 mod format;
 mod index;
 mod manifest;
-pub mod media_types;
+pub use nixpush_layer::media_types;
 pub mod python_json;
 pub mod read;
 

@@ -4,44 +4,16 @@
 //! path. Both are read into the same `Closure`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::NixError;
+pub use nixpush_layer::store_path::StorePath;
 
 /// The only store directory whose paths nixpush lays out: image layers put store paths under
 /// `/nix/store/`, as dockerTools does.
 pub const STORE_DIR: &str = "/nix/store";
-
-/// One valid store path with the metadata a layer key needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StorePath {
-    /// Absolute path, `/nix/store/<hash>-<name>`.
-    pub path: PathBuf,
-    /// Nix's `narHash` (e.g. `sha256-...` or `sha256:...`): identifies the contents exactly.
-    pub nar_hash: String,
-    pub nar_size: u64,
-    /// Store paths this one refers to, itself excluded.
-    pub references: Vec<PathBuf>,
-}
-
-impl StorePath {
-    /// `<hash>-<name>`, the path's file name.
-    pub fn base_name(&self) -> &str {
-        self.path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-    }
-}
-
-impl fmt::Display for StorePath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.path.display(), f)
-    }
-}
 
 /// A set of store paths closed under references, keyed by path.
 #[derive(Clone, Debug, Default)]

@@ -1,6 +1,6 @@
-//! The source tree as the layout checks read it: every file of `src/` and `tests/` with its
-//! text, and reachability in an import graph. Shared by `architecture.rs` (the folders) and
-//! `file_cycles.rs` (the files within a folder).
+//! The source tree as the layout checks read it: every file of `src/`, `crates/layer/src/` and
+//! `tests/` with its text, and reachability in an import graph. Shared by `architecture.rs` (the
+//! folders) and `file_cycles.rs` (the files within a folder).
 
 #![allow(dead_code)]
 
@@ -12,6 +12,12 @@ pub const MAX_LINES: usize = 500;
 
 pub fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// The sources of nixpush-layer (the layer bytes, compiled optimised), whose modules the
+/// library re-exports under the same names (`crate::layer`, `crate::digest`, ...).
+pub fn layer_src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/layer/src")
 }
 
 /// The end-to-end tests and their test bed.
@@ -30,18 +36,21 @@ pub fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Every source file, relative to `src/`.
+/// Every source file of both crates, relative to its crate's `src/`: nixpush's, then
+/// nixpush-layer's (their module names do not overlap, so one graph holds both; only `lib.rs`
+/// is in both).
 pub fn sources() -> Vec<(String, String)> {
-    let mut files = Vec::new();
-    rust_files(&src(), &mut files);
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let rel = p.strip_prefix(src()).unwrap().display().to_string();
+    let mut all = Vec::new();
+    for root in [src(), layer_src()] {
+        let mut files = Vec::new();
+        rust_files(&root, &mut files);
+        files.sort();
+        all.extend(files.into_iter().map(|p| {
+            let rel = p.strip_prefix(&root).unwrap().display().to_string();
             (rel, std::fs::read_to_string(&p).unwrap())
-        })
-        .collect()
+        }));
+    }
+    all
 }
 
 /// Everything `from` reaches, by any path.

@@ -21,7 +21,7 @@ const NAME_LEN: usize = 100;
 const OWNER_NAME_LEN: usize = 32;
 
 /// A header block's checksum: the sum of its bytes, its own checksum field read as spaces.
-pub(crate) fn header_checksum(block: &[u8; BLOCK]) -> u32 {
+pub fn header_checksum(block: &[u8; BLOCK]) -> u32 {
     block
         .iter()
         .enumerate()

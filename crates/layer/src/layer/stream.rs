@@ -383,7 +383,7 @@ mod tests {
                 diff_id,
                 as_is: Some(AsIsBlob {
                     digest: digest.clone(),
-                    media_type: crate::image::media_types::OCI_LAYER_GZIP,
+                    media_type: crate::media_types::OCI_LAYER_GZIP,
                 }),
             },
             key: LayerKey::of_nix2container(&digest, Compression::None),
@@ -404,7 +404,7 @@ mod tests {
         assert_eq!(digests.diff_id, Digest::of(&tar));
         assert_eq!(
             spec.media_type(Compression::None),
-            crate::image::media_types::OCI_LAYER_GZIP
+            crate::media_types::OCI_LAYER_GZIP
         );
     }
 

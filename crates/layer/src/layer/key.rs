@@ -12,7 +12,7 @@ use std::fmt;
 use sha2::{Digest as _, Sha256};
 
 use super::{Compression, Owner, NIX_DIRS_MODE, TAR_RULES_VERSION};
-use crate::nix::StorePath;
+use crate::store_path::StorePath;
 
 /// Hex sha256 over the layer's defining metadata.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

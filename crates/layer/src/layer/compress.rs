@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use super::chunked::ChunkedWriter;
 use super::gzip::GzipStream;
-use crate::image::media_types::{OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD};
+use crate::media_types::{OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD};
 
 /// gzip level used unless asked otherwise: level 1 compresses store contents at several times
 /// the speed of level 6 for a few percent more bytes, and the upload, not the ratio, is what a
@@ -84,7 +84,7 @@ impl Compression {
         }
     }
 
-    pub(crate) fn encoder<W: Write>(&self, inner: W) -> io::Result<Encoder<W>> {
+    pub fn encoder<W: Write>(&self, inner: W) -> io::Result<Encoder<W>> {
         let encoder = match self {
             Compression::Gzip { level } => Codec::Gzip(Box::new(GzipStream::new(inner, *level)?)),
             Compression::Zstd { level } => {
@@ -121,7 +121,7 @@ enum Codec<W: Write> {
 }
 
 /// A compressing writer fed in fixed-size chunks.
-pub(crate) struct Encoder<W: Write> {
+pub struct Encoder<W: Write> {
     codec: Codec<W>,
     chunk: Vec<u8>,
 }

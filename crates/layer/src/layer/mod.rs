@@ -35,7 +35,7 @@ pub use nix2container_tree::{go_regex, write_tree_tar, PathOptions, Perm, Rewrit
 pub use source::{NarSource, StoreSource};
 pub use stream::{build_layer, open_layer, LayerDigests, LayerStream};
 pub use tar::Owner;
-pub(crate) use tar::{Kind as TarKind, TarWriter};
+pub use tar::{Kind as TarKind, TarWriter};
 pub use walk::{write_layer_tar, write_layer_tar_with};
 
 /// Version of the tar rules above; part of every layer key, so a change in bytes can never be
