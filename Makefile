@@ -50,8 +50,9 @@ lint:
 	cargo fmt --manifest-path $(SIGSTORE_VERIFY) -- --check
 	cargo clippy --locked --manifest-path $(SIGSTORE_VERIFY) --target-dir target/sigstore-verify -- -D warnings
 	bash scripts/check-tests-doc.sh
-	# The crate as it would be published: its metadata, and the files it holds (no test suite).
-	cargo package --locked --no-verify --allow-dirty --quiet
+	# The crates as they would be published (nixpush and nixpush-layer, the one resolving the
+	# other locally): their metadata, and the files they hold (no test suite).
+	cargo package --workspace --locked --no-verify --allow-dirty --quiet
 
 bench: setup build
 	$(NIX_ENV) python3 bench/bench.py $(BENCH_ARGS)

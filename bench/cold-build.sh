@@ -8,7 +8,7 @@
 #   OLD   default: the commit before the build was sped up (the parent of this branch on main:
 #         `git merge-base main HEAD`, or HEAD~1 with no main branch)
 #   NEW   default: HEAD
-#   BUILD=test (default) builds what `make test` builds: `cargo test --release --no-run`;
+#   BUILD=test (default) builds what `make test` builds: `cargo test --release --workspace --no-run`;
 #   BUILD=demo builds what `make demo` builds: `cargo build --release`.
 # Each commit is exported (`git archive`) to target/cold-build/<commit>/ and built there, so
 # nothing of the working tree or its target directory is reused. Both builds run with the same
@@ -22,7 +22,7 @@ new=${2:-HEAD}
 old=$(git rev-parse --short "$old^{commit}")
 new=$(git rev-parse --short "$new^{commit}")
 case ${BUILD:-test} in
-  test) build=(cargo test --release --locked --offline --no-run) ;;
+  test) build=(cargo test --release --workspace --locked --offline --no-run) ;;
   demo) build=(cargo build --release --locked --offline) ;;
   *) echo "cold-build: BUILD is test or demo" >&2; exit 2 ;;
 esac
