@@ -46,7 +46,7 @@ test:
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 	cargo fmt --manifest-path $(SIGSTORE_VERIFY) -- --check
 	cargo clippy --locked --manifest-path $(SIGSTORE_VERIFY) --target-dir target/sigstore-verify -- -D warnings
 	bash scripts/check-tests-doc.sh

@@ -8,8 +8,10 @@ Usage: python3 bench/binaries.py A B [--runs 5]   (A, B: nixpush binaries; run v
 environment, as bench.py is: NIX_REMOTE=local NIX_CONF_DIR=fixtures)
 
 Shapes: the cold push of bench.py (500 MiB, 101 paths, gzip), the same with zstd, the
-60,000-file layer (gzip), and the unchanged re-push (the keyring lookup, the argument parser and
-the manifest comparison; no blob moves).
+60,000-file layer (gzip), the unchanged re-push (the keyring lookup, the argument parser and
+the manifest comparison; no blob moves), and a publish from a binary cache (a 300 MiB closure
+of two store paths as zstd NARs in a `file://` cache, not in the local store: each NAR read,
+decompressed, hashed and checked as it streams).
 """
 
 import argparse
@@ -21,6 +23,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402  (the registry, the Nix environment and the timer)
+import from_cache  # noqa: E402  (signing keys, deleting a closure from the local store)
 
 
 def push(binary, installable, env, host, extra, cache=None):
@@ -45,6 +48,23 @@ def shape_runs(binary, shape, env):
             shutil.rmtree(cache, ignore_errors=True)
 
 
+def binary_cache(work):
+    """A signed zstd `file://` cache holding a 300 MiB closure that the local store does not:
+    returns (its top store path, the arguments that publish it from the cache)."""
+    nix_env = bench.nix_env()
+    secret, public = from_cache.keys(work, nix_env)
+    # A size and variant no other benchmark builds: these paths are deleted.
+    env = bench.bench_env(1, 300, 2)
+    _, closure = bench.build_with(env)
+    top = from_cache.closure_top(closure, env)
+    cache = os.path.join(work, "cache")
+    subprocess.run(["nix", "copy", "--to", f"file://{cache}?secret-key={secret}&compression=zstd",
+                    top], env=nix_env, check=True, stderr=subprocess.DEVNULL)
+    from_cache.delete(closure, nix_env)
+    return top, ["--substituter", f"file://{cache}", "--trusted-public-key", public,
+                 "--system", "x86_64-linux"]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("a")
@@ -61,6 +81,9 @@ def main():
         "60,000 small files, gzip": (bench.SMALLFILES, [], False),
         "unchanged re-push": (bench.BENCH_FLAKE, [], True),
     }
+    work = tempfile.mkdtemp(prefix="nixpush-bench-binaries-")
+    cached, substitute = binary_cache(work)
+    shapes["publish from a binary cache, 300 MiB, zstd NARs"] = (cached, substitute, False)
     print(f"A = {args.a}\nB = {args.b}\n{args.runs} runs each, alternating; medians")
     print(f"| shape | A | B | B/A |\n| --- | --- | --- | --- |")
     for name, shape in shapes.items():
