@@ -102,16 +102,14 @@ pub enum ArchiveError {
 /// How the file is compressed, if it is one and starts like a tar (a ustar header) once
 /// decompressed. Reads no more than that header needs.
 fn looks_like_tar(file: &ArchiveFile) -> io::Result<Option<ArchiveCompression>> {
-    let Some(mut bytes) = file.open_if_file()? else {
+    let Some(bytes) = file.open_if_file()? else {
         return Ok(None);
     };
-    let mut magic = [0u8; 4];
-    let n = read_full(&mut bytes, &mut magic)?;
-    let compression = ArchiveCompression::sniff(&magic[..n]);
+    let (compression, bytes) = ArchiveCompression::sniffed(bytes)?;
     let mut header = [0u8; 512];
     // A compressed stream that is not valid (or too short) is simply not an archive.
     let read = compression
-        .decoder(io::Cursor::new(magic[..n].to_vec()).chain(bytes))
+        .decoder(bytes)
         .and_then(|mut r| read_full(&mut r, &mut header));
     match read {
         Ok(512) if &header[257..262] == b"ustar" => Ok(Some(compression)),

@@ -12,6 +12,9 @@ use super::archive_file::ArchiveFile;
 /// Read buffer over the archive file.
 const READ_BUFFER: usize = 256 * 1024;
 
+/// A reader with the bytes already read from it put back in front.
+pub type Rewound<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
 /// How an archive file is compressed as a whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -33,21 +36,26 @@ impl ArchiveCompression {
         }
     }
 
-    /// How `reader` is compressed, told by its first bytes, and `reader` decompressed (those
-    /// bytes put back in front).
-    pub fn decompressing<'a>(mut reader: impl Read + 'a) -> io::Result<(Self, Box<dyn Read + 'a>)> {
+    /// How `reader` is compressed, told by its first bytes, and `reader` with those bytes put
+    /// back in front.
+    pub fn sniffed<R: Read>(mut reader: R) -> io::Result<(Self, Rewound<R>)> {
         let mut magic = Vec::with_capacity(4);
         (&mut reader).take(4).read_to_end(&mut magic)?;
-        let compression = ArchiveCompression::sniff(&magic);
-        let decoded = compression.decoder(io::Cursor::new(magic).chain(reader))?;
-        Ok((compression, decoded))
+        Ok((
+            ArchiveCompression::sniff(&magic),
+            io::Cursor::new(magic).chain(reader),
+        ))
+    }
+
+    /// `reader` decompressed as its first bytes say.
+    pub fn decompressing<'a>(reader: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+        let (compression, reader) = ArchiveCompression::sniffed(reader)?;
+        compression.decoder(reader)
     }
 
     /// How the file `path` is compressed, told by its first bytes.
     pub fn of_file(path: &std::path::Path) -> io::Result<Self> {
-        let mut magic = Vec::with_capacity(4);
-        std::fs::File::open(path)?.take(4).read_to_end(&mut magic)?;
-        Ok(ArchiveCompression::sniff(&magic))
+        ArchiveCompression::sniffed(std::fs::File::open(path)?).map(|(compression, _)| compression)
     }
 
     /// `reader`, decompressed.

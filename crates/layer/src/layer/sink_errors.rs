@@ -48,17 +48,14 @@ mod tests {
     use std::path::{Path, PathBuf};
     use std::sync::Arc;
 
+    use super::super::nar::nar_token;
     use super::super::walk::write_layer_tar_from;
     use super::super::{LayerError, NarSource, Owner, StoreSource, NIX_DIRS_MODE};
 
     /// A NAR of one regular file, with 100 KiB of content.
     fn file_nar() -> Vec<u8> {
         let mut n = Vec::new();
-        let mut token = |s: &[u8]| {
-            n.extend_from_slice(&(s.len() as u64).to_le_bytes());
-            n.extend_from_slice(s);
-            n.resize(n.len().next_multiple_of(8), 0);
-        };
+        let mut token = |s: &[u8]| nar_token(&mut n, s);
         for s in [
             &b"nix-archive-1"[..],
             b"(",

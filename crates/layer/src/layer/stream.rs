@@ -258,7 +258,7 @@ fn copy_tar_file<W: Write>(path: &std::path::Path, out: W) -> Result<W, LayerErr
         source,
     };
     let file = std::fs::File::open(path).map_err(read_err)?;
-    let (_, reader) = super::ArchiveCompression::decompressing(file).map_err(read_err)?;
+    let reader = super::ArchiveCompression::decompressing(file).map_err(read_err)?;
     pump(reader, path, out)
 }
 
