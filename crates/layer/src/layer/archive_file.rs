@@ -92,7 +92,7 @@ mod tests {
         }
     }
 
-    use crate::layer::nar::nar_token as token;
+    use crate::layer::nar::regular_file_nar;
 
     /// A plain tar of a small member then a large one, as the NAR of a store path holding it.
     fn archive_nar() -> Vec<u8> {
@@ -105,20 +105,7 @@ mod tests {
             tar.append_data(&mut header, name, &vec![b'x'; size][..])
                 .unwrap();
         }
-        let tar = tar.into_inner().unwrap();
-        let mut nar = Vec::new();
-        for t in [
-            &b"nix-archive-1"[..],
-            b"(",
-            b"type",
-            b"regular",
-            b"contents",
-        ] {
-            token(&mut nar, t);
-        }
-        token(&mut nar, &tar);
-        token(&mut nar, b")");
-        nar
+        regular_file_nar(&tar.into_inner().unwrap())
     }
 
     #[test]

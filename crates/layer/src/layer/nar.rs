@@ -310,6 +310,24 @@ pub(super) fn nar_token(out: &mut Vec<u8>, s: &[u8]) {
     out.resize(out.len().next_multiple_of(8), 0);
 }
 
+/// The NAR of a store path that is one regular file holding `content` (for the tests).
+#[cfg(test)]
+pub(super) fn regular_file_nar(content: &[u8]) -> Vec<u8> {
+    let mut nar = Vec::new();
+    for token in [
+        &b"nix-archive-1"[..],
+        b"(",
+        b"type",
+        b"regular",
+        b"contents",
+        content,
+        b")",
+    ] {
+        nar_token(&mut nar, token);
+    }
+    nar
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

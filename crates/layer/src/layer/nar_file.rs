@@ -76,7 +76,7 @@ impl<R: Read> Read for NarFile<R> {
 mod tests {
     use super::*;
 
-    use crate::layer::nar::nar_token as token;
+    use crate::layer::nar::{nar_token as token, regular_file_nar as file_nar};
 
     fn nar_of(tokens: &[&[u8]]) -> Vec<u8> {
         let mut nar = Vec::new();
@@ -84,18 +84,6 @@ mod tests {
             token(&mut nar, t);
         }
         nar
-    }
-
-    fn file_nar(content: &[u8]) -> Vec<u8> {
-        nar_of(&[
-            b"nix-archive-1",
-            b"(",
-            b"type",
-            b"regular",
-            b"contents",
-            content,
-            b")",
-        ])
     }
 
     /// Counts what was read from below.

@@ -48,26 +48,13 @@ mod tests {
     use std::path::{Path, PathBuf};
     use std::sync::Arc;
 
-    use super::super::nar::nar_token;
+    use super::super::nar::regular_file_nar;
     use super::super::walk::write_layer_tar_from;
     use super::super::{LayerError, NarSource, Owner, StoreSource, NIX_DIRS_MODE};
 
     /// A NAR of one regular file, with 100 KiB of content.
     fn file_nar() -> Vec<u8> {
-        let mut n = Vec::new();
-        let mut token = |s: &[u8]| nar_token(&mut n, s);
-        for s in [
-            &b"nix-archive-1"[..],
-            b"(",
-            b"type",
-            b"regular",
-            b"contents",
-        ] {
-            token(s);
-        }
-        token(&vec![b'x'; 100 * 1024]);
-        token(b")");
-        n
+        regular_file_nar(&vec![b'x'; 100 * 1024])
     }
 
     struct Nar(Vec<u8>);
