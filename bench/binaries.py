@@ -53,14 +53,10 @@ def binary_cache(work):
     returns (its top store path, the arguments that publish it from the cache)."""
     nix_env = bench.nix_env()
     secret, public = from_cache.keys(work, nix_env)
-    # A size and variant no other benchmark builds: these paths are deleted.
-    env = bench.bench_env(1, 300, 2)
-    _, closure = bench.build_with(env)
-    top = from_cache.closure_top(closure, env)
     cache = os.path.join(work, "cache")
-    subprocess.run(["nix", "copy", "--to", f"file://{cache}?secret-key={secret}&compression=zstd",
-                    top], env=nix_env, check=True, stderr=subprocess.DEVNULL)
-    from_cache.delete(closure, nix_env)
+    # A size and variant no other benchmark builds: these paths are deleted.
+    top = from_cache.zstd_file_cache(bench.build_with, bench.bench_env(1, 300, 2), nix_env,
+                                     secret, cache)
     return top, ["--substituter", f"file://{cache}", "--trusted-public-key", public,
                  "--system", "x86_64-linux"]
 

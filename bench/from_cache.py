@@ -130,13 +130,9 @@ def bench_from_cache(ctx, runs, mib, rss_mib):
         server.stop()
 
     # Peak RSS: one store path of rss_mib MiB, from a zstd cache read as file://.
-    rss_env = ctx.bench_env(1, rss_mib, 1)
-    _, rss_closure = ctx.build_with(rss_env)
-    rss_top = closure_top(rss_closure, rss_env)
     rss_cache = os.path.join(work, "rss-cache")
-    subprocess.run(["nix", "copy", "--to", f"file://{rss_cache}?secret-key={secret}&compression=zstd",
-                    rss_top], env=nix_env, check=True, stderr=subprocess.DEVNULL)
-    delete(rss_closure, nix_env)
+    rss_top = zstd_file_cache(ctx.build_with, ctx.bench_env(1, rss_mib, 1), nix_env, secret,
+                              rss_cache)
     reg = ctx.Registry()
     npc = tempfile.mkdtemp(prefix="nixpush-bench-cache-")
     try:
@@ -151,6 +147,17 @@ def bench_from_cache(ctx, runs, mib, rss_mib):
     m = ctx.median
     return (m(from_cache), m(baseline), m(copy_part), m(repush), max(repush_nar), (peak, t),
             max(xz_rss))
+
+
+def zstd_file_cache(build_with, env, nix_env, secret, directory):
+    """Builds the bench closure `env` describes, writes it signed with `secret` to a zstd
+    `file://` cache in `directory`, and deletes it from the local store; returns its top path."""
+    _, closure = build_with(env)
+    top = closure_top(closure, env)
+    subprocess.run(["nix", "copy", "--to", f"file://{directory}?secret-key={secret}&compression=zstd",
+                    top], env=nix_env, check=True, stderr=subprocess.DEVNULL)
+    delete(closure, nix_env)
+    return top
 
 
 def closure_top(closure, env):

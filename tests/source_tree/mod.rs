@@ -40,17 +40,24 @@ pub fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// nixpush-layer's (their module names do not overlap, so one graph holds both; only `lib.rs`
 /// is in both).
 pub fn sources() -> Vec<(String, String)> {
-    let mut all = Vec::new();
-    for root in [src(), layer_src()] {
-        let mut files = Vec::new();
-        rust_files(&root, &mut files);
-        files.sort();
-        all.extend(files.into_iter().map(|p| {
-            let rel = p.strip_prefix(&root).unwrap().display().to_string();
+    [src(), layer_src()]
+        .iter()
+        .flat_map(|root| files_under(root))
+        .collect()
+}
+
+/// Every `.rs` file under `root`, relative to it, with its text, in path order.
+fn files_under(root: &Path) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    rust_files(root, &mut files);
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
             (rel, std::fs::read_to_string(&p).unwrap())
-        }));
-    }
-    all
+        })
+        .collect()
 }
 
 /// Everything `from` reaches, by any path.
@@ -69,16 +76,7 @@ pub fn reachable(graph: &BTreeMap<String, BTreeSet<String>>, from: &str) -> BTre
 
 /// Every `.rs` file under `tests/`, relative to it, with its text.
 pub fn test_files() -> Vec<(String, String)> {
-    let mut files = Vec::new();
-    rust_files(&tests_dir(), &mut files);
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let rel = p.strip_prefix(tests_dir()).unwrap().display().to_string();
-            (rel, std::fs::read_to_string(&p).unwrap())
-        })
-        .collect()
+    files_under(&tests_dir())
 }
 
 /// The identifier `s` starts with.
